@@ -1,0 +1,15 @@
+"""semantic_router: millisecond routing decisions for LLM applications.
+
+Embed a query, compare it with each route's example utterances, and answer which route (or
+none) it belongs to, without calling an LLM.
+"""
+
+from semantic_router.errors import ConfigError, RouteNotFoundError, SemanticRouterError
+from semantic_router.layer import RouteLayer
+from semantic_router.route import Route, RouteChoice
+
+SemanticRouter = RouteLayer
+
+__all__ = ["Route", "RouteChoice", "RouteLayer", "SemanticRouter", "SemanticRouterError", "ConfigError",
+           "RouteNotFoundError"]
+__version__ = "0.1.0"

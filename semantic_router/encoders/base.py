@@ -1,0 +1,192 @@
+"""Encoder contracts: dense (text -> unit vector) and sparse (text -> {index: weight}).
+
+Encoders know nothing of routes or indexes; the layer feeds them text and stores what they return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from cachetools import LRUCache
+
+from semantic_router.errors import EncoderError
+
+InputType = Literal["query", "document"]
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector as parallel index/value lists; the dot product of two is a similarity."""
+
+    indices: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+    _map: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.indices) != len(self.values):
+            raise ValueError(
+                f"SparseVector needs as many indices as values, got {len(self.indices)} and {len(self.values)}"
+            )
+        self._map.update(zip(self.indices, self.values))
+
+    @classmethod
+    def from_dict(cls, pairs: Mapping[int, float]) -> SparseVector:
+        """Build from `{index: weight}` pairs (the wire form remote indexes store)."""
+        items = sorted((int(k), float(v)) for k, v in pairs.items())
+        return cls(tuple(k for k, _ in items), tuple(v for _, v in items))
+
+    def to_dict(self) -> dict[int, float]:
+        return dict(self._map)
+
+    def dot(self, other: SparseVector) -> float:
+        small, large = (self, other) if len(self.indices) <= len(other.indices) else (other, self)
+        return float(sum(v * large._map.get(i, 0.0) for i, v in zip(small.indices, small.values)))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def check_texts(texts: Any, what: str = "text") -> list[str]:
+    """Validate a list of non-empty strings, naming the first bad item."""
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
+        raise TypeError(f"expected a list of strings for {what}, got {type(texts).__name__}: {texts!r:.80}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"{what}[{i}] must be a string, got {type(t).__name__}: {t!r:.80}")
+        if not t.strip():
+            raise ValueError(f"{what}[{i}] is empty or blank: {t!r}")
+    return out
+
+
+class DenseEncoder(ABC):
+    """Turns texts into L2-normalised float32 vectors so a dot product is a cosine similarity.
+
+    Subclasses implement `_encode` (and `_aencode` when their client has an async API).
+    Queries go through an LRU cache so a repeated query costs a dictionary lookup.
+    """
+
+    #: registry key used in configs (``type: huggingface``)
+    type: str = "dense"
+    #: model identifier
+    name: str
+    #: the similarity threshold that suits this model when neither route nor layer sets one
+    score_threshold: float = 0.5
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(cache_size, 0) or 1)
+        self._cache_enabled = cache_size > 0
+        self._cache_lock = threading.Lock()
+        self.calls = 0  # number of texts sent to the model (tests and benchmarks read it)
+
+    @property
+    @abstractmethod
+    def dimensions(self) -> int:
+        """Length of the vectors this encoder returns."""
+
+    @abstractmethod
+    def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
+        """Encode already validated texts; return an (n, dimensions) array."""
+
+    async def _aencode(self, texts: list[str], input_type: InputType) -> np.ndarray:
+        """Async encode; the default runs the sync path in a worker thread, off the event loop."""
+        return await asyncio.to_thread(self._encode, texts, input_type)
+
+    def spec(self) -> dict[str, Any]:
+        """The config entry that recreates this encoder (no secrets)."""
+        return {"type": self.type, "name": self.name}
+
+    # -- public API -------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], input_type: InputType = "document") -> np.ndarray:
+        """Encode texts (utterances by default) into an (n, d) float32 unit-norm matrix."""
+        items = check_texts(texts)
+        if not items:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        self.calls += len(items)
+        return self._finish(self._encode(items, input_type), len(items))
+
+    async def aencode(self, texts: Sequence[str], input_type: InputType = "document") -> np.ndarray:
+        items = check_texts(texts)
+        if not items:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        self.calls += len(items)
+        return self._finish(await self._aencode(items, input_type), len(items))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode queries, serving repeats from the LRU cache."""
+        items = check_texts(texts, "query")
+        found, missing = self._lookup(items)
+        if missing:
+            self._remember(found, missing, self.encode(missing, "query"))
+        return np.stack([found[t] for t in items])
+
+    async def aencode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        items = check_texts(texts, "query")
+        found, missing = self._lookup(items)
+        if missing:
+            self._remember(found, missing, await self.aencode(missing, "query"))
+        return np.stack([found[t] for t in items])
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _lookup(self, items: list[str]) -> tuple[dict[str, np.ndarray | None], list[str]]:
+        with self._cache_lock:
+            found = {t: self._cache.get(t) for t in items}
+        return found, [t for t, v in found.items() if v is None]
+
+    def _remember(self, found: dict, texts: list[str], vectors: np.ndarray) -> None:
+        found.update(zip(texts, vectors))
+        if self._cache_enabled:
+            with self._cache_lock:
+                for t, v in zip(texts, vectors):
+                    self._cache[t] = v
+
+    def _finish(self, vectors: Any, n: int) -> np.ndarray:
+        arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if arr.shape != (n, self.dimensions):
+            raise EncoderError(
+                f"encoder {self.name!r} returned shape {arr.shape}, expected ({n}, {self.dimensions})"
+            )
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        if not np.all(np.isfinite(arr)) or np.any(norms == 0):
+            raise EncoderError(f"encoder {self.name!r} returned a zero or non-finite vector")
+        return arr / norms
+
+
+class SparseEncoder(ABC):
+    """Turns texts into sparse vectors; fitted on the route utterances (corpus statistics)."""
+
+    type: str = "sparse"
+    name: str
+
+    @property
+    def is_fitted(self) -> bool:
+        """False until `fit` has seen a corpus."""
+        return True
+
+    @abstractmethod
+    def fit(self, documents: Sequence[str]) -> None:
+        """(Re)learn corpus statistics from all utterances."""
+
+    @abstractmethod
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Vectors stored in the index for utterances."""
+
+    @abstractmethod
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Vectors sent with a query; their dot product with a document vector is the score."""
+
+    async def aencode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
+        return await asyncio.to_thread(self.encode_queries, texts)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name}

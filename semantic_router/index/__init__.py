@@ -1,0 +1,24 @@
+"""Index backends: one file each, all behind the `Index` contract in `base`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.local import LocalIndex
+
+_LAZY = {
+    "RedisIndex": "semantic_router.index.redis",
+    "QdrantIndex": "semantic_router.index.qdrant",
+    "PineconeIndex": "semantic_router.index.pinecone",
+}
+
+__all__ = ["Hit", "HitBatch", "Index", "Record", "LocalIndex", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'semantic_router.index' has no attribute {name!r}")

@@ -1,0 +1,225 @@
+"""The Index contract: store records, search them, keep a shared state blob, lock writers.
+
+An index knows nothing of thresholds, aggregation or what routes mean: plain data in, plain
+data out. Every backend maps this contract onto its client library in one file, and the
+shared contract test suite (tests/contract) checks each of them the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semantic_router.encoders.base import SparseVector
+from semantic_router.errors import LockTimeout
+from semantic_router.ids import record_id
+
+@dataclass
+class Record:
+    """One stored utterance with its vectors."""
+
+    route: str
+    utterance: str
+    dense: np.ndarray
+    sparse: SparseVector | None = None
+    metadata: dict[str, Any] | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = record_id(self.route, self.utterance)
+        self.dense = np.asarray(self.dense, dtype=np.float32).reshape(-1)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: which utterance, of which route, and how similar."""
+
+    id: str
+    route: str
+    utterance: str
+    dense_score: float
+    sparse_score: float | None = None
+
+
+@dataclass(frozen=True)
+class HitBatch:
+    """Columnar hits for B queries, k columns each (used by batched routing).
+
+    Rows with fewer than k hits are padded: route "" and dense score -inf.
+    """
+
+    ids: np.ndarray  # (B, k) object
+    routes: np.ndarray  # (B, k) str
+    utterances: np.ndarray  # (B, k) object
+    dense: np.ndarray  # (B, k) float32
+    sparse: np.ndarray | None = None  # (B, k) float32, 0 where the record has no sparse vector
+
+    def __len__(self) -> int:
+        return self.dense.shape[0]
+
+    def row(self, i: int) -> list[Hit]:
+        """The hits of query i as `Hit` objects, padding dropped."""
+        out = []
+        for j in range(self.dense.shape[1]):
+            if self.routes[i, j] == "":
+                continue
+            sparse = None if self.sparse is None else float(self.sparse[i, j])
+            out.append(
+                Hit(str(self.ids[i, j]), str(self.routes[i, j]), str(self.utterances[i, j]),
+                    float(self.dense[i, j]), sparse)
+            )
+        return out
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Hit]], hybrid: bool = False) -> HitBatch:
+        """Pack per-query hit lists (what remote backends return) into columns."""
+        k = max((len(r) for r in rows), default=0)
+        b = len(rows)
+        ids = np.full((b, k), "", dtype=object)
+        utts = np.full((b, k), "", dtype=object)
+        routes = np.full((b, k), "", dtype=object)
+        dense = np.full((b, k), -np.inf, dtype=np.float32)
+        sparse = np.zeros((b, k), dtype=np.float32) if hybrid else None
+        for i, r in enumerate(rows):
+            for j, h in enumerate(r):
+                ids[i, j], utts[i, j], routes[i, j], dense[i, j] = h.id, h.utterance, h.route, h.dense_score
+                if sparse is not None and h.sparse_score is not None:
+                    sparse[i, j] = h.sparse_score
+        return cls(ids, routes.astype(str) if k else np.zeros((b, 0), dtype=str), utts, dense, sparse)
+
+
+@dataclass
+class LeaseLock:
+    """A local stand-in lease lock (thread lock with a timeout) for in-process indexes."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def hold(self, timeout: float) -> Iterator[None]:
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            raise LockTimeout(f"could not take the index lock within {timeout:.1f}s")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+class Index(ABC):
+    """The narrow backend contract. Implement the abstract methods; the rest is derived."""
+
+    #: registry key used in configs (``type: local``)
+    type: str = "index"
+
+    # -- records ------------------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Insert or replace records by id (idempotent)."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
+        """Delete records by id and/or route; return how many were removed."""
+
+    @abstractmethod
+    def records(self, route: str | None = None) -> list[Record]:
+        """All records (of one route), vectors included."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of stored records."""
+
+    def ids(self, route: str | None = None) -> list[str]:
+        """Ids of the stored records (of one route), without vectors; backends page through them."""
+        return [r.id for r in self.records(route)]
+
+    @abstractmethod
+    def query_batch(
+        self,
+        dense: np.ndarray,
+        sparse: Sequence[SparseVector] | None = None,
+        top_k: int = 5,
+        routes: Sequence[str] | None = None,
+    ) -> HitBatch:
+        """Search B queries at once. Each row holds the top_k records by dense score and, when
+        sparse vectors are given, also the top_k by sparse score, each hit carrying both scores."""
+
+    def query(
+        self,
+        dense: np.ndarray,
+        sparse: SparseVector | None = None,
+        top_k: int = 5,
+        routes: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """Search one query; see `query_batch`."""
+        vec = np.asarray(dense, dtype=np.float32).reshape(1, -1)
+        return self.query_batch(vec, None if sparse is None else [sparse], top_k, routes).row(0)
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every record and the shared state, keeping the index itself."""
+
+    def drop(self) -> None:
+        """Delete the index and everything in it (for local indexes the same as clear)."""
+        self.clear()
+
+    # -- shared router state (remote sync) ----------------------------------------------------
+    @abstractmethod
+    def read_state(self) -> dict[str, Any] | None:
+        """The stored router state blob, or None if none was written."""
+
+    @abstractmethod
+    def write_state(self, state: dict[str, Any]) -> None:
+        """Replace the stored router state blob."""
+
+    @abstractmethod
+    def lock(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
+        """Context manager holding the writers' lock; raises LockTimeout after `timeout` s."""
+
+    def describe(self) -> dict[str, Any]:
+        """Type, dimensions (None while empty) and record count."""
+        return {"type": self.type, "dimensions": self.dimensions, "count": self.count()}
+
+    @property
+    def dimensions(self) -> int | None:
+        return None
+
+    @property
+    def is_remote(self) -> bool:
+        """True when other processes can see this index (sync applies)."""
+        return False
+
+    def spec(self) -> dict[str, Any]:
+        """The config entry that recreates this index (no secrets)."""
+        return {"type": self.type}
+
+    # -- async twins: a worker thread unless the backend has a native async client -------------
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        await asyncio.to_thread(self.upsert, records)
+
+    async def adelete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
+        return await asyncio.to_thread(self.delete, ids, route)
+
+    async def arecords(self, route: str | None = None) -> list[Record]:
+        return await asyncio.to_thread(self.records, route)
+
+    async def acount(self) -> int:
+        return await asyncio.to_thread(self.count)
+
+    async def aquery_batch(self, dense, sparse=None, top_k: int = 5, routes=None) -> HitBatch:
+        return await asyncio.to_thread(self.query_batch, dense, sparse, top_k, routes)
+
+    async def aquery(self, dense, sparse=None, top_k: int = 5, routes=None) -> list[Hit]:
+        return await asyncio.to_thread(self.query, dense, sparse, top_k, routes)
+
+    async def aread_state(self) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self.read_state)
+
+    async def awrite_state(self, state: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.write_state, state)

@@ -1,0 +1,240 @@
+"""In-memory index on numpy: one contiguous float32 matrix, one product per query.
+
+Writes build a new immutable snapshot and swap it in, so searches never take a lock and
+never see a half-applied write.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from semantic_router.encoders.base import SparseVector
+from semantic_router.index.base import HitBatch, Index, LeaseLock, Record
+
+# Largest (queries x records) score block materialised at once by batched search.
+_BLOCK_CELLS = 1 << 24
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    ids: np.ndarray  # (N,) object
+    routes: np.ndarray  # (N,) str
+    utterances: np.ndarray  # (N,) object
+    matrix: np.ndarray  # (N, d) float32, C-contiguous
+    sparse: sp.csr_matrix | None  # (N, V) over `vocab` columns
+    vocab: dict[int, int]  # sparse index -> column
+    metadata: list[dict[str, Any] | None]
+    position: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> _Snapshot:
+        return cls(np.zeros(0, dtype=object), np.zeros(0, dtype=str), np.zeros(0, dtype=object),
+                   np.zeros((0, 0), dtype=np.float32), None, {}, [])
+
+    def take(self, keep: np.ndarray) -> _Snapshot:
+        """A snapshot of the rows where `keep` is True."""
+        ids = self.ids[keep]
+        return _Snapshot(ids, self.routes[keep], self.utterances[keep], np.ascontiguousarray(self.matrix[keep]),
+                         None if self.sparse is None else self.sparse[keep], self.vocab,
+                         [m for m, k in zip(self.metadata, keep) if k], {str(i): n for n, i in enumerate(ids)})
+
+    def append(self, records: list[Record]) -> _Snapshot:
+        """A snapshot with `records` added after the current rows (ids must be new)."""
+        n0, n = len(self.ids), len(self.ids) + len(records)
+        dims = records[0].dense.shape[0] if not n0 else self.matrix.shape[1]
+        matrix = np.empty((n, dims), dtype=np.float32)
+        if n0:
+            matrix[:n0] = self.matrix
+        matrix[n0:] = np.stack([r.dense for r in records])
+        vocab = dict(self.vocab)
+        rows, cols, vals = [], [], []
+        for i, r in enumerate(records):
+            if r.sparse is not None:
+                for k, v in zip(r.sparse.indices, r.sparse.values):
+                    rows.append(i)
+                    cols.append(vocab.setdefault(k, len(vocab)))
+                    vals.append(v)
+        sparse = None
+        if vocab:
+            new = sp.csr_matrix((vals, (rows, cols)), shape=(len(records), len(vocab)), dtype=np.float32)
+            old = self.sparse if self.sparse is not None else sp.csr_matrix((n0, len(self.vocab)), dtype=np.float32)
+            old = old.copy()
+            old.resize((n0, len(vocab)))
+            sparse = sp.vstack([old, new], format="csr")
+        ids = np.concatenate([self.ids, np.array([r.id for r in records], dtype=object)])
+        return _Snapshot(
+            ids,
+            np.concatenate([self.routes, np.array([r.route for r in records], dtype=str)]),
+            np.concatenate([self.utterances, np.array([r.utterance for r in records], dtype=object)]),
+            matrix, sparse, vocab, self.metadata + [r.metadata for r in records],
+            {str(i): k for k, i in enumerate(ids)},
+        )
+
+    def record(self, i: int) -> Record:
+        sparse = None
+        if self.sparse is not None:
+            row = self.sparse.getrow(i)
+            if row.nnz:
+                inverse = {c: k for k, c in self.vocab.items()}
+                sparse = SparseVector.from_dict({inverse[c]: float(v) for c, v in zip(row.indices, row.data)})
+        return Record(str(self.routes[i]), str(self.utterances[i]), self.matrix[i].copy(), sparse,
+                      copy.deepcopy(self.metadata[i]), str(self.ids[i]))
+
+
+class LocalIndex(Index):
+    """The embedded default: exact search over an in-memory float32 matrix."""
+
+    type = "local"
+
+    def __init__(self) -> None:
+        self._snap = _Snapshot.empty()
+        self._write = threading.RLock()
+        self._state: dict[str, Any] | None = None
+        self._lease = LeaseLock()
+
+    # -- records ------------------------------------------------------------------------------
+    def upsert(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        with self._write:
+            snap = self._snap
+            dims = snap.matrix.shape[1] if len(snap.ids) else records[0].dense.shape[0]
+            for r in records:
+                if r.dense.shape[0] != dims:
+                    raise ValueError(
+                        f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, index holds {dims}"
+                    )
+            latest = {r.id: r for r in records}  # last write of an id wins
+            keep = np.fromiter((i not in latest for i in snap.ids), dtype=bool, count=len(snap.ids))
+            self._snap = snap.take(keep).append(list(latest.values()))
+
+    def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
+        with self._write:
+            snap = self._snap
+            drop = np.zeros(len(snap.ids), dtype=bool)
+            if ids is not None:
+                wanted = set(ids)
+                drop |= np.fromiter((i in wanted for i in snap.ids), dtype=bool, count=len(snap.ids))
+            if route is not None:
+                drop |= snap.routes == route
+            if drop.any():
+                self._snap = snap.take(~drop)
+            return int(drop.sum())
+
+    def records(self, route: str | None = None) -> list[Record]:
+        snap = self._snap
+        rows = range(len(snap.ids)) if route is None else np.flatnonzero(snap.routes == route)
+        return [snap.record(int(i)) for i in rows]
+
+    def count(self) -> int:
+        return len(self._snap.ids)
+
+    @property
+    def dimensions(self) -> int | None:
+        snap = self._snap
+        return snap.matrix.shape[1] if len(snap.ids) else None
+
+    def clear(self) -> None:
+        with self._write:
+            self._snap = _Snapshot.empty()
+            self._state = None
+
+    # -- search -------------------------------------------------------------------------------
+    def query_batch(
+        self,
+        dense: np.ndarray,
+        sparse: Sequence[SparseVector] | None = None,
+        top_k: int = 5,
+        routes: Sequence[str] | None = None,
+    ) -> HitBatch:
+        snap = self._snap
+        q = np.asarray(dense, dtype=np.float32)
+        if q.ndim == 1:
+            q = q[None, :]
+        n, b = len(snap.ids), q.shape[0]
+        if n and q.shape[1] != snap.matrix.shape[1]:
+            raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {snap.matrix.shape[1]}")
+        if sparse is not None and len(sparse) != b:
+            raise ValueError(f"got {b} dense and {len(sparse)} sparse query vectors")
+        k = min(top_k, n)
+        use_sparse = sparse is not None and snap.sparse is not None
+        width = 2 * k if use_sparse else k
+        out_idx = np.full((b, width), -1, dtype=np.int64)
+        out_dense = np.full((b, width), -np.inf, dtype=np.float32)
+        out_sparse = np.zeros((b, width), dtype=np.float32) if sparse is not None else None
+        if k:
+            mask = None if routes is None else ~np.isin(snap.routes, list(routes))
+            step = max(1, _BLOCK_CELLS // max(n, 1))
+            for lo in range(0, b, step):
+                hi = min(b, lo + step)
+                scores = snap.matrix @ q[lo] if hi - lo == 1 else q[lo:hi] @ snap.matrix.T
+                scores = scores.reshape(hi - lo, n)
+                if mask is not None:
+                    scores[:, mask] = -np.inf
+                top = _top_k(scores, k)
+                out_idx[lo:hi, :k] = top
+                out_dense[lo:hi, :k] = np.take_along_axis(scores, top, axis=1)
+                if use_sparse:
+                    sscores = self._sparse_scores(snap, sparse[lo:hi])
+                    if mask is not None:
+                        sscores[:, mask] = 0.0
+                    stop = _top_k(sscores, k)
+                    svals = np.take_along_axis(sscores, stop, axis=1)
+                    dup = (stop[:, :, None] == top[:, None, :]).any(axis=2) | (svals <= 0)
+                    stop = np.where(dup, -1, stop)
+                    out_idx[lo:hi, k:] = stop
+                    safe = np.maximum(stop, 0)
+                    out_dense[lo:hi, k:] = np.where(dup, -np.inf, np.take_along_axis(scores, safe, axis=1))
+                    out_sparse[lo:hi] = np.take_along_axis(sscores, np.maximum(out_idx[lo:hi], 0), axis=1)
+                    out_sparse[lo:hi][out_idx[lo:hi] < 0] = 0.0
+        # drop hits filtered out by the route mask (score -inf) and padding
+        invalid = (out_idx < 0) | ~np.isfinite(out_dense)
+        safe = np.where(invalid, 0, out_idx)
+        routes_out = snap.routes[safe] if n else np.full((b, width), "", dtype=str)
+        if invalid.any():
+            routes_out = np.where(invalid, "", routes_out)
+            out_dense = np.where(invalid, -np.inf, out_dense).astype(np.float32)
+        ids = snap.ids[safe] if n else np.full((b, width), "", dtype=object)
+        utts = snap.utterances[safe] if n else np.full((b, width), "", dtype=object)
+        return HitBatch(ids, routes_out, utts, out_dense, out_sparse)
+
+    @staticmethod
+    def _sparse_scores(snap: _Snapshot, queries: Sequence[SparseVector]) -> np.ndarray:
+        rows, cols, vals = [], [], []
+        for j, qv in enumerate(queries):
+            for k, v in zip(qv.indices, qv.values):
+                c = snap.vocab.get(k)
+                if c is not None:
+                    rows.append(c)
+                    cols.append(j)
+                    vals.append(v)
+        qm = sp.csr_matrix((vals, (rows, cols)), shape=(len(snap.vocab), len(queries)), dtype=np.float32)
+        return np.asarray((snap.sparse @ qm).T.todense(), dtype=np.float32)
+
+    # -- state and lock -----------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._state)
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        self._state = copy.deepcopy(state)
+
+    def lock(self, timeout: float = 10.0):
+        return self._lease.hold(timeout)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest scores per row, best first."""
+    n = scores.shape[1]
+    if k >= n:
+        idx = np.broadcast_to(np.arange(n), scores.shape).copy()
+    else:
+        idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1)

@@ -1,0 +1,118 @@
+"""Routes and routing decisions: plain validated data, no I/O."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Aggregation = Literal["max", "mean", "sum", "min"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+
+
+def check_aggregation(value: Any) -> str:
+    """One of max, mean, sum, min, or a ValueError naming the bad value."""
+    if value not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}; got {value!r}")
+    return value
+
+
+def similarity_from(score_threshold: float | None, distance_threshold: float | None, what: str) -> float | None:
+    """Resolve a threshold given as similarity or as RedisVL-style cosine distance (1 - similarity)."""
+    if score_threshold is not None and distance_threshold is not None:
+        raise ValueError(f"{what}: give score_threshold or distance_threshold, not both")
+    if distance_threshold is not None:
+        d = check_threshold(distance_threshold, "distance_threshold", 0.0, 2.0)
+        return 1.0 - d
+    if score_threshold is not None:
+        return check_threshold(score_threshold, "score_threshold", -1.0, 1.0)
+    return None
+
+
+def check_threshold(value: Any, name: str, low: float = -1.0, high: float = 1.0) -> float:
+    """A finite number within [low, high], or a ValueError naming the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be within [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+class Route(BaseModel):
+    """A named destination and the example utterances that define it."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    name: str
+    utterances: list[str]
+    description: str | None = None
+    score_threshold: float | None = Field(default=None, description="similarity a query needs (None: layer's)")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    function_schemas: list[dict[str, Any]] | None = None
+    aggregation: Aggregation | None = Field(default=None, description="this route's own aggregation (max/mean/sum/min)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distance_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "distance_threshold" in data:
+            data = dict(data)
+            dist = data.pop("distance_threshold")
+            data["score_threshold"] = similarity_from(data.get("score_threshold"), dist, f"route {data.get('name')!r}")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError(f"route name must be a non-empty string, got {v!r}")
+        return v
+
+    @field_validator("utterances", mode="before")
+    @classmethod
+    def _utterances(cls, v: Any) -> list[str]:
+        if isinstance(v, str) or not isinstance(v, (list, tuple)):
+            raise ValueError(f"utterances must be a list of strings, got {type(v).__name__}")
+        for i, u in enumerate(v):
+            if not isinstance(u, str):
+                raise ValueError(f"utterance {i} must be a string, got {type(u).__name__}: {u!r:.60}")
+            if not u.strip():
+                raise ValueError(f"utterance {i} is empty or blank: {u!r}")
+        out = list(dict.fromkeys(v))
+        if not out:
+            raise ValueError("a route needs at least one utterance, got an empty list")
+        return out
+
+    @field_validator("score_threshold", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> float | None:
+        return None if v is None else check_threshold(v, "score_threshold")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"route metadata must be JSON-serialisable: {exc}") from exc
+        return v
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True when the route carries function schemas (its arguments are filled by an LLM)."""
+        return bool(self.function_schemas)
+
+
+class RouteChoice(BaseModel):
+    """The decision for one query: a route name, or None when no route passes its threshold."""
+
+    name: str | None = None
+    similarity_score: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    function_call: list[dict[str, Any]] | None = None
+    scores: dict[str, float] | None = Field(default=None, description="every scored route's aggregate (explain=True)")
+    confidence: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.name is not None

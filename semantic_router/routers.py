@@ -1,0 +1,7 @@
+"""Import path other routers' users expect: `from semantic_router.routers import SemanticRouter`."""
+
+from semantic_router.layer import RouteLayer
+
+SemanticRouter = RouteLayer
+
+__all__ = ["SemanticRouter", "RouteLayer"]
