@@ -15,7 +15,7 @@ from semantic_router.errors import EncoderError
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 # Similarity threshold per model, measured on CLINC150 val + oos_val (docs/thresholds.md).
-DEFAULT_THRESHOLDS = {DEFAULT_MODEL: 0.5}
+DEFAULT_THRESHOLDS = {DEFAULT_MODEL: 0.45}
 _KNOWN_DIMENSIONS = {DEFAULT_MODEL: 384}
 # Inputs longer than this show a progress bar while encoding.
 _PROGRESS_MIN = 256
