@@ -112,7 +112,7 @@ class RouteLayer(RouteStore):
             raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
         texts, vectors = self._one(text, vector)
         agg = None if aggregation is None else check_aggregation(aggregation)
-        return self._route(texts, vectors, route_filter, explain, max_k=max_k or 0, aggregation=agg)[0]
+        return self._route(texts, vectors, route_filter, explain, max_k=max_k or 0, aggregation=agg, many=True)[0]
 
     def route_batch(
         self,
@@ -173,6 +173,7 @@ class RouteLayer(RouteStore):
         explain: bool,
         max_k: int,
         aggregation: str | None,
+        many: bool = False,
     ) -> list[list[RouteChoice]]:
         self._maybe_refresh()
         table = self._table
@@ -186,9 +187,9 @@ class RouteLayer(RouteStore):
             vectors, sparse = self.encode_queries(texts or [])
         n = len(vectors)
         if not len(table):
-            return [[RouteChoice()] for _ in range(n)]
+            return [[] if many else [RouteChoice()] for _ in range(n)]
         agg, ok = self._decide(table, vectors, sparse, route_filter, aggregation, max_k or len(table))
-        return [self._choices(table, agg[i], ok[i], max_k, explain) for i in range(n)]
+        return [self._choices(table, agg[i], ok[i], max_k, explain, many) for i in range(n)]
 
     def _decide(self, table, vectors, sparse, route_filter, aggregation, want):
         """Aggregates and pass mask (B, R); rows short of `want` passing routes search deeper."""
@@ -210,6 +211,29 @@ class RouteLayer(RouteStore):
             rows, k = rows[short], k * _WIDEN
         return agg, ok
 
+    def score_batch(self, vectors: np.ndarray, sparse: list[SparseVector] | None = None):
+        """Route names, (B, R) aggregates and pass mask for unit query vectors (evaluation, fitting)."""
+        self._maybe_refresh()
+        table = self._table
+        vectors = self._check_vectors(vectors, batch=True)
+        if not len(table):
+            return [], np.zeros((len(vectors), 0)), np.zeros((len(vectors), 0), dtype=bool)
+        agg, ok = self._decide(table, vectors, sparse, None, None, len(table))
+        return list(table.names), agg, ok
+
+    @property
+    def rule_name(self) -> str:
+        return "knn"
+
+    def rule_settings(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "aggregation": self.aggregation}
+
+    def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
+        """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
+        from semantic_router.evaluation import evaluate
+
+        return evaluate(self, X, y, **kwargs)
+
     def _fused(self, hits: HitBatch) -> np.ndarray:
         return scoring.fuse(hits.dense, hits.sparse, self.alpha if self.sparse_encoder is not None else 1.0)
 
@@ -219,14 +243,14 @@ class RouteLayer(RouteStore):
         agg = scoring.aggregate_routes(codes, self._fused(hits), methods, aggregation or self.aggregation, self.top_k)
         return agg, scoring.passing(agg, table.thresholds)
 
-    def _choices(self, table: RouteTable, agg: np.ndarray, ok: np.ndarray, max_k: int, explain: bool):
+    def _choices(self, table: RouteTable, agg: np.ndarray, ok: np.ndarray, max_k: int, explain: bool, many: bool):
         scores = None
         if explain:
             scores = {table.names[r]: float(agg[r]) for r in np.flatnonzero(~np.isnan(agg))}
         picked = scoring.ranked(agg, ok, max_k or None)
         if not picked:
             return [RouteChoice.model_construct(name=None, similarity_score=None, metadata={}, function_call=None,
-                                                scores=scores, confidence=None)] if max_k == 1 else []
+                                                scores=scores, confidence=None)] if not many else []
         return [self._choice(table.routes[r], float(agg[r]), scores) for r in picked]
 
     def _choice(self, route: Route, score: float, scores: dict[str, float] | None) -> RouteChoice:
