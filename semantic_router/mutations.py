@@ -50,10 +50,10 @@ class RouteStore:
 
     def get(self, name: str) -> Route:
         """A copy of the named route; RouteNotFoundError if there is none."""
-        return self._route(name).model_copy(deep=True)
+        return self._existing(name).model_copy(deep=True)
 
     def get_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:
-        names = list(self._routes) if route_name is None else [self._route(route_name).name]
+        names = list(self._routes) if route_name is None else [self._existing(route_name).name]
         found = [Utterance(i, n, u) for n in names for u, i in self._ids[n].items()]
         if ids is None:
             return found
@@ -78,7 +78,7 @@ class RouteStore:
 
     def delete(self, name: str) -> None:
         """Remove a route and its utterances."""
-        self._route(name)
+        self._existing(name)
         self._commit({n: r for n, r in self._routes.items() if n != name})
 
     def update(
@@ -94,7 +94,7 @@ class RouteStore:
         aggregation: str | None = _UNSET,
     ) -> Route:
         """Change fields of a route; new utterances are encoded, removed ones deleted."""
-        data = self._route(name).model_dump()
+        data = self._existing(name).model_dump()
         given = {"utterances": utterances, "score_threshold": score_threshold, "metadata": metadata,
                  "description": description, "function_schemas": function_schemas, "aggregation": aggregation}
         data.update({k: v for k, v in given.items() if v is not _UNSET})
@@ -110,7 +110,7 @@ class RouteStore:
     def add_utterances(self, name: str, utterances: Sequence[str]) -> list[str]:
         """Add utterances to a route; returns their stable ids (present ones are not re-added)."""
         items = check_texts(utterances, "utterances")
-        route = self._route(name)
+        route = self._existing(name)
         self.update(name, utterances=route.utterances + items)
         return [self._ids[name][u] for u in items]
 
@@ -214,7 +214,7 @@ class RouteStore:
     def _changed(self) -> None:
         """Hook called after every committed change (remote sync writes the shared state here)."""
 
-    def _route(self, name: str) -> Route:
+    def _existing(self, name: str) -> Route:
         if not isinstance(name, str):
             raise TypeError(f"route name must be a string, got {type(name).__name__}: {name!r:.80}")
         try:

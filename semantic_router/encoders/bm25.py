@@ -41,6 +41,9 @@ class BM25Encoder(SparseEncoder):
         self.avgdl = 1.0
         self.corpus_size = 0
 
+    def spec(self) -> dict:
+        return {"type": self.type, "k1": self.k1, "b": self.b, "epsilon": self.epsilon}
+
     @property
     def is_fitted(self) -> bool:
         return self.corpus_size > 0

@@ -1,0 +1,107 @@
+"""Bad input raises a clear error naming the bad value; nothing is half-applied."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semantic_router import Route, RouteLayer
+from semantic_router.errors import RouteNotFoundError
+
+
+@pytest.fixture()
+def rl(encoder, politics_chitchat):
+    return RouteLayer(encoder=encoder, routes=politics_chitchat)
+
+
+@pytest.mark.parametrize("text,exc,msg", [
+    ("", ValueError, "empty"),
+    ("   ", ValueError, "empty"),
+    (42, TypeError, "must be a string, got int"),
+    (["a list"], TypeError, "must be a string, got list"),
+])
+def test_bad_text(rl, text, exc, msg):
+    with pytest.raises(exc, match=msg):
+        rl(text)
+
+
+def test_text_and_vector_rules(rl):
+    with pytest.raises(ValueError, match="give a text or a vector"):
+        rl()
+    with pytest.raises(ValueError, match="not both"):
+        rl("hi", vector=np.ones(384))
+
+
+@pytest.mark.parametrize("vector,msg", [
+    (np.ones(10), r"shape \(10,\) does not match the encoder's dimension 384"),
+    (np.zeros(384), "all zeros"),
+    (np.full(384, np.nan), "NaN"),
+    ("text", "numeric"),
+])
+def test_bad_vectors(rl, vector, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        rl(vector=vector)
+
+
+def test_bad_batch(rl):
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a string"):
+        rl.route_batch(["ok", 3])
+    with pytest.raises(ValueError, match="exactly one"):
+        rl.route_batch()
+    with pytest.raises(ValueError, match="dimension"):
+        rl.route_batch(vectors=np.ones((2, 5)))
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"name": "", "utterances": ["a"]}, "non-empty"),
+    ({"name": "x", "utterances": []}, "at least one utterance"),
+    ({"name": "x", "utterances": "just a string"}, "list of strings"),
+    ({"name": "x", "utterances": ["ok", ""]}, "utterance 1 is empty"),
+    ({"name": "x", "utterances": ["ok", 5]}, "utterance 1 must be a string"),
+    ({"name": "x", "utterances": ["a"], "score_threshold": 1.5}, "within"),
+    ({"name": "x", "utterances": ["a"], "score_threshold": float("nan")}, "within"),
+    ({"name": "x", "utterances": ["a"], "distance_threshold": 3}, "distance_threshold"),
+    ({"name": "x", "utterances": ["a"], "score_threshold": 0.5, "distance_threshold": 0.5}, "not both"),
+    ({"name": "x", "utterances": ["a"], "aggregation": "median"}, "aggregation"),
+    ({"name": "x", "utterances": ["a"], "metadata": {"f": object()}}, "JSON"),
+])
+def test_bad_routes(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        Route(**kwargs)
+
+
+def test_utterances_are_deduplicated():
+    assert Route(name="x", utterances=["a", "b", "a"]).utterances == ["a", "b"]
+
+
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    ({"top_k": 0}, ValueError, "top_k"),
+    ({"aggregation": "median"}, ValueError, "aggregation"),
+    ({"alpha": 1.5}, ValueError, "alpha"),
+    ({"score_threshold": -2}, ValueError, "score_threshold"),
+    ({"auto_sync": "sometimes"}, ValueError, "auto_sync"),
+    ({"encoder": "minilm"}, TypeError, "DenseEncoder"),
+    ({"index": {}}, TypeError, "Index"),
+])
+def test_bad_layer_settings(encoder, kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        RouteLayer(**({"encoder": encoder} | kwargs))
+
+
+def test_duplicate_routes_refused_at_construction(encoder):
+    with pytest.raises(ValueError, match="duplicate route name 'a'"):
+        RouteLayer(encoder=encoder, routes=[Route(name="a", utterances=["x"]), Route(name="a", utterances=["y"])])
+
+
+def test_unknown_route_names(rl):
+    for call in (lambda: rl.get("nope"), lambda: rl.delete("nope"), lambda: rl.update("nope", metadata={}),
+                 lambda: rl.get_utterances("nope"), lambda: rl("hi", route_filter=["nope"])):
+        with pytest.raises(RouteNotFoundError, match="unknown route 'nope'"):
+            call()
+
+
+def test_bad_max_k_and_aggregation(rl):
+    with pytest.raises(ValueError, match="max_k"):
+        rl.route_many("hi", max_k=0)
+    with pytest.raises(ValueError, match="aggregation"):
+        rl.route_many("hi", aggregation="median")
