@@ -1,0 +1,1 @@
+"""HTTP emulators of remote services (OpenAI, Cohere, ...) for tests over real HTTP."""

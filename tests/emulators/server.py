@@ -1,0 +1,144 @@
+"""Run an ASGI app (FastAPI emulator) with uvicorn on a free 127.0.0.1 port in a background thread.
+
+Shared by every HTTP emulator under tests/emulators so tests exercise the real SDKs over real
+HTTP. Also holds the two things every emulator needs: a request log and fault injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class Fault:
+    """One injected failure: an HTTP status (429, 500, ...) or, with status None, a stall of `delay` seconds."""
+
+    status: int | None = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FaultPlan:
+    """Failures to serve for the next N requests, in order; thread-safe (uvicorn runs in its own thread)."""
+
+    def __init__(self) -> None:
+        self._queue: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def fail(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next `times` requests with `status` (e.g. 429 or 500)."""
+        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+        with self._lock:
+            self._queue.extend(Fault(status=status, headers=headers) for _ in range(times))
+
+    def stall(self, seconds: float, times: int = 1) -> None:
+        """Hold the next `times` requests for `seconds` before answering normally (client timeouts)."""
+        with self._lock:
+            self._queue.extend(Fault(delay=seconds) for _ in range(times))
+
+    def next(self) -> Fault | None:
+        with self._lock:
+            return self._queue.pop(0) if self._queue else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+
+class RequestLog:
+    """Requests an emulator received (a dict per request) and the peak number served at once."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a request as in flight while the block runs (to check client-side concurrency)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.max_in_flight = self.in_flight
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+async def apply_fault(fault: Fault | None) -> Fault | None:
+    """Sleep through a stall; return the fault only when it must become an error response."""
+    if fault is None:
+        return None
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    return fault if fault.status is not None else None
+
+
+@dataclass
+class RunningServer:
+    """A started server; `url` is its base address, e.g. http://127.0.0.1:54321."""
+
+    url: str
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_server(app: Any, startup_timeout: float = 10.0) -> RunningServer:
+    """Serve `app` on a free port (the socket is bound before the thread starts, so no port race)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"emulator-{port}")
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"emulator on port {port} did not start")
+        time.sleep(0.01)
+    return RunningServer(url=f"http://127.0.0.1:{port}", port=port, server=server, thread=thread)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[RunningServer]:
+    """Context manager form of `start_server`: stops the server on exit."""
+    running = start_server(app)
+    try:
+        yield running
+    finally:
+        running.stop()
