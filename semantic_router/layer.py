@@ -158,12 +158,12 @@ class RouteLayer(RouteStore):
         dims = self.encoder.dimensions
         if arr.ndim != 2 or arr.shape[1] != dims:
             raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("vector holds NaN or infinite values")
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
-        if np.any(norms == 0):
+        norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
+        if not (np.isfinite(norms).all() and norms.all()):
+            if not np.isfinite(arr).all():
+                raise ValueError("vector holds NaN or infinite values")
             raise ValueError("vector is all zeros (no direction to compare)")
-        return arr / norms
+        return arr / norms[:, None]
 
     def _route(
         self,
@@ -203,11 +203,12 @@ class RouteLayer(RouteStore):
             hits = self.index.query_batch(vectors[rows], sub_sparse, k, route_filter)
             a, passed = self._aggregate(table, hits, aggregation)
             agg[rows], ok[rows] = a, passed
-            if k >= total:
+            short = passed.sum(axis=1) < want
+            if k >= total or not short.any():
                 break
             floor = np.nanmin(np.where(np.isfinite(hits.dense), self._fused(hits), np.nan), axis=1, initial=np.inf)
             hidden = np.isnan(a) & (table.thresholds[None, :] <= floor[:, None] * (k if aggregation == "sum" else 1))
-            short = (passed.sum(axis=1) < want) & hidden.any(axis=1)
+            short &= hidden.any(axis=1)
             rows, k = rows[short], k * _WIDEN
         return agg, ok
 

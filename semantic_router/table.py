@@ -43,7 +43,7 @@ class RouteTable:
         if not len(self.names) or route_names.size == 0:
             return np.full(route_names.shape, -1, dtype=np.int64)
         pos = np.searchsorted(self._sorted_names, route_names)
-        pos = np.clip(pos, 0, len(self.names) - 1)
+        pos = np.minimum(pos, len(self.names) - 1)
         hit = self._sorted_names[pos] == route_names
         return np.where(hit, self._sorted_codes[pos], -1)
 

@@ -74,6 +74,12 @@ class HuggingFaceEncoder(DenseEncoder):
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise EncoderError("HuggingFaceEncoder needs the 'local' extra (sentence-transformers)") from exc
+        try:  # the weight-loading progress bar is noise on every start
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
         source = self.model_path or (str(bundled_model_path()) if self.name == DEFAULT_MODEL else self.name)
         try:
             return SentenceTransformer(source, device=self.device)

@@ -164,6 +164,8 @@ class LocalIndex(Index):
         if sparse is not None and len(sparse) != b:
             raise ValueError(f"got {b} dense and {len(sparse)} sparse query vectors")
         k = min(top_k, n)
+        if k and sparse is None and routes is None:
+            return self._dense_only(snap, q, k)
         use_sparse = sparse is not None and snap.sparse is not None
         width = 2 * k if use_sparse else k
         out_idx = np.full((b, width), -1, dtype=np.int64)
@@ -206,6 +208,27 @@ class LocalIndex(Index):
         return HitBatch(ids, routes_out, utts, out_dense, out_sparse)
 
     @staticmethod
+    def _dense_only(snap: _Snapshot, q: np.ndarray, k: int) -> HitBatch:
+        """The hot path: dense scores, no filter (one product per block of queries)."""
+        b, n = q.shape[0], len(snap.ids)
+        if b == 1:
+            scores = snap.matrix @ q[0]
+            top = np.argpartition(scores, n - k)[n - k:] if k < n else np.arange(n)
+            top = top[np.argsort(-scores[top], kind="stable")][None, :]
+            dense = scores[top]
+        else:
+            top = np.empty((b, k), dtype=np.int64)
+            dense = np.empty((b, k), dtype=np.float32)
+            step = max(1, _BLOCK_CELLS // n)
+            for lo in range(0, b, step):
+                hi = min(b, lo + step)
+                scores = q[lo:hi] @ snap.matrix.T
+                t = _top_k(scores, k)
+                top[lo:hi] = t
+                dense[lo:hi] = np.take_along_axis(scores, t, axis=1)
+        return HitBatch(snap.ids[top], snap.routes[top], snap.utterances[top], dense, None)
+
+    @staticmethod
     def _sparse_scores(snap: _Snapshot, queries: Sequence[SparseVector]) -> np.ndarray:
         rows, cols, vals = [], [], []
         for j, qv in enumerate(queries):
@@ -235,6 +258,6 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k >= n:
         idx = np.broadcast_to(np.arange(n), scores.shape).copy()
     else:
-        idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        idx = np.argpartition(scores, n - k, axis=1)[:, n - k:]  # selecting from the top is the fast side
     order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
     return np.take_along_axis(idx, order, axis=1)
