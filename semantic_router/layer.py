@@ -19,13 +19,14 @@ from semantic_router.index.base import HitBatch, Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.mutations import RouteStore
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
+from semantic_router.sync import SyncMixin
 from semantic_router.table import RouteTable
 
 SYNC_MODES = (None, "local", "remote", "merge-force-local", "merge-force-remote", "merge")
 _WIDEN = 4  # search depth multiplier when a near route that fails may hide a farther one that passes
 
 
-class RouteLayer(RouteStore):
+class RouteLayer(SyncMixin, RouteStore):
     """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
 
     def __init__(
@@ -40,6 +41,8 @@ class RouteLayer(RouteStore):
         score_threshold: float | None = None,
         auto_sync: str | None = None,
         distance_threshold: float | None = None,
+        refresh_interval: float = 5.0,
+        lock_timeout: float = 30.0,
     ) -> None:
         if encoder is None:
             from semantic_router.encoders.huggingface import HuggingFaceEncoder
@@ -64,8 +67,31 @@ class RouteLayer(RouteStore):
         self._score_threshold = similarity_from(score_threshold, distance_threshold, "RouteLayer")
         self.auto_sync = auto_sync
         self.extra: dict[str, Any] = {}
+        self._sync_setup(refresh_interval, lock_timeout)
         super().__init__()
-        self._init_routes(list(routes or []))
+        if auto_sync is None:
+            self._init_routes(list(routes or []))
+        else:
+            self._routes = {r.name: r.model_copy(deep=True) for r in self._checked_routes(list(routes or []))}
+            self.sync(auto_sync)
+
+    @classmethod
+    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
+        """A router built from the state stored in a shared index, without encoding anything."""
+        from semantic_router.config import ENCODERS, build
+        from semantic_router.errors import SyncError
+        from semantic_router.sync import check_state
+
+        state = index.read_state()
+        if state is None:
+            raise SyncError(f"index {index.describe()} holds no router state to build from")
+        state = check_state(state)
+        if encoder is None:
+            spec = {k: v for k, v in state["encoder"].items() if k != "dimensions"}
+            encoder = build(spec, ENCODERS, "encoder")
+        if "sparse_encoder" not in kwargs and state.get("sparse_encoder"):
+            kwargs["sparse_encoder"] = build(state["sparse_encoder"], ENCODERS, "sparse encoder")
+        return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
 
     # -- thresholds ---------------------------------------------------------------------------
     @property
@@ -75,12 +101,19 @@ class RouteLayer(RouteStore):
 
     @score_threshold.setter
     def score_threshold(self, value: float | None) -> None:
-        self._score_threshold = None if value is None else check_threshold(value, "score_threshold")
-        self._rebuild_table()
-        self._changed()
+        value = None if value is None else check_threshold(value, "score_threshold")
+
+        def change(current: dict[str, Route]) -> None:
+            self._score_threshold = value
+
+        self._mutate(change)
 
     def _rebuild_table(self) -> None:
-        self._table = RouteTable.build(list(self._routes.values()), self._score_threshold, self.encoder.score_threshold)
+        known = None
+        if self.auto_sync is not None and self.index.is_remote:
+            known = frozenset(i for m in self._ids.values() for i in m.values())
+        self._table = RouteTable.build(list(self._routes.values()), self._score_threshold,
+                                       self.encoder.score_threshold, known)
 
     # -- routing ------------------------------------------------------------------------------
     def __call__(
@@ -239,7 +272,7 @@ class RouteLayer(RouteStore):
         return scoring.fuse(hits.dense, hits.sparse, self.alpha if self.sparse_encoder is not None else 1.0)
 
     def _aggregate(self, table: RouteTable, hits: HitBatch, aggregation: str | None):
-        codes = table.codes(hits.routes)
+        codes = table.codes(hits.routes, hits.ids)
         methods = table.methods if aggregation is None else (None,) * len(table)
         agg = scoring.aggregate_routes(codes, self._fused(hits), methods, aggregation or self.aggregation, self.top_k)
         return agg, scoring.passing(agg, table.thresholds)
@@ -261,9 +294,6 @@ class RouteLayer(RouteStore):
     def restore_extra(self, extra: dict[str, Any]) -> None:
         """Take back state of later features saved in a config (fitted decision rules)."""
         self.extra = dict(extra)
-
-    def _maybe_refresh(self) -> None:
-        """Hook for remote sync: pick up changes made by other instances."""
 
     # -- persistence --------------------------------------------------------------------------
     def to_config(self):

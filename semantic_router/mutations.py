@@ -6,8 +6,10 @@ index, and only then swaps the router's routes; a failure on the way leaves ever
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,7 @@ class RouteStore:
         self._routes: dict[str, Route] = {}
         self._ids: dict[str, dict[str, str]] = {}  # route -> utterance -> id
         self.version = 0
+        self._mutex = threading.RLock()  # one writer at a time within this process
         self._rebuild_table()
 
     # -- reading ------------------------------------------------------------------------------
@@ -67,19 +70,27 @@ class RouteStore:
     def add(self, routes: Route | Sequence[Route]) -> None:
         """Add one route or several; encodes their utterances. Existing names are refused."""
         items = [routes] if isinstance(routes, Route) else list(routes)
-        new = dict(self._routes)
         for r in items:
             if not isinstance(r, Route):
                 raise TypeError(f"expected Route objects, got {type(r).__name__}: {r!r:.80}")
-            if r.name in new:
-                raise ValueError(f"route {r.name!r} already exists (use update() to change it)")
-            new[r.name] = r.model_copy(deep=True)
-        self._commit(new)
+
+        def change(current: dict[str, Route]) -> dict[str, Route]:
+            for r in items:
+                if r.name in current:
+                    raise ValueError(f"route {r.name!r} already exists (use update() to change it)")
+                current[r.name] = r.model_copy(deep=True)
+            return current
+
+        self._mutate(change)
 
     def delete(self, name: str) -> None:
         """Remove a route and its utterances."""
-        self._existing(name)
-        self._commit({n: r for n, r in self._routes.items() if n != name})
+
+        def change(current: dict[str, Route]) -> dict[str, Route]:
+            self._existing(name)
+            return {n: r for n, r in current.items() if n != name}
+
+        self._mutate(change)
 
     def update(
         self,
@@ -94,45 +105,80 @@ class RouteStore:
         aggregation: str | None = _UNSET,
     ) -> Route:
         """Change fields of a route; new utterances are encoded, removed ones deleted."""
-        data = self._existing(name).model_dump()
         given = {"utterances": utterances, "score_threshold": score_threshold, "metadata": metadata,
                  "description": description, "function_schemas": function_schemas, "aggregation": aggregation}
-        data.update({k: v for k, v in given.items() if v is not _UNSET})
-        if distance_threshold is not _UNSET:
-            if score_threshold is not _UNSET:
-                raise ValueError("give score_threshold or distance_threshold, not both")
-            data.pop("score_threshold")
-            data["distance_threshold"] = distance_threshold
-        route = Route.model_validate(data)
-        self._commit({n: (route if n == name else r) for n, r in self._routes.items()})
-        return route.model_copy(deep=True)
+        if distance_threshold is not _UNSET and score_threshold is not _UNSET:
+            raise ValueError("give score_threshold or distance_threshold, not both")
+        result: list[Route] = []
+
+        def change(current: dict[str, Route]) -> dict[str, Route]:
+            data = self._existing(name).model_dump()
+            data.update({k: v for k, v in given.items() if v is not _UNSET})
+            if distance_threshold is not _UNSET:
+                data.pop("score_threshold")
+                data["distance_threshold"] = distance_threshold
+            route = Route.model_validate(data)
+            result.append(route)
+            return {n: (route if n == name else r) for n, r in current.items()}
+
+        self._mutate(change)
+        return result[0].model_copy(deep=True)
 
     def add_utterances(self, name: str, utterances: Sequence[str]) -> list[str]:
         """Add utterances to a route; returns their stable ids (present ones are not re-added)."""
         items = check_texts(utterances, "utterances")
-        route = self._existing(name)
-        self.update(name, utterances=route.utterances + items)
-        return [self._ids[name][u] for u in items]
+
+        def change(current: dict[str, Route]) -> dict[str, Route]:
+            route = self._existing(name)
+            merged = route.model_copy(update={"utterances": list(dict.fromkeys(route.utterances + items))})
+            return {n: (merged if n == name else r) for n, r in current.items()}
+
+        self._mutate(change)
+        return [record_id(name, u) for u in items]
 
     def delete_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> int:
         """Delete utterances by route and/or id; a route left without utterances is removed."""
         if route_name is None and ids is None:
             raise ValueError("give route_name and/or ids (use clear() to remove everything)")
-        doomed = {(u.route, u.utterance) for u in self.get_utterances(route_name, ids)}
-        new: dict[str, Route] = {}
-        for n, r in self._routes.items():
-            keep = [u for u in r.utterances if (n, u) not in doomed]
-            if keep:
-                new[n] = r if len(keep) == len(r.utterances) else r.model_copy(update={"utterances": keep})
-        self._commit(new)
-        return len(doomed)
+        count: list[int] = []
+
+        def change(current: dict[str, Route]) -> dict[str, Route]:
+            doomed = {(u.route, u.utterance) for u in self.get_utterances(route_name, ids)}
+            count.append(len(doomed))
+            new: dict[str, Route] = {}
+            for n, r in current.items():
+                keep = [u for u in r.utterances if (n, u) not in doomed]
+                if keep:
+                    new[n] = r if len(keep) == len(r.utterances) else r.model_copy(update={"utterances": keep})
+            return new
+
+        self._mutate(change)
+        return count[0]
 
     def clear(self) -> None:
         """Remove every route and utterance."""
-        self._commit({})
+        self._mutate(lambda current: {})
 
     # -- the one commit path ----------------------------------------------------------------------
-    def _init_routes(self, routes: list[Route]) -> None:
+    def _mutate(self, change: Callable[[dict[str, Route]], dict[str, Route] | None]) -> None:
+        """Apply `change` to the latest route set under the writers' lock and commit it.
+
+        `change` gets a copy of the current routes and returns the new set, or None when it only
+        changed settings."""
+        with self._write_lock():
+            new = change(dict(self._routes))
+            if new is None:
+                self._rebuild_table()
+                self.version += 1
+                self._changed()
+            else:
+                self._commit(new)
+
+    def _write_lock(self) -> contextlib.AbstractContextManager[None]:  # the layer adds remote locking
+        return self._mutex
+
+    @staticmethod
+    def _checked_routes(routes: list[Route]) -> list[Route]:
         names: set[str] = set()
         for r in routes:
             if not isinstance(r, Route):
@@ -140,10 +186,52 @@ class RouteStore:
             if r.name in names:
                 raise ValueError(f"duplicate route name {r.name!r}")
             names.add(r.name)
-        present = set(self.index.ids()) if self.index.count() else set()
-        self._commit({r.name: r.model_copy(deep=True) for r in routes}, present)
+        return routes
 
-    def _commit(self, new: dict[str, Route], present: set[str] | None = None) -> None:
+    def _init_routes(self, routes: list[Route]) -> None:
+        self._checked_routes(routes)
+        present = set(self.index.ids()) if self.index.count() else set()
+        with self._mutex:
+            self._commit({r.name: r.model_copy(deep=True) for r in routes}, present)
+
+    def _commit(self, new: dict[str, Route], present: set[str] | None = None, prune: bool = False) -> None:
+        """Make `new` the route set: encode what the index lacks, write records, then swap.
+
+        Without `present`, the index is assumed to hold exactly the current routes' records and
+        only the difference is written. With `present` (the ids the index holds), records are
+        written for every desired id it lacks, and with `prune` every other record is removed."""
+        if present is None:
+            ids, to_add, to_remove = self._incremental(new)
+        else:
+            ids = {n: {u: self._ids.get(n, {}).get(u) or record_id(n, u) for u in r.utterances} for n, r in new.items()}
+            desired = {i for m in ids.values() for i in m.values()}
+            to_add = [(n, u, i) for n, m in ids.items() for u, i in m.items() if i not in present]
+            to_remove = [i for i in present if i not in desired] if prune else []
+        sparse_before = copy.deepcopy(self.sparse_encoder)
+        try:
+            fresh = self._encode_new(to_add)
+            rewritten, originals = self._refit_sparse(fresh, new, rewrite=bool(to_add or to_remove))
+            self._write_index(fresh + rewritten, to_remove, [r.id for r in fresh], originals)
+        except BaseException:
+            self.sparse_encoder = sparse_before
+            raise
+        self._routes, self._ids = new, ids
+        self._rebuild_table()
+        self.version += 1
+        self._changed()
+
+    def _swap(self, new: dict[str, Route]) -> None:
+        """Take a route set whose records the index already holds (written by another instance)."""
+        ids = {n: {u: self._ids.get(n, {}).get(u) or record_id(n, u) for u in r.utterances} for n, r in new.items()}
+        if self.sparse_encoder is not None:
+            utterances = [u for r in new.values() for u in r.utterances]
+            if utterances:
+                self.sparse_encoder.fit(utterances)  # query-side statistics; stored vectors are current
+        self._routes, self._ids = new, ids
+        self._rebuild_table()
+
+    def _incremental(self, new: dict[str, Route]):
+        """Per-route diff of the current and the new route set (unchanged routes cost nothing)."""
         old = self._routes
         ids = dict(self._ids)
         to_add: list[tuple[str, str, str]] = []
@@ -158,21 +246,9 @@ class RouteStore:
                 continue
             now = {u: before.get(u) or record_id(name, u) for u in new[name].utterances}
             ids[name] = now
-            to_add += [(name, u, i) for u, i in now.items() if u not in before and (not present or i not in present)]
+            to_add += [(name, u, i) for u, i in now.items() if u not in before]
             to_remove += [i for u, i in before.items() if u not in now]
-        sparse_before = copy.deepcopy(self.sparse_encoder)
-        try:
-            fresh = self._encode_new(to_add)
-            stale = to_add or to_remove or (self.sparse_encoder is not None and not self.sparse_encoder.is_fitted)
-            rewritten, originals = self._refit_sparse(fresh, new) if stale else ([], [])
-            self._write_index(fresh + rewritten, to_remove, [r.id for r in fresh], originals)
-        except BaseException:
-            self.sparse_encoder = sparse_before
-            raise
-        self._routes, self._ids = new, ids
-        self._rebuild_table()
-        self.version += 1
-        self._changed()
+        return ids, to_add, to_remove
 
     def _encode_new(self, pairs: list[tuple[str, str, str]]) -> list[Record]:
         if not pairs:
@@ -180,15 +256,20 @@ class RouteStore:
         dense = self.encoder.encode([u for _, u, _ in pairs])
         return [Record(n, u, dense[j], id=i) for j, (n, u, i) in enumerate(pairs)]
 
-    def _refit_sparse(self, fresh: list[Record], routes: dict[str, Route]) -> tuple[list[Record], list[Record]]:
-        """Refit BM25 on the new utterance set; every document vector is rewritten (corpus statistics moved).
+    def _refit_sparse(
+        self, fresh: list[Record], routes: dict[str, Route], rewrite: bool
+    ) -> tuple[list[Record], list[Record]]:
+        """Refit BM25 on the new utterance set; when utterances changed, every stored document
+        vector is rewritten (corpus statistics moved).
 
         Returns the rewritten stored records and their originals (to restore on failure)."""
-        if self.sparse_encoder is None:
+        if self.sparse_encoder is None or not (rewrite or not self.sparse_encoder.is_fitted):
             return [], []
         all_utterances = [u for r in routes.values() for u in r.utterances]
         if all_utterances:
             self.sparse_encoder.fit(all_utterances)
+        if not rewrite:
+            return [], []
         added = {r.id for r in fresh}
         originals = [r for r in self.index.records() if r.id not in added and r.route in routes]
         rewritten = [copy.copy(r) for r in originals]
