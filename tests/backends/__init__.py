@@ -4,4 +4,4 @@ A backend module may raise `pytest.skip` only when its service is explicitly opt
 every backend here runs against a real server or an in-process/emulated service.
 """
 
-BACKENDS = ["local", "redis"]
+BACKENDS = ["local", "redis", "qdrant", "pinecone"]

@@ -1,0 +1,40 @@
+"""PineconeIndex factory for the contract suite.
+
+By default every index lives in one in-process Pinecone emulator (tests/emulators/pinecone_local),
+started lazily once per process and stopped at exit; the real SDK talks to it over HTTP. With
+PINECONE_API_KEY set, indexes are created on the real service instead (slow: one per test).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from semantic_router.index.pinecone import PineconeIndex
+from tests.emulators.pinecone_local import PineconeEmulator
+
+#: the contract suite's vector size; state and locks may come before the first upsert, and a
+#: Pinecone index cannot be created without its dimension
+DIMENSIONS = 8
+
+_emulator: PineconeEmulator | None = None
+_lock = threading.Lock()
+
+
+def emulator() -> PineconeEmulator:
+    """The process-wide emulator, started on first use."""
+    global _emulator
+    with _lock:
+        if _emulator is None:
+            _emulator = PineconeEmulator().start()
+            atexit.register(_emulator.stop)
+        return _emulator
+
+
+def make_index(name: str, **kwargs) -> PineconeIndex:
+    kwargs.setdefault("dimensions", DIMENSIONS)
+    key = os.environ.get("PINECONE_API_KEY")
+    if key:
+        return PineconeIndex(api_key=key, name=name, **kwargs)
+    return PineconeIndex(api_key="pclocal", control_host=emulator().url, name=name, **kwargs)
