@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.redis_server"]  # redis_url / private_redis fixtures (a real redis-server)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -17,7 +17,7 @@ from semantic_router.errors import IndexBackendError, LockTimeout
 from semantic_router.index.base import Record
 from semantic_router.index.redis import RedisIndex, escape_tag, strip_password
 
-pytest_plugins = ["tests.redis_server"]
+
 
 DIM = 8
 

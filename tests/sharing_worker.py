@@ -1,0 +1,69 @@
+"""A router instance in its own process, driven by JSON lines on stdin (for the sharing tests).
+
+Commands: {"op": "open", "url", "name", "mode", "routes": [...]}, {"op": "route", "texts": [...]},
+{"op": "add", "route": {...}}, {"op": "delete", "name"}, {"op": "refresh"}, {"op": "sync", "mode"},
+{"op": "hold_lock"} (takes the index lock and never lets go), {"op": "quit"}.
+Each answer is one JSON line: {"ok": true, ...} or {"ok": false, "error": "..."}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    from semantic_router import Route, RouteLayer
+    from semantic_router.encoders import HuggingFaceEncoder
+    from semantic_router.index.redis import RedisIndex
+
+    encoder = HuggingFaceEncoder()
+    rl = None
+    print(json.dumps({"ok": True, "ready": True}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        op = cmd["op"]
+        try:
+            out: dict = {}
+            if op == "open":
+                index = RedisIndex(cmd["url"], name=cmd["name"], lock_lease=cmd.get("lease", 10.0))
+                routes = [Route(**r) for r in cmd.get("routes", [])]
+                if cmd.get("barrier"):  # start at the same moment as the other process
+                    while time.time() < cmd["barrier"]:
+                        time.sleep(0.001)
+                before = encoder.calls
+                rl = RouteLayer(encoder=encoder, routes=routes, index=index, auto_sync=cmd["mode"],
+                                lock_timeout=cmd.get("lock_timeout", 30.0),
+                                refresh_interval=cmd.get("refresh_interval", 5.0))
+                out["encoded"] = encoder.calls - before
+            elif op == "route":
+                before = encoder.calls
+                out["names"] = [c.name for c in rl.route_batch(cmd["texts"])]
+                out["encoded"] = encoder.calls - before
+            elif op == "add":
+                rl.add(Route(**cmd["route"]))
+            elif op == "delete":
+                rl.delete(cmd["name"])
+            elif op == "refresh":
+                out["changed"] = rl.refresh()
+            elif op == "sync":
+                rl.sync(cmd["mode"])
+            elif op == "hold_lock":
+                lock = rl.index.lock(5.0)
+                lock.__enter__()
+            elif op == "quit":
+                print(json.dumps({"ok": True}), flush=True)
+                return
+            if rl is not None:
+                out["routes"] = sorted(rl.list_route_names())
+            print(json.dumps({"ok": True, **out}), flush=True)
+        except Exception as exc:  # reported to the test
+            print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
