@@ -66,6 +66,7 @@ class RequestLog:
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self._generation = 0
         self._lock = threading.Lock()
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -74,20 +75,26 @@ class RequestLog:
 
     @contextmanager
     def serving(self) -> Iterator[None]:
-        """Count a request as in flight while the block runs (to check client-side concurrency)."""
+        """Count a request as in flight while the block runs (to check client-side concurrency).
+
+        Requests still running from before the last `clear()` (e.g. stalled ones) are not counted.
+        """
         with self._lock:
+            generation = self._generation
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             yield
         finally:
             with self._lock:
-                self.in_flight -= 1
+                if generation == self._generation:
+                    self.in_flight -= 1
 
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
-            self.max_in_flight = self.in_flight
+            self.in_flight = self.max_in_flight = 0
+            self._generation += 1
 
     def __len__(self) -> int:
         return len(self.requests)

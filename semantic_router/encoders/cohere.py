@@ -1,0 +1,101 @@
+"""Cohere embeddings on the `cohere` SDK (v2 embed endpoint), asymmetric by input type.
+
+Queries are sent as `search_query` and utterances as `search_document`, the pairing Cohere's v3+
+models are trained for. Batching, retries and error mapping live in `remote.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cohere
+import httpx
+from cohere.core.api_error import ApiError
+
+from semantic_router.encoders.base import InputType
+from semantic_router.encoders.remote import Failure, RemoteEncoder, parse_retry_after
+
+DEFAULT_MODEL = "embed-english-v3.0"
+_KNOWN_DIMENSIONS = {
+    "embed-english-v3.0": 1024,
+    "embed-multilingual-v3.0": 1024,
+    "embed-english-light-v3.0": 384,
+    "embed-multilingual-light-v3.0": 384,
+    "embed-v4.0": 1536,
+}
+# Default similarity thresholds: starting points to be fitted on your own routes
+# (docs/thresholds.md); Cohere v3/v4 similarities of related short texts sit around 0.3-0.6.
+DEFAULT_THRESHOLDS = {name: 0.3 for name in _KNOWN_DIMENSIONS}
+MAX_TEXTS = 96  # texts per request accepted by the API
+INPUT_TYPES: dict[str, str] = {"query": "search_query", "document": "search_document"}
+
+
+class CohereEncoder(RemoteEncoder):
+    """Dense encoder on Cohere's embed API; `dimensions` picks embed-v4's output_dimension."""
+
+    type = "cohere"
+    provider = "Cohere"
+    key_env = ("COHERE_API_KEY", "CO_API_KEY")
+    max_batch = MAX_TEXTS
+    known_dimensions = _KNOWN_DIMENSIONS
+    default_thresholds = DEFAULT_THRESHOLDS
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        dimensions: int | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        batch_size: int = MAX_TEXTS,
+        score_threshold: float | None = None,
+        **options: Any,
+    ) -> None:
+        """`options` (concurrency, max_retry_time, backoff, cache_size, ...) go to RemoteEncoder."""
+        super().__init__(name, dimensions=dimensions, api_key=api_key, base_url=base_url, timeout=timeout,
+                         max_retries=max_retries, batch_size=batch_size, score_threshold=score_threshold, **options)
+
+    @classmethod
+    def supports_dimensions(cls, name: str) -> bool:
+        return name.startswith("embed-v4")
+
+    def _client_options(self) -> dict[str, Any]:
+        # max_retries=0: RemoteEncoder's retries are the only ones
+        return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout, "max_retries": 0,
+                "client_name": "semantic-router"}
+
+    def _make_client(self) -> cohere.ClientV2:
+        return cohere.ClientV2(**self._client_options())
+
+    def _make_async_client(self) -> cohere.AsyncClientV2:
+        return cohere.AsyncClientV2(**self._client_options())
+
+    def _params(self, texts: list[str], input_type: InputType) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.name, "texts": texts, "input_type": INPUT_TYPES[input_type],
+                                  "embedding_types": ["float"]}
+        if self.dimensions_param is not None:
+            params["output_dimension"] = self.dimensions_param
+        return params
+
+    @staticmethod
+    def _floats(response: Any) -> Sequence[Sequence[float]]:
+        return response.embeddings.float_ or []
+
+    def _request(self, client: Any, texts: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
+        return self._floats(client.embed(**self._params(texts, input_type)))
+
+    async def _arequest(self, client: Any, texts: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
+        return self._floats(await client.embed(**self._params(texts, input_type)))
+
+    def _failure(self, exc: BaseException) -> Failure | None:
+        if isinstance(exc, ApiError) and exc.status_code is not None:
+            body = exc.body
+            message = body.get("message") if isinstance(body, dict) else body
+            return Failure(exc.status_code, str(message or type(exc).__name__), parse_retry_after(exc.headers))
+        if isinstance(exc, httpx.TimeoutException):
+            return Failure(None, f"timed out (no answer within {self.timeout:g}s)")
+        if isinstance(exc, httpx.TransportError):
+            return Failure(None, f"connection failed: {exc}")
+        return None
