@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import threading
 import time
 import weakref
@@ -280,7 +281,7 @@ class RemoteEncoder(DenseEncoder):
 
     def _wait(self, state: RetryCallState) -> float:
         """Full-jitter exponential backoff, but never less than a server's Retry-After."""
-        wait = float(np.random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1))))
+        wait = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)))
         exc = state.outcome.exception() if state.outcome is not None else None
         failure = self._failure(exc) if exc is not None else None
         if failure is not None and failure.retry_after is not None:
