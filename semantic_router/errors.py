@@ -32,3 +32,7 @@ class SyncError(SemanticRouterError):
 
 class LockTimeout(SyncError, TimeoutError):
     """Another writer held the index lock for longer than the timeout."""
+
+
+class ArgumentError(SemanticRouterError, ValueError):
+    """Function-call arguments that do not fit their schema (missing, unknown or wrongly typed)."""
