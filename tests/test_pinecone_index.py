@@ -114,6 +114,11 @@ def test_namespaces_isolate_tenants(make, emu):
     assert (a.count(), a.read_state(), b.count(), b.read_state()) == (0, None, 9, {"who": "b"})
     a.drop()  # a tenant's drop leaves the shared index and the other tenant alone
     assert name in emu.indexes and b.count() == 9
+    whole = make(name)
+    whole.drop()  # the default namespace owns the index: dropping it deletes the index
+    assert name not in emu.indexes
+    b.upsert(rb[:2])  # b's cached host is stale now: it creates the index again
+    assert b.count() == 2
 
 
 def test_upserts_are_batched_under_the_request_limit(make, emu):
@@ -185,7 +190,7 @@ def test_spec_has_no_secret(make):
 
 def test_lock_excludes_a_second_object_and_expires(make):
     name = f"p{uuid.uuid4().hex[:10]}"
-    a, b = make(name, dimensions=DIM), make(name, dimensions=DIM, lock_ttl=1.0)
+    a, b = make(name), make(name, lock_ttl=1.0)
     with a.lock(timeout=1.0):
         t0 = time.monotonic()
         with pytest.raises(LockTimeout):
@@ -203,7 +208,7 @@ def test_lock_excludes_a_second_object_and_expires(make):
 
 
 def test_state_larger_than_one_record_round_trips(make, emu):
-    idx = make(dimensions=DIM)
+    idx = make()
     state = {"routes": [{"name": f"r{i}", "utterances": [f"utterance number {j} of {i}" for j in range(50)]}
                         for i in range(100)]}
     assert len(json.dumps(state)) > 100_000
@@ -211,22 +216,32 @@ def test_state_larger_than_one_record_round_trips(make, emu):
     assert idx.read_state() == state
     idx.write_state({"small": True})
     assert idx.read_state() == {"small": True}
-    meta = emu.indexes[idx.name].namespaces["__sr_meta"]
+    meta = emu.indexes["semantic-router-meta"].namespaces[f"{idx.name}__"]
     assert len([i for i in meta if i.startswith("sr-state:")]) == 1, "old chunks are removed"
 
 
-def test_state_before_index_needs_dimensions(make):
+def test_state_and_lock_need_no_records_index(make, emu):
     idx = make()
-    assert idx.read_state() is None and idx.count() == 0
-    with pytest.raises(IndexBackendError, match="dimensions="):
-        idx.write_state({"a": 1})
+    assert idx.read_state() is None and idx.count() == 0 and idx.records() == []
+    other = make(idx.name)
+    with idx.lock(timeout=1.0):
+        with pytest.raises(LockTimeout):
+            with other.lock(timeout=0.2):
+                pass
+    idx.write_state({"a": 1})
+    assert other.read_state() == {"a": 1}
+    assert idx.name not in emu.indexes, "state and lease live in the shared meta index"
+    idx.upsert(corpus(1, 1))
+    assert idx.name in emu.indexes and other.read_state() == {"a": 1}
+    with pytest.raises(ValueError, match="configured for"):
+        make(dimensions=DIM + 1).upsert(corpus(1, 1))
 
 
 async def test_async_path_uses_the_async_client(make, emu):
-    idx = make(dimensions=DIM)
+    idx = make()
     records = corpus()
     await idx.aupsert(records)
-    assert idx._adata, "data-plane calls went through the SDK's AsyncIndex"
+    assert idx._aclients, "data-plane calls went through the SDK's AsyncIndex"
     assert await idx.acount() == len(records)
     hits = await idx.aquery(records[5].dense, records[5].sparse, top_k=2)
     assert hits[0].id == records[5].id and hits[0].sparse_score == pytest.approx(records[5].sparse.dot(records[5].sparse))

@@ -3,9 +3,10 @@ tenant, metadata {route, utterance, sr_metadata (JSON)}, vector ids = Record ids
 
 The index is created on the first upsert (dimension known then): metric "dotproduct" with a sparse
 field when the records carry sparse vectors (hybrid), else "cosine". Router state and the writers'
-lease live in a reserved namespace `{namespace}__sr_meta` of the same index (state split into
-chunks under Pinecone's 40 KB metadata cap, switched over atomically by a header record). Writing
-state or locking before the index exists needs `dimensions=`; such an index is made hybrid-capable.
+lease do not depend on that dimension, so they live in a small shared index (`meta_index`, one
+dimension, one per project) under the namespace `{name}__{namespace}`: usable before any record
+exists. State is split into chunks under Pinecone's 40 KB metadata cap and switched over by a
+header record.
 
 A dotproduct hybrid query scores dense·dense + sparse·sparse, so every hit's dense and sparse
 scores are computed client-side from the returned values; the sparse top-k comes from a probe
@@ -22,7 +23,7 @@ import os
 import re
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ MAX_REQUEST_BYTES = 1_900_000  # Pinecone refuses requests over 2 MB; keep headr
 MAX_UPSERT_VECTORS = 1000
 FETCH_BATCH = 100  # ids per fetch (a GET: the ids travel in the URL)
 CONCURRENCY = 8  # requests in flight per step
+META_INDEX = "semantic-router-meta"
 _STATE_ID, _LOCK_ID = "sr-state", "sr-lock"
 _CHUNK = 30_000  # characters of state JSON per meta record
 _PROBE = 1e-6  # dense weight of the sparse-ranking probe query
@@ -67,6 +69,10 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ServiceError, RateLimitError))
 
 
+def _meta_vector(vid: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {"id": vid, "values": [1.0], "metadata": metadata}
+
+
 class PineconeIndex(PlannedIndex):
     """Records in a Pinecone serverless index (one namespace per tenant)."""
 
@@ -84,15 +90,20 @@ class PineconeIndex(PlannedIndex):
         metric: str | None = None,
         client: Pinecone | None = None,
         control_host: str | None = None,
+        meta_index: str = META_INDEX,
         lock_ttl: float = 30.0,
         retries: int = 3,
         ready_timeout: float = 300.0,
     ) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"Pinecone index names are 1-45 lowercase letters, digits or hyphens, got {name!r}")
+        for label, value in (("index", name), ("meta index", meta_index)):
+            if not _NAME.match(value):
+                raise ValueError(f"Pinecone {label} names are 1-45 lowercase letters, digits or hyphens, got {value!r}")
+        if meta_index == name:
+            raise ValueError(f"the meta index must differ from the records index, both are {name!r}")
         if metric not in (None, "cosine", "dotproduct"):
             raise ValueError(f"metric must be 'cosine' or 'dotproduct' (scores are similarities), got {metric!r}")
-        self.name, self.namespace, self._meta_ns = name, namespace, f"{namespace}__sr_meta"
+        self.name, self.namespace, self._meta_index = name, namespace, meta_index
+        self._meta_ns = f"{name}__{namespace}"
         self._cloud, self._region, self._host, self._control_host = cloud, region, host, control_host
         self._dims_hint, self._metric = dimensions, metric
         self._ready_timeout = ready_timeout
@@ -103,30 +114,40 @@ class PineconeIndex(PlannedIndex):
             client = Pinecone(api_key=key, host=control_host)
         self._pc = client
         self._info: _Info | None = None
-        self._data: Any = None
-        self._adata: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._meta_host: str | None = None
+        self._clients: dict[str, Any] = {}
+        self._aclients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._driver = Driver(self._resolve, self._aresolve, _is_transient, self._translate, retries, CONCURRENCY)
         self._lease = LeaseLock(_PineconeLease(self), ttl=lock_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _data_host(self) -> str:
+    def _host_of(self, target: str) -> str:
+        if target == "meta":
+            return str(self._meta_host)
         return self._info.host if self._info is not None else str(self._host)
 
     def _resolve(self, target: str) -> Any:
+        """The control plane, or the data plane ("data": records, "meta": state and lease)."""
         if target == "control":
             return self._pc
-        if self._data is None:
-            self._data = self._pc.index(host=self._data_host())
-        return self._data
+        if target not in self._clients:
+            self._clients[target] = self._pc.index(host=self._host_of(target))
+        return self._clients[target]
 
     def _aresolve(self, target: str) -> Any:
-        """The data plane's AsyncIndex for the running loop; control calls go to a worker thread."""
+        """A data plane's AsyncIndex for the running loop; control calls go to a worker thread."""
         if target == "control":
             return None
-        loop = asyncio.get_running_loop()
-        if loop not in self._adata:
-            self._adata[loop] = self._pc.IndexAsyncio(host=self._data_host())
-        return self._adata[loop]
+        per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
+        if target not in per_loop:
+            per_loop[target] = self._pc.IndexAsyncio(host=self._host_of(target))
+        return per_loop[target]
+
+    def _forget(self) -> None:
+        self._info = None
+        self._clients.pop("data", None)
+        for per_loop in self._aclients.values():
+            per_loop.pop("data", None)
 
     def _translate(self, exc: BaseException) -> BaseException:
         where = self._info.host if self._info else (self._host or self._control_host or "the Pinecone API")
@@ -146,24 +167,39 @@ class PineconeIndex(PlannedIndex):
                                "cloud": self._cloud, "region": self._region}
         dims = self._info.dims if self._info else self._dims_hint
         metric = self._info.metric if self._info else self._metric
+        meta = None if self._meta_index == META_INDEX else self._meta_index
         for key, value in (("dimensions", dims), ("metric", metric), ("host", self._host),
-                           ("control_host", self._control_host)):
+                           ("control_host", self._control_host), ("meta_index", meta)):
             if value is not None:
                 out[key] = value
         return out
 
-    def _meta_vector(self, vid: str, dims: int, metadata: dict[str, Any]) -> dict[str, Any]:
-        return {"id": vid, "values": [1.0] + [0.0] * (dims - 1), "metadata": metadata}
-
-    def _for_meta(self) -> tuple[int, bool]:
-        """How to create the index when state or the lock comes first: hybrid-capable, if sized."""
-        if self._dims_hint is None:
-            raise IndexBackendError(f"Pinecone index {self.name!r} does not exist yet and its dimension is unknown: "
-                                    "pass dimensions= (the encoder's) or upsert records first")
-        return self._dims_hint, self._metric in (None, "dotproduct")
-
     # -- index lifecycle ------------------------------------------------------------------------
-    def _info_plan(self, create: Callable[[], tuple[int, bool]] | None = None) -> Plan[_Info | None]:
+    def _describe_plan(self, name: str, create: dict[str, Any] | None) -> Plan[Any]:
+        """Describe index `name` once it is ready; create it from `create` (fields) if missing,
+        else None. A create that loses a race to another writer adopts the winner's index."""
+        try:
+            desc = yield call("control", "indexes.describe", name)
+        except NotFoundError:
+            if create is None:
+                return None
+            deployment = {"deployment_type": "managed", "cloud": self._cloud, "region": self._region}
+            try:
+                desc = yield call("control", "indexes.create", name=name, schema={"fields": create},
+                                  deployment=deployment, timeout=-1)
+            except ConflictError:
+                desc = yield call("control", "indexes.describe", name)
+        waited = 0.0
+        while not desc.status.ready:
+            if waited >= self._ready_timeout:
+                raise IndexBackendError(f"Pinecone index {name!r} not ready after {waited:.0f}s")
+            yield Sleep(1.0)
+            waited += 1.0
+            desc = yield call("control", "indexes.describe", name)
+        return desc
+
+    def _info_plan(self, create: tuple[int, bool] | None = None) -> Plan[_Info | None]:
+        """The records index (dimension, metric, host), created for (dims, hybrid) if missing."""
         if self._info is not None:
             return self._info
         if self._host:
@@ -171,59 +207,49 @@ class PineconeIndex(PlannedIndex):
             metric = stats.metric or "cosine"
             self._info = _Info(self._host, int(stats.dimension), metric, metric == "dotproduct")
             return self._info
-        try:
-            desc = yield call("control", "indexes.describe", self.name)
-        except NotFoundError:
-            if create is None:
-                return None
-            desc = yield from self._create_plan(*create())
-        waited = 0.0
-        while not desc.status.ready:
-            if waited >= self._ready_timeout:
-                raise IndexBackendError(f"Pinecone index {self.name!r} not ready after {waited:.0f}s")
-            yield Sleep(1.0)
-            waited += 1.0
-            desc = yield call("control", "indexes.describe", self.name)
-        fields = desc.schema.fields
-        dense = fields.get("_values")
+        fields = None
+        if create is not None:
+            metric = self._metric or ("dotproduct" if create[1] else "cosine")
+            fields = {"_values": {"type": "dense_vector", "dimension": create[0], "metric": metric}}
+            if metric == "dotproduct":
+                fields["_sparse_values"] = {"type": "sparse_vector"}
+        desc = yield from self._describe_plan(self.name, fields)
+        if desc is None:
+            return None
+        dense = desc.schema.fields.get("_values")
         if dense is None:
             raise IndexBackendError(f"Pinecone index {self.name!r} is not a vector index (no '_values' field)")
-        self._info = _Info(desc.host, int(dense.dimension), str(dense.metric), "_sparse_values" in fields)
-        self._data = None
+        self._clients.pop("data", None)
+        self._info = _Info(desc.host, int(dense.dimension), str(dense.metric), "_sparse_values" in desc.schema.fields)
         return self._info
 
-    def _create_plan(self, dims: int, hybrid: bool) -> Plan[Any]:
-        metric = self._metric or ("dotproduct" if hybrid else "cosine")
-        fields: dict[str, Any] = {"_values": {"type": "dense_vector", "dimension": dims, "metric": metric}}
-        if metric == "dotproduct":
-            fields["_sparse_values"] = {"type": "sparse_vector"}
-        deployment = {"deployment_type": "managed", "cloud": self._cloud, "region": self._region}
-        try:
-            return (yield call("control", "indexes.create", name=self.name, schema={"fields": fields},
-                               deployment=deployment, timeout=-1))
-        except ConflictError:  # another writer is creating it
-            return (yield call("control", "indexes.describe", self.name))
+    def _meta_plan(self, create: bool) -> Plan[bool]:
+        """Whether the meta index exists (creating it if asked); remembers its host."""
+        if self._meta_host is None:
+            fields = {"_values": {"type": "dense_vector", "dimension": 1, "metric": "cosine"}} if create else None
+            desc = yield from self._describe_plan(self._meta_index, fields)
+            if desc is None:
+                return False
+            self._meta_host = desc.host
+        return True
 
     def _dims_plan(self) -> Plan[int | None]:
         info = yield from self._info_plan()
         return None if info is None else info.dims
 
     def drop(self) -> None:
-        """Delete the index; with a tenant namespace, only that tenant's namespaces."""
+        """Delete the records index (with a tenant namespace: only that namespace) and this
+        router's state and lease; the shared meta index stays."""
         self._driver.run(self._drop_plan())
-        self._info, self._data = None, None
-        self._adata.clear()
+        self._forget()
 
     def _drop_plan(self) -> Plan[None]:
         if not self.namespace and not self._host:
-            try:
-                yield call("control", "indexes.delete", self.name, timeout=int(self._ready_timeout))
-            except NotFoundError:
-                pass
-            return
-        if (yield from self._info_plan()) is not None:
-            for ns in (self.namespace, self._meta_ns):
-                yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=ns))
+            yield from self._ignore_missing(call("control", "indexes.delete", self.name, timeout=int(self._ready_timeout)))
+        elif (yield from self._info_plan()) is not None:
+            yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
+        if (yield from self._meta_plan(False)):
+            yield from self._ignore_missing(call("meta", "delete", delete_all=True, namespace=self._meta_ns))
 
     def _ignore_missing(self, c: Any) -> Plan[Any]:
         try:
@@ -255,20 +281,29 @@ class PineconeIndex(PlannedIndex):
         for r in records:
             if r.dense.shape[0] != dims:
                 raise ValueError(f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, batch has {dims}")
+        if self._dims_hint is not None and dims != self._dims_hint:
+            raise ValueError(f"records have dimension {dims}, index {self.name!r} was configured for {self._dims_hint}")
         hybrid = any(r.sparse is not None and len(r.sparse) for r in records)
-        info = yield from self._info_plan(lambda: (dims, hybrid))
-        if info.dims != dims:
-            raise ValueError(f"records have dimension {dims}, index {self.name!r} holds {info.dims}")
-        if hybrid and not info.hybrid:
-            raise ValueError(f"Pinecone index {self.name!r} has no sparse field (metric {info.metric}): hybrid records "
-                             "need a dotproduct index with one; drop it or use another name")
         vectors = [self._vector(r) for r in {r.id: r for r in records}.values()]
-        yield from self._write_plan(vectors, self.namespace)
+        for attempt in range(2):
+            info = yield from self._info_plan((dims, hybrid))
+            if info.dims != dims:
+                raise ValueError(f"records have dimension {dims}, index {self.name!r} holds {info.dims}")
+            if hybrid and not info.hybrid:
+                raise ValueError(f"Pinecone index {self.name!r} has no sparse field (metric {info.metric}): hybrid "
+                                 "records need a dotproduct index with one; drop it or use another name")
+            try:
+                yield from self._write_plan(vectors, self.namespace)
+                return
+            except NotFoundError:
+                if attempt or self._host:
+                    raise
+                self._forget()  # the index was deleted meanwhile: create it again
 
-    def _write_plan(self, vectors: list[dict[str, Any]], namespace: str) -> Plan[None]:
+    def _write_plan(self, vectors: list[dict[str, Any]], namespace: str, target: str = "data") -> Plan[None]:
         batches = size_batches(vectors, MAX_REQUEST_BYTES, MAX_UPSERT_VECTORS)
         for group in chunked(batches, CONCURRENCY):
-            yield [call("data", "upsert", vectors=b, namespace=namespace) for b in group]
+            yield [call(target, "upsert", vectors=b, namespace=namespace) for b in group]
 
     def _list_plan(self) -> Plan[list[str]]:
         ids: list[str] = []
@@ -280,10 +315,10 @@ class PineconeIndex(PlannedIndex):
             if not token:
                 return ids
 
-    def _fetch_plan(self, ids: Sequence[str], namespace: str) -> Plan[dict[str, Any]]:
+    def _fetch_plan(self, ids: Sequence[str], namespace: str, target: str = "data") -> Plan[dict[str, Any]]:
         found: dict[str, Any] = {}
         for group in chunked(chunked(list(ids), FETCH_BATCH), CONCURRENCY):
-            for resp in (yield [call("data", "fetch", ids=list(b), namespace=namespace) for b in group]):
+            for resp in (yield [call(target, "fetch", ids=list(b), namespace=namespace) for b in group]):
                 found.update(resp.vectors)
         return found
 
@@ -333,11 +368,11 @@ class PineconeIndex(PlannedIndex):
         return len(targets)
 
     def _clear_plan(self) -> Plan[None]:
-        if (yield from self._info_plan()) is None:
-            return
-        yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
-        yield from self._ignore_missing(call("data", "delete", filter={"kind": {"$in": ["state", "state_chunk"]}},
-                                             namespace=self._meta_ns))
+        if (yield from self._info_plan()) is not None:
+            yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
+        if (yield from self._meta_plan(False)):
+            yield from self._ignore_missing(call("meta", "delete", filter={"kind": {"$in": ["state", "state_chunk"]}},
+                                                 namespace=self._meta_ns))
 
     # -- search ---------------------------------------------------------------------------------
     def _query_plan(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
@@ -382,48 +417,48 @@ class PineconeIndex(PlannedIndex):
 
     # -- shared state ---------------------------------------------------------------------------
     def _read_state_plan(self) -> Plan[dict[str, Any] | None]:
-        if (yield from self._info_plan()) is None:
+        if not (yield from self._meta_plan(False)):
             return None
         for _ in range(3):
-            head = (yield from self._fetch_plan([_STATE_ID], self._meta_ns)).get(_STATE_ID)
+            head = (yield from self._fetch_plan([_STATE_ID], self._meta_ns, "meta")).get(_STATE_ID)
             if head is None:
                 return None
             meta = head.metadata
             names = [f"{_STATE_ID}:{meta['gen']}:{i}" for i in range(int(meta["chunks"]))]
-            parts = yield from self._fetch_plan(names, self._meta_ns)
+            parts = yield from self._fetch_plan(names, self._meta_ns, "meta")
             if len(parts) == len(names):
                 text = "".join(parts[n].metadata["text"] for n in names)
                 if hashlib.sha256(text.encode()).hexdigest() == meta["sha256"]:
                     return json.loads(text)
             yield Sleep(0.2)  # a writer replaced the state meanwhile: read the new header
-        raise IndexBackendError(f"the router state in Pinecone index {self.name!r} is incomplete (missing chunks)")
+        raise IndexBackendError(f"the router state of Pinecone index {self.name!r} is incomplete (missing chunks)")
 
     def _write_state_plan(self, state: dict[str, Any]) -> Plan[None]:
         text = json.dumps(state)
-        info = yield from self._info_plan(self._for_meta)
+        yield from self._meta_plan(True)
         gen = uuid.uuid4().hex[:12]
         pieces = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
-        chunks = [self._meta_vector(f"{_STATE_ID}:{gen}:{i}", info.dims,
-                                    {"kind": "state_chunk", "gen": gen, "seq": i, "text": p}) for i, p in enumerate(pieces)]
-        yield from self._write_plan(chunks, self._meta_ns)
+        chunks = [_meta_vector(f"{_STATE_ID}:{gen}:{i}", {"kind": "state_chunk", "gen": gen, "seq": i, "text": p})
+                  for i, p in enumerate(pieces)]
+        yield from self._write_plan(chunks, self._meta_ns, "meta")
         head = {"kind": "state", "gen": gen, "chunks": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-        yield call("data", "upsert", vectors=[self._meta_vector(_STATE_ID, info.dims, head)], namespace=self._meta_ns)
-        yield call("data", "delete", filter={"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}, namespace=self._meta_ns)
+        yield call("meta", "upsert", vectors=[_meta_vector(_STATE_ID, head)], namespace=self._meta_ns)
+        yield call("meta", "delete", filter={"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}, namespace=self._meta_ns)
 
 
 class _PineconeLease:
-    """The lease record in the meta namespace; a swap is an update-by-filter on its version
-    (Pinecone reports how many records matched). The first lease ever is seeded free by a plain
-    upsert, which can race with another process's first lock: best effort, see `lease`."""
+    """The lease record in the router's meta namespace; a swap is an update-by-filter on its
+    version (Pinecone reports how many records matched). The first lease ever is seeded free by a
+    plain upsert, which can race with another process's first lock: best effort, see `lease`."""
 
     def __init__(self, index: PineconeIndex) -> None:
         self._index = index
 
     def _read_plan(self) -> Plan[Lease | None]:
         idx = self._index
-        if (yield from idx._info_plan()) is None:
+        if not (yield from idx._meta_plan(False)):
             return None
-        got = (yield from idx._fetch_plan([_LOCK_ID], idx._meta_ns)).get(_LOCK_ID)
+        got = (yield from idx._fetch_plan([_LOCK_ID], idx._meta_ns, "meta")).get(_LOCK_ID)
         if got is None:
             return None
         m = got.metadata
@@ -431,12 +466,12 @@ class _PineconeLease:
 
     def _swap_plan(self, expected: Lease | None, new: Lease) -> Plan[bool]:
         idx = self._index
-        info = yield from idx._info_plan(idx._for_meta)
+        yield from idx._meta_plan(True)
         if expected is None:
             expected = Lease("", 0.0, 0)
-            seed = idx._meta_vector(_LOCK_ID, info.dims, {"kind": "lock", "owner": "", "expires": 0.0, "version": 0})
-            yield call("data", "upsert", vectors=[seed], namespace=idx._meta_ns)
-        resp = yield call("data", "update", filter={"kind": {"$eq": "lock"}, "version": {"$eq": expected.version}},
+            seed = _meta_vector(_LOCK_ID, {"kind": "lock", "owner": "", "expires": 0.0, "version": 0})
+            yield call("meta", "upsert", vectors=[seed], namespace=idx._meta_ns)
+        resp = yield call("meta", "update", filter={"kind": {"$eq": "lock"}, "version": {"$eq": expected.version}},
                           set_metadata={"owner": new.owner, "expires": new.expires, "version": new.version},
                           namespace=idx._meta_ns)
         if resp.matched_records is not None:

@@ -137,7 +137,8 @@ class QdrantIndex(PlannedIndex):
         self._dims: int | None = None
         self._meta_ready: set[str] = set()
         self._state_coll, self._lock_coll = f"{name}__state", f"{name}__lock"
-        self._driver = Driver(lambda _t: self._client, self._async_client, _is_transient, self._translate, retries)
+        self._driver = Driver(lambda _t: self._client, self._async_client, _is_transient, self._translate, retries,
+                              backend_error=lambda e: _not_found(e) or _exists_error(e))
         self._lease = LeaseLock(_QdrantLease(self), ttl=lock_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -195,14 +196,23 @@ class QdrantIndex(PlannedIndex):
         self._dims = None
         return (yield from self._dims_plan())
 
-    def _meta_plan(self, collection: str) -> Plan[None]:
-        if collection not in self._meta_ready:
+    def _meta_write_plan(self, collection: str, point: models.PointStruct, **kwargs: Any) -> Plan[None]:
+        """Upsert into a vector-less side collection, creating it (again, if dropped) when missing."""
+        for attempt in range(2):
+            if collection not in self._meta_ready:
+                try:
+                    yield call("c", "create_collection", collection, vectors_config={})
+                except Exception as exc:
+                    if not _exists_error(exc):
+                        raise
+                self._meta_ready.add(collection)
             try:
-                yield call("c", "create_collection", collection, vectors_config={})
+                yield call("c", "upsert", collection, points=[point], wait=True, **kwargs)
+                return
             except Exception as exc:
-                if not _exists_error(exc):
+                if attempt or not _not_found(exc):
                     raise
-            self._meta_ready.add(collection)
+                self._meta_ready.discard(collection)
 
     def _upsert_plan(self, records: Sequence[Record]) -> Plan[None]:
         if not records:
@@ -220,7 +230,14 @@ class QdrantIndex(PlannedIndex):
             raise ValueError(f"records have dimension {dims}, index {self.name!r} holds {have}")
         points = [self._point(r) for r in {r.id: r for r in records}.values()]
         for batch in chunked(points, _PAGE):
-            yield call("c", "upsert", self.name, points=list(batch), wait=True)
+            try:
+                yield call("c", "upsert", self.name, points=list(batch), wait=True)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+                self._dims = None  # dropped meanwhile by another writer: create it again
+                yield from self._create_plan(dims)
+                yield call("c", "upsert", self.name, points=list(batch), wait=True)
 
     @staticmethod
     def _point(r: Record) -> models.PointStruct:
@@ -327,10 +344,8 @@ class QdrantIndex(PlannedIndex):
         return json.loads(points[0].payload["state"]) if points else None
 
     def _write_state_plan(self, state: dict[str, Any]) -> Plan[None]:
-        text = json.dumps(state)
-        yield from self._meta_plan(self._state_coll)
-        point = models.PointStruct(id=_STATE_ID, vector={}, payload={"state": text})
-        yield call("c", "upsert", self._state_coll, points=[point], wait=True)
+        point = models.PointStruct(id=_STATE_ID, vector={}, payload={"state": json.dumps(state)})
+        yield from self._meta_write_plan(self._state_coll, point)
 
     def _ids_plan(self, route: str | None) -> Plan[list[str]]:
         return [str(p.id) for p in (yield from self._scroll_plan(route, False))]
@@ -365,12 +380,11 @@ class _QdrantLease:
         return Lease(str(p["owner"]), float(p["expires"]), int(p["version"]))
 
     def _swap_plan(self, expected: Lease | None, new: Lease) -> Plan[bool]:
-        yield from self._index._meta_plan(self._index._lock_coll)
         version = expected.version if expected is not None else -1  # -1: insert only if absent
         condition = models.Filter(must=[models.FieldCondition(key="version", match=models.MatchValue(value=version))])
         payload = {"owner": new.owner, "expires": new.expires, "version": new.version}
-        yield call("c", "upsert", self._index._lock_coll, points=[models.PointStruct(id=_LOCK_ID, vector={}, payload=payload)],
-                   update_filter=condition, wait=True)
+        point = models.PointStruct(id=_LOCK_ID, vector={}, payload=payload)
+        yield from self._index._meta_write_plan(self._index._lock_coll, point, update_filter=condition)
         got = yield from self._read_plan()
         return got is not None and got.owner == new.owner and got.version == new.version
 

@@ -59,7 +59,8 @@ _PASS_THROUGH = (SemanticRouterError, ValueError, TypeError)
 class Driver:
     """Runs plans. `resolve(target)` gives the sync client object; `aresolve(target)` the async one
     for the running loop, or None (that call then runs the sync client in a worker thread).
-    `is_transient` picks errors worth retrying; `translate` turns the rest into package errors."""
+    `is_transient` picks errors worth retrying; `translate` turns the rest into package errors
+    (a ValueError/TypeError passes through as a usage error unless `backend_error` claims it)."""
 
     def __init__(
         self,
@@ -69,8 +70,10 @@ class Driver:
         translate: Callable[[BaseException], BaseException],
         attempts: int = 3,
         max_workers: int = 8,
+        backend_error: Callable[[BaseException], bool] = lambda _e: False,
     ) -> None:
         self._resolve, self._aresolve = resolve, aresolve
+        self._backend_error = backend_error
         self._is_transient, self._translate = is_transient, translate
         self._attempts = max(1, attempts)
         self._max_workers = max_workers
@@ -81,7 +84,9 @@ class Driver:
                     retry=retry_if_exception(self._is_transient), reraise=True)
 
     def _error(self, exc: BaseException) -> BaseException:
-        return exc if isinstance(exc, _PASS_THROUGH) else self._translate(exc)
+        if isinstance(exc, _PASS_THROUGH) and not self._backend_error(exc):
+            return exc
+        return self._translate(exc)
 
     # -- sync ---------------------------------------------------------------------------------
     def run(self, plan: Plan[T]) -> T:

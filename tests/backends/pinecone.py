@@ -14,10 +14,6 @@ import threading
 from semantic_router.index.pinecone import PineconeIndex
 from tests.emulators.pinecone_local import PineconeEmulator
 
-#: the contract suite's vector size; state and locks may come before the first upsert, and a
-#: Pinecone index cannot be created without its dimension
-DIMENSIONS = 8
-
 _emulator: PineconeEmulator | None = None
 _lock = threading.Lock()
 
@@ -33,7 +29,6 @@ def emulator() -> PineconeEmulator:
 
 
 def make_index(name: str, **kwargs) -> PineconeIndex:
-    kwargs.setdefault("dimensions", DIMENSIONS)
     key = os.environ.get("PINECONE_API_KEY")
     if key:
         return PineconeIndex(api_key=key, name=name, **kwargs)

@@ -1,12 +1,32 @@
-"""QdrantIndex factory for the contract suite: in-process (`:memory:`), or the server at $QDRANT_URL."""
+"""QdrantIndex factory for the contract suite: in-process (`:memory:`), or the server at $QDRANT_URL.
+
+Indexes of one process share one in-memory client, so two objects with the same name see the same
+store, as two instances would on a server.
+"""
+
+from __future__ import annotations
 
 import os
+import threading
+
+from qdrant_client import QdrantClient
 
 from semantic_router.index.qdrant import QdrantIndex
+
+_client: QdrantClient | None = None
+_lock = threading.Lock()
+
+
+def shared_client() -> QdrantClient:
+    global _client
+    with _lock:
+        if _client is None:
+            _client = QdrantClient(location=":memory:")
+        return _client
 
 
 def make_index(name: str) -> QdrantIndex:
     url = os.environ.get("QDRANT_URL")
     if url:
         return QdrantIndex(url=url, name=name)
-    return QdrantIndex(location=":memory:", name=name)
+    return QdrantIndex(client=shared_client(), name=name)
