@@ -60,7 +60,8 @@ def corpus(n_routes: int = 4, per_route: int = 6, sparse: bool = True, seed: int
     out = []
     for r in range(n_routes):
         for u in range(per_route):
-            sv = SparseVector.from_dict({int(i): float(rng.uniform(0.1, 2.0)) for i in rng.choice(40, 3, replace=False)})
+            picks = rng.choice(40, 3, replace=False)
+            sv = SparseVector.from_dict({int(i): float(rng.uniform(0.1, 2.0)) for i in picks})
             out.append(Record(f"route{r}", f"text {r}-{u}", unit(rng)[0], sv if sparse else None, {"n": u}))
     return out
 
@@ -244,7 +245,8 @@ async def test_async_path_uses_the_async_client(make, emu):
     assert idx._aclients, "data-plane calls went through the SDK's AsyncIndex"
     assert await idx.acount() == len(records)
     hits = await idx.aquery(records[5].dense, records[5].sparse, top_k=2)
-    assert hits[0].id == records[5].id and hits[0].sparse_score == pytest.approx(records[5].sparse.dot(records[5].sparse))
+    assert hits[0].id == records[5].id
+    assert hits[0].sparse_score == pytest.approx(records[5].sparse.dot(records[5].sparse))
     batch = await idx.aquery_batch(np.stack([r.dense for r in records[:3]]), top_k=1)
     assert [batch.row(i)[0].id for i in range(3)] == [r.id for r in records[:3]]
     await idx.awrite_state({"v": 1})

@@ -112,7 +112,8 @@ def test_state_lives_beside_the_records_and_drop_removes_everything():
     with idx.lock(timeout=1):
         pass
     idx.drop()
-    assert not {c.name for c in idx._client.get_collections().collections} & {idx.name, f"{idx.name}__state", f"{idx.name}__lock"}
+    left = {c.name for c in idx._client.get_collections().collections}
+    assert not left & {idx.name, f"{idx.name}__state", f"{idx.name}__lock"}
     assert idx.count() == 0 and idx.read_state() is None
 
 

@@ -91,7 +91,7 @@ class LeaseLock:
                     return mine
             left = deadline - time.monotonic()
             if left <= 0:
-                who = "" if current is None else f" (held by {current.owner[:8]}, expires in {current.expires - now:.1f}s)"
+                who = "" if current is None else f" (held by {current.owner[:8]}, {current.expires - now:.1f}s left)"
                 raise LockTimeout(f"could not take the index lock within {timeout:.1f}s{who}")
             time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
             delay = min(delay * 1.5, 1.0)

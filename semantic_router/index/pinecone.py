@@ -1,17 +1,14 @@
-"""Pinecone backend on the `pinecone` SDK's vector API: one serverless index, one namespace per
-tenant, metadata {route, utterance, sr_metadata (JSON)}, vector ids = Record ids.
+"""Pinecone backend on the `pinecone` SDK's vector API: a serverless index created on the first
+upsert (metric "dotproduct" with a sparse field when records carry sparse vectors, else "cosine"),
+one namespace per tenant, metadata {route, utterance, sr_metadata (JSON)}, ids = Record ids.
 
-The index is created on the first upsert (dimension known then): metric "dotproduct" with a sparse
-field when the records carry sparse vectors (hybrid), else "cosine". Router state and the writers'
-lease do not depend on that dimension, so they live in a small shared index (`meta_index`, one
-dimension, one per project) under the namespace `{name}__{namespace}`: usable before any record
-exists. State is split into chunks under Pinecone's 40 KB metadata cap and switched over by a
-header record.
-
-A dotproduct hybrid query scores dense·dense + sparse·sparse, so every hit's dense and sparse
-scores are computed client-side from the returned values; the sparse top-k comes from a probe
-query whose dense part is scaled by 1e-6. Writes go in batches under the 2 MB / 1000-vector request
-limits. Pinecone serverless is eventually consistent: counts and reads may lag writes briefly.
+Router state and the writers' lease need no dimension, so they live in a small shared index
+(`meta_index`, 1-d, one per project) under namespace `{name}__{namespace}`, usable before any
+record exists; state is chunked under the 40 KB metadata cap and switched by a header record.
+A dotproduct hybrid score is dense·dense + sparse·sparse, so each hit's two scores are computed
+client-side from returned values; the sparse top-k comes from a probe query whose dense part is
+scaled by 1e-6. Writes are batched under the 2 MB / 1000-vector limits. Serverless Pinecone is
+eventually consistent: counts and reads may lag writes briefly.
 """
 
 from __future__ import annotations
@@ -36,8 +33,8 @@ from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import HitBatch, Record
 from semantic_router.index.lease import Lease, LeaseLock
-from semantic_router.index.remote import (Candidate, Driver, Plan, PlannedIndex, Sleep, call, chunked, finite,
-                                          merge_hybrid, query_matrix, size_batches)
+from semantic_router.index.remote import (Candidate, Driver, Plan, PlannedIndex, Sleep, batch_dims, call, chunked,
+                                          finite, merge_hybrid, query_matrix, size_batches)
 
 MAX_REQUEST_BYTES = 1_900_000  # Pinecone refuses requests over 2 MB; keep headroom for the envelope
 MAX_UPSERT_VECTORS = 1000
@@ -151,13 +148,12 @@ class PineconeIndex(PlannedIndex):
 
     def _translate(self, exc: BaseException) -> BaseException:
         where = self._info.host if self._info else (self._host or self._control_host or "the Pinecone API")
-        if isinstance(exc, UnauthorizedError):
-            return IndexBackendError(f"Pinecone rejected the API key (401 Unauthorized) for index {self.name!r} at "
-                                     f"{where}: check api_key / PINECONE_API_KEY")
-        if isinstance(exc, ForbiddenError):
-            return IndexBackendError(f"Pinecone refused access (403 Forbidden) to index {self.name!r} at {where}")
+        if isinstance(exc, (UnauthorizedError, ForbiddenError)):
+            return IndexBackendError(f"Pinecone rejected the API key ({exc.status_code} {type(exc).__name__}) for "
+                                     f"index {self.name!r} at {where}: check api_key / PINECONE_API_KEY")
         if isinstance(exc, ApiError):
-            return IndexBackendError(f"Pinecone index {self.name!r} at {where} answered {exc.status_code}: {exc.message}")
+            return IndexBackendError(f"Pinecone index {self.name!r} at {where} answered {exc.status_code}: "
+                                     f"{exc.message}")
         if isinstance(exc, (PineconeConnectionError, PineconeTimeoutError)):
             return IndexBackendError(f"cannot reach Pinecone at {where}: {exc}")
         return IndexBackendError(f"Pinecone index {self.name!r} at {where} failed: {exc!r}")
@@ -234,8 +230,7 @@ class PineconeIndex(PlannedIndex):
         return True
 
     def _dims_plan(self) -> Plan[int | None]:
-        info = yield from self._info_plan()
-        return None if info is None else info.dims
+        return getattr((yield from self._info_plan()), "dims", None)
 
     def drop(self) -> None:
         """Delete the records index (with a tenant namespace: only that namespace) and this
@@ -245,7 +240,8 @@ class PineconeIndex(PlannedIndex):
 
     def _drop_plan(self) -> Plan[None]:
         if not self.namespace and not self._host:
-            yield from self._ignore_missing(call("control", "indexes.delete", self.name, timeout=int(self._ready_timeout)))
+            deleting = call("control", "indexes.delete", self.name, timeout=int(self._ready_timeout))
+            yield from self._ignore_missing(deleting)
         elif (yield from self._info_plan()) is not None:
             yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
         if (yield from self._meta_plan(False)):
@@ -277,10 +273,7 @@ class PineconeIndex(PlannedIndex):
     def _upsert_plan(self, records: Sequence[Record]) -> Plan[None]:
         if not records:
             return
-        dims = records[0].dense.shape[0]
-        for r in records:
-            if r.dense.shape[0] != dims:
-                raise ValueError(f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, batch has {dims}")
+        dims = batch_dims(records)
         if self._dims_hint is not None and dims != self._dims_hint:
             raise ValueError(f"records have dimension {dims}, index {self.name!r} was configured for {self._dims_hint}")
         hybrid = any(r.sparse is not None and len(r.sparse) for r in records)
@@ -305,15 +298,19 @@ class PineconeIndex(PlannedIndex):
         for group in chunked(batches, CONCURRENCY):
             yield [call(target, "upsert", vectors=b, namespace=namespace) for b in group]
 
-    def _list_plan(self) -> Plan[list[str]]:
-        ids: list[str] = []
+    def _pages_plan(self, method: str, **kwargs: Any) -> Plan[list[Any]]:
+        """Every page of a paginated data-plane call (`list_paginated`, `fetch_by_metadata`)."""
+        pages: list[Any] = []
         token = None
         while True:
-            page = yield call("data", "list_paginated", namespace=self.namespace, limit=100, pagination_token=token)
-            ids.extend(item.id for item in page.vectors)
+            page = yield call("data", method, namespace=self.namespace, limit=100, pagination_token=token, **kwargs)
+            pages.append(page)
             token = page.pagination.next if page.pagination else None
             if not token:
-                return ids
+                return pages
+
+    def _list_plan(self) -> Plan[list[str]]:
+        return [item.id for page in (yield from self._pages_plan("list_paginated")) for item in page.vectors]
 
     def _fetch_plan(self, ids: Sequence[str], namespace: str, target: str = "data") -> Plan[dict[str, Any]]:
         found: dict[str, Any] = {}
@@ -323,15 +320,8 @@ class PineconeIndex(PlannedIndex):
         return found
 
     def _by_route_plan(self, route: str) -> Plan[dict[str, Any]]:
-        found: dict[str, Any] = {}
-        token = None
-        while True:
-            page = yield call("data", "fetch_by_metadata", filter={"route": {"$eq": route}}, namespace=self.namespace,
-                              limit=100, pagination_token=token)
-            found.update(page.vectors)
-            token = page.pagination.next if page.pagination else None
-            if not token:
-                return found
+        pages = yield from self._pages_plan("fetch_by_metadata", filter={"route": {"$eq": route}})
+        return {vid: v for page in pages for vid, v in page.vectors.items()}
 
     def _records_plan(self, route: str | None) -> Plan[list[Record]]:
         if (yield from self._info_plan()) is None:
@@ -387,7 +377,7 @@ class PineconeIndex(PlannedIndex):
             return empty
         if q.shape[1] != info.dims:
             raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {info.dims}")
-        k = min(top_k, 10_000)
+        k = min(top_k, 1000)  # Pinecone's cap when metadata or values come back
         flt = None if routes is None else {"route": {"$in": list(routes)}}
         hybrid = sparse is not None and info.hybrid
         common = dict(top_k=k, namespace=self.namespace, filter=flt, include_metadata=True)
@@ -443,7 +433,8 @@ class PineconeIndex(PlannedIndex):
         yield from self._write_plan(chunks, self._meta_ns, "meta")
         head = {"kind": "state", "gen": gen, "chunks": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest()}
         yield call("meta", "upsert", vectors=[_meta_vector(_STATE_ID, head)], namespace=self._meta_ns)
-        yield call("meta", "delete", filter={"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}, namespace=self._meta_ns)
+        stale = {"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}
+        yield call("meta", "delete", filter=stale, namespace=self._meta_ns)
 
 
 class _PineconeLease:

@@ -28,8 +28,8 @@ from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import HitBatch, Record
 from semantic_router.index.lease import Lease, LeaseLock
-from semantic_router.index.remote import (Candidate, Driver, Plan, PlannedIndex, call, chunked, finite, merge_hybrid,
-                                          query_matrix)
+from semantic_router.index.remote import (Candidate, Driver, Plan, PlannedIndex, batch_dims, call, chunked, finite,
+                                          merge_hybrid, query_matrix)
 
 DENSE, SPARSE = "dense", "sparse"
 _STATE_ID = "5b1f3f0e-0000-4000-8000-000000000001"
@@ -99,7 +99,8 @@ def _sparse_of(vectors: Any) -> SparseVector | None:
 
 def _candidate(p: Any) -> Candidate:
     vec = p.vector if isinstance(p.vector, dict) else {}
-    return Candidate(str(p.id), p.payload["route"], p.payload["utterance"], float(p.score), vec.get(DENSE), _sparse_of(vec))
+    return Candidate(str(p.id), p.payload["route"], p.payload["utterance"], float(p.score), vec.get(DENSE),
+                     _sparse_of(vec))
 
 
 class QdrantIndex(PlannedIndex):
@@ -217,10 +218,8 @@ class QdrantIndex(PlannedIndex):
     def _upsert_plan(self, records: Sequence[Record]) -> Plan[None]:
         if not records:
             return
-        dims = records[0].dense.shape[0]
+        dims = batch_dims(records)
         for r in records:
-            if r.dense.shape[0] != dims:
-                raise ValueError(f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, batch has {dims}")
             if not _valid_id(r.id):
                 raise ValueError(f"Qdrant point ids must be UUIDs, got {r.id!r} for route {r.route!r}")
         have = yield from self._dims_plan()
@@ -320,9 +319,11 @@ class QdrantIndex(PlannedIndex):
                 return 0
             raise
         if found:
-            yield call("c", "delete", self.name, points_selector=models.PointIdsList(points=[p.id for p in found]), wait=True)
+            by_id = models.PointIdsList(points=[p.id for p in found])
+            yield call("c", "delete", self.name, points_selector=by_id, wait=True)
         if in_route:
-            yield call("c", "delete", self.name, points_selector=models.FilterSelector(filter=_route_filter(route)), wait=True)
+            by_route = models.FilterSelector(filter=_route_filter(route))
+            yield call("c", "delete", self.name, points_selector=by_route, wait=True)
         return len(found) + in_route
 
     def _clear_plan(self) -> Plan[None]:

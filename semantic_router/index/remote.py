@@ -80,8 +80,9 @@ class Driver:
         self._pool: ThreadPoolExecutor | None = None
 
     def _retry_args(self) -> dict[str, Any]:
-        return dict(stop=stop_after_attempt(self._attempts), wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
-                    retry=retry_if_exception(self._is_transient), reraise=True)
+        wait = wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1)
+        return dict(stop=stop_after_attempt(self._attempts), wait=wait, retry=retry_if_exception(self._is_transient),
+                    reraise=True)
 
     def _error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, _PASS_THROUGH) and not self._backend_error(exc):
@@ -217,6 +218,15 @@ def merge_hybrid(
     return out
 
 
+def batch_dims(records: Sequence[Record]) -> int:
+    """The dimension all `records` share (a ValueError naming the first that differs)."""
+    dims = records[0].dense.shape[0]
+    for r in records:
+        if r.dense.shape[0] != dims:
+            raise ValueError(f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, batch has {dims}")
+    return dims
+
+
 def query_matrix(dense: np.ndarray, sparse: Sequence[SparseVector] | None) -> np.ndarray:
     """The B query vectors as a (B, d) float32 matrix, checking that `sparse` has B entries too."""
     q = np.asarray(dense, dtype=np.float32)
@@ -239,7 +249,7 @@ def size_batches(items: Sequence[dict[str, Any]], max_bytes: int, max_count: int
     for item in items:
         size = json_size(item) + 1
         if size > max_bytes:
-            raise ValueError(f"record {item.get('id')!r} alone is {size} bytes, over the {max_bytes}-byte request limit")
+            raise ValueError(f"record {item.get('id')!r} alone is {size} bytes, over the {max_bytes}-byte limit")
         if current and (used + size > max_bytes or len(current) >= max_count):
             batches.append(current)
             current, used = [], 0
@@ -251,12 +261,16 @@ def size_batches(items: Sequence[dict[str, Any]], max_bytes: int, max_count: int
 
 
 def finite(values: np.ndarray) -> list[float]:
-    """A float32 vector as a list of floats with float32's shortest digits (half the JSON of
-    float64 digits, same stored value); NaN/inf refused."""
+    """A float32 vector as JSON-ready floats rounded to 9 significant digits: enough to give back
+    the same float32 (so nothing is lost) in ~40% less JSON than float64 digits. NaN/inf refused."""
     arr = np.asarray(values, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
         raise ValueError("vector holds NaN or infinite values")
-    return [float(s) for s in arr.astype(str)]
+    x = arr.astype(np.float64)
+    k = 8 - np.floor(np.log10(np.where(x == 0, 1.0, np.abs(x)))).astype(np.int64)
+    scale = 10.0 ** np.abs(k)  # an exact power of ten, so one correctly rounded division/product
+    out = np.where(k >= 0, np.round(x * scale) / scale, np.round(x / scale) * scale)
+    return out.tolist()
 
 
 class PlannedIndex(Index):
@@ -362,5 +376,5 @@ class PlannedIndex(Index):
         await self._driver.arun(self._write_state_plan(state))
 
 
-__all__ = ["PlannedIndex", "Call", "Candidate", "Driver", "Plan", "Sleep", "call", "chunked", "finite", "merge_hybrid", "query_matrix",
-           "size_batches"]
+__all__ = ["PlannedIndex", "Call", "Candidate", "Driver", "Plan", "Sleep", "batch_dims", "call", "chunked", "finite",
+           "merge_hybrid", "query_matrix", "size_batches"]

@@ -123,9 +123,10 @@ def _check_metadata(vid: str, metadata: Any) -> None:
     if not isinstance(metadata, dict):
         raise _bad(f"metadata of vector {vid} must be an object")
     for key, value in metadata.items():
-        ok = isinstance(value, (str, int, float, bool)) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-        if not ok:
-            raise _bad(f"Metadata value for field {key!r} of vector {vid} must be a string, number, boolean or list of strings")
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not (isinstance(value, (str, int, float, bool)) or strings):
+            raise _bad(f"Metadata value for field {key!r} of vector {vid} must be a string, number, boolean "
+                       "or list of strings")
     size = len(json.dumps(metadata, separators=(",", ":")).encode())
     if size > MAX_METADATA_BYTES:
         raise _bad(f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes per vector")
@@ -194,7 +195,8 @@ class PineconeEmulator:
         if self.api_keys and request.headers.get("api-key") not in self.api_keys:
             raise ApiError(401, "UNAUTHENTICATED", "Invalid API Key")
         if len(body) > MAX_REQUEST_BYTES:
-            raise ApiError(413, "OUT_OF_RANGE", f"Request size {len(body)} bytes exceeds the maximum supported size of {MAX_REQUEST_BYTES} bytes")
+            raise ApiError(413, "OUT_OF_RANGE", f"Request size {len(body)} bytes exceeds the maximum supported "
+                                                f"size of {MAX_REQUEST_BYTES} bytes")
         try:
             return json.loads(body) if body else {}
         except ValueError as exc:
@@ -249,7 +251,7 @@ class PineconeEmulator:
         fields = (body.get("schema") or {}).get("fields") or {}
         dense = fields.get("_values") or {}
         if dense.get("type") != "dense_vector" or not isinstance(dense.get("dimension"), int):
-            raise _bad("this emulator serves vector indexes: schema needs a '_values' dense_vector field with a dimension")
+            raise _bad("this emulator serves vector indexes: the schema needs a '_values' dense_vector field")
         metric = dense.get("metric", "cosine")
         if metric not in ("cosine", "dotproduct", "euclidean") or not 1 <= dense["dimension"] <= 20000:
             raise _bad(f"invalid metric {metric!r} or dimension {dense['dimension']}")
@@ -257,7 +259,8 @@ class PineconeEmulator:
         if sparse and metric != "dotproduct":
             raise _bad("sparse values need a dense field with the 'dotproduct' metric")
         deployment = body.get("deployment") or {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}
-        state = IndexState(name, dense["dimension"], metric, sparse, {"fields": fields}, deployment, f"{self.url}/data/{name}")
+        host = f"{self.url}/data/{name}"
+        state = IndexState(name, dense["dimension"], metric, sparse, {"fields": fields}, deployment, host)
         self.indexes[name] = state
         return state.model()
 
@@ -271,7 +274,7 @@ class PineconeEmulator:
         idx = self._index(name)
         vectors = body.get("vectors") or []
         if len(vectors) > MAX_UPSERT_VECTORS:
-            raise _bad(f"Batch size {len(vectors)} exceeds the limit of {MAX_UPSERT_VECTORS} vectors per upsert request")
+            raise _bad(f"Batch size {len(vectors)} exceeds the limit of {MAX_UPSERT_VECTORS} vectors per upsert")
         staged: dict[str, Vec] = {}
         for v in vectors:
             vid = v.get("id")
@@ -279,7 +282,7 @@ class PineconeEmulator:
                 raise _bad(f"invalid vector id {vid!r}")
             values = np.asarray(v.get("values") or [], dtype=np.float32)
             if values.shape[0] != idx.dimension:
-                raise _bad(f"Vector dimension {values.shape[0]} does not match the dimension of the index {idx.dimension}")
+                raise _bad(f"Vector dimension {values.shape[0]} does not match the index dimension {idx.dimension}")
             if not np.any(values):
                 raise _bad(f"Dense vector {vid} must contain at least one non-zero value")
             sparse = None
@@ -296,8 +299,9 @@ class PineconeEmulator:
         idx = self._index(name)
         ns = body.get("namespace", "")
         top_k = body.get("topK", 10)
-        if not 1 <= top_k <= 10000:
-            raise _bad(f"topK must be between 1 and 10000, got {top_k}")
+        cap = 1000 if body.get("includeValues") or body.get("includeMetadata") else 10000
+        if not 1 <= top_k <= cap:
+            raise _bad(f"topK must be between 1 and {cap} (1000 with values or metadata), got {top_k}")
         records = idx.namespaces.get(ns, {})
         if body.get("id") is not None:
             if body["id"] not in records:
