@@ -202,6 +202,17 @@ def test_dead_server_fails_fast_naming_the_url():
     assert idx.spec() == {"type": "qdrant", "name": "nowhere", "url": url}
 
 
+async def test_dead_server_fails_fast_on_the_async_client_too():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    idx = QdrantIndex(url=f"http://127.0.0.1:{port}", name="nowhere")
+    t0 = time.monotonic()
+    with pytest.raises(IndexBackendError, match=f"127.0.0.1:{port}"):
+        await idx.acount()
+    assert time.monotonic() - t0 < 3.0 and idx._aclients, "the URL client's async twin was used"
+
+
 async def test_async_twins_run_through_the_async_client():
     client = QdrantClient(location=":memory:")
     face = AsyncFace(client)

@@ -5,8 +5,8 @@ The backend supplies the store: `read()` the current lease and `swap(expected, n
 `new` only if the stored version still equals `expected.version` (or no lease exists when
 `expected` is None) and says whether it did. How strong the lock is depends on that swap:
 
-- Qdrant: a conditional upsert (`update_filter` on the version) that the server applies in order
-  with every other write of the shard, then read back; a real compare-and-set on one node.
+- Qdrant (server >= 1.16): a conditional upsert (`update_filter` on the version) that the server
+  applies in order with every other write of the shard, then read back; a real compare-and-set.
 - Pinecone: an update-by-filter on the version that reports how many records matched. Pinecone
   applies writes asynchronously, so within its replication lag two processes can both win.
 

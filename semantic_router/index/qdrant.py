@@ -2,8 +2,10 @@
 sparse vector ("sparse", dot product), payload {route, utterance, metadata}, point ids = Record ids.
 
 The collection is created on the first upsert, when the dimension is known. Router state lives in
-`{name}__state`, the writers' lease in `{name}__lock` (see `lease`). Every operation is written once
-as a plan (see `remote`) and run by the sync client or, for the async twins, `AsyncQdrantClient`.
+`{name}__state`, the writers' lease in `{name}__lock` (see `lease`; its conditional upsert needs a
+Qdrant server >= 1.16). Every operation is written once as a plan (see `remote`) and run by the
+sync client or, for the async twins, `AsyncQdrantClient`. Cosine vectors are stored normalised,
+so `records()` gives back unit vectors.
 An in-process client (`location=":memory:"` or `path=`) still counts as remote (a shared store):
 clients on one path are shared within the process, and lease swaps on one client are serialised.
 """
