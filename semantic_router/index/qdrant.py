@@ -183,7 +183,10 @@ class QdrantIndex(PlannedIndex):
                     return None
                 raise
             vectors = info.config.params.vectors
-            self._dims = int((vectors[DENSE] if isinstance(vectors, dict) else vectors).size)
+            if not isinstance(vectors, dict) or DENSE not in vectors:
+                raise IndexBackendError(f"Qdrant collection {self.name!r} at {self._where} has no named {DENSE!r} "
+                                        "vector: it was not made by semantic-router")
+            self._dims = int(vectors[DENSE].size)
         return self._dims
 
     def _create_plan(self, dims: int) -> Plan[int | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,7 @@ class Driver:
         self._attempts = max(1, attempts)
         self._max_workers = max_workers
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def _retry_args(self) -> dict[str, Any]:
         wait = wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1)
@@ -89,21 +91,27 @@ class Driver:
             return exc
         return self._translate(exc)
 
+    def _advance(self, plan: Plan[Any], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+        """Feed the last result (or error) into `plan`: (True, its return value) or (False, next step)."""
+        try:
+            return False, (plan.send(value) if error is None else plan.throw(error))
+        except StopIteration as stop:
+            return True, stop.value
+        except Exception as exc:
+            mapped = self._error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
     # -- sync ---------------------------------------------------------------------------------
     def run(self, plan: Plan[T]) -> T:
         """Drive `plan` to its return value with the sync clients."""
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = plan.send(value) if error is None else plan.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            except Exception as exc:
-                mapped = self._error(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+            done, step = self._advance(plan, value, error)
+            if done:
+                return step
             value, error = None, None
             try:
                 value = self._step(step)
@@ -118,8 +126,9 @@ class Driver:
             return self._call(step)
         if len(step) <= 1:
             return [self._call(c) for c in step]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="sr-index")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="sr-index")
         return [f.result() for f in [self._pool.submit(self._call, c) for c in step]]
 
     def _call(self, c: Call) -> Any:
@@ -132,15 +141,9 @@ class Driver:
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = plan.send(value) if error is None else plan.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            except Exception as exc:
-                mapped = self._error(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+            done, step = self._advance(plan, value, error)
+            if done:
+                return step
             value, error = None, None
             try:
                 if isinstance(step, Sleep):
