@@ -182,6 +182,20 @@ class EvalReport:
             conf.add_row(c["expected"] or "(no route)", c["predicted"] or "(no route)", str(c["count"]))
         return [head, routes, conf]
 
+    def print(self, console: Any = None) -> None:
+        """Print the report's tables to a rich console (a new one on stdout by default)."""
+        from rich.console import Console
+
+        console = console or Console()
+        for t in self.rich_tables():
+            console.print(t)
+
+    def plot(self, path: str | Path, worst: int = 10) -> Path:
+        """PNG: score distributions (in scope vs no route) with thresholds, and the worst routes' confusions."""
+        from semantic_router.plots import plot_report
+
+        return plot_report(self, path, worst)
+
     def __str__(self) -> str:
         from rich.console import Console
 

@@ -19,6 +19,7 @@ from semantic_router.index.base import HitBatch, Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.mutations import RouteStore
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
+from semantic_router.rules import DEFAULT_RULE, Rule, RuleBinding, make_rule
 from semantic_router.sync import SyncMixin
 from semantic_router.table import RouteTable
 
@@ -37,10 +38,11 @@ class RouteLayer(SyncMixin, RouteStore):
         sparse_encoder: SparseEncoder | None = None,
         alpha: float | None = None,
         top_k: int = 5,
-        aggregation: Aggregation = "max",
+        aggregation: Aggregation | None = None,
         score_threshold: float | None = None,
         auto_sync: str | None = None,
         distance_threshold: float | None = None,
+        rule: str | dict[str, Any] | Rule | None = None,
         refresh_interval: float = 5.0,
         lock_timeout: float = 30.0,
     ) -> None:
@@ -63,10 +65,16 @@ class RouteLayer(SyncMixin, RouteStore):
         self.index = index if index is not None else LocalIndex()
         self.alpha = check_threshold(0.7 if alpha is None else alpha, "alpha", 0.0, 1.0)
         self.top_k = top_k
-        self.aggregation: str = check_aggregation(aggregation)
+        self.aggregation: str = check_aggregation(aggregation or "max")
         self._score_threshold = similarity_from(score_threshold, distance_threshold, "RouteLayer")
         self.auto_sync = auto_sync
         self.extra: dict[str, Any] = {}
+        # rule=None: the classifier head, unless hit aggregation or hybrid scoring is asked for (knn only)
+        knn = sparse_encoder is not None or aggregation is not None or any(r.aggregation for r in routes or [])
+        self._rule_auto = rule is None
+        self._binding = RuleBinding(make_rule(rule if rule is not None else "knn" if knn else DEFAULT_RULE))
+        self._calibration: Any = None
+        self.extra["rule"] = self._binding.rule.spec()
         self._sync_setup(refresh_interval, lock_timeout)
         super().__init__()
         if auto_sync is None:
@@ -226,6 +234,12 @@ class RouteLayer(SyncMixin, RouteStore):
 
     def _decide(self, table, vectors, sparse, route_filter, aggregation, want):
         """Aggregates and pass mask (B, R); rows short of `want` passing routes search deeper."""
+        rule = self._binding.current(self)
+        if not rule.uses_index and aggregation is None:
+            agg = rule.scores(vectors).astype(np.float64)
+            if route_filter is not None:
+                agg[:, [c for n, c in table.code.items() if n not in set(route_filter)]] = np.nan
+            return agg, scoring.passing(agg, table.thresholds)
         k = self.top_k
         rows = np.arange(len(vectors))
         agg = np.full((len(vectors), len(table)), np.nan)
@@ -255,12 +269,37 @@ class RouteLayer(SyncMixin, RouteStore):
         agg, ok = self._decide(table, vectors, sparse, None, None, len(table))
         return list(table.names), agg, ok
 
+    # -- decision rule, fitting, evaluation -----------------------------------------------------
+    @property
+    def rule(self) -> Rule:
+        """The decision rule (see semantic_router.rules); retrained when routes change."""
+        return self._binding.rule
+
+    @rule.setter
+    def rule(self, rule: str | dict[str, Any] | Rule) -> None:
+        self._binding.replace(make_rule(rule))
+        self._rule_auto = False
+        self.extra["rule"] = self._binding.rule.spec()
+
     @property
     def rule_name(self) -> str:
-        return "knn"
+        return self._binding.rule.name
 
     def rule_settings(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "aggregation": self.aggregation}
+        knn = {"top_k": self.top_k, "aggregation": self.aggregation} if self.rule.uses_index else {}
+        return {**knn, **self.rule.params()}
+
+    def train_rule(self) -> Rule:
+        """Train the decision rule on the current routes now (otherwise it happens on the next query)."""
+        return self._binding.current(self)
+
+    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
+        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
+
+        See `semantic_router.fit.fit` for the objectives and options."""
+        from semantic_router.fit import fit
+
+        return fit(self, X, y, **kwargs)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
         """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
@@ -289,11 +328,14 @@ class RouteLayer(SyncMixin, RouteStore):
 
     def _choice(self, route: Route, score: float, scores: dict[str, float] | None) -> RouteChoice:
         return RouteChoice.model_construct(name=route.name, similarity_score=score, metadata=dict(route.metadata),
-                                           function_call=None, scores=scores, confidence=None)
+                                           function_call=None, scores=scores,
+                                           confidence=None if self._calibration is None else self._calibration(score))
 
     def restore_extra(self, extra: dict[str, Any]) -> None:
         """Take back state of later features saved in a config (fitted decision rules)."""
-        self.extra = dict(extra)
+        from semantic_router.fit import restore_extra
+
+        restore_extra(self, extra)
 
     # -- persistence --------------------------------------------------------------------------
     def to_config(self):

@@ -50,8 +50,10 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, **overrides: Any) -
     sparse = overrides.pop("sparse_encoder", None)
     if sparse is None and config.sparse_encoder is not None:
         sparse = build(config.sparse_encoder, ENCODERS, "sparse encoder")
-    settings = {"alpha": config.alpha, "top_k": config.top_k, "aggregation": config.aggregation,
-                "score_threshold": config.score_threshold, **overrides}
+    settings = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
+    if "aggregation" in config.model_fields_set:  # an explicit aggregation asks for the knn rule
+        settings["aggregation"] = config.aggregation
+    settings.update(overrides)
     layer = cls(encoder=encoder, routes=config.routes, index=index, sparse_encoder=sparse, **settings)
     layer.restore_extra(config.extra)
     return layer
@@ -59,7 +61,8 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, **overrides: Any) -
 
 def save(layer: RouteLayer, path: str | Path) -> None:
     records = [r for r in layer.index.records() if r.route in set(layer.list_route_names())]
-    dump_saved({"config": layer.to_dict(), "records": records_to_plain(records)}, path)
+    dump_saved({"config": layer.to_dict(), "records": records_to_plain(records),
+                "rule_state": layer._binding.to_state()}, path)
 
 
 def load(cls: type[RouteLayer], path: str | Path, **overrides: Any) -> RouteLayer:
@@ -78,7 +81,9 @@ def load(cls: type[RouteLayer], path: str | Path, **overrides: Any) -> RouteLaye
         )
     index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
     index.upsert([r for r in records if r.id in wanted])
-    return from_config(cls, config, encoder=encoder, index=index, **overrides)
+    layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
+    layer._binding.restore(payload.get("rule_state"), layer)  # learned rule state: no retraining
+    return layer
 
 
 def _records_from_plain(plain: Any, source: str) -> list[Record]:

@@ -1,0 +1,75 @@
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|all [options]`.
+
+Writes JSON results (benchmarks/results/), a Markdown section per benchmark into
+docs/benchmarks.md and PNG plots (docs/img/). Embeddings are cached in benchmarks/.cache/, so
+a rerun of the quality benchmark takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["quality", "latency", "scale", "all"])
+    parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
+    parser.add_argument("--time-fit", action="store_true",
+                        help="quality: also time fit on CLINC val with real (uncached) encoding")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="scale: utterance counts")
+    parser.add_argument("--backends", default=None, help="scale: index backends (default: every registered)")
+    parser.add_argument("--results", type=Path, default=None, help="directory for JSON results")
+    parser.add_argument("--doc", type=Path, default=None, help="Markdown file to update (docs/benchmarks.md)")
+    parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
+    args = parser.parse_args(argv)
+
+    from benchmarks import report
+
+    results = args.results or report.RESULTS
+    doc = args.doc or report.DOC
+    img = args.img or report.IMG
+    rel = os.path.relpath(img, doc.parent)
+    suffix = "-quick" if args.quick else ""
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    if args.what in ("quality", "all"):
+        from benchmarks import quality
+
+        log("quality: CLINC150")
+        res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
+        report.write_json("quality" + suffix, res, results)
+        png = report.plot_quality(res, img / f"accuracy_vs_threshold{suffix}.png")
+        report.update_section("quality" + suffix, report.quality_markdown(res, command, f"{rel}/{png.name}"), doc)
+        report.update_section("targets" + suffix, report.targets_markdown(res), doc)
+    if args.what in ("latency", "all"):
+        from benchmarks import latency
+
+        log("latency: CLINC150 routes, bundled model")
+        res = latency.run(quick=args.quick, log=log)
+        report.write_json("latency" + suffix, res, results)
+        report.update_section("latency" + suffix, report.latency_markdown(res, command), doc)
+    if args.what in ("scale", "all"):
+        from benchmarks import scale
+
+        sizes = (1000, 3000) if args.quick else tuple(int(s) for s in args.sizes.split(","))
+        backends = tuple(args.backends.split(",")) if args.backends else None
+        log(f"scale: {sizes}")
+        res = scale.run(sizes=sizes, backends=backends, singles=50 if args.quick else 500, log=log)
+        report.write_json("scale" + suffix, res, results)
+        png = report.plot_scale(res, img / f"latency_vs_utterances{suffix}.png")
+        report.update_section("scale" + suffix, report.scale_markdown(res, command, f"{rel}/{png.name}"), doc)
+    log(f"wrote {results}/, {doc}, {img}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""Decision rules: how a query's similarity to the route utterances becomes one score per route.
+
+Every rule returns (B, R) scores on the threshold scale (a route passes when its score reaches
+its threshold; higher is better):
+
+- ``knn``: today's rule. The index returns the query's top-k utterances and each route's hits
+  are aggregated (max/mean/sum/min). Works on any index without reading its vectors, and is the
+  only rule that uses hybrid (BM25 + dense) scores.
+- ``centroid``: cosine between the query and the normalised mean of each route's utterance
+  vectors. One (R x d) product per query, independent of the number of utterances.
+- ``classifier``: a multinomial logistic-regression head trained on the route utterances'
+  (centred) embeddings. Score = cosine to the route centroid + ``lam`` * (1 + log P(route | query)),
+  clipped to [-1, 1], so it stays on the cosine scale and ``lam = 0`` is the centroid rule.
+  One ((2R + 1) x d) product per query. ``fit`` chooses ``lam`` with the thresholds.
+
+Vector rules are trained from the records of the layer's index and retrained (lazily, on the
+next query) whenever the route utterances change; `RuleBinding` keeps track of that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from semantic_router.layer import RouteLayer
+
+DEFAULT_RULE = "classifier"
+
+
+class Rule(ABC):
+    """A decision rule: learns from route utterance vectors, scores queries per route."""
+
+    name: str = "rule"
+    #: True when the rule scores index hits (the layer's search path) instead of its own vectors
+    uses_index: bool = False
+
+    def params(self) -> dict[str, Any]:
+        """Hyperparameters (plain data): enough to rebuild and retrain the rule."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params()}
+
+    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+        """Learn from unit vectors (N, d) of route utterances, `codes[i]` = route column."""
+
+    @abstractmethod
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """(B, R) scores for unit query vectors (B, d)."""
+
+    def to_state(self) -> dict[str, Any]:
+        """Params plus learned arrays (plain data and numpy arrays only)."""
+        return {"name": self.name, "params": self.params(), "arrays": self._arrays()}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        pass
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Rule:
+        rule = make_rule({"name": state["name"], **state.get("params", {})})
+        rule._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
+        return rule
+
+    def copy_with(self, **params: Any) -> Rule:
+        """The same rule with other hyperparameters (learned arrays kept where still valid)."""
+        new = make_rule({"name": self.name, **self.params(), **params})
+        new._load_arrays(self._arrays())
+        return new
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class KnnRule(Rule):
+    """Per-route aggregation of the index's top-k hits (the layer's `top_k` and `aggregation`)."""
+
+    name = "knn"
+    uses_index = True
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:  # pragma: no cover - the layer searches
+        raise TypeError("the knn rule scores index hits; the layer routes it through its search path")
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _centroids(vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> np.ndarray:
+    sums = np.zeros((n_routes, vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, codes, vectors.astype(np.float64))
+    return _normalise(sums).astype(np.float32)
+
+
+class CentroidRule(Rule):
+    """Cosine between the query and each route's normalised mean utterance vector."""
+
+    name = "centroid"
+
+    def __init__(self) -> None:
+        self._c: np.ndarray | None = None  # (d, R)
+
+    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+        self._c = np.ascontiguousarray(_centroids(vectors, codes, n_routes).T)
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        if self._c is None:
+            raise RuntimeError("centroid rule is not trained")
+        return queries @ self._c
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {} if self._c is None else {"centroids": self._c}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        if "centroids" in arrays:
+            self._c = np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
+
+
+class ClassifierRule(Rule):
+    """Logistic-regression head on centred utterance embeddings, blended with centroid cosine.
+
+    score(r) = clip(cos(query, centroid_r) + lam * (1 + log P(r | query)), -1, 1). The head is trained
+    with L-BFGS (scipy) on the utterances of the routes, L2 penalty 1/C, deterministic.
+    """
+
+    name = "classifier"
+
+    def __init__(self, C: float = 10.0, lam: float = 0.05, max_iter: int = 300, tol: float = 1e-4) -> None:
+        if not C > 0:
+            raise ValueError(f"C must be positive, got {C!r}")
+        if not lam >= 0:
+            raise ValueError(f"lam must be >= 0, got {lam!r}")
+        self.C = float(C)
+        self.lam = float(lam)
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        self._m: np.ndarray | None = None  # (d, 2R + 1): centroids | W | mu
+        self._b: np.ndarray | None = None  # (R,) bias minus mu @ W folded in at scoring
+        self._mw: np.ndarray | None = None  # (R,) mu @ W
+        self._mu2 = 0.0  # |mu|^2
+
+    def params(self) -> dict[str, Any]:
+        return {"C": self.C, "lam": self.lam, "max_iter": self.max_iter, "tol": self.tol}
+
+    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+        x = np.asarray(vectors, dtype=np.float32)
+        d = x.shape[1]
+        cent = _centroids(x, codes, n_routes)
+        mu = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        if n_routes > 1:
+            w, b = train_logistic(_normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol)
+        else:
+            w, b = np.zeros((d, n_routes), np.float32), np.zeros(n_routes, np.float32)
+        self._set(cent, w, b, mu)
+
+    def _set(self, cent: np.ndarray, w: np.ndarray, b: np.ndarray, mu: np.ndarray) -> None:
+        self._m = np.ascontiguousarray(np.concatenate([cent.T, w, mu[:, None]], axis=1), dtype=np.float32)
+        self._b = np.asarray(b, dtype=np.float32)
+        self._mw = (mu @ w).astype(np.float32)
+        self._mu2 = float(mu.astype(np.float64) @ mu.astype(np.float64))
+
+    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centroid cosines and log-probabilities, both (B, R): score = blend(cos, logp, lam)."""
+        if self._m is None:
+            raise RuntimeError("classifier rule is not trained")
+        r = self._b.shape[0]
+        z = queries @ self._m
+        # centring: |q - mu| for unit q, so the head sees (q - mu) / |q - mu| at the cost of one column
+        scale = np.sqrt(np.maximum(1.0 - 2.0 * z[:, -1] + self._mu2, 1e-12))
+        logits = (z[:, r : 2 * r] - self._mw) / scale[:, None] + self._b
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return z[:, :r], logp
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        return blend(*self.parts(queries), self.lam)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        if self._m is None:
+            return {}
+        r = self._b.shape[0]
+        return {"centroids": self._m[:, :r].T.copy(), "weights": self._m[:, r : 2 * r].copy(),
+                "bias": self._b.copy(), "mean": self._m[:, -1].copy()}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        if {"centroids", "weights", "bias", "mean"} <= set(arrays):
+            self._set(np.asarray(arrays["centroids"], np.float32), np.asarray(arrays["weights"], np.float32),
+                      np.asarray(arrays["bias"], np.float32), np.asarray(arrays["mean"], np.float32))
+
+
+def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
+    """The classifier's score: cos + lam * (1 + log P), clipped to [-1, 1].
+
+    The +1 only shifts the scale: a confident prediction (log P near 0) scores about its cosine
+    plus lam, an uncertain one less, so unfitted routers keep the cosine-scale default
+    thresholds (measured on CLINC150: the encoder default then suits the classifier too).
+    """
+    if lam == 0.0:
+        return cos
+    return np.clip(cos + lam * (1.0 + logp), -1.0, 1.0)
+
+
+def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 10.0, max_iter: int = 300,
+                   tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression, L2 penalty 1/(2C)|W|^2, L-BFGS from zero: (W (d, K), b (K,)).
+
+    Deterministic for the same inputs (fixed start, fixed row order, no randomness).
+    """
+    from scipy.optimize import minimize
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, d = x.shape
+    k = n_classes
+    rows = np.arange(n)
+    codes = np.asarray(codes, dtype=np.int64)
+    inv_c = 1.0 / C
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: d * k].reshape(d, k)
+        z = x @ w.astype(np.float32) + theta[d * k :].astype(np.float32)
+        z -= z.max(axis=1, keepdims=True)
+        true = z[rows, codes].astype(np.float64)
+        np.exp(z, out=z)
+        total = z.sum(axis=1, keepdims=True)
+        g = z / total  # probabilities
+        loss = float((np.log(total[:, 0].astype(np.float64)) - true).sum()) + 0.5 * inv_c * float((w * w).sum())
+        g[rows, codes] -= 1.0
+        grad_w = (x.T @ g).astype(np.float64) + inv_c * w
+        return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0, dtype=np.float64)])
+
+    res = minimize(loss_grad, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "ftol": tol})
+    return res.x[: d * k].reshape(d, k).astype(np.float32), res.x[d * k :].astype(np.float32)
+
+
+RULES: dict[str, type[Rule]] = {"knn": KnnRule, "centroid": CentroidRule, "classifier": ClassifierRule}
+
+
+def make_rule(spec: Any) -> Rule:
+    """A rule from a name ("knn", "centroid", "classifier"), a `{"name": .., **params}` mapping or a Rule."""
+    if isinstance(spec, Rule):
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or spec.get("name") not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)} (or a Rule object), got {spec!r}")
+    params = {k: v for k, v in spec.items() if k != "name"}
+    try:
+        return RULES[spec["name"]](**params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for rule {spec['name']!r}: {exc}") from exc
+
+
+def signature(layer: RouteLayer) -> str:
+    """Digest of the layer's route columns and utterance ids: a trained rule fits this exactly."""
+    h = hashlib.sha1()
+    table = layer._table
+    ids = layer._ids
+    for name in table.names:
+        h.update(name.encode() + b"\0")
+        for i in sorted(ids.get(name, {}).values()):
+            h.update(i.encode() + b"\1")
+        h.update(b"\2")
+    return h.hexdigest()
+
+
+def training_data(layer: RouteLayer) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every stored utterance of the layer's routes, and their route columns.
+
+    Rows are ordered by (route column, record id) so training does not depend on index history.
+    """
+    table = layer._table
+    wanted = {i: table.code[n] for n, m in layer._ids.items() if n in table.code for i in m.values()}
+    recs = [r for r in layer.index.records() if r.id in wanted]
+    recs.sort(key=lambda r: (wanted[r.id], r.id))
+    if not recs:
+        return np.zeros((0, layer.encoder.dimensions), np.float32), np.zeros(0, np.int64)
+    x = _normalise(np.stack([r.dense for r in recs]).astype(np.float32))
+    return x, np.array([wanted[r.id] for r in recs], dtype=np.int64)
+
+
+class RuleBinding:
+    """A rule bound to a layer's routes: retrained when the route utterances change.
+
+    The check on the hot path is two identity comparisons; after a change the signature of the
+    routes decides whether the learned state still fits (threshold edits do not retrain).
+    """
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.signature: str | None = None
+        self._seen: tuple[Any, Any] = (None, None)
+        self._lock = threading.RLock()
+        self.trainings = 0  # how many times the rule was (re)trained (tests read it)
+
+    def current(self, layer: RouteLayer) -> Rule:
+        """The rule, trained on the layer's current routes."""
+        if self.rule.uses_index:
+            return self.rule
+        if self._seen[0] is layer._table and self._seen[1] is layer._ids:
+            return self.rule
+        with self._lock:
+            table, ids = layer._table, layer._ids
+            if self._seen[0] is table and self._seen[1] is ids:
+                return self.rule
+            sig = signature(layer)
+            if sig != self.signature:
+                x, codes = training_data(layer)
+                self.rule.fit(x, codes, len(table))
+                self.signature = sig
+                self.trainings += 1
+            self._seen = (table, ids)
+            return self.rule
+
+    def replace(self, rule: Rule, keep_training: bool = False) -> None:
+        """Swap the rule; with `keep_training` the learned state stays valid (hyperparameter change)."""
+        with self._lock:
+            self.rule = rule
+            if not keep_training:
+                self.signature = None
+                self._seen = (None, None)
+
+    def to_state(self) -> dict[str, Any] | None:
+        """Learned state for `save` (None for rules without one or before training)."""
+        if self.rule.uses_index or self.signature is None:
+            return None
+        return {"signature": self.signature, **self.rule.to_state()}
+
+    def restore(self, state: dict[str, Any] | None, layer: RouteLayer) -> bool:
+        """Take back learned state saved by `to_state` if it fits the layer's routes."""
+        if not state or state.get("name") != self.rule.name or state.get("signature") != signature(layer):
+            return False
+        with self._lock:
+            self.rule._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
+            self.signature = state["signature"]
+            self._seen = (layer._table, layer._ids)
+        return True
