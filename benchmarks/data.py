@@ -144,4 +144,4 @@ def bundled_encoder() -> CachedEncoder:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from semantic_router.encoders import HuggingFaceEncoder
 
-    return CachedEncoder(HuggingFaceEncoder(show_progress=True))
+    return CachedEncoder(HuggingFaceEncoder())  # progress bars only for big batches

@@ -87,6 +87,7 @@ def run_selection(sel: dict[str, Any], d: dict, encoder: Any, rules: list[dict],
     tx = encoder.encode(test[0], "query")
     out: dict[str, Any] = {**sel, "routes": len(routes), "utterances": n_utt, "rules": {}}
     for spec in rules:
+        t_rule = time.perf_counter()
         t0 = time.perf_counter()
         layer = build(routes, spec, encoder)
         t_build = time.perf_counter() - t0
@@ -115,6 +116,7 @@ def run_selection(sel: dict[str, Any], d: dict, encoder: Any, rules: list[dict],
             log(f"  {sel['name']:12s} {spec['name']:30s} fit={f['name']:32s} test {summary(res)}")
         log(f"  {sel['name']:12s} {spec['name']:30s} forced choice {default.forced_choice_accuracy:.4f} "
             f"default-threshold overall {default.accuracy:.4f} (build {t_build:.1f}s, train {t_train:.1f}s)")
+        row["seconds"] = round(time.perf_counter() - t_rule, 1)
         out["rules"][spec["name"]] = row
     return out
 

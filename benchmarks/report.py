@@ -95,7 +95,10 @@ def targets_markdown(res: dict[str, Any]) -> str:
             cls = by[sel]["rules"].get("classifier")
             if not cls:
                 continue
-            row(f"{sel}: forced choice (in-scope)", tgt["forced_choice"], cls["default_threshold"]["forced_choice_accuracy"])
+            row(f"{sel}: forced choice (in-scope), default lam", tgt["forced_choice"],
+                cls["default_threshold"]["forced_choice_accuracy"])
+            row(f"{sel}: forced choice (in-scope), lam after fit `balanced`", tgt["forced_choice"],
+                cls["fits"]["balanced"]["test"]["forced_choice_accuracy"])
             for obj in ("accuracy", "balanced"):
                 t = cls["fits"][obj]["test"]
                 row(f"{sel}: overall, fit `{obj}`", tgt["overall"], t["accuracy"])

@@ -92,6 +92,7 @@ def eval_(
     data: Path = typer.Argument(..., help="labelled queries: CSV or JSONL with text,route (empty route = none)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     out: Optional[Path] = typer.Option(None, "--out", help="also save the report as JSON here"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: score distributions and worst confusions"),
 ) -> None:
     """Accuracy of the router on a labelled file."""
     from semantic_router.evaluation import load_labelled
@@ -105,6 +106,8 @@ def eval_(
     report = rl.evaluate(texts, labels)
     if out is not None:
         report.save(out)
+    if plot is not None:
+        report.plot(plot)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

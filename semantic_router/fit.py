@@ -333,12 +333,12 @@ def fit(
         vectors, timing["encode"] = encode(layer, texts)
     vectors = np.asarray(vectors, dtype=np.float32)
     sparse = layer.sparse_encoder.encode_queries(texts) if layer.sparse_encoder is not None else None
-    bar.update()
-    before = evaluate(layer, texts, labels, vectors=vectors, latency_sample=0).summary()
-    bar.update()
     t1 = time.perf_counter()
     layer.train_rule()
     timing["train_rule"] = time.perf_counter() - t1
+    bar.update()
+    before = evaluate(layer, texts, labels, vectors=vectors, latency_sample=0).summary()
+    bar.update()
     bar.set_postfix_str("searching")
     code = {n: i for i, n in enumerate(layer._table.names)}
     ycodes = np.array([-1 if lab is None else code[lab] for lab in labels], dtype=np.int64)

@@ -238,7 +238,8 @@ class RouteLayer(SyncMixin, RouteStore):
         if not rule.uses_index and aggregation is None:
             agg = rule.scores(vectors).astype(np.float64)
             if route_filter is not None:
-                agg[:, [c for n, c in table.code.items() if n not in set(route_filter)]] = np.nan
+                keep = set(route_filter)
+                agg[:, [c for n, c in table.code.items() if n not in keep]] = np.nan
             return agg, scoring.passing(agg, table.thresholds)
         k = self.top_k
         rows = np.arange(len(vectors))
@@ -266,7 +267,7 @@ class RouteLayer(SyncMixin, RouteStore):
         vectors = self._check_vectors(vectors, batch=True)
         if not len(table):
             return [], np.zeros((len(vectors), 0)), np.zeros((len(vectors), 0), dtype=bool)
-        agg, ok = self._decide(table, vectors, sparse, None, None, len(table))
+        agg, ok = self._decide(table, vectors, sparse, None, None, 1)  # as route(): search deeper only for the best
         return list(table.names), agg, ok
 
     # -- decision rule, fitting, evaluation -----------------------------------------------------

@@ -172,6 +172,6 @@ def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     assert (tmp_path / "f.png").stat().st_size > 1000
     fitted = RouteLayer.from_yaml(tmp_path / "f.yaml", encoder=encoder)
     assert fitted.extra["fit"]["n"] == len(DATA)
-    res = runner.invoke(cli.app, ["eval", str(tmp_path / "f.yaml"), str(data), "--json"])
+    res = runner.invoke(cli.app, ["eval", str(tmp_path / "f.yaml"), str(data), "--json", "--plot", str(tmp_path / "e.png")])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["n"] == len(DATA)
+    assert json.loads(res.output)["n"] == len(DATA) and (tmp_path / "e.png").stat().st_size > 1000
