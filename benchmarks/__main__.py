@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
     parser.add_argument("--time-fit", action="store_true",
                         help="quality: also time fit on CLINC val with real (uncached) encoding")
+    parser.add_argument("--routes", default=None,
+                        help="quality on your data: router config (.yaml/.json) or labelled CSV/JSONL of utterances")
+    parser.add_argument("--fit-data", default=None, help="quality on your data: labelled CSV/JSONL to fit on")
+    parser.add_argument("--test-data", default=None, help="quality on your data: labelled CSV/JSONL to report on")
     parser.add_argument("--sizes", default="1000,10000,100000", help="scale: utterance counts")
     parser.add_argument("--backends", default=None, help="scale: index backends (default: every registered)")
     parser.add_argument("--results", type=Path, default=None, help="directory for JSON results")
@@ -44,12 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("quality", "all"):
         from benchmarks import quality
 
-        log("quality: CLINC150")
-        res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
-        report.write_json("quality" + suffix, res, results)
-        png = report.plot_quality(res, img / f"accuracy_vs_threshold{suffix}.png")
-        report.update_section("quality" + suffix, report.quality_markdown(res, command, f"{rel}/{png.name}"), doc)
-        report.update_section("targets" + suffix, report.targets_markdown(res), doc)
+        qsuffix = suffix
+        if args.routes:
+            if not (args.fit_data and args.test_data):
+                parser.error("--routes needs --fit-data and --test-data")
+            qsuffix = "-custom"
+            log(f"quality: {args.routes}")
+            res = quality.run_custom(args.routes, args.fit_data, args.test_data, log=log)
+        else:
+            log("quality: CLINC150")
+            res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
+        report.write_json("quality" + qsuffix, res, results)
+        png = report.plot_quality(res, img / f"accuracy_vs_threshold{qsuffix}.png")
+        report.update_section("quality" + qsuffix, report.quality_markdown(res, command, f"{rel}/{png.name}"), doc)
+        if not args.routes:
+            report.update_section("targets" + qsuffix, report.targets_markdown(res), doc)
     if args.what in ("latency", "all"):
         from benchmarks import latency
 

@@ -77,11 +77,11 @@ def curve(layer: Any, vectors: np.ndarray, labels: list, sparse: Any = None) -> 
     return out
 
 
-def run_selection(sel: dict[str, Any], d: dict, encoder: Any, rules: list[dict], fits: list[dict],
-                  val: tuple[list, list], test: tuple[list, list], log: Any = print) -> dict[str, Any]:
+def run_selection(sel: dict[str, Any], routes: dict[str, list[str]], encoder: Any, rules: list[dict],
+                  fits: list[dict], val: tuple[list, list], test: tuple[list, list], log: Any = print) -> dict[str, Any]:
+    """Every rule on one route set: forced choice, default threshold, each fit (on val) -> test."""
     from semantic_router.evaluation import evaluate
 
-    routes = bd.select(d["train"], sel["per_route"], sel["how"], sel.get("seed", 0))
     n_utt = sum(len(u) for u in routes.values())
     vx = encoder.encode(val[0], "query")
     tx = encoder.encode(test[0], "query")
@@ -162,8 +162,37 @@ def run(quick: bool = False, encoder: Any = None, time_fit: bool = False, log: A
     results = {"dataset": "CLINC150 (data_full.json)" + (" quick subset" if quick else ""),
                "encoder": encoder.name, "fit_on": "val + oos_val", "report_on": "test + oos_test",
                "val_queries": len(val[0]), "test_queries": len(test[0]),
-               "selections": [run_selection(s, d, encoder, rules, FITS, val, test, log) for s in selections]}
+               "selections": [run_selection(s, bd.select(d["train"], s["per_route"], s["how"], s.get("seed", 0)),
+                                            encoder, rules, FITS, val, test, log) for s in selections]}
     results["seconds"] = round(time.perf_counter() - t0, 1)
     if time_fit and not quick:
         results["fit_timing"] = fit_timing(d, encoder, log)
+    return results
+
+
+def run_custom(routes_path: str, fit_path: str, test_path: str, encoder: Any = None, log: Any = print) -> dict[str, Any]:
+    """Compare the rules on your own data: routes from a router config (YAML/JSON) or a labelled
+    CSV/JSONL (`text,route`), thresholds fitted on `fit_path`, figures on `test_path` (both
+    labelled CSV/JSONL, empty route = no route expected)."""
+    from semantic_router.evaluation import load_labelled
+
+    encoder = encoder or bd.bundled_encoder()
+    if routes_path.lower().endswith((".yaml", ".yml", ".json")):
+        from semantic_router.config import read_text_config
+
+        routes = {r.name: list(r.utterances) for r in read_text_config(routes_path).routes}
+    else:
+        texts, labels = load_labelled(routes_path)
+        routes = {}
+        for t, lab in zip(texts, labels):
+            if lab is not None:
+                routes.setdefault(lab, []).append(t)
+    val, test = load_labelled(fit_path), load_labelled(test_path)
+    encoder.warm([u for us in routes.values() for u in us] + val[0] + test[0])
+    t0 = time.perf_counter()
+    sel = {"name": "your routes", "note": f"routes from {routes_path}"}
+    results = {"dataset": f"{routes_path} (fit {fit_path}, test {test_path})", "encoder": encoder.name,
+               "fit_on": fit_path, "report_on": test_path, "val_queries": len(val[0]), "test_queries": len(test[0]),
+               "selections": [run_selection(sel, routes, encoder, RULES, FITS, val, test, log)]}
+    results["seconds"] = round(time.perf_counter() - t0, 1)
     return results

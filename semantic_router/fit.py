@@ -355,17 +355,15 @@ def fit(
     params, _, t, pred, conf = best
     per = route_thresholds(conf, pred, ycodes, t, objective, table_names, prior) if per_route \
         else {n: t for n in table_names}
-    _apply(layer, params, t, per, objective, len(texts))
-    bar.update()
-    if calibrate:
-        _, agg, _ = layer.score_batch(vectors, sparse)
-        p2, c2 = _top(agg)
-        finite = np.isfinite(c2)
-        layer._calibration = Calibration.fit(calibrate, c2[finite], (p2 == ycodes)[finite])
+    if calibrate:  # P(the best route is right | its score), on the chosen setting's scores
+        finite = np.isfinite(conf)
+        layer._calibration = Calibration.fit(calibrate, conf[finite], (pred == ycodes)[finite])
         layer.extra["calibration"] = layer._calibration.to_dict()
     else:
         layer._calibration = None
         layer.extra.pop("calibration", None)
+    _apply(layer, params, t, per, objective, len(texts))  # one committed (and synced) change
+    bar.update()
     after_report = evaluate(layer, texts, labels, vectors=vectors, latency_sample=0)
     bar.update()
     bar.close()

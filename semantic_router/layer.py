@@ -278,9 +278,14 @@ class RouteLayer(SyncMixin, RouteStore):
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
-        self._binding.replace(make_rule(rule))
-        self._rule_auto = False
-        self.extra["rule"] = self._binding.rule.spec()
+        new = make_rule(rule)
+
+        def change(current: dict[str, Route]) -> None:  # a settings change: synced like any other
+            self._binding.replace(new)
+            self._rule_auto = False
+            self.extra["rule"] = new.spec()
+
+        self._mutate(change)
 
     @property
     def rule_name(self) -> str:

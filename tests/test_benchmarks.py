@@ -60,3 +60,21 @@ def test_harness_runs_end_to_end(cached, tmp_path):
     # a rerun replaces the sections instead of appending them
     main(["scale", "--quick", "--results", str(out), "--doc", str(doc), "--img", str(tmp_path / "docs" / "img")])
     assert doc.read_text().count("<!-- scale-quick:start -->") == 1
+
+
+def test_quality_on_your_own_data(cached, tmp_path):
+    from benchmarks.__main__ import main
+
+    (tmp_path / "routes.csv").write_text(
+        "text,route\nwill it rain,weather\nis it sunny,weather\nplay jazz,music\nskip this song,music\n")
+    (tmp_path / "fit.csv").write_text("text,route\ndo I need an umbrella,weather\nnext track please,music\n"
+                                      "what is the capital of peru,\n")
+    (tmp_path / "test.csv").write_text("text,route\nforecast for today,weather\nput on some rock,music\n"
+                                       "tell me a joke,\n")
+    doc = tmp_path / "b.md"
+    assert main(["quality", "--routes", str(tmp_path / "routes.csv"), "--fit-data", str(tmp_path / "fit.csv"),
+                 "--test-data", str(tmp_path / "test.csv"), "--results", str(tmp_path), "--doc", str(doc),
+                 "--img", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "quality-custom.json").read_text())
+    assert res["selections"][0]["routes"] == 2 and "classifier" in res["selections"][0]["rules"]
+    assert "<!-- quality-custom:start -->" in doc.read_text() and "targets" not in doc.read_text()

@@ -175,3 +175,18 @@ def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     res = runner.invoke(cli.app, ["eval", str(tmp_path / "f.yaml"), str(data), "--json", "--plot", str(tmp_path / "e.png")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["n"] == len(DATA) and (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_fitted_values_reach_other_instances_through_sync(encoder, vectors):
+    from semantic_router.index.local import LocalIndex
+
+    shared = LocalIndex()
+    routes = [Route(name=n, utterances=u) for n, u in ROUTES.items()]
+    a = RouteLayer(encoder=encoder, routes=routes, index=shared, auto_sync="local")
+    b = RouteLayer(encoder=encoder, index=shared, auto_sync="remote")
+    rep = a.fit(X, Y, vectors=vectors, calibrate="platt", progress=False)
+    assert b.refresh() is True
+    assert b.score_threshold == rep.threshold and b.rule.params() == a.rule.params()
+    assert {r.name: r.score_threshold for r in b.routes} == rep.route_thresholds
+    assert decisions(b) == decisions(a)
+    assert [c.confidence for c in b.route_batch(X)] == [c.confidence for c in a.route_batch(X)]

@@ -86,6 +86,14 @@ def test_rule_retrains_on_route_changes_only(encoder):
     assert binding.trainings == 4
 
 
+def test_switching_rule_is_a_committed_change(encoder):
+    rl = make(encoder)
+    v = rl.version
+    rl.rule = "centroid"
+    assert rl.version == v + 1 and rl.extra["rule"] == {"name": "centroid"} and rl.rule_name == "centroid"
+    assert rl("play the next track").name == "music"
+
+
 def test_single_route_and_empty_router(encoder):
     one = RouteLayer(encoder=encoder, routes=[Route(name="weather", utterances=ROUTES["weather"])])
     assert one("will it rain later").name == "weather"
