@@ -31,6 +31,7 @@ ENCODERS = {
     "fastembed": "semantic_router.encoders.fastembed:FastEmbedEncoder",
     "bm25": "semantic_router.encoders.bm25:BM25Encoder",
 }
+LLMS = {"openai": "semantic_router.llms.openai:OpenAILLM"}
 INDEXES = {
     "local": "semantic_router.index.local:LocalIndex",
     "redis": "semantic_router.index.redis:RedisIndex",
@@ -55,6 +56,8 @@ class RouterConfig(BaseModel):
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     routes: list[Route] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict, description="state of later features (fitted rules)")
+    llm: dict[str, Any] | None = Field(default=None, description="LLM for dynamic routes, by spec")
+    history: dict[str, Any] = Field(default_factory=lambda: {"weight": 0.5, "turns": 3})
 
     @field_validator("format")
     @classmethod

@@ -36,3 +36,7 @@ class LockTimeout(SyncError, TimeoutError):
 
 class ArgumentError(SemanticRouterError, ValueError):
     """Function-call arguments that do not fit their schema (missing, unknown or wrongly typed)."""
+
+
+class LLMRequiredError(SemanticRouterError, ValueError):
+    """A dynamic route matched but the router has no LLM to fill its function arguments."""

@@ -10,11 +10,14 @@ import numpy as np
 from semantic_router.config import (
     ENCODERS,
     INDEXES,
+    LLMS,
     RouterConfig,
     build,
     dump_saved,
     load_saved,
+    read_text_config,
     records_to_plain,
+    write_text_config,
 )
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
@@ -36,6 +39,8 @@ def to_config(layer: RouteLayer) -> RouterConfig:
         score_threshold=layer.score_threshold,
         routes=layer.routes,
         extra=layer.extra,
+        llm=None if layer.llm is None else layer.llm.spec(),
+        history={"weight": layer.history.weight, "turns": layer.history.turns},
     )
 
 
@@ -53,6 +58,10 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, **overrides: Any) -
     settings = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
     if "aggregation" in config.model_fields_set:  # an explicit aggregation asks for the knn rule
         settings["aggregation"] = config.aggregation
+    if config.llm is not None and "llm" not in overrides:
+        settings["llm"] = build(config.llm, LLMS, "llm")
+    settings["history_weight"] = config.history.get("weight", 0.5)
+    settings["history_turns"] = config.history.get("turns", 3)
     settings.update(overrides)
     layer = cls(encoder=encoder, routes=config.routes, index=index, sparse_encoder=sparse, **settings)
     layer.restore_extra(config.extra)
@@ -100,3 +109,44 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:
         ]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
+
+
+class PersistMixin:
+    """RouteLayer's save/load API: config files (JSON/YAML/dict) and saved routers (pickle)."""
+
+    def to_config(self: RouteLayer) -> RouterConfig:
+        return to_config(self)
+
+    def to_dict(self: RouteLayer) -> dict[str, Any]:
+        return to_config(self).model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RouteLayer:
+        return from_config(cls, parse(data), **overrides)
+
+    def to_json(self: RouteLayer, path: str | Path) -> None:
+        write_text_config(to_config(self), path, "json")
+
+    def to_yaml(self: RouteLayer, path: str | Path) -> None:
+        write_text_config(to_config(self), path, "yaml")
+
+    def to_file(self: RouteLayer, path: str | Path) -> None:
+        """Write JSON or YAML by the file's extension."""
+        write_text_config(to_config(self), path)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> RouteLayer:
+        """Read a JSON or YAML config and build the router (encodes the utterances)."""
+        return from_config(cls, read_text_config(path), **overrides)
+
+    from_json = from_file
+    from_yaml = from_file
+
+    def save(self: RouteLayer, path: str | Path) -> None:
+        """Pickle the config and every vector so `load` encodes nothing. Load only trusted files."""
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> RouteLayer:
+        """Rebuild a saved router without encoding anything. Load only files from trusted sources."""
+        return load(cls, path, **overrides)

@@ -89,6 +89,18 @@ class Route(BaseModel):
     def _threshold(cls, v: Any) -> float | None:
         return None if v is None else check_threshold(v, "score_threshold")
 
+    @field_validator("function_schemas", mode="before")
+    @classmethod
+    def _schemas(cls, v: Any) -> list[dict[str, Any]] | None:
+        """OpenAI tool dicts or Python callables, stored as canonical OpenAI tool JSON."""
+        if v is None:
+            return None
+        from semantic_router.schemas import normalize_schemas  # function-schema types; no I/O
+
+        if callable(v) or isinstance(v, dict):
+            v = [v]
+        return normalize_schemas(v)
+
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:

@@ -26,10 +26,12 @@ def test_bad_text(rl, text, exc, msg):
 
 
 def test_text_and_vector_rules(rl):
-    with pytest.raises(ValueError, match="give a text or a vector"):
+    with pytest.raises(ValueError, match="give a text, a vector or messages"):
         rl()
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="exactly one of"):
         rl("hi", vector=np.ones(384))
+    with pytest.raises(ValueError, match="exactly one of"):
+        rl("hi", messages=[{"role": "user", "content": "hi"}])
 
 
 @pytest.mark.parametrize("vector,msg", [

@@ -1,0 +1,140 @@
+"""Dynamic routes (function calls filled by an LLM) and chat-history-aware routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from semantic_router import Route, RouteLayer
+from semantic_router.errors import LLMRequiredError
+from semantic_router.llms import OpenAILLM
+from semantic_router.schemas import get_schemas
+from tests.emulators.openai_chat import ChatEmulator
+
+KEY = "sk-test-emulator"
+
+
+def get_weather(location: str, days: int = 1) -> str:
+    """Weather forecast for a place.
+
+    :param location: city name
+    :param days: how many days ahead
+    """
+    return location
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = ChatEmulator(api_key=KEY)
+    server = emu.start()
+    emu.url = server.url + "/v1"
+    yield emu
+    server.stop()
+
+
+@pytest.fixture()
+def routes():
+    weather = Route(name="weather", utterances=["what's the weather like in London", "will it rain in Paris",
+                                                "weather forecast for Berlin", "is it going to be sunny today"],
+                    function_schemas=[get_weather])
+    food = Route(name="food", utterances=["I want to order a pizza", "recommend a good restaurant",
+                                          "what should I cook for dinner"])
+    return [weather, food]
+
+
+@pytest.fixture()
+def llm(emulator):
+    emulator.reset()
+    return OpenAILLM(api_key=KEY, base_url=emulator.url, backoff=0.01, timeout=5.0)
+
+
+def test_schemas_from_callables_are_stored_as_openai_tools(routes):
+    assert routes[0].function_schemas == get_schemas(get_weather)
+    assert routes[0].function_schemas[0]["function"]["parameters"]["required"] == ["location"]
+    assert routes[0].is_dynamic and not routes[1].is_dynamic
+
+
+def test_dynamic_route_fills_the_function_call(encoder, routes, llm, emulator):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    choice = rl("how is the weather in Rome?")
+    assert choice.name == "weather"
+    assert choice.function_call == [{"name": "get_weather", "arguments": {"location": "Rome"}}]
+    (req,) = emulator.log.requests
+    assert req["tools"] == routes[0].function_schemas
+    assert rl("I want a pizza").function_call is None  # static route: no LLM call
+    assert len(emulator.log) == 1
+
+
+def test_simulate_static_skips_the_llm(encoder, routes, llm, emulator):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    choice = rl("how is the weather in Rome?", simulate_static=True)
+    assert choice.name == "weather" and choice.function_call is None
+    assert len(emulator.log) == 0
+
+
+def test_no_llm_is_a_clear_error_never_a_default_provider(encoder, routes):
+    rl = RouteLayer(encoder=encoder, routes=routes)
+    with pytest.raises(LLMRequiredError, match="route 'weather' is dynamic"):
+        rl("how is the weather in Rome?")
+    assert rl("how is the weather in Rome?", simulate_static=True).name == "weather"
+    assert rl("I want a pizza").name == "food"  # static routes need no LLM
+
+
+def test_dynamic_route_from_a_vector_needs_text(encoder, routes, llm):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    vec = encoder.encode(["how is the weather in Rome?"], "query")[0]
+    with pytest.raises(ValueError, match="extracted from text"):
+        rl(vector=vec)
+    assert rl(vector=vec, simulate_static=True).name == "weather"
+
+
+def test_llm_spec_round_trips_through_config(encoder, routes, llm, tmp_path):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    rl.to_yaml(tmp_path / "r.yaml")
+    again = RouteLayer.from_yaml(tmp_path / "r.yaml", encoder=encoder, llm=llm)
+    assert again.to_dict() == rl.to_dict()
+    assert "api_key" not in str(rl.to_dict()["llm"])
+    assert again.get("weather").function_schemas == routes[0].function_schemas
+
+
+async def test_async_dynamic_route(encoder, routes, llm):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    choice = await rl.acall("how is the weather in Oslo?")
+    assert choice.function_call == [{"name": "get_weather", "arguments": {"location": "Oslo"}}]
+
+
+CONVERSATION = [
+    {"role": "user", "content": "will it rain in Paris today?"},
+    {"role": "assistant", "content": "Light rain is expected this afternoon."},
+    {"role": "user", "content": "and tomorrow?"},
+]
+
+
+def test_follow_up_stays_on_the_conversation_route(encoder, routes):
+    rl = RouteLayer(encoder=encoder, routes=routes)
+    assert rl("and tomorrow?").name is None  # alone, the follow-up means nothing
+    assert rl(messages=CONVERSATION, simulate_static=True).name == "weather"
+    # history_weight=0 routes the last user turn alone: the blend is what carries the topic
+    alone = RouteLayer(encoder=encoder, routes=routes, history_weight=0.0)
+    assert alone(messages=CONVERSATION, simulate_static=True).name is None
+
+
+def test_history_passes_to_the_llm(encoder, routes, llm, emulator):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    emulator.queue_calls(("get_weather", {"location": "Paris", "days": 2}))
+    choice = rl(messages=CONVERSATION)
+    assert choice.function_call == [{"name": "get_weather", "arguments": {"location": "Paris", "days": 2}}]
+    (req,) = emulator.log.requests
+    assert req["messages"][1:] == CONVERSATION  # prior turns as context, the last user turn as the query
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ([], "non-empty list"),
+    ("hello", "non-empty list"),
+    ([{"role": "assistant", "content": "hi"}], "no user turn"),
+    ([{"content": "hi"}], "role"),
+    ([{"role": "user", "content": ""}], "without text"),
+])
+def test_bad_messages(encoder, routes, bad, msg):
+    rl = RouteLayer(encoder=encoder, routes=routes)
+    with pytest.raises(ValueError, match=msg):
+        rl(messages=bad)
