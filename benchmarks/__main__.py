@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["quality", "latency", "scale", "all"])
+    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "all"])
     parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
     parser.add_argument("--time-fit", action="store_true",
                         help="quality: also time fit on CLINC val with real (uncached) encoding")
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-data", default=None, help="quality on your data: labelled CSV/JSONL to fit on")
     parser.add_argument("--test-data", default=None, help="quality on your data: labelled CSV/JSONL to report on")
     parser.add_argument("--sizes", default="1000,10000,100000", help="scale: utterance counts")
-    parser.add_argument("--backends", default=None, help="scale: index backends (default: every registered)")
+    parser.add_argument("--backends", default="local", help="scale: index backends (local, redis-flat, redis-hnsw)")
+    parser.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
     parser.add_argument("--results", type=Path, default=None, help="directory for JSON results")
     parser.add_argument("--doc", type=Path, default=None, help="Markdown file to update (docs/benchmarks.md)")
     parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
@@ -76,10 +77,33 @@ def main(argv: list[str] | None = None) -> int:
         sizes = (1000, 3000) if args.quick else tuple(int(s) for s in args.sizes.split(","))
         backends = tuple(args.backends.split(",")) if args.backends else None
         log(f"scale: {sizes}")
-        res = scale.run(sizes=sizes, backends=backends, singles=50 if args.quick else 500, log=log)
-        report.write_json("scale" + suffix, res, results)
-        png = report.plot_scale(res, img / f"latency_vs_utterances{suffix}.png")
-        report.update_section("scale" + suffix, report.scale_markdown(res, command, f"{rel}/{png.name}"), doc)
+        rules = tuple(args.rules.split(",")) if args.rules else scale.RULES
+        res = scale.run(sizes=sizes, backends=backends, rules=rules, singles=50 if args.quick else 500, log=log)
+        name = "scale" + ("" if backends == ("local",) else "-" + "-".join(backends)) + suffix
+        report.write_json(name, res, results)
+        png = report.plot_scale(res, img / f"latency_vs_utterances{name[5:]}.png")
+        report.update_section(name, report.scale_markdown(res, command, f"{rel}/{png.name}"), doc)
+    if args.what in ("core", "all"):
+        from benchmarks import core
+
+        log("core: router overhead over the encoder and batch vs single")
+        res = core.run(quick=args.quick)
+        report.write_json("core" + suffix, res, results)
+        report.update_section("core" + suffix, f"Command: `{command}`\n\n" + core.markdown(res), doc)
+    if args.what in ("remote", "all"):
+        from benchmarks import remote
+
+        log("remote: Redis / Qdrant / Local at 5,000 utterances")
+        res = remote.run(n_utterances=500 if args.quick else 5000, n_queries=30 if args.quick else 300)
+        report.write_json("remote" + suffix, res, results)
+        report.update_section("remote" + suffix, f"Command: `{command}`\n\n" + remote.markdown(res), doc)
+    if args.what in ("encoders", "all"):
+        from benchmarks import encoders
+
+        log("encoders: FastEmbed vs HuggingFace on the bundled model")
+        res = encoders.run()
+        report.write_json("encoders" + suffix, res, results)
+        report.update_section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res), doc)
     log(f"wrote {results}/, {doc}, {img}/")
     return 0
 

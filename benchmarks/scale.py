@@ -34,6 +34,22 @@ def _local() -> Any:
 BACKENDS["local"] = _local
 
 
+def _redis(algorithm: str) -> Callable[[], Any]:
+    def make() -> Any:
+        import uuid
+
+        from semantic_router.index.redis import RedisIndex
+        from tests.redis_server import server_url  # a real redis-server on loopback, or $REDIS_URL
+
+        return RedisIndex(server_url(), name=f"scale{uuid.uuid4().hex[:8]}", algorithm=algorithm)
+
+    return make
+
+
+BACKENDS["redis-flat"] = _redis("flat")
+BACKENDS["redis-hnsw"] = _redis("hnsw")
+
+
 class LookupEncoder(DenseEncoder):
     """Texts of the form "u<i>" map to row i of a fixed matrix; anything else hashes to a vector."""
 

@@ -161,7 +161,11 @@ class RoutingMixin:
         if not len(table):
             return [[] if many else [RouteChoice()] for _ in range(len(vectors))]
         agg, ok = yield from self._decide_plan(table, vectors, sparse, route_filter, aggregation, max_k or len(table))
-        return [self._choices(table, agg[i], ok[i], max_k, explain, many) for i in range(len(vectors))]
+        if many:
+            return [self._choices(table, agg[i], ok[i], max_k, explain) for i in range(len(vectors))]
+        best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
+        return [[self._choice(table, int(b), float(s), agg[i] if explain else None)]
+                for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
 
     def _decide_plan(self: RouteLayer, table: RouteTable, vectors: np.ndarray, sparse: list[SparseVector] | None,
                      route_filter: list[str] | None, aggregation: str | None, want: int):
@@ -204,18 +208,19 @@ class RoutingMixin:
         agg = scoring.aggregate_routes(codes, self._fused(hits), methods, aggregation or self.aggregation, self.top_k)
         return agg, scoring.passing(agg, table.thresholds)
 
-    def _choices(self: RouteLayer, table: RouteTable, agg: np.ndarray, ok: np.ndarray, max_k: int, explain: bool,
-                 many: bool) -> list[RouteChoice]:
-        scores = None
-        if explain:
-            scores = {table.names[r]: float(agg[r]) for r in np.flatnonzero(~np.isnan(agg))}
-        picked = scoring.ranked(agg, ok, max_k or None)
-        if not picked:
-            return [RouteChoice.model_construct(name=None, similarity_score=None, metadata={}, function_call=None,
-                                                scores=scores, confidence=None)] if not many else []
-        return [self._choice(table.routes[r], float(agg[r]), scores) for r in picked]
+    def _choices(self: RouteLayer, table: RouteTable, agg: np.ndarray, ok: np.ndarray, max_k: int,
+                 explain: bool) -> list[RouteChoice]:
+        """Every passing route of one query, best first (route_many)."""
+        return [self._choice(table, r, float(agg[r]), agg if explain else None)
+                for r in scoring.ranked(agg, ok, max_k or None)]
 
-    def _choice(self: RouteLayer, route: Route, score: float, scores: dict[str, float] | None) -> RouteChoice:
+    def _choice(self: RouteLayer, table: RouteTable, r: int, score: float, agg: np.ndarray | None) -> RouteChoice:
+        """The choice of route code `r` (-1: no route); with `agg`, every scored route's aggregate too."""
+        scores = None if agg is None else {table.names[j]: float(agg[j]) for j in np.flatnonzero(~np.isnan(agg))}
+        if r < 0:
+            return RouteChoice.model_construct(name=None, similarity_score=None, metadata={}, function_call=None,
+                                               scores=scores, confidence=None)
+        route = table.routes[r]
         return RouteChoice.model_construct(name=route.name, similarity_score=score, metadata=dict(route.metadata),
                                            function_call=None, scores=scores,
                                            confidence=None if self._calibration is None else self._calibration(score))
