@@ -8,10 +8,8 @@ the router unchanged if anything fails.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from semantic_router.aio import AsyncMixin
 from semantic_router.dynamic import History

@@ -16,7 +16,7 @@ from semantic_router import dynamic, scoring
 from semantic_router.encoders.base import SparseVector, check_texts
 from semantic_router.index.base import HitBatch
 from semantic_router.plans import Plan, drive
-from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation
+from semantic_router.route import Aggregation, RouteChoice, check_aggregation
 from semantic_router.table import RouteTable
 
 if TYPE_CHECKING:

@@ -137,6 +137,16 @@ class DenseEncoder(ABC):
         with self._cache_lock:
             self._cache.clear()
 
+    # locks do not pickle: saved or shipped encoders get fresh ones
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_cache_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache_lock = threading.Lock()
+
     # -- helpers ------------------------------------------------------------------------------
     def _lookup(self, items: list[str]) -> tuple[dict[str, np.ndarray | None], list[str]]:
         with self._cache_lock:
@@ -160,6 +170,38 @@ class DenseEncoder(ABC):
         if not np.all(np.isfinite(arr)) or np.any(norms == 0):
             raise EncoderError(f"encoder {self.name!r} returned a zero or non-finite vector")
         return arr / norms
+
+
+class LocalModelEncoder(DenseEncoder):
+    """A dense encoder whose model loads in-process on first use: once, even under concurrent first
+    calls, and never pickled (the weights reload from disk), so loading a saved router is cheap."""
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        super().__init__(cache_size=cache_size)
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    @abstractmethod
+    def _load(self) -> Any:
+        """Load and return the model."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_model"] = None
+        state.pop("_load_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._load_lock = threading.Lock()
 
 
 class SparseEncoder(ABC):

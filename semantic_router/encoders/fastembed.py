@@ -16,14 +16,13 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semantic_router.encoders.base import DenseEncoder, InputType
+from semantic_router.encoders.base import InputType, LocalModelEncoder
 from semantic_router.encoders.huggingface import DEFAULT_MODEL, DEFAULT_THRESHOLDS, bundled_model_path
 from semantic_router.errors import EncoderError
 
@@ -187,7 +186,7 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
         config_path.write_text(json.dumps(config), encoding="utf-8")
 
 
-class FastEmbedEncoder(DenseEncoder):
+class FastEmbedEncoder(LocalModelEncoder):
     """fastembed `TextEmbedding` on the bundled model (default), a local directory, or a fastembed model name."""
 
     type = "fastembed"
@@ -211,18 +210,7 @@ class FastEmbedEncoder(DenseEncoder):
         self.batch_size = batch_size
         self.threads = threads
         self.score_threshold = score_threshold if score_threshold is not None else DEFAULT_THRESHOLDS.get(self.name, 0.5)
-        self._model: Any = None
         self._dims: int | None = 384 if self.name == DEFAULT_MODEL and self.model_path is None else None
-        self._load_lock = threading.Lock()
-
-    @property
-    def model(self) -> Any:
-        """The fastembed model, loaded (and exported, the first time) on first use."""
-        if self._model is None:
-            with self._load_lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
 
     def _load(self) -> Any:
         try:
@@ -281,14 +269,3 @@ class FastEmbedEncoder(DenseEncoder):
             out["model_path"] = self.model_path
         return out
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None  # ONNX session reloads from the cache; never pickled
-        state.pop("_load_lock", None)
-        state.pop("_cache_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._load_lock = threading.Lock()
-        self._cache_lock = threading.Lock()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semantic_router.encoders.base import DenseEncoder, InputType
+from semantic_router.encoders.base import InputType, LocalModelEncoder
 from semantic_router.errors import EncoderError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -32,7 +31,7 @@ def bundled_model_path() -> Path:
     return Path(get_model_path())
 
 
-class HuggingFaceEncoder(DenseEncoder):
+class HuggingFaceEncoder(LocalModelEncoder):
     """sentence-transformers model on CPU (or `device`), normalised embeddings, batched."""
 
     type = "huggingface"
@@ -56,17 +55,6 @@ class HuggingFaceEncoder(DenseEncoder):
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.score_threshold = score_threshold if score_threshold is not None else DEFAULT_THRESHOLDS.get(name, 0.5)
-        self._model: Any = None
-        self._load_lock = threading.Lock()
-
-    @property
-    def model(self) -> Any:
-        """The sentence-transformers model, loaded on first use (loading a saved router encodes nothing)."""
-        if self._model is None:
-            with self._load_lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
 
     def _load(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
@@ -107,15 +95,3 @@ class HuggingFaceEncoder(DenseEncoder):
         if self.model_path is not None:
             out["model_path"] = self.model_path
         return out
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None  # weights reload from disk; never pickled
-        state.pop("_load_lock", None)
-        state.pop("_cache_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._load_lock = threading.Lock()
-        self._cache_lock = threading.Lock()

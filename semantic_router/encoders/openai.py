@@ -11,7 +11,7 @@ from typing import Any
 import openai
 
 from semantic_router.encoders.base import InputType
-from semantic_router.encoders.remote import Failure, RemoteEncoder, parse_retry_after
+from semantic_router.encoders.remote import Failure, RemoteEncoder, openai_failure
 
 DEFAULT_MODEL = "text-embedding-3-small"
 _KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -77,12 +77,4 @@ class OpenAIEncoder(RemoteEncoder):
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
 
     def _failure(self, exc: BaseException) -> Failure | None:
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            message = str(body.get("message") or exc.message)
-            return Failure(exc.status_code, message, parse_retry_after(exc.response.headers))
-        if isinstance(exc, openai.APITimeoutError):
-            return Failure(None, f"timed out (no answer within {self.timeout:g}s)")
-        if isinstance(exc, openai.APIConnectionError):
-            return Failure(None, f"connection failed: {exc.__cause__ or exc}")
-        return None
+        return openai_failure(exc, self.timeout)

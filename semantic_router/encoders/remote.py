@@ -346,3 +346,18 @@ class RemoteEncoder(DenseEncoder):
         self.__dict__.update(state)
         self._cache_lock = threading.Lock()
         self._init_clients()
+
+
+def openai_failure(exc: BaseException, timeout: float) -> Failure | None:
+    """What an `openai` SDK exception says, for retry decisions and messages (embeddings and chat)."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = str(body.get("message") or exc.message)
+        return Failure(exc.status_code, message, parse_retry_after(exc.response.headers))
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure(None, f"timed out (no answer within {timeout:g}s)")
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure(None, f"connection failed: {exc.__cause__ or exc}")
+    return None

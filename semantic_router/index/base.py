@@ -97,8 +97,8 @@ class HitBatch:
 
 
 @dataclass
-class LeaseLock:
-    """A local stand-in lease lock (thread lock with a timeout) for in-process indexes."""
+class ThreadLock:
+    """The writers' lock of an in-process index: a thread lock with a timeout."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

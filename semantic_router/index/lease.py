@@ -23,13 +23,57 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from semantic_router.errors import LockTimeout
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def poll_until(attempt: Callable[[], T | None], timeout: float, failure: Callable[[], str],
+               poll: float = 0.05, max_delay: float = 1.0) -> T:
+    """Call `attempt` until it returns something, backing off with jitter; LockTimeout after `timeout`."""
+    deadline, delay = time.monotonic() + max(timeout, 0.0), poll
+    while True:
+        got = attempt()
+        if got is not None:
+            return got
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LockTimeout(failure())
+        time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
+        delay = min(delay * 1.5, max_delay)
+
+
+@contextlib.contextmanager
+def renewed(renew: Callable[[], bool], release: Callable[[], None], interval: float, what: str) -> Iterator[None]:
+    """Hold a taken lease: `renew()` every `interval` s in the background (it returns False once the
+    lease was lost), and `release()` on exit; a failed release just lets the lease expire."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                if not renew():
+                    log.warning("lost %s: its lease was taken over or expired before renewal", what)
+                    return
+            except Exception:
+                log.warning("could not renew %s", what, exc_info=True)
+
+    renewer = threading.Thread(target=loop, daemon=True, name="sr-lease-renew")
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            release()
+        except Exception:  # the lease then simply expires
+            log.warning("could not release %s; it expires on its own", what, exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -64,47 +108,36 @@ class LeaseLock:
     @contextlib.contextmanager
     def hold(self, timeout: float) -> Iterator[None]:
         owner = uuid.uuid4().hex
-        held = self._acquire(owner, timeout)
-        box = [held]
-        stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(box, stop), daemon=True, name="sr-lease-renew")
-        renewer.start()
-        try:
+        box = [self._acquire(owner, timeout)]
+
+        def renew() -> bool:
+            new = Lease(owner, time.time() + self._ttl, box[0].version + 1)
+            if not self._store.swap(box[0], new):
+                return False
+            box[0] = new
+            return True
+
+        with renewed(renew, lambda: self._store.swap(box[0], Lease("", 0.0, box[0].version + 1)),
+                     self._ttl / 3, "the index lock"):
             yield
-        finally:
-            stop.set()
-            renewer.join()
-            try:
-                self._store.swap(box[0], Lease("", 0.0, box[0].version + 1))
-            except Exception:  # the lease then simply expires after ttl
-                log.warning("could not release the index lock; it expires in %.0fs", self._ttl, exc_info=True)
 
     def _acquire(self, owner: str, timeout: float) -> Lease:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        delay = self._poll
-        while True:
-            current = self._store.read()
-            now = time.time()
-            if current is None or current.free(now):
-                mine = Lease(owner, now + self._ttl, (current.version if current else 0) + 1)
-                if self._store.swap(current, mine):
-                    return mine
-            left = deadline - time.monotonic()
-            if left <= 0:
-                who = "" if current is None else f" (held by {current.owner[:8]}, {current.expires - now:.1f}s left)"
-                raise LockTimeout(f"could not take the index lock within {timeout:.1f}s{who}")
-            time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 1.5, 1.0)
+        """Take the lease for `owner` (no renewal, no release: what a crashed holder leaves behind)."""
+        seen: list[tuple[Lease | None, float]] = [(None, time.time())]
+        return poll_until(lambda: self._try(owner, seen), timeout, lambda: self._busy(seen[0]), self._poll)
 
-    def _renew(self, box: list[Lease], stop: threading.Event) -> None:
-        while not stop.wait(self._ttl / 3):
-            held = box[0]
-            new = Lease(held.owner, time.time() + self._ttl, held.version + 1)
-            try:
-                if self._store.swap(held, new):
-                    box[0] = new
-                else:
-                    log.warning("index lock lease was taken over by another writer")
-                    return
-            except Exception:
-                log.warning("could not renew the index lock lease", exc_info=True)
+    def _try(self, owner: str, seen: list[tuple[Lease | None, float]]) -> Lease | None:
+        current = self._store.read()
+        now = time.time()
+        seen[0] = (current, now)
+        if current is None or current.free(now):
+            mine = Lease(owner, now + self._ttl, (current.version if current else 0) + 1)
+            if self._store.swap(current, mine):
+                return mine
+        return None
+
+    @staticmethod
+    def _busy(last: tuple[Lease | None, float]) -> str:
+        current, now = last
+        who = "" if current is None else f" (held by {current.owner[:8]}, {current.expires - now:.1f}s left)"
+        return f"could not take the index lock{who}"

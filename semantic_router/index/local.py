@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from semantic_router.encoders.base import SparseVector
-from semantic_router.index.base import HitBatch, Index, LeaseLock, Record
+from semantic_router.index.base import HitBatch, Index, ThreadLock, Record
 
 # Largest (queries x records) score block materialised at once by batched search.
 _BLOCK_CELLS = 1 << 24
@@ -97,7 +97,7 @@ class LocalIndex(Index):
         self._snap = _Snapshot.empty()
         self._write = threading.RLock()
         self._state: dict[str, Any] | None = None
-        self._lease = LeaseLock()
+        self._lease = ThreadLock()
 
     # -- records ------------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:

@@ -30,9 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-import threading
-import time
 import uuid
 import weakref
 from collections.abc import Generator, Iterator, Sequence
@@ -48,8 +45,9 @@ from redis.retry import Retry
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from semantic_router.encoders.base import SparseVector
-from semantic_router.errors import IndexBackendError, LockTimeout
+from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.lease import poll_until, renewed
 
 T = TypeVar("T")
 Cmd = tuple[Any, ...]
@@ -501,39 +499,19 @@ class RedisIndex(Index):
         A holder that crashes stops renewing, so its lease expires after `lock_lease` s.
         """
         token, lease_ms = uuid.uuid4().hex, max(1, int(self.lock_lease * 1000))
-        deadline, delay = time.monotonic() + max(timeout, 0.0), 0.01
-        while True:
+
+        def take() -> bool | None:
             _, holder = self._drive(self._run([("SET", self.lock_key, token, "NX", "PX", lease_ms),
                                                ("GET", self.lock_key)]))
-            if holder is not None and _s(holder) == token:  # GET too: a retried SET may have landed
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockTimeout(f"could not take the lock of Redis index {self.name!r} at {self.safe_url} "
-                                  f"within {timeout:.1f}s: another writer holds it")
-            time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 2, 0.5)
-        stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(token, lease_ms, stop), daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            renewer.join()
-            try:
-                self._drive(self._run([("EVAL", _RELEASE, 1, self.lock_key, token)]))
-            except IndexBackendError as exc:  # the lease expires on its own
-                log.warning("could not release the lock of %s: %s", self.name, exc)
+            return True if holder is not None and _s(holder) == token else None  # GET: a retried SET may have landed
 
-    def _renew(self, token: str, lease_ms: int, stop: threading.Event) -> None:
-        """Extend our lease every third of it until released; stop if it was lost."""
-        while not stop.wait(lease_ms / 3000):
-            try:
-                (ok,) = self._drive(self._run([("EVAL", _RENEW, 1, self.lock_key, token, lease_ms)]))
-            except IndexBackendError as exc:
-                log.warning("could not renew the lock of %s: %s", self.name, exc)
-                continue
-            if not ok:
-                log.warning("lost the lock of %s: its lease expired before renewal", self.name)
-                return
+        poll_until(take, timeout, lambda: f"could not take the lock of Redis index {self.name!r} at "
+                   f"{self.safe_url} within {timeout:.1f}s: another writer holds it", poll=0.01, max_delay=0.5)
+
+        def renew() -> bool:
+            (ok,) = self._drive(self._run([("EVAL", _RENEW, 1, self.lock_key, token, lease_ms)]))
+            return bool(ok)
+
+        with renewed(renew, lambda: self._drive(self._run([("EVAL", _RELEASE, 1, self.lock_key, token)])),
+                     lease_ms / 3000, f"the lock of Redis index {self.name!r}"):
+            yield

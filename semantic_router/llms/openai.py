@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from semantic_router.encoders.remote import DUMMY_KEY, Failure, parse_retry_after
+from semantic_router.encoders.remote import DUMMY_KEY, Failure, openai_failure
 from semantic_router.llms.base import BaseLLM, LLMError, OnInvalid, Reply, ToolCall
 from semantic_router.schemas import Schema
 
@@ -63,17 +63,7 @@ class OpenAILLM(BaseLLM):
         return _reply(await client.chat.completions.create(**self._params(messages, tools)))
 
     def _failure(self, exc: BaseException) -> Failure | None:
-        import openai
-
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            message = str(body.get("message") or exc.message)
-            return Failure(exc.status_code, message, parse_retry_after(exc.response.headers))
-        if isinstance(exc, openai.APITimeoutError):
-            return Failure(None, f"timed out (no answer within {self.timeout:g}s)")
-        if isinstance(exc, openai.APIConnectionError):
-            return Failure(None, f"connection failed: {exc.__cause__ or exc}")
-        return None
+        return openai_failure(exc, self.timeout)
 
 
 def _reply(response: Any) -> Reply:
