@@ -6,6 +6,7 @@ sync API (`drive`) and the async one (`aio.py`, `adrive`) share it line for line
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 _WIDEN = 4  # search depth multiplier when a near route that fails may hide a farther one that passes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Query:
     """Validated input of one routing call: texts to encode, or ready vectors."""
 
@@ -120,6 +121,10 @@ class RoutingMixin:
         dims = self.encoder.dimensions
         if arr.ndim != 2 or arr.shape[1] != dims:
             raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims}")
+        if len(arr) == 1:  # the common single query: one dot product instead of several array passes
+            norm = math.sqrt(float(np.dot(arr[0], arr[0])))
+            if math.isfinite(norm) and norm > 0:
+                return arr / np.float32(norm)
         norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
         if not (np.isfinite(norms).all() and norms.all()):
             if not np.isfinite(arr).all():
@@ -163,6 +168,10 @@ class RoutingMixin:
         agg, ok = yield from self._decide_plan(table, vectors, sparse, route_filter, aggregation, max_k or len(table))
         if many:
             return [self._choices(table, agg[i], ok[i], max_k, explain) for i in range(len(vectors))]
+        if len(vectors) == 1:
+            cand = np.flatnonzero(ok[0])
+            b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
+            return [[self._choice(table, b, float(agg[0, b]) if b >= 0 else math.nan, agg[0] if explain else None)]]
         best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
         return [[self._choice(table, int(b), float(s), agg[i] if explain else None)]
                 for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
@@ -178,15 +187,14 @@ class RoutingMixin:
                 agg[:, [c for n, c in table.code.items() if n not in keep]] = np.nan
             return agg, scoring.passing(agg, table.thresholds)
         k = self.top_k
+        hits = yield (vectors, sparse, k, route_filter)
+        agg, ok = self._aggregate(table, hits, aggregation)
+        if (ok.any(axis=1) if want == 1 else ok.sum(axis=1) >= want).all():
+            return agg, ok  # the common case: every query has its answer from the first search
         rows = np.arange(len(vectors))
-        agg = np.full((len(vectors), len(table)), np.nan)
-        ok = np.zeros(agg.shape, dtype=bool)
         total: int | None = None
-        while len(rows):
-            sub_sparse = None if sparse is None else [sparse[i] for i in rows]
-            hits = yield (vectors[rows], sub_sparse, k, route_filter)
-            a, passed = self._aggregate(table, hits, aggregation)
-            agg[rows], ok[rows] = a, passed
+        while True:
+            a, passed = agg[rows], ok[rows]
             short = passed.sum(axis=1) < want
             if not short.any():
                 break
@@ -197,6 +205,11 @@ class RoutingMixin:
             hidden = np.isnan(a) & (table.thresholds[None, :] <= floor[:, None] * (k if aggregation == "sum" else 1))
             short &= hidden.any(axis=1)
             rows, k = rows[short], k * _WIDEN
+            if not len(rows):
+                break
+            sub_sparse = None if sparse is None else [sparse[i] for i in rows]
+            hits = yield (vectors[rows], sub_sparse, k, route_filter)
+            agg[rows], ok[rows] = self._aggregate(table, hits, aggregation)
         return agg, ok
 
     def _fused(self: RouteLayer, hits: HitBatch) -> np.ndarray:

@@ -5,6 +5,7 @@ Everything works on (queries x hits) arrays so one call decides a whole batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,6 +47,8 @@ def aggregate(
     `per_route`, only each route's best `per_route` hits count.
     """
     b = codes.shape[0]
+    if b == 1:
+        return _aggregate_one(codes[0].tolist(), scores[0].tolist(), n_routes, method, per_route)
     valid = (codes >= 0) & np.isfinite(scores)
     if per_route is not None and codes.shape[1] > per_route:
         valid &= route_ranks(codes, scores) < per_route
@@ -62,6 +65,28 @@ def aggregate(
     return out
 
 
+_REDUCE = {"max": max, "min": min, "sum": math.fsum, "mean": lambda v: math.fsum(v) / len(v)}
+
+
+def _aggregate_one(codes: list[int], scores: list[float], n_routes: int, method: str,
+                   per_route: int | None) -> np.ndarray:
+    """`aggregate` for a single query: a handful of hits, cheaper in plain Python than in numpy calls."""
+    groups: dict[int, list[float]] = {}
+    hits = zip(codes, scores)
+    if per_route is not None and len(codes) > per_route:  # the cap can bind: take each route's best first
+        hits = sorted(hits, key=lambda hit: -hit[1])  # stable, like route_ranks
+    for c, s in hits:
+        if c >= 0 and math.isfinite(s):
+            g = groups.setdefault(c, [])
+            if per_route is None or len(g) < per_route:
+                g.append(s)
+    out = np.full((1, n_routes), np.nan)
+    reduce = _REDUCE[method]
+    for c, vals in groups.items():
+        out[0, c] = reduce(vals)
+    return out
+
+
 def aggregate_routes(
     codes: np.ndarray,
     scores: np.ndarray,
@@ -71,6 +96,8 @@ def aggregate_routes(
 ) -> np.ndarray:
     """Aggregate with each route's own method (`methods[r]`, or `default` where None)."""
     n = len(methods)
+    if not any(methods):
+        return aggregate(codes, scores, n, default, per_route)
     resolved = [m or default for m in methods]
     used = set(resolved) or {default}
     if len(used) == 1:
@@ -84,8 +111,7 @@ def aggregate_routes(
 
 def passing(aggregates: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Boolean (B, R): route r passes query b when its aggregate reaches its threshold."""
-    with np.errstate(invalid="ignore"):
-        return aggregates >= thresholds[None, :]
+    return aggregates >= thresholds[None, :]  # NaN compares False without a warning
 
 
 def best(aggregates: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,12 @@ class RouteTable:
         route set (written by a change that has not been published) also gets -1."""
         if not len(self.names) or route_names.size == 0:
             return np.full(route_names.shape, -1, dtype=np.int64)
+        if route_names.size <= 64:  # a single query's hits: dictionary lookups beat array passes
+            known = self.known_ids
+            flat_ids = ids.ravel().tolist() if known is not None and ids is not None else None
+            out = [self.code.get(r, -1) if flat_ids is None or flat_ids[j] in known else -1
+                   for j, r in enumerate(route_names.ravel().tolist())]
+            return np.array(out, dtype=np.int64).reshape(route_names.shape)
         pos = np.searchsorted(self._sorted_names, route_names)
         pos = np.minimum(pos, len(self.names) - 1)
         hit = self._sorted_names[pos] == route_names
