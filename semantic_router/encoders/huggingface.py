@@ -58,6 +58,9 @@ class HuggingFaceEncoder(LocalModelEncoder):
 
     def _load(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        # torch's OpenMP threads otherwise spin after each encode and starve numpy's search on the
+        # same cores: measured on 2 cores, encode p50 35 -> 22 ms and the next routing call 0.35 -> 0.2 ms
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - depends on the environment
