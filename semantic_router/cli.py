@@ -122,3 +122,6 @@ try:  # fit/eval helpers register extra commands when present
     from semantic_router import cli_fit  # noqa: F401,E402
 except ImportError:  # pragma: no cover
     pass
+
+if __name__ == "__main__":  # pragma: no cover - `python -m semantic_router.cli`
+    main()

@@ -79,9 +79,12 @@ class HuggingFaceEncoder(LocalModelEncoder):
 
     @property
     def dimensions(self) -> int:
-        if self._model is None and self.name in _KNOWN_DIMENSIONS and self.model_path is None:
-            return _KNOWN_DIMENSIONS[self.name]
-        return int(self.model.get_embedding_dimension())
+        dims = self.__dict__.get("_dims")
+        if dims is None:  # asked on every routing call: computed once (the model's own answer costs ~10 us)
+            if self._model is None and self.name in _KNOWN_DIMENSIONS and self.model_path is None:
+                return _KNOWN_DIMENSIONS[self.name]
+            dims = self._dims = int(self.model.get_embedding_dimension())
+        return dims
 
     def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
         progress = self.show_progress if self.show_progress is not None else len(texts) >= _PROGRESS_MIN
