@@ -164,7 +164,7 @@ class RoutingMixin:
                 if name not in table.code:
                     raise self._unknown(name)
         if not len(table):
-            return [[] if many else [RouteChoice()] for _ in range(len(vectors))]
+            return [[] if many else [RouteChoice.built(None, None, {})] for _ in range(len(vectors))]
         agg, ok = yield from self._decide_plan(table, vectors, sparse, route_filter, aggregation, max_k or len(table))
         if many:
             return [self._choices(table, agg[i], ok[i], max_k, explain) for i in range(len(vectors))]
@@ -231,9 +231,7 @@ class RoutingMixin:
         """The choice of route code `r` (-1: no route); with `agg`, every scored route's aggregate too."""
         scores = None if agg is None else {table.names[j]: float(agg[j]) for j in np.flatnonzero(~np.isnan(agg))}
         if r < 0:
-            return RouteChoice.model_construct(name=None, similarity_score=None, metadata={}, function_call=None,
-                                               scores=scores, confidence=None)
+            return RouteChoice.built(None, None, {}, scores)
         route = table.routes[r]
-        return RouteChoice.model_construct(name=route.name, similarity_score=score, metadata=dict(route.metadata),
-                                           function_call=None, scores=scores,
-                                           confidence=None if self._calibration is None else self._calibration(score))
+        confidence = None if self._calibration is None else self._calibration(score)
+        return RouteChoice.built(route.name, score, dict(route.metadata), scores, confidence)

@@ -187,3 +187,15 @@ def test_hybrid_refits_bm25_when_utterances_change(encoder, politics_chitchat):
     sparse = [r.sparse for r in rl.index.records()]
     assert all(s is not None for s in sparse)
     assert rl("zebra stripes", explain=True).scores["zebra"] > 0.5
+
+
+def test_choices_behave_like_validated_models(rl):
+    from semantic_router.route import RouteChoice
+
+    choice = rl("lovely weather today")
+    same = RouteChoice(name="chitchat", similarity_score=choice.similarity_score, metadata={"team": "bot"})
+    assert choice == same and choice.model_dump() == same.model_dump()
+    assert choice.model_copy(update={"name": "x"}).name == "x"
+    choice.function_call = [{"name": "f", "arguments": {}}]  # assignable like any model field
+    assert choice.function_call[0]["name"] == "f"
+    assert RouteChoice.model_validate_json(choice.model_dump_json()) == choice
