@@ -67,6 +67,8 @@ class AsyncMixin:
         vectors, sparse = await self._aquery_vectors(query)
         plan = self._route_plan(vectors, sparse, route_filter, explain, max_k, aggregation, many)
         out = await adrive(plan, self.index.aquery_batch)
+        if simulate_static or not self._table.dynamic:
+            return out
         for i, choices in enumerate(out):
             text = None if query.texts is None else query.texts[0 if query.history else i]
             await dynamic.afill(self, choices, text, query.messages, simulate_static)

@@ -149,6 +149,8 @@ class RoutingMixin:
         vectors, sparse = self._query_vectors(query)
         out = drive(self._route_plan(vectors, sparse, route_filter, explain, max_k, aggregation, many),
                     self.index.query_batch)
+        if simulate_static or not self._table.dynamic:
+            return out
         for i, choices in enumerate(out):
             text = None if query.texts is None else query.texts[0 if query.history else i]
             dynamic.fill(self, choices, text, query.messages, simulate_static)

@@ -23,6 +23,7 @@ class RouteTable:
     _sorted_names: np.ndarray
     _sorted_codes: np.ndarray
     known_ids: frozenset[str] | None = None  # when set, hits of other records are ignored
+    dynamic: bool = False  # some route has function schemas (choices may need an LLM)
 
 
     @classmethod
@@ -41,7 +42,8 @@ class RouteTable:
         arr = np.array(names, dtype=str) if names else np.zeros(0, dtype=str)
         order = np.argsort(arr, kind="stable")
         return cls(tuple(routes), names, {n: i for i, n in enumerate(names)}, thresholds,
-                   tuple(r.aggregation for r in routes), arr[order], order, known_ids)
+                   tuple(r.aggregation for r in routes), arr[order], order, known_ids,
+                   any(r.function_schemas for r in routes))
 
     def __len__(self) -> int:
         return len(self.names)
