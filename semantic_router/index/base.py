@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.errors import LockTimeout
 from semantic_router.ids import record_id
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.index.base import HitBatch, Index, ThreadLock, Record
 
 # Largest (queries x records) score block materialised at once by batched search.

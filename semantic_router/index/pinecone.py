@@ -29,7 +29,7 @@ from pinecone import Pinecone
 from pinecone.errors.exceptions import (ApiError, ConflictError, ForbiddenError, NotFoundError, PineconeConnectionError,
                                         PineconeTimeoutError, RateLimitError, ServiceError, UnauthorizedError)
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import HitBatch, Record
 from semantic_router.index.lease import Lease, LeaseLock

@@ -26,7 +26,7 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import HitBatch, Record
 from semantic_router.index.lease import Lease, LeaseLock

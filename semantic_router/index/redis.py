@@ -44,7 +44,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Hit, HitBatch, Index, Record
 from semantic_router.index.lease import poll_until, renewed

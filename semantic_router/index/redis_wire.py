@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 import redis
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.index.base import Record
 
 _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, Union
 import numpy as np
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from semantic_router.encoders.base import SparseVector
+from semantic_router.vectors import SparseVector
 from semantic_router.errors import SemanticRouterError
 from semantic_router.index.base import Hit, HitBatch, Index, Record
 from semantic_router.index.lease import LeaseLock
