@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from semantic_router import Route, RouteLayer
+from semantic_router import RouteLayer
 from semantic_router.evaluation import EvalReport, evaluate, load_labelled, metrics
 
 

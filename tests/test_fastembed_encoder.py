@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import semantic_router.encoders.fastembed as fe
-from semantic_router import Route, RouteLayer
+from semantic_router import RouteLayer
 from semantic_router.config import ENCODERS, build
 from semantic_router.encoders.fastembed import FastEmbedEncoder
 

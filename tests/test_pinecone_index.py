@@ -17,6 +17,7 @@ from semantic_router.errors import IndexBackendError, LockTimeout
 from semantic_router.index.base import Record
 from semantic_router.index.local import LocalIndex
 from semantic_router.index.pinecone import PineconeIndex
+from tests.backends import dropped_after
 from tests.backends.pinecone import emulator
 
 DIM = 16
@@ -34,20 +35,12 @@ def emu():
 
 @pytest.fixture()
 def make(emu):
-    made = []
-
-    def factory(name: str | None = None, **kw) -> PineconeIndex:
+    def open_index(name: str, **kw) -> PineconeIndex:
         kw.setdefault("api_key", "pclocal")
-        idx = PineconeIndex(name=name or f"p{uuid.uuid4().hex[:10]}", control_host=emu.url, **kw)
-        made.append(idx)
-        return idx
+        return PineconeIndex(name=name, control_host=emu.url, **kw)
 
-    yield factory
-    for idx in made:
-        try:
-            idx.drop()
-        except Exception:
-            pass
+    with dropped_after(open_index, prefix="p") as factory:
+        yield factory
 
 
 def unit(rng: np.random.Generator, n: int = 1) -> np.ndarray:

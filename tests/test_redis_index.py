@@ -14,6 +14,7 @@ import redis.asyncio
 
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError, LockTimeout
+from tests.backends import dropped_after
 from semantic_router.index.base import Record
 from semantic_router.index.redis import RedisIndex, escape_tag, strip_password
 
@@ -34,19 +35,11 @@ def records(route: str, n: int = 3, seed: int = 0) -> list[Record]:
 @pytest.fixture()
 def make(redis_url):
     """RedisIndex factory on the session server; everything made is dropped afterwards."""
-    made: list[RedisIndex] = []
+    def open_index(name: str, **kw) -> RedisIndex:
+        return RedisIndex(kw.pop("url", redis_url), name=name, **kw)
 
-    def factory(name: str | None = None, **kw) -> RedisIndex:
-        idx = RedisIndex(kw.pop("url", redis_url), name=name or f"t{uuid.uuid4().hex[:8]}", **kw)
-        made.append(idx)
-        return idx
-
-    yield factory
-    for idx in made:
-        try:
-            idx.drop()
-        except IndexBackendError:
-            pass
+    with dropped_after(open_index) as factory:
+        yield factory
 
 
 def test_prefix_isolation(make):

@@ -4,4 +4,27 @@ A backend module may raise `pytest.skip` only when its service is explicitly opt
 every backend here runs against a real server or an in-process/emulated service.
 """
 
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
 BACKENDS = ["local", "redis", "qdrant", "pinecone"]
+
+
+@contextlib.contextmanager
+def dropped_after(make: Callable[..., Any], prefix: str = "t") -> Iterator[Callable[..., Any]]:
+    """A factory of indexes (a fresh random name unless one is given) that drops every index it made."""
+    made: list[Any] = []
+
+    def factory(name: str | None = None, **kw: Any) -> Any:
+        idx = make(name or f"{prefix}{uuid.uuid4().hex[:10]}", **kw)
+        made.append(idx)
+        return idx
+
+    try:
+        yield factory
+    finally:
+        for idx in made:
+            with contextlib.suppress(Exception):
+                idx.drop()

@@ -7,14 +7,13 @@ models) and `output_dimension` (400); serves deterministic vectors that differ s
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.emulators.server import FaultPlan, RequestLog, RunningServer, apply_fault, start_server
+from tests.emulators.server import FaultPlan, RequestLog, RunningServer, injected_response, start_server
 from tests.emulators.vectors import fake_matrix, shorten
 
 MODELS = {"embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024, "embed-english-light-v3.0": 384,
@@ -56,11 +55,10 @@ class CohereEmulator:
                 "key_ok": self._key_ok(request),
                 "authorization": request.headers.get("authorization"),
             })
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            fault = await apply_fault(self.faults.next())
-            if fault is not None and fault.status is not None:
-                return JSONResponse({"message": f"injected HTTP {fault.status}"}, fault.status, fault.headers)
+            injected = await injected_response(self.faults, self.latency,
+                                               lambda status, msg: JSONResponse({"message": msg}, status))
+            if injected is not None:
+                return injected
             return self._answer(request, body, texts)
 
     def _key_ok(self, request: Request) -> bool:

@@ -9,7 +9,6 @@ name matches the query, filling string arguments from "... in <Place>" and numbe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -21,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tests.emulators.openai_embeddings import _error
-from tests.emulators.server import FaultPlan, RequestLog, RunningServer, apply_fault, start_server
+from tests.emulators.server import FaultPlan, RequestLog, RunningServer, injected_response, start_server
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -87,13 +86,10 @@ class ChatEmulator:
                           "tools": body.get("tools"), "tool_choice": body.get("tool_choice"),
                           "temperature": body.get("temperature"), "key_ok": key_ok,
                           "authorization": request.headers.get("authorization")})
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            fault = await apply_fault(self.faults.next())
-            if fault is not None and fault.status is not None:
-                response = _error(fault.status, f"injected HTTP {fault.status}", None, "server_error")
-                response.headers.update(fault.headers)
-                return response
+            injected = await injected_response(self.faults, self.latency,
+                                               lambda status, msg: _error(status, msg, None, "server_error"))
+            if injected is not None:
+                return injected
             if not key_ok:
                 return _error(401, "Incorrect API key provided: sk-wr***ng.", "invalid_api_key")
             if body.get("model") not in self.models:

@@ -7,13 +7,12 @@ every request, and fails or stalls the next N requests on demand (`faults`).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.emulators.server import FaultPlan, RequestLog, RunningServer, apply_fault, start_server
+from tests.emulators.server import FaultPlan, RequestLog, RunningServer, injected_response, start_server
 from tests.emulators.vectors import fake_matrix, shorten, to_base64
 
 MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -51,13 +50,10 @@ class OpenAIEmulator:
                 "key_ok": self._key_ok(request),
                 "authorization": request.headers.get("authorization"),
             })
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            fault = await apply_fault(self.faults.next())
-            if fault is not None and fault.status is not None:
-                response = _error(fault.status, f"injected HTTP {fault.status}", None, "server_error")
-                response.headers.update(fault.headers)
-                return response
+            injected = await injected_response(self.faults, self.latency,
+                                               lambda status, msg: _error(status, msg, None, "server_error"))
+            if injected is not None:
+                return injected
             return self._answer(request, body, texts)
 
     def _key_ok(self, request: Request) -> bool:

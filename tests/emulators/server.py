@@ -10,7 +10,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +107,18 @@ async def apply_fault(fault: Fault | None) -> Fault | None:
     if fault.delay:
         await asyncio.sleep(fault.delay)
     return fault if fault.status is not None else None
+
+
+async def injected_response(faults: FaultPlan, latency: float, error: Callable[[int, str], Any]) -> Any | None:
+    """Wait the emulated latency and the next fault: the error response to send, or None to answer normally."""
+    if latency:
+        await asyncio.sleep(latency)
+    fault = await apply_fault(faults.next())
+    if fault is None:
+        return None
+    response = error(fault.status, f"injected HTTP {fault.status}")
+    response.headers.update(fault.headers)
+    return response
 
 
 @dataclass
