@@ -80,7 +80,7 @@ def curve(layer: Any, vectors: np.ndarray, labels: list, sparse: Any = None) -> 
 def run_selection(sel: dict[str, Any], routes: dict[str, list[str]], encoder: Any, rules: list[dict],
                   fits: list[dict], val: tuple[list, list], test: tuple[list, list], log: Any = print) -> dict[str, Any]:
     """Every rule on one route set: forced choice, default threshold, each fit (on val) -> test."""
-    from semantic_router.evaluation import evaluate
+    from semantic_router.quality.evaluation import evaluate
 
     n_utt = sum(len(u) for u in routes.values())
     vx = encoder.encode(val[0], "query")
@@ -174,7 +174,7 @@ def run_custom(routes_path: str, fit_path: str, test_path: str, encoder: Any = N
     """Compare the rules on your own data: routes from a router config (YAML/JSON) or a labelled
     CSV/JSONL (`text,route`), thresholds fitted on `fit_path`, figures on `test_path` (both
     labelled CSV/JSONL, empty route = no route expected)."""
-    from semantic_router.evaluation import load_labelled
+    from semantic_router.quality.evaluation import load_labelled
 
     encoder = encoder or bd.bundled_encoder()
     if routes_path.lower().endswith((".yaml", ".yml", ".json")):

@@ -5,7 +5,7 @@ none) it belongs to, without calling an LLM.
 """
 
 from semantic_router.errors import ConfigError, RouteNotFoundError, SemanticRouterError
-from semantic_router.layer import RouteLayer
+from semantic_router.router.layer import RouteLayer
 from semantic_router.route import Route, RouteChoice
 
 SemanticRouter = RouteLayer

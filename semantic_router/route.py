@@ -95,7 +95,7 @@ class Route(BaseModel):
         """OpenAI tool dicts or Python callables, stored as canonical OpenAI tool JSON."""
         if v is None:
             return None
-        from semantic_router.schemas import normalize_schemas  # function-schema types; no I/O
+        from semantic_router.dynamic.schemas import normalize_schemas  # function-schema types; no I/O
 
         if callable(v) or isinstance(v, dict):
             v = [v]

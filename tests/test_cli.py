@@ -85,3 +85,15 @@ def test_console_script_entry_point():
                           "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["name"] == "politics"
+
+
+@pytest.mark.parametrize("columns", ["20", "40", "300"])
+def test_output_does_not_depend_on_the_terminal_width(runner, tmp_path, columns):
+    """Errors stay one line and tables keep their content whatever COLUMNS says (CI has no terminal)."""
+    missing = tmp_path / ("deeply/nested/" * 4) / "missing.yaml"
+    res = runner.invoke(cli.app, ["route", str(missing), "hi"], env={"COLUMNS": columns})
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0 and f"no such file: {missing}" in res.output
+    res = runner.invoke(cli.app, ["route", str(EXAMPLES / "topics.yaml"), "how do I reset my password"],
+                        env={"COLUMNS": columns})
+    assert res.exit_code == 0 and "account" in res.output

@@ -7,7 +7,7 @@ import pytest
 from semantic_router import Route, RouteLayer
 from semantic_router.errors import LLMRequiredError
 from semantic_router.llms import OpenAILLM
-from semantic_router.schemas import get_schemas
+from semantic_router.dynamic.schemas import get_schemas
 from tests.emulators.openai_chat import ChatEmulator
 
 KEY = "sk-test-emulator"

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from semantic_router import RouteLayer
-from semantic_router.evaluation import EvalReport, evaluate, load_labelled, metrics
+from semantic_router.quality.evaluation import EvalReport, evaluate, load_labelled, metrics
 
 
 def test_metrics_by_hand():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from semantic_router import Route, RouteLayer
-from semantic_router.fit import Calibration, FitReport, best_threshold, route_thresholds
+from semantic_router.quality.fit import Calibration, FitReport, best_threshold, route_thresholds
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside", "how cold is it today"],
@@ -101,7 +101,7 @@ def test_fitted_behaviour_survives_yaml_json_and_pickle(encoder, vectors, tmp_pa
 
 
 def test_zero_threshold_is_respected(encoder):
-    from semantic_router.fit import _apply
+    from semantic_router.quality.fit import _apply
 
     rl = make(encoder, rule="centroid")
     _apply(rl, {}, 0.0, {n: 0.0 for n in ROUTES}, "balanced", 1)
@@ -161,7 +161,7 @@ def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     data = tmp_path / "d.csv"
     data.write_text("text,route\n" + "".join(f'"{t}",{r or ""}\n' for t, r in DATA), encoding="utf-8")
     monkeypatch.setattr(cli, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
-    from semantic_router import cli_fit
+    from semantic_router.cli import fit as cli_fit
 
     monkeypatch.setattr(cli_fit, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
     runner = CliRunner()

@@ -13,7 +13,7 @@ from semantic_router.config import build
 from semantic_router.errors import ArgumentError
 from semantic_router.llms import LLMS, BaseLLM, LLMError, OpenAILLM
 from semantic_router.llms.base import SYSTEM_PROMPT
-from semantic_router.schemas import get_schemas
+from semantic_router.dynamic.schemas import get_schemas
 from tests.emulators.openai_chat import ChatEmulator
 
 KEY = "sk-test-emulator"
@@ -230,7 +230,7 @@ def test_spec_has_no_secret_and_rebuilds_the_llm(emulator):
 
 
 def test_importing_the_package_does_not_import_openai():
-    code = ("import sys, semantic_router, semantic_router.llms, semantic_router.schemas; "
+    code = ("import sys, semantic_router, semantic_router.llms, semantic_router.dynamic.schemas; "
             "from semantic_router.llms import OpenAILLM; OpenAILLM(api_key='k'); assert 'openai' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

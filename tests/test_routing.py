@@ -7,7 +7,7 @@ import pytest
 
 from semantic_router import Route, RouteLayer
 from semantic_router.encoders import BM25Encoder
-from semantic_router.layer import RouteLayer as LayerFromModule
+from semantic_router.router.layer import RouteLayer as LayerFromModule
 from semantic_router.routers import SemanticRouter
 
 

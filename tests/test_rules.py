@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from semantic_router import Route, RouteLayer
-from semantic_router.rules import ClassifierRule, RuleBinding, make_rule, train_logistic
+from semantic_router.decision.rules import ClassifierRule, RuleBinding, make_rule, train_logistic
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside"],

@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import pytest
 
 from semantic_router.errors import ArgumentError, SemanticRouterError
-from semantic_router.schemas import get_schemas, normalize_schemas, parse_docstring, validate_arguments
+from semantic_router.dynamic.schemas import get_schemas, normalize_schemas, parse_docstring, validate_arguments
 
 
 class Unit(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semantic_router import scoring
+from semantic_router.decision import scoring
 
 
 @pytest.mark.parametrize("method", ["max", "mean", "sum", "min"])

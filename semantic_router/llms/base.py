@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, RetryError, Retrying, retry_
 
 from semantic_router.encoders.remote import AUTH_STATUSES, REQUEST_STATUSES, Failure, _stop_delay
 from semantic_router.errors import ArgumentError, SemanticRouterError
-from semantic_router.schemas import Schema, normalize_schemas, validate_arguments
+from semantic_router.dynamic.schemas import Schema, normalize_schemas, validate_arguments
 
 logger = logging.getLogger(__name__)
 

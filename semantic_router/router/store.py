@@ -18,7 +18,7 @@ from semantic_router.errors import RouteNotFoundError
 from semantic_router.ids import record_id
 from semantic_router.index.base import Record
 from semantic_router.route import Route
-from semantic_router.table import RouteTable
+from semantic_router.decision.table import RouteTable
 
 _UNSET: Any = object()
 

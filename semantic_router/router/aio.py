@@ -14,12 +14,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from semantic_router import dynamic
-from semantic_router.plans import adrive
+from semantic_router.dynamic import conversation as dynamic
+from semantic_router.router.plans import adrive
 from semantic_router.route import Route, RouteChoice
 
 if TYPE_CHECKING:
-    from semantic_router.layer import Query, RouteLayer
+    from semantic_router.router.layer import Query, RouteLayer
 
 
 class AsyncMixin:

@@ -19,7 +19,7 @@ from semantic_router.errors import SyncError
 from semantic_router.route import Route
 
 if TYPE_CHECKING:
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
 STATE_FORMAT = "semantic-router/state"
 MODES = ("local", "remote", "merge-force-local", "merge-force-remote", "merge")

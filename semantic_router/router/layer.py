@@ -11,18 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
-from semantic_router.aio import AsyncMixin
-from semantic_router.dynamic import History
+from semantic_router.router.aio import AsyncMixin
+from semantic_router.dynamic.conversation import History
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
-from semantic_router.mutations import RouteStore
-from semantic_router.persist import PersistMixin
+from semantic_router.router.store import RouteStore
+from semantic_router.router.persist import PersistMixin
 from semantic_router.route import Aggregation, Route, check_aggregation, check_threshold, similarity_from
-from semantic_router.routing import Query, RoutingMixin
-from semantic_router.rules import DEFAULT_RULE, Rule, RuleBinding, make_rule
-from semantic_router.sync import SyncMixin
-from semantic_router.table import RouteTable
+from semantic_router.router.routing import Query, RoutingMixin
+from semantic_router.decision.rules import DEFAULT_RULE, Rule, RuleBinding, make_rule
+from semantic_router.router.sync import SyncMixin
+from semantic_router.decision.table import RouteTable
 
 SYNC_MODES = (None, "local", "remote", "merge-force-local", "merge-force-remote", "merge")
 
@@ -95,7 +95,7 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
         """A router built from the state stored in a shared index, without encoding anything."""
         from semantic_router.config import ENCODERS, build
         from semantic_router.errors import SyncError
-        from semantic_router.sync import check_state
+        from semantic_router.router.sync import check_state
 
         state = index.read_state()
         if state is None:
@@ -133,7 +133,7 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
     # -- decision rule, fitting, evaluation -----------------------------------------------------
     @property
     def rule(self) -> Rule:
-        """The decision rule (see semantic_router.rules); retrained when routes change."""
+        """The decision rule (see semantic_router.decision.rules); retrained when routes change."""
         return self._binding.rule
 
     @rule.setter
@@ -162,20 +162,20 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
     def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
         """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
 
-        See `semantic_router.fit.fit` for the objectives and options."""
-        from semantic_router.fit import fit
+        See `semantic_router.quality.fit.fit` for the objectives and options."""
+        from semantic_router.quality.fit import fit
 
         return fit(self, X, y, **kwargs)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
         """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
-        from semantic_router.evaluation import evaluate
+        from semantic_router.quality.evaluation import evaluate
 
         return evaluate(self, X, y, **kwargs)
 
     def restore_extra(self, extra: dict[str, Any]) -> None:
         """Take back state of later features saved in a config (fitted decision rules)."""
-        from semantic_router.fit import restore_extra
+        from semantic_router.quality.fit import restore_extra
 
         restore_extra(self, extra)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from semantic_router.evaluation import EvalReport
+    from semantic_router.quality.evaluation import EvalReport
 
 NONE = "(no route)"
 

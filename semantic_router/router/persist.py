@@ -25,7 +25,7 @@ from semantic_router.ids import record_id
 from semantic_router.index.base import Record
 
 if TYPE_CHECKING:
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
 
 def to_config(layer: RouteLayer) -> RouterConfig:

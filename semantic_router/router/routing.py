@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semantic_router import dynamic, scoring
+from semantic_router.decision import scoring
+from semantic_router.dynamic import conversation as dynamic
 from semantic_router.encoders.base import SparseVector, check_texts
 from semantic_router.index.base import HitBatch
-from semantic_router.plans import Plan, drive
+from semantic_router.router.plans import Plan, drive
 from semantic_router.route import Aggregation, RouteChoice, check_aggregation
-from semantic_router.table import RouteTable
+from semantic_router.decision.table import RouteTable
 
 if TYPE_CHECKING:
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
 _WIDEN = 4  # search depth multiplier when a near route that fails may hide a farther one that passes
 

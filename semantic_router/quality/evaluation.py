@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
 NO_ROUTE = None
 _TEXT_KEYS = ("text", "utterance", "query")
@@ -192,7 +192,7 @@ class EvalReport:
 
     def plot(self, path: str | Path, worst: int = 10) -> Path:
         """PNG: score distributions (in scope vs no route) with thresholds, and the worst routes' confusions."""
-        from semantic_router.plots import plot_report
+        from semantic_router.quality.plots import plot_report
 
         return plot_report(self, path, worst)
 
@@ -306,7 +306,7 @@ def evaluate(
 
 def decisions(names: Sequence[str], agg: np.ndarray, ok: np.ndarray) -> tuple[list, list, list[float]]:
     """Routed name (None = no route), forced-choice name and best score per query from (B, R) scores."""
-    from semantic_router import scoring
+    from semantic_router.decision import scoring
 
     if not len(names):
         b = agg.shape[0]

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from semantic_router.cli import app, console, load_router
+from semantic_router.cli import app, console, fail, load_router
 
 
 @app.command("fit")
@@ -26,7 +26,7 @@ def fit_cmd(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Fit the router's thresholds (and its rule) on labelled queries and write the fitted router."""
-    from semantic_router.evaluation import load_labelled
+    from semantic_router.quality.evaluation import load_labelled
 
     rl = load_router(config)
     try:
@@ -34,7 +34,7 @@ def fit_cmd(
         report = rl.fit(texts, labels, objective=objective, rule=rule, per_route=per_route, calibrate=calibrate,
                         progress=not as_json)
     except (OSError, ValueError, TypeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        fail(exc)
         raise typer.Exit(2) from exc
     if out.suffix.lower() in (".pkl", ".pickle"):
         rl.save(out)
@@ -48,5 +48,5 @@ def fit_cmd(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         for table in report.rich_tables():
-            console.print(table)
-        console.print(f"wrote {out}" + (f" and {plot}" if plot else ""))
+            console().print(table)
+        console().print(f"wrote {out}" + (f" and {plot}" if plot else ""))

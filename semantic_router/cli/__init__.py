@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,21 +14,29 @@ from rich.table import Table
 from semantic_router.errors import SemanticRouterError
 
 app = typer.Typer(help="Semantic routing from the command line.", no_args_is_help=True, add_completion=False)
-console = Console()
+def console() -> Console:
+    """Rich output: the terminal's width on a terminal, a fixed wide one in pipes and tests (no wrapping by COLUMNS)."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def fail(problem: object) -> None:
+    """Print one unwrapped `error: ...` line on stderr (never wrapped to the terminal width)."""
+    typer.echo(f"error: {' '.join(str(problem).split())}", err=True)
 
 
 def load_router(config: Path):
     """A router from a JSON/YAML config (encodes its utterances) or a saved `.pkl` router."""
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
     if not config.exists():
-        raise typer.BadParameter(f"no such file: {config}", param_hint="CONFIG")
+        fail(f"no such file: {config}")
+        raise typer.Exit(2)
     try:
         if config.suffix.lower() in (".pkl", ".pickle"):
             return RouteLayer.load(config)
         return RouteLayer.from_file(config)
     except (SemanticRouterError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        fail(exc)
         raise typer.Exit(2) from exc
 
 
@@ -58,7 +67,7 @@ def route(
     for t, c in zip(texts, choices):
         scores = c.scores or {}
         table.add_row(t, c.name or "(none)", _fmt(c.similarity_score), *(_fmt(scores.get(n)) for n in names))
-    console.print(table)
+    console().print(table)
 
 
 @app.command()
@@ -83,7 +92,7 @@ def routes(
     for r in rows:
         own = "" if r["own_threshold"] is not None else " (default)"
         table.add_row(r["name"], str(r["utterances"]), f"{r['threshold']:.3f}{own}", r["description"] or "")
-    console.print(table)
+    console().print(table)
 
 
 @app.command("eval")
@@ -95,13 +104,13 @@ def eval_(
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: score distributions and worst confusions"),
 ) -> None:
     """Accuracy of the router on a labelled file."""
-    from semantic_router.evaluation import load_labelled
+    from semantic_router.quality.evaluation import load_labelled
 
     rl = load_router(config)
     try:
         texts, labels = load_labelled(data)
     except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        fail(exc)
         raise typer.Exit(2) from exc
     report = rl.evaluate(texts, labels)
     if out is not None:
@@ -111,7 +120,7 @@ def eval_(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        report.print(console)
+        report.print(console())
 
 
 def main() -> None:  # pragma: no cover - entry point
@@ -119,7 +128,7 @@ def main() -> None:  # pragma: no cover - entry point
 
 
 try:  # fit/eval helpers register extra commands when present
-    from semantic_router import cli_fit  # noqa: F401,E402
+    from semantic_router.cli import fit as _fit_commands  # noqa: F401,E402
 except ImportError:  # pragma: no cover
     pass
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semantic_router.evaluation import EvalReport, check_labels, encode, evaluate
-from semantic_router.rules import ClassifierRule, blend, make_rule
+from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
+from semantic_router.decision.rules import ClassifierRule, blend, make_rule
 
 if TYPE_CHECKING:
-    from semantic_router.layer import RouteLayer
+    from semantic_router.router.layer import RouteLayer
 
 OBJECTIVES = ("accuracy", "balanced", "f1")
 LAM_GRID = (0.0, 0.025, 0.05, 0.1, 0.2, 0.5)
@@ -273,7 +273,7 @@ class FitReport:
     def __str__(self) -> str:
         from rich.console import Console
 
-        from semantic_router.evaluation import _Null
+        from semantic_router.quality.evaluation import _Null
 
         console = Console(width=100, record=True, file=_Null(), force_terminal=False, color_system=None)
         for t in self.rich_tables():

@@ -1,0 +1,1 @@
+"""How scores become decisions: decision rules, score aggregation and the route table."""

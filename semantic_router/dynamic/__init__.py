@@ -1,0 +1,1 @@
+"""Conversations and dynamic routes: chat-history routing, function schemas and argument filling."""

@@ -1,0 +1,1 @@
+"""Routing quality on labelled data: fitting thresholds, evaluation reports and plots."""

@@ -1,0 +1,1 @@
+"""The router: `RouteLayer` and its collaborators (route store, routing, sync, persistence)."""
