@@ -4,7 +4,19 @@ from __future__ import annotations
 
 
 class SemanticRouterError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    `status` is the remote service's HTTP-like status when there was one (None otherwise) and
+    `retryable` says whether trying the same call again may succeed (transient faults)."""
+
+    status: int | None = None
+    retryable: bool = False
+
+    def __init__(self, *args: object, status: int | None = None, retryable: bool | None = None) -> None:
+        super().__init__(*args)
+        self.status = status
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class EncoderError(SemanticRouterError):
@@ -28,6 +40,19 @@ class RouteNotFoundError(SemanticRouterError, KeyError):
 
 class SyncError(SemanticRouterError):
     """Remote state could not be reconciled (lock timeout, incompatible encoder, conflict)."""
+
+
+class StateConflict(SyncError):
+    """A fenced state write lost: the stored version moved on, or this writer's lease expired.
+
+    Nothing was written; re-read the state and apply the change again."""
+
+    retryable = True
+
+
+class RemoteStateLost(SyncError):
+    """The shared index lost data this router relies on (state missing, or records missing
+    against the state): routing on it would silently answer wrong."""
 
 
 class LockTimeout(SyncError, TimeoutError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,24 @@ class Rule(ABC):
     @abstractmethod
     def scores(self, queries: np.ndarray) -> np.ndarray:
         """(B, R) scores for unit query vectors (B, d)."""
+
+    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+              previous: Rule | None = None) -> Rule:
+        """A NEW rule with these hyperparameters, trained on the routes' unit utterance vectors.
+
+        `names` gives the route columns (score column r is route names[r]); `vectors_by_route[name]` is
+        that route's (n, d) float32 unit matrix. Arrays are immutable and shared between snapshots, so
+        `previous` (the rule trained for the snapshot before) may reuse work for routes whose array is
+        the very same object. `self` is never modified (snapshots keep serving it)."""
+        new = make_rule({"name": self.name, **self.params()})
+        if new.uses_index:
+            return new
+        parts = [np.asarray(vectors_by_route[n], dtype=np.float32) for n in names]
+        dims = next((p.shape[1] for p in parts if p.ndim == 2 and p.shape[1]), 0)
+        x = np.concatenate(parts) if parts else np.zeros((0, dims), np.float32)
+        codes = np.repeat(np.arange(len(names)), [len(p) for p in parts])
+        new.fit(x, codes, len(names))
+        return new
 
     def to_state(self) -> dict[str, Any]:
         """Params plus learned arrays (plain data and numpy arrays only)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from semantic_router.vectors import SparseVector
-from semantic_router.errors import LockTimeout
+from semantic_router.errors import LockTimeout, StateConflict
 from semantic_router.ids import record_id
 
 @dataclass
@@ -96,19 +97,31 @@ class HitBatch:
         return cls(ids, routes.astype(str) if k else np.zeros((b, 0), dtype=str), utts, dense, sparse)
 
 
+@dataclass(frozen=True)
+class LeaseToken:
+    """Proof of holding an index's writers' lock: fenced state writes check it is still current."""
+
+    token: str
+
+
 @dataclass
 class ThreadLock:
-    """The writers' lock of an in-process index: a thread lock with a timeout."""
+    """The writers' lock of an in-process index: a thread lock with a timeout.
+
+    `holder` is the token of the current holder (None when free), for fenced state writes."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    holder: str | None = None
 
     @contextlib.contextmanager
-    def hold(self, timeout: float) -> Iterator[None]:
+    def hold(self, timeout: float) -> Iterator[LeaseToken]:
         if not self._lock.acquire(timeout=max(timeout, 0.0)):
             raise LockTimeout(f"could not take the index lock within {timeout:.1f}s")
+        self.holder = uuid.uuid4().hex
         try:
-            yield
+            yield LeaseToken(self.holder)
         finally:
+            self.holder = None
             self._lock.release()
 
 
@@ -175,12 +188,19 @@ class Index(ABC):
         """The stored router state blob, or None if none was written."""
 
     @abstractmethod
-    def write_state(self, state: dict[str, Any]) -> None:
-        """Replace the stored router state blob."""
+    def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
+                    lease: LeaseToken | None = None) -> None:
+        """Replace the stored router state blob, atomically and fenced.
+
+        With `expected_version` the write happens only if the stored state's "version" is that
+        number (0: no state stored yet); with `lease`, only while that lease still holds the
+        writers' lock. Otherwise nothing is written and `StateConflict` is raised. Both None: an
+        unconditional write (single-writer tools)."""
 
     @abstractmethod
-    def lock(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
-        """Context manager holding the writers' lock; raises LockTimeout after `timeout` s."""
+    def lock(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[LeaseToken]:
+        """Context manager holding the writers' lock, yielding its `LeaseToken`; raises
+        LockTimeout after `timeout` s."""
 
     def describe(self) -> dict[str, Any]:
         """Type, dimensions (None while empty) and record count."""
@@ -221,5 +241,17 @@ class Index(ABC):
     async def aread_state(self) -> dict[str, Any] | None:
         return await asyncio.to_thread(self.read_state)
 
-    async def awrite_state(self, state: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.write_state, state)
+    async def awrite_state(self, state: dict[str, Any], *, expected_version: int | None = None,
+                           lease: LeaseToken | None = None) -> None:
+        await asyncio.to_thread(lambda: self.write_state(state, expected_version=expected_version, lease=lease))
+
+
+def check_fence(stored: dict[str, Any] | None, expected_version: int | None, holder: str | None,
+                lease: LeaseToken | None) -> None:
+    """Raise StateConflict unless a fenced write may replace `stored` (see `Index.write_state`)."""
+    if lease is not None and holder != lease.token:
+        raise StateConflict("the index lock was lost (lease expired or taken over) before the state write")
+    if expected_version is not None:
+        found = 0 if stored is None else int(stored.get("version", 0))
+        if found != expected_version:
+            raise StateConflict(f"the shared state moved on: expected version {expected_version}, found {found}")

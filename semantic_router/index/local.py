@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from semantic_router.vectors import SparseVector
-from semantic_router.index.base import HitBatch, Index, ThreadLock, Record
+from semantic_router.index.base import HitBatch, Index, LeaseToken, Record, ThreadLock, check_fence
 
 # Largest (queries x records) score block materialised at once by batched search.
 _BLOCK_CELLS = 1 << 24
@@ -98,6 +98,7 @@ class LocalIndex(Index):
         self._write = threading.RLock()
         self._state: dict[str, Any] | None = None
         self._lease = ThreadLock()
+        self._state_mutex = threading.Lock()
 
     # -- records ------------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:
@@ -235,8 +236,11 @@ class LocalIndex(Index):
     def read_state(self) -> dict[str, Any] | None:
         return copy.deepcopy(self._state)
 
-    def write_state(self, state: dict[str, Any]) -> None:
-        self._state = copy.deepcopy(state)
+    def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
+                    lease: LeaseToken | None = None) -> None:
+        with self._state_mutex:
+            check_fence(self._state, expected_version, self._lease.holder, lease)
+            self._state = copy.deepcopy(state)
 
     def lock(self, timeout: float = 10.0):
         return self._lease.hold(timeout)
