@@ -1,0 +1,250 @@
+"""aurelio-labs semantic-router names, one import changed:
+
+    from semantic_router.compat.aurelio import SemanticRouter, Route, HuggingFaceEncoder
+
+`SemanticRouter` / `RouteLayer` and `HybridRouter` / `HybridRouteLayer` are `RouteLayer`s with
+aurelio's extra methods and call conventions (`rl(text, limit=...)`, `update(name, threshold=)`,
+`set_threshold`, `get_thresholds`, `to_config()` / `from_config()`, `get` -> None). `RouterConfig`
+reads and writes config files (this library's layout; aurelio's `encoder_type`/`encoder_name`
+layout is read too). Decisions use this library's rules and thresholds: see docs/migration.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from semantic_router import Route, RouteChoice
+from semantic_router import RouteLayer as CoreRouteLayer
+from semantic_router.compat.files import write_atomic
+from semantic_router.encoders import BM25Encoder, DenseEncoder, HuggingFaceEncoder, SparseEncoder
+from semantic_router.errors import ConfigError, RouteNotFoundError
+from semantic_router.index import Index, LocalIndex
+
+_LAZY = {"OpenAIEncoder": "semantic_router.encoders", "CohereEncoder": "semantic_router.encoders",
+         "FastEmbedEncoder": "semantic_router.encoders", "RedisIndex": "semantic_router.index",
+         "QdrantIndex": "semantic_router.index", "PineconeIndex": "semantic_router.index"}
+
+__all__ = ["SemanticRouter", "RouteLayer", "HybridRouter", "HybridRouteLayer", "RouterConfig", "LayerConfig",
+           "BaseEncoder", "DenseEncoder", "SparseEncoder", "Route", "RouteChoice", "HuggingFaceEncoder",
+           "BM25Encoder", "LocalIndex", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:  # provider classes import their SDKs only when asked for
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'semantic_router.compat.aurelio' has no attribute {name!r}")
+
+
+class RouterConfig:
+    """aurelio's RouterConfig: routes plus encoder, read from / written to JSON or YAML files.
+
+    It carries the full config of this library (thresholds, rule, index...), so a router
+    rebuilt with `SemanticRouter.from_config(config)` routes like the one it came from."""
+
+    def __init__(self, routes: Sequence[Route] | None = None, encoder_type: str = "huggingface",
+                 encoder_name: str | None = None, *, data: dict[str, Any] | None = None) -> None:
+        if data is None:
+            encoder: dict[str, Any] = {"type": encoder_type}
+            if encoder_name:
+                encoder["name"] = encoder_name
+            data = {"encoder": encoder, "routes": []}
+        self.data = dict(data)
+        self.data["routes"] = [r.model_dump(mode="json") if isinstance(r, Route) else r
+                               for r in (list(routes) if routes is not None else self.data.get("routes", []))]
+        _ = self.routes  # validates every route now, naming the bad one
+
+    @property
+    def routes(self) -> list[Route]:
+        try:
+            return [Route.model_validate(r) for r in self.data["routes"]]
+        except ValueError as exc:
+            raise ConfigError(f"invalid route in router config: {exc}") from exc
+
+    @property
+    def encoder_type(self) -> str:
+        return self.data.get("encoder", {}).get("type", "huggingface")
+
+    @property
+    def encoder_name(self) -> str | None:
+        return self.data.get("encoder", {}).get("name")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RouterConfig:
+        """Read a .json, .yaml or .yml config (this library's layout or aurelio's)."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in (".json", ".yaml", ".yml"):
+            raise ValueError(f"Unsupported file type {suffix!r} for {str(p)!r}. Only .json and .yaml are supported")
+        try:
+            text = p.read_text(encoding="utf-8")
+            data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {exc}") from exc
+        if not isinstance(data, dict) or "routes" not in data:
+            raise ConfigError(f"{p}: not a router config (expected a mapping with 'routes')")
+        if "encoder_type" in data or "encoder_name" in data:  # aurelio's layout
+            return cls(data["routes"], data.get("encoder_type") or "huggingface", data.get("encoder_name"))
+        return cls(data=data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))  # a deep, plain copy
+
+    def to_file(self, path: str | Path) -> None:
+        """Write JSON or YAML by the file's extension, atomically (missing folders are created)."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".json", ".yaml", ".yml"):
+            raise ValueError(f"Unsupported file type {suffix!r} for {str(path)!r}. Only .json and .yaml are supported")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        data = self.to_dict()
+        text = json.dumps(data, indent=2) if suffix == ".json" else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        write_atomic(path, text)
+
+    def add(self, route: Route) -> None:
+        if not isinstance(route, Route):
+            raise TypeError(f"expected a Route, got {type(route).__name__}")
+        self.data["routes"].append(route.model_dump(mode="json"))
+
+    def get(self, name: str) -> Route | None:
+        return next((r for r in self.routes if r.name == name), None)
+
+    def remove(self, name: str) -> None:
+        if self.get(name) is None:
+            raise RouteNotFoundError(f"unknown route {name!r}")
+        self.data["routes"] = [r for r in self.data["routes"] if r["name"] != name]
+
+    def __repr__(self) -> str:
+        return f"RouterConfig(encoder_type={self.encoder_type!r}, encoder_name={self.encoder_name!r}, routes={[r.name for r in self.routes]})"
+
+
+LayerConfig = RouterConfig  # the name before aurelio 0.1
+
+
+class SemanticRouter(CoreRouteLayer):
+    """aurelio's SemanticRouter (and RouteLayer): a RouteLayer with aurelio's call conventions."""
+
+    def __call__(self, text: str | None = None, vector: Any = None, simulate_static: bool = False,  # type: ignore[override]
+                 route_filter: Sequence[str] | None = None, limit: int | None = 1,
+                 **kwargs: Any) -> RouteChoice | list[RouteChoice]:
+        """The best passing route; with `limit` > 1 or None, a list when several pass (as aurelio)."""
+        if limit == 1:
+            return super().__call__(text, vector=vector, route_filter=route_filter, simulate_static=simulate_static,
+                                    **kwargs)
+        choices = self.route_many(text, vector=vector, max_k=limit, route_filter=route_filter,
+                                  simulate_static=simulate_static, **kwargs)
+        if not choices:
+            return RouteChoice()
+        return choices[0] if len(choices) == 1 else choices
+
+    def get(self, name: str) -> Route | None:  # type: ignore[override]
+        """A copy of the named route, or None (aurelio returns None for unknown names)."""
+        try:
+            return super().get(name)
+        except RouteNotFoundError:
+            return None
+
+    def update(self, name: str, threshold: float | None = None, utterances: Sequence[str] | None = None,  # type: ignore[override]
+               **fields: Any) -> Route:
+        """aurelio's `update(name, threshold=, utterances=)`, plus this library's keyword fields."""
+        if threshold is not None:
+            fields["score_threshold"] = threshold
+        if utterances is not None:
+            fields["utterances"] = utterances
+        if not fields:
+            raise ValueError("At least one of 'threshold' or 'utterances' must be provided.")
+        return super().update(name, **fields)
+
+    def set_threshold(self, threshold: float, route_name: str | None = None) -> None:
+        """One route's similarity threshold, or with no `route_name` every route's and the router's."""
+        if route_name is not None:
+            super().update(route_name, score_threshold=threshold)
+            return
+        self.score_threshold = threshold
+        for name in self.list_route_names():
+            super().update(name, score_threshold=threshold)
+
+    def get_thresholds(self) -> dict[str, float]:
+        """The similarity threshold each route passes on (route's own, else router's, else encoder's)."""
+        default = self.score_threshold if self.score_threshold is not None else self.encoder.score_threshold
+        return {r.name: r.score_threshold if r.score_threshold is not None else default for r in self.routes}
+
+    def evaluate(self, X: Sequence[str], y: Sequence[str | None], batch_size: int = 500, **kwargs: Any) -> float:  # type: ignore[override]
+        """Accuracy on labelled queries, as aurelio returns it (`RouteLayer.evaluate` gives the full report)."""
+        return float(super().evaluate(X, y, **kwargs).accuracy)
+
+    def to_config(self) -> RouterConfig:  # type: ignore[override]
+        """This router's config as an aurelio-style RouterConfig (`to_file` writes it)."""
+        return RouterConfig(data=self.to_dict())
+
+    @classmethod
+    def from_config(cls, config: RouterConfig | dict[str, Any] | Any, index: Index | None = None,
+                    **overrides: Any) -> SemanticRouter:
+        """A router from a RouterConfig (or a config dict); the utterances are encoded."""
+        if isinstance(config, RouterConfig):
+            data = config.to_dict()
+        elif isinstance(config, dict):
+            data = config
+        elif hasattr(config, "model_dump"):  # this library's own RouterConfig model
+            data = config.model_dump(mode="json")
+        else:
+            raise TypeError(f"config must be a RouterConfig or a dict, got {type(config).__name__}")
+        if index is not None:
+            overrides["index"] = index
+        return cls.from_dict(data, **overrides)
+
+
+RouteLayer = SemanticRouter  # aurelio's name before 0.1
+
+
+class HybridRouter(SemanticRouter):
+    """aurelio's HybridRouter: dense + sparse (BM25 by default) scores fused as
+    `alpha * dense + (1 - alpha) * sparse` (aurelio's convention; this library's default alpha)."""
+
+    def __init__(self, encoder: DenseEncoder | None = None, sparse_encoder: SparseEncoder | None = None,
+                 llm: Any = None, routes: Sequence[Route] | None = None, index: Index | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=sparse_encoder or BM25Encoder(),
+                         llm=llm, **kwargs)
+
+
+HybridRouteLayer = HybridRouter
+
+
+class BaseEncoder(DenseEncoder):
+    """aurelio's BaseEncoder: subclass it and implement `__call__(docs) -> list of vectors`.
+
+    Set `name` and, optionally, `score_threshold` (class attributes or keyword arguments). The
+    vectors are normalised for you; the dimension is learned from the first call."""
+
+    type = "custom"
+    name = "custom"
+
+    def __init__(self, cache_size: int = 4096, **fields: Any) -> None:
+        super().__init__(cache_size=cache_size)
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self._dims: int | None = None
+
+    def __call__(self, docs: list[str]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(docs) -> list of vectors")
+
+    @property
+    def dimensions(self) -> int:
+        if self._dims is None:
+            self._dims = int(np.asarray(self(["dimension probe"]), dtype=np.float32).shape[-1])
+        return self._dims
+
+    def _encode(self, texts: list[str], input_type: Any) -> np.ndarray:
+        out = np.asarray(self(texts), dtype=np.float32)
+        if self._dims is None and out.ndim == 2:
+            self._dims = out.shape[1]
+        return out

@@ -1,0 +1,302 @@
+"""RedisVL's `SemanticRouter`, one import changed: a thin layer over `RouteLayer`.
+
+    from semantic_router.compat.redisvl import SemanticRouter, Route, RoutingConfig, HFTextVectorizer
+
+Routing uses the library's `knn` rule: the nearest references of each route are aggregated
+(avg -> mean, min -> max similarity) and each route passes on its own `distance_threshold`;
+distances are cosine distances, `1 - similarity`. With `redis_url` (or `redis_client`) the
+routes and vectors live in a `RedisIndex` named after the router and shared through
+`auto_sync`, so `SemanticRouter.from_existing(name, redis_url=...)` rebuilds the router from
+Redis; without, a private in-memory `LocalIndex` is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from semantic_router import RouteLayer
+from semantic_router.compat.files import write_atomic
+from semantic_router.compat.redisvl_schema import (
+    DistanceAggregationMethod,
+    HFTextVectorizer,
+    Route,
+    RouteMatch,
+    RoutingConfig,
+    as_encoder,
+    check_distance,
+    core_aggregation,
+    from_core_route,
+    to_core_route,
+    vectorizer_dict,
+)
+from semantic_router.encoders import DenseEncoder
+from semantic_router.index import Index, LocalIndex
+
+__all__ = ["SemanticRouter", "Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer"]
+
+log = logging.getLogger(__name__)
+
+#: nearest references searched per query before aggregating per route (RouteLayer's top_k)
+DEFAULT_TOP_K = 5
+_EXTRA_KEY = "redisvl"  # where the routing config rides along in the shared router state
+
+
+class SemanticRouter:
+    """RedisVL's SemanticRouter API on top of a `RouteLayer` (`router.layer`)."""
+
+    def __init__(
+        self,
+        name: str,
+        routes: Sequence[Route | dict[str, Any]],
+        vectorizer: Any = None,
+        routing_config: RoutingConfig | dict[str, Any] | None = None,
+        redis_client: Any = None,
+        redis_url: str | None = None,
+        overwrite: bool = False,
+        connection_kwargs: dict[str, Any] | None = None,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+    ) -> None:
+        """Build the router and write its routes to the index (Redis when `redis_url`/`redis_client`).
+
+        `overwrite=True` drops whatever the index held first; otherwise the given routes become
+        the shared route set (references already stored are not encoded again)."""
+        if connection_kwargs:
+            raise TypeError(f"connection_kwargs are not supported (got {sorted(connection_kwargs)}); "
+                            "pass a configured redis client as redis_client instead")
+        if isinstance(routes, (str, bytes)) or not isinstance(routes, Sequence):
+            raise TypeError(f"routes must be a list of Route objects, got {type(routes).__name__}")
+        self.name = _check_name(name)
+        self.routing_config = _routing_config(routing_config)
+        aggregation = core_aggregation(self.routing_config.aggregation_method)
+        encoder = as_encoder(vectorizer)
+        core_routes = [to_core_route(r) for r in routes]
+        index = _index(self.name, redis_url, redis_client)
+        if overwrite:
+            index.drop()
+        shared = index.is_remote
+        self.layer = RouteLayer(encoder=encoder, routes=core_routes, index=index, rule="knn", aggregation=aggregation,
+                                top_k=top_k, auto_sync="local" if shared else None)
+        if shared:  # keep the routing config with the shared state, for from_existing
+            self.layer.extra[_EXTRA_KEY] = self.routing_config.model_dump(mode="json")
+            self.layer.sync("local")
+
+    @classmethod
+    def from_existing(cls, name: str, redis_client: Any = None, redis_url: str | None = None,
+                      **kwargs: Any) -> SemanticRouter:
+        """The router stored in Redis under `name` (routes, thresholds, encoder), nothing re-encoded."""
+        if redis_url is None and redis_client is None:
+            raise ValueError("from_existing needs redis_url or redis_client: a router without Redis is not stored")
+        index = _index(_check_name(name), redis_url, redis_client)
+        if index.read_state() is None:
+            raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
+        layer = RouteLayer.from_index(index, **kwargs)
+        stored = layer.extra.get(_EXTRA_KEY) or {}
+        router = cls.__new__(cls)
+        router.name, router.routing_config, router.layer = name, RoutingConfig.model_validate(stored), layer
+        return router
+
+    # -- routing ---------------------------------------------------------------------------------
+    def __call__(self, statement: str | None = None, vector: Any = None,
+                 aggregation_method: DistanceAggregationMethod | str | None = None) -> RouteMatch:
+        """The nearest route whose aggregated distance is within its threshold, or RouteMatch()."""
+        matches = self._matches(statement, vector, 1, aggregation_method)
+        return matches[0] if matches else RouteMatch()
+
+    def route_many(self, statement: str | None = None, vector: Any = None, max_k: int | None = None,
+                   aggregation_method: DistanceAggregationMethod | str | None = None) -> list[RouteMatch]:
+        """Every route within its threshold, nearest first, at most `max_k` (default: routing_config.max_k)."""
+        if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
+            raise ValueError(f"max_k must be a positive integer, got {max_k!r}")
+        return self._matches(statement, vector, max_k or self.routing_config.max_k, aggregation_method)
+
+    def _matches(self, statement: str | None, vector: Any, max_k: int, method: Any) -> list[RouteMatch]:
+        aggregation = core_aggregation(method if method is not None else self.routing_config.aggregation_method)
+        if (statement is None) == (vector is None):
+            raise ValueError("Must provide a vector or statement to the router" if statement is None else
+                             "give a statement or a vector, not both")
+        if vector is not None:
+            choices = self.layer.route_many(vector=vector, max_k=max_k, aggregation=aggregation)
+        else:
+            choices = self.layer.route_many(statement, max_k=max_k, aggregation=aggregation)
+        return [RouteMatch(name=c.name, distance=1.0 - c.similarity_score) for c in choices]
+
+    # -- routes and settings ----------------------------------------------------------------------
+    @property
+    def routes(self) -> list[Route]:
+        """Copies of the routes, RedisVL-style (change them through the router's methods)."""
+        default = self._default_similarity()
+        return [from_core_route(r, default) for r in self.layer.routes]
+
+    @property
+    def vectorizer(self) -> DenseEncoder:
+        return self.layer.encoder
+
+    @property
+    def route_names(self) -> list[str]:
+        return self.layer.list_route_names()
+
+    @property
+    def route_thresholds(self) -> dict[str, float]:
+        """Each route's distance threshold."""
+        return {r.name: r.distance_threshold for r in self.routes}
+
+    def get(self, route_name: str) -> Route | None:
+        """The named route, or None."""
+        return next((r for r in self.routes if r.name == route_name), None)
+
+    def update_routing_config(self, routing_config: RoutingConfig | dict[str, Any]) -> None:
+        """Change max_k / aggregation_method for this instance (as in RedisVL, not written to Redis)."""
+        config = _routing_config(routing_config)
+        core_aggregation(config.aggregation_method)
+        self.routing_config = config
+
+    def update_route_thresholds(self, route_thresholds: dict[str, float]) -> None:
+        """Set the distance thresholds of the named routes (all checked before any is changed)."""
+        if not isinstance(route_thresholds, dict):
+            raise TypeError(f"route_thresholds must be a dict of route name -> distance, got {route_thresholds!r:.80}")
+        unknown = [n for n in route_thresholds if n not in self.route_names]
+        if unknown:
+            raise ValueError(f"unknown route(s) {unknown} (routes: {self.route_names})")
+        checked = {n: check_distance(d, f"route {n!r}") for n, d in route_thresholds.items()}
+        for n, d in checked.items():
+            self.layer.update(n, distance_threshold=d)
+
+    def remove_route(self, route_name: str) -> None:
+        """Remove a route and its references (a missing route is logged, as in RedisVL)."""
+        if route_name not in self.route_names:
+            log.warning("Route %s is not found in the SemanticRouter", route_name)
+            return
+        self.layer.delete(route_name)
+
+    # -- references -------------------------------------------------------------------------------
+    def add_route_references(self, route_name: str, references: str | list[str]) -> list[str]:
+        """Add reference(s) to a route; returns their keys `<router>:<route>:<reference_id>`."""
+        if route_name not in self.route_names:
+            raise ValueError(f"Route {route_name} not found in the SemanticRouter")
+        refs = [references] if isinstance(references, str) else references
+        ids = self.layer.add_utterances(route_name, refs)
+        return [self._key(route_name, i) for i in ids]
+
+    def get_route_references(self, route_name: str = "", reference_ids: Sequence[str] = (),
+                             keys: Sequence[str] = ()) -> list[dict[str, str]]:
+        """Stored references by reference id, by key or by route: dicts with id, reference_id, route_name, reference."""
+        return [self._reference(u) for u in self._select(route_name, reference_ids, keys, "get")]
+
+    def delete_route_references(self, route_name: str = "", reference_ids: Sequence[str] = (),
+                                keys: Sequence[str] = ()) -> int:
+        """Delete references by reference id, by key or by route; returns how many were deleted.
+
+        A route left without references is removed (RedisVL keeps it, empty and unmatchable)."""
+        found = self._select(route_name, reference_ids, keys, "delete")
+        if not found:
+            raise ValueError(f"No references found for route {route_name}")
+        return self.layer.delete_utterances(ids=[u.id for u in found])
+
+    def _select(self, route_name: str, reference_ids: Sequence[str], keys: Sequence[str], verb: str) -> list[Any]:
+        self.layer.refresh()  # references live in the shared index: see other instances' changes now
+        wanted = list(reference_ids) or [str(k).rsplit(":", 1)[-1] for k in keys]
+        if wanted:
+            by_id = {u.id: u for u in self.layer.get_utterances()}
+            return [by_id[i] for i in wanted if i in by_id]
+        if not route_name:
+            raise ValueError(f"Must provide a route name, reference ids, or keys to {verb} references")
+        return self.layer.get_utterances(route_name) if route_name in self.route_names else []
+
+    def _key(self, route_name: str, reference_id: str) -> str:
+        return f"{self.name}:{route_name}:{reference_id}"
+
+    def _reference(self, u: Any) -> dict[str, str]:
+        return {"id": self._key(u.route, u.id), "reference_id": u.id, "route_name": u.route, "reference": u.utterance}
+
+    def _default_similarity(self) -> float:
+        layer_threshold = self.layer.score_threshold
+        return layer_threshold if layer_threshold is not None else self.layer.encoder.score_threshold
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Remove every route and reference (the router stays usable)."""
+        self.layer.clear()
+
+    def delete(self) -> None:
+        """Delete the index with every reference and the stored router state."""
+        self.layer.index.drop()
+
+    # -- serialisation ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """RedisVL's dict form: name, routes, vectorizer {type, model}, routing_config."""
+        return {
+            "name": self.name,
+            "routes": [r.model_dump(mode="json") for r in self.routes],
+            "vectorizer": vectorizer_dict(self.layer.encoder),
+            "routing_config": self.routing_config.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> SemanticRouter:
+        """A router from `to_dict()` output; kwargs (redis_url, overwrite, vectorizer...) go to the constructor."""
+        if not isinstance(data, dict):
+            raise TypeError(f"Unable to load semantic router from dict: expected a mapping, got {type(data).__name__}")
+        missing = [k for k in ("name", "routes", "vectorizer", "routing_config") if k not in data]
+        if missing:
+            raise ValueError(f"Unable to load semantic router from dict: missing {missing}")
+        vectorizer = kwargs.pop("vectorizer", None) or data["vectorizer"]
+        routes = data["routes"]
+        if not isinstance(routes, list):
+            raise TypeError(f"Unable to load semantic router from dict: routes must be a list, got {routes!r:.80}")
+        return cls(name=data["name"], routes=[Route.model_validate(r) for r in routes], vectorizer=vectorizer,
+                   routing_config=RoutingConfig.model_validate(data["routing_config"]), **kwargs)
+
+    def to_yaml(self, file_path: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Write `to_dict()` as YAML (atomically); FileExistsError if the file exists and not `overwrite`."""
+        path = Path(file_path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"Schema file {file_path} already exists.")
+        write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+    @classmethod
+    def from_yaml(cls, file_path: str | os.PathLike[str], **kwargs: Any) -> SemanticRouter:
+        """A router from a YAML file written by `to_yaml` (or RedisVL)."""
+        path = Path(file_path)
+        if not path.exists():
+            raise FileNotFoundError(f"File {file_path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{file_path}: not valid YAML: {exc}") from exc
+        return cls.from_dict(data, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"SemanticRouter(name={self.name!r}, routes={self.route_names}, index={self.layer.index.type!r})"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"router name must be a non-empty string, got {name!r}")
+    return name
+
+
+def _routing_config(value: Any) -> RoutingConfig:
+    if value is None:
+        return RoutingConfig()
+    if isinstance(value, RoutingConfig):
+        return value.model_copy()
+    if isinstance(value, dict):
+        return RoutingConfig.model_validate(value)
+    raise TypeError(f"routing_config must be a RoutingConfig, got {type(value).__name__}")
+
+
+def _index(name: str, redis_url: str | None, redis_client: Any) -> Index:
+    """A RedisIndex named after the router (keys under `sr:<name>:`), or a LocalIndex without Redis."""
+    if redis_url is None and redis_client is None:
+        return LocalIndex()
+    from semantic_router.index import RedisIndex
+
+    return RedisIndex(url=redis_url or "redis://localhost:6379", name=name, client=redis_client)
+

@@ -1,0 +1,161 @@
+"""RedisVL's router data types (Route, RouteMatch, RoutingConfig, DistanceAggregationMethod) and
+the vectorizer mapping, kept apart from the router so each file has one job.
+
+Distances are cosine distances, `1 - cosine similarity`, as in RedisVL; the library underneath
+works in similarities, and the conversions live here.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator
+
+from semantic_router import Route as CoreRoute
+from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
+
+__all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer",
+           "DEFAULT_MODEL", "DistanceThreshold", "to_core_route", "from_core_route", "check_distance",
+           "core_aggregation", "as_encoder", "vectorizer_dict"]
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the bundled model (RedisVL defaults to all-mpnet-base-v2)
+_HF_TYPES = ("hf", "huggingface")
+
+DistanceThreshold = Annotated[float, Field(strict=False, gt=0.0, le=2.0)]
+_DISTANCE = TypeAdapter(DistanceThreshold)
+
+
+def check_distance(value: Any, what: str) -> float:
+    """A cosine distance threshold in (0, 2], or a ValueError naming the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what}: distance_threshold must be a number in (0, 2], got {value!r}")
+    try:
+        return float(_DISTANCE.validate_python(value))
+    except ValidationError:
+        raise ValueError(f"{what}: distance_threshold must be in (0, 2], got {value!r}") from None
+
+
+class Route(BaseModel):
+    """A RedisVL route: a name, reference phrases and the largest distance a query may have."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    references: list[str]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    distance_threshold: DistanceThreshold = 0.5
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError(f"route name must be a non-empty string, got {v!r}")
+        return v
+
+    @field_validator("references")
+    @classmethod
+    def _references(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("references must not be empty")
+        for i, ref in enumerate(v):
+            if not ref.strip():
+                raise ValueError(f"reference {i} is empty or blank: {ref!r}")
+        return v
+
+
+class RouteMatch(BaseModel):
+    """The answer for one route: its name and aggregated distance; both None when nothing matched."""
+
+    name: str | None = None
+    distance: float | None = None
+
+
+class DistanceAggregationMethod(Enum):
+    """How the distances of a route's matching references combine into the route's distance."""
+
+    avg = "avg"
+    min = "min"
+    sum = "sum"
+
+
+class RoutingConfig(BaseModel):
+    """How many routes `route_many` returns by default, and how distances are aggregated."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    max_k: Annotated[StrictInt, Field(gt=0)] = 1
+    aggregation_method: DistanceAggregationMethod = DistanceAggregationMethod.avg
+
+
+# RedisVL aggregates distances; the library aggregates similarities (1 - distance) per route.
+_AGGREGATIONS = {DistanceAggregationMethod.avg: "mean", DistanceAggregationMethod.min: "max"}
+
+
+def core_aggregation(method: Any) -> str:
+    """The library's aggregation for a RedisVL method: avg -> mean, min -> max similarity.
+
+    `sum` is refused: RedisVL sums the distances of a route's matching references (more
+    matches make a larger distance), which no similarity aggregate reproduces."""
+    try:
+        method = DistanceAggregationMethod(method)
+    except ValueError:
+        raise ValueError(f"aggregation_method must be one of avg, min, sum; got {method!r}") from None
+    if method not in _AGGREGATIONS:
+        raise ValueError("aggregation_method 'sum' is not supported: RedisVL sums cosine distances, which grows "
+                         "with the number of matching references and has no similarity equivalent; use avg or min")
+    return _AGGREGATIONS[method]
+
+
+def to_core_route(route: Any) -> CoreRoute:
+    """This library's Route for a RedisVL Route (or its dict form)."""
+    if isinstance(route, dict):
+        route = Route.model_validate(route)
+    if not isinstance(route, Route):
+        raise TypeError(f"expected a redisvl-style Route, got {type(route).__name__}: {route!r:.80}")
+    return CoreRoute(name=route.name, utterances=list(route.references), metadata=dict(route.metadata),
+                     distance_threshold=route.distance_threshold)
+
+
+def from_core_route(route: CoreRoute, default_similarity: float) -> Route:
+    """A RedisVL Route for one of this library's routes (threshold shown as a distance)."""
+    similarity = route.score_threshold if route.score_threshold is not None else default_similarity
+    # 12 digits undo the float noise of 1 - (1 - d), so 0.71 reads back as 0.71
+    return Route(name=route.name, references=list(route.utterances), metadata=dict(route.metadata),
+                 distance_threshold=round(1.0 - similarity, 12))
+
+
+# -- vectorizers -----------------------------------------------------------------------------
+def HFTextVectorizer(model: str = DEFAULT_MODEL, **kwargs: Any) -> HuggingFaceEncoder:
+    """RedisVL's `HFTextVectorizer(model=...)`: this library's HuggingFaceEncoder for that model.
+
+    Without `model` it is the bundled all-MiniLM-L6-v2 (offline), not RedisVL's all-mpnet-base-v2."""
+    return HuggingFaceEncoder(name=model, **kwargs)
+
+
+def as_encoder(vectorizer: Any) -> DenseEncoder:
+    """The dense encoder for a RedisVL `vectorizer` argument.
+
+    Accepts None (bundled model), one of this library's DenseEncoders, a RedisVL vectorizer dict
+    `{"type": "hf", "model": ...}`, or an object with `type == "hf"` and a `model` name (a RedisVL
+    HFTextVectorizer). Anything else (remote vectorizers) raises a TypeError saying what to pass."""
+    if vectorizer is None:
+        return HuggingFaceEncoder()
+    if isinstance(vectorizer, DenseEncoder):
+        return vectorizer
+    if isinstance(vectorizer, dict):
+        kind, model = vectorizer.get("type"), vectorizer.get("model")
+    else:
+        kind, model = getattr(vectorizer, "type", None), getattr(vectorizer, "model", None)
+    if kind in _HF_TYPES and isinstance(model, str) and model:
+        return HFTextVectorizer(model)
+    raise TypeError(
+        f"unsupported vectorizer {vectorizer!r:.120}: only Hugging Face vectorizers (type 'hf') map to this "
+        "library; for other providers pass one of semantic_router.encoders (e.g. OpenAIEncoder(), CohereEncoder())"
+    )
+
+
+def vectorizer_dict(encoder: DenseEncoder) -> dict[str, str]:
+    """RedisVL's `{"type", "model"}` entry for an encoder (`hf` for Hugging Face models)."""
+    kind = "hf" if isinstance(encoder, HuggingFaceEncoder) else encoder.type
+    return {"type": kind, "model": encoder.name}
