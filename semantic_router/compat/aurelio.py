@@ -92,8 +92,9 @@ class RouterConfig:
             raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {exc}") from exc
         if not isinstance(data, dict) or "routes" not in data:
             raise ConfigError(f"{p}: not a router config (expected a mapping with 'routes')")
-        if "encoder_type" in data or "encoder_name" in data:  # aurelio's layout
-            return cls(data["routes"], data.get("encoder_type") or "huggingface", data.get("encoder_name"))
+        if "encoder_type" in data or "encoder_name" in data:  # aurelio's layout; a route's own `llm` is not mapped
+            routes = [{k: v for k, v in r.items() if k != "llm"} if isinstance(r, dict) else r for r in data["routes"]]
+            return cls(routes, data.get("encoder_type") or "huggingface", data.get("encoder_name"))
         return cls(data=data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,146 @@
+"""The aurelio-labs semantic-router article's flow, run through semantic_router.compat.aurelio."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from semantic_router.compat.aurelio import (
+    BaseEncoder,
+    BM25Encoder,
+    HybridRouteLayer,
+    HybridRouter,
+    LayerConfig,
+    Route,
+    RouteChoice,
+    RouteLayer,
+    RouterConfig,
+    SemanticRouter,
+)
+from semantic_router.errors import ConfigError
+
+POLITICS = "don't you love politics?"
+WEATHER = "how's the weather today?"
+LLAMA = "I'm interested in learning about llama 2"
+
+
+@pytest.fixture()
+def routes() -> list[Route]:
+    politics = Route(name="politics", utterances=[
+        "isn't politics the best thing ever", "why don't you tell me about your political opinions",
+        "don't you just love the president", "they're going to destroy this country!", "they will save the country!"])
+    chitchat = Route(name="chitchat", utterances=[
+        "how's the weather today?", "how are things going?", "lovely weather today", "the weather is horrendous",
+        "let's go to the chippy"])
+    return [politics, chitchat]
+
+
+def test_article_flow(encoder, routes, tmp_path):
+    rl = SemanticRouter(encoder=encoder, routes=routes, auto_sync="local")
+    assert rl(POLITICS).name == "politics"
+    assert rl(WEATHER).name == "chitchat"
+    assert rl(LLAMA).name is None
+    assert rl.list_route_names() == ["politics", "chitchat"]
+    # configs: to_config -> to_file -> from_file -> from_config routes the same
+    config = rl.to_config()
+    assert isinstance(config, RouterConfig)
+    assert (config.encoder_type, config.encoder_name) == ("huggingface", encoder.name)
+    assert [r.name for r in config.routes] == ["politics", "chitchat"]
+    for name in ("nested/layer.json", "layer.yaml"):
+        config.to_file(tmp_path / name)
+        loaded = RouterConfig.from_file(tmp_path / name)
+        assert loaded.to_dict() == config.to_dict()
+        rl2 = RouteLayer.from_config(loaded, encoder=encoder)
+        assert isinstance(rl2, SemanticRouter)
+        assert [rl2(q).name for q in (POLITICS, WEATHER, LLAMA)] == ["politics", "chitchat", None]
+    assert json.loads((tmp_path / "nested/layer.json").read_text())["routes"][0]["name"] == "politics"
+    # json/yaml shortcuts of the router itself
+    rl.to_json(tmp_path / "rl.json")
+    assert SemanticRouter.from_json(tmp_path / "rl.json", encoder=encoder)(POLITICS).name == "politics"
+
+
+def test_hybrid_router_with_bm25(encoder, routes):
+    hr = HybridRouter(encoder=encoder, routes=routes)
+    assert isinstance(hr.sparse_encoder, BM25Encoder) and hr.sparse_encoder.is_fitted
+    assert hr(POLITICS).name == "politics"
+    assert hr(WEATHER).name == "chitchat"
+    assert hr(LLAMA).name is None
+    layer = HybridRouteLayer(encoder=encoder, sparse_encoder=BM25Encoder(), routes=routes, alpha=0.3)
+    assert layer.alpha == 0.3 and layer(POLITICS).name == "politics"
+    assert HybridRouter.from_config(hr.to_config(), encoder=encoder).sparse_encoder is not None
+
+
+def test_aurelio_layout_config_file(encoder, routes, tmp_path):
+    path = tmp_path / "aurelio.yaml"
+    path.write_text(yaml.safe_dump({"encoder_type": "huggingface", "encoder_name": encoder.name,
+                                    "routes": [{**r.model_dump(mode="json"), "llm": None} for r in routes]}))
+    config = LayerConfig.from_file(path)
+    assert (config.encoder_type, config.encoder_name) == ("huggingface", encoder.name)
+    rl = SemanticRouter.from_config(config, encoder=encoder)
+    assert rl(POLITICS).name == "politics"
+    # RouterConfig built in code, as aurelio users do
+    built = RouterConfig(routes=routes, encoder_type="huggingface")
+    built.add(Route(name="greet", utterances=["hello there"]))
+    assert built.get("greet").utterances == ["hello there"] and built.get("nope") is None
+    built.remove("greet")
+    assert [r.name for r in built.routes] == ["politics", "chitchat"]
+    with pytest.raises(KeyError, match="nope"):
+        built.remove("nope")
+
+
+def test_limit_thresholds_and_update(encoder, routes):
+    rl = SemanticRouter(encoder=encoder, routes=routes)
+    assert rl(WEATHER, limit=None).name == "chitchat"  # one passing route: a RouteChoice, as aurelio
+    assert rl(LLAMA, limit=None) == RouteChoice()
+    assert rl.get_thresholds() == {"politics": encoder.score_threshold, "chitchat": encoder.score_threshold}
+    rl.update("politics", threshold=0.99)
+    assert rl.get_thresholds()["politics"] == 0.99 and rl(POLITICS).name is None
+    rl.set_threshold(0.2)
+    assert rl.get_thresholds() == {"politics": 0.2, "chitchat": 0.2} and rl.score_threshold == 0.2
+    assert rl(POLITICS).name == "politics"
+    rl.set_threshold(0.99, route_name="chitchat")
+    assert rl(WEATHER).name != "chitchat"
+    assert rl.get("nope") is None and rl.get("politics").name == "politics"
+    with pytest.raises(ValueError, match="At least one of"):
+        rl.update("politics")
+    assert rl.evaluate([POLITICS, LLAMA], ["politics", None]) == 1.0
+
+
+def test_custom_base_encoder(encoder, routes):
+    class MyEncoder(BaseEncoder):
+        name = "my-encoder"
+        score_threshold = 0.3
+
+        def __call__(self, docs):
+            return [list(v * 3.0) for v in encoder.encode(docs)]  # unnormalised on purpose
+
+    mine = MyEncoder()
+    assert mine.dimensions == encoder.dimensions
+    rl = SemanticRouter(encoder=mine, routes=routes)
+    assert rl(POLITICS).name == "politics"
+    assert rl.get_thresholds()["politics"] == 0.3
+
+    class Unfinished(BaseEncoder):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Unfinished must implement __call__"):
+        SemanticRouter(encoder=Unfinished(), routes=routes)
+
+
+def test_config_files_bad_input(tmp_path, routes):
+    with pytest.raises(ValueError, match="Unsupported file type"):
+        RouterConfig.from_file(tmp_path / "layer.txt")
+    with pytest.raises(ValueError, match="Unsupported file type"):
+        RouterConfig(routes=routes).to_file(tmp_path / "layer.toml")
+    (tmp_path / "bad.json").write_text('{"routes": [{"name": "a", "utterances": []}]}')
+    with pytest.raises(ConfigError, match="invalid route"):
+        RouterConfig.from_file(tmp_path / "bad.json")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="not a router config"):
+        RouterConfig.from_file(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        RouterConfig.from_file(tmp_path / "absent.json")
+    with pytest.raises(TypeError, match="RouterConfig or a dict"):
+        SemanticRouter.from_config("layer.json")
