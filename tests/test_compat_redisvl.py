@@ -54,7 +54,11 @@ def make(encoder, where: dict, **kwargs) -> SemanticRouter:
 
 
 def test_guide_flow(encoder, where, tmp_path):
-    router = make(encoder, where)
+    # on Redis the guide's code exactly (its own vectorizer, from_dict/from_yaml without one); in memory
+    # the shared encoder, so the copies need not encode with a model of their own
+    vectorizer = HFTextVectorizer() if where else encoder
+    again = {} if where else {"vectorizer": encoder}
+    router = make(vectorizer, where)
     try:
         # simple routing
         match = router(AI)
@@ -76,13 +80,13 @@ def test_guide_flow(encoder, where, tmp_path):
         assert [(r["name"], r["distance_threshold"]) for r in data["routes"]] == [
             ("technology", 0.71), ("sports", 0.72), ("entertainment", 0.7)]
         assert data["routes"][0]["metadata"] == {"category": "tech", "priority": 1}
-        router2 = SemanticRouter.from_dict(data, vectorizer=encoder, **where)
+        router2 = SemanticRouter.from_dict(router.to_dict(), **again, **where)
         assert router2.to_dict() == data
         path = tmp_path / "router.yaml"
         router.to_yaml(path, overwrite=True)
         with pytest.raises(FileExistsError):
             router.to_yaml(path, overwrite=False)
-        router3 = SemanticRouter.from_yaml(path, vectorizer=encoder, **where)
+        router3 = SemanticRouter.from_yaml(path, **again, **where)
         assert router3.to_dict() == router2.to_dict() == data
         assert router3.route_many("Lebron James")[0].name == "sports"
         # add, get and delete route references
@@ -122,8 +126,12 @@ def test_from_existing_sees_the_same_routes(encoder, redis_url):
         found = other.get_route_references(keys=keys)
         assert [r["reference"] for r in found] == ["quantum computing breakthroughs"]
         router.remove_route("entertainment")
-        other.layer.refresh()
-        assert other.route_names == ["technology", "sports"]
+        assert other.add_route(Route(name="greetings", references=["hello there"], distance_threshold=0.3)) == "greetings"
+        with pytest.raises(ValueError, match="already exists"):
+            other.add_route({"name": "greetings", "references": ["hi"]})
+        router.layer.refresh()
+        assert router.route_names == ["technology", "sports", "greetings"]
+        assert router("hello there").name == "greetings"
     finally:
         router.delete()
     with pytest.raises(ValueError, match="no router named"):
@@ -223,6 +231,10 @@ def test_route_and_config_validation():
         Route(name=" ", references=["x"])
     with pytest.raises(ValidationError):
         RoutingConfig(max_k=0)
+    with pytest.raises(ValidationError, match="default_route"):
+        RoutingConfig(default_route="technology")  # a later RedisVL setting the shim does not implement
+    with pytest.warns(DeprecationWarning, match="per Route"):
+        assert RoutingConfig.model_validate({"distance_threshold": 0.3, "max_k": 2}) == RoutingConfig(max_k=2)
     assert Route(name="a", references=["x"]).distance_threshold == 0.5  # RedisVL's default
     assert RoutingConfig() == RoutingConfig(max_k=1, aggregation_method=DistanceAggregationMethod.avg)
 

@@ -168,6 +168,14 @@ class SemanticRouter:
         for n, d in checked.items():
             self.layer.update(n, distance_threshold=d)
 
+    def add_route(self, route: Route | dict[str, Any]) -> str:
+        """Add a route (its references are encoded and stored); returns its name."""
+        core = to_core_route(route)
+        if core.name in self.route_names:
+            raise ValueError(f"Route {core.name} already exists in the SemanticRouter")
+        self.layer.add(core)
+        return core.name
+
     def remove_route(self, route_name: str) -> None:
         """Remove a route and its references (a missing route is logged, as in RedisVL)."""
         if route_name not in self.route_names:

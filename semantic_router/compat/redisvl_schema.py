@@ -7,10 +7,11 @@ works in similarities, and the conversions live here.
 
 from __future__ import annotations
 
+import warnings
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
 
 from semantic_router import Route as CoreRoute
 from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
@@ -80,12 +81,24 @@ class DistanceAggregationMethod(Enum):
 
 
 class RoutingConfig(BaseModel):
-    """How many routes `route_many` returns by default, and how distances are aggregated."""
+    """How many routes `route_many` returns by default, and how distances are aggregated.
 
-    model_config = ConfigDict(extra="ignore")
+    Settings of later RedisVL versions (default_route, cost_optimization...) are refused rather
+    than ignored; the long-deprecated `distance_threshold` is dropped with a warning, as in RedisVL."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_k: Annotated[StrictInt, Field(gt=0)] = 1
     aggregation_method: DistanceAggregationMethod = DistanceAggregationMethod.avg
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_threshold(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "distance_threshold" in data:
+            warnings.warn("RoutingConfig.distance_threshold is ignored: set distance_threshold per Route",
+                          DeprecationWarning, stacklevel=2)
+            data = {k: v for k, v in data.items() if k != "distance_threshold"}
+        return data
 
 
 # RedisVL aggregates distances; the library aggregates similarities (1 - distance) per route.
