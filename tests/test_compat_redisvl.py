@@ -199,8 +199,10 @@ def test_bad_input_is_refused_clearly(encoder, tmp_path):
         router(AI, aggregation_method="median")
     with pytest.raises(ValueError, match="not found"):
         router.add_route_references("nope", ["x"])
-    with pytest.raises(ValueError, match="No references found"):
+    with pytest.raises(ValueError, match="No references found for route nope"):
         router.delete_route_references(route_name="nope")
+    with pytest.raises(ValueError, match="No references found for ids/keys \\['absent'\\]"):
+        router.delete_route_references(reference_ids=["absent"])
     with pytest.raises(ValueError, match="Must provide a route name"):
         router.get_route_references()
     assert router.get_route_references(route_name="nope") == []

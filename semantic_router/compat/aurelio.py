@@ -213,7 +213,7 @@ class HybridRouter(SemanticRouter):
     def __init__(self, encoder: DenseEncoder | None = None, sparse_encoder: SparseEncoder | None = None,
                  llm: Any = None, routes: Sequence[Route] | None = None, index: Index | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=sparse_encoder or BM25Encoder(),
+        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=BM25Encoder() if sparse_encoder is None else sparse_encoder,
                          llm=llm, **kwargs)
 
 

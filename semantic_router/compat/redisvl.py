@@ -96,7 +96,7 @@ class SemanticRouter:
         index = _index(_check_name(name), redis_url, redis_client)
         if index.read_state() is None:
             raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
-        layer = RouteLayer.from_index(index, **kwargs)
+        layer = RouteLayer.from_index(index, **{"rule": "knn", **kwargs})
         stored = layer.extra.get(_EXTRA_KEY) or {}
         router = cls.__new__(cls)
         router.name, router.routing_config, router.layer = name, RoutingConfig.model_validate(stored), layer
@@ -204,7 +204,8 @@ class SemanticRouter:
         A route left without references is removed (RedisVL keeps it, empty and unmatchable)."""
         found = self._select(route_name, reference_ids, keys, "delete")
         if not found:
-            raise ValueError(f"No references found for route {route_name}")
+            asked = f"route {route_name}" if not (reference_ids or keys) else f"ids/keys {list(reference_ids or keys)[:5]}"
+            raise ValueError(f"No references found for {asked}")
         return self.layer.delete_utterances(ids=[u.id for u in found])
 
     def _select(self, route_name: str, reference_ids: Sequence[str], keys: Sequence[str], verb: str) -> list[Any]:
