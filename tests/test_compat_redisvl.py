@@ -20,7 +20,7 @@ from semantic_router.compat.redisvl import (
     SemanticRouter,
 )
 from semantic_router.compat.redisvl_schema import DEFAULT_MODEL, as_encoder
-from semantic_router.encoders import HuggingFaceEncoder
+from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
 
 AI = "Can you tell me about the latest in artificial intelligence?"
 BASKETBALL = "How is AI used in basketball?"
@@ -152,6 +152,34 @@ def test_existing_name_without_overwrite_takes_the_given_routes(encoder, redis_u
                                overwrite=True)
         assert fresh.route_names == ["entertainment"]
         assert len(fresh.layer.index.ids()) == 3
+    finally:
+        first.delete()
+
+
+class TinyEncoder(DenseEncoder):
+    """8 dimensions from character counts: another vector space than the bundled model's."""
+
+    type, name = "tiny", "tiny-8"
+
+    @property
+    def dimensions(self) -> int:
+        return 8
+
+    def _encode(self, texts, input_type):
+        return np.array([[t.count(c) + 1.0 for c in "aeiou tsr"[:8]] for t in texts], dtype=np.float32)
+
+
+def test_another_encoder_under_the_same_name_needs_overwrite(encoder, redis_url):
+    first = make(encoder, {"redis_url": redis_url})
+    try:
+        with pytest.raises(ValueError, match="tiny-8.*overwrite=True"):
+            SemanticRouter(name=first.name, routes=guide_routes(), vectorizer=TinyEncoder(), redis_url=redis_url)
+        assert SemanticRouter.from_existing(first.name, redis_url=redis_url).vectorizer.name == DEFAULT_MODEL
+        replaced = SemanticRouter(name=first.name, routes=guide_routes()[:1], vectorizer=TinyEncoder(),
+                                  redis_url=redis_url, overwrite=True)
+        assert replaced.route_names == ["technology"]
+        assert SemanticRouter.from_existing(first.name, redis_url=redis_url, encoder=TinyEncoder()).route_names == [
+            "technology"]
     finally:
         first.delete()
 

@@ -36,6 +36,7 @@ from semantic_router.compat.redisvl_schema import (
     vectorizer_dict,
 )
 from semantic_router.encoders import DenseEncoder
+from semantic_router.errors import LockTimeout, RemoteStateLost, StateConflict, SyncError
 from semantic_router.index import Index, LocalIndex
 
 __all__ = ["SemanticRouter", "Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer"]
@@ -81,8 +82,14 @@ class SemanticRouter:
         if overwrite:
             index.drop()
         shared = index.is_remote
-        self.layer = RouteLayer(encoder=encoder, routes=core_routes, index=index, rule="knn", aggregation=aggregation,
-                                top_k=top_k, auto_sync="local" if shared else None)
+        try:
+            self.layer = RouteLayer(encoder=encoder, routes=core_routes, index=index, rule="knn",
+                                    aggregation=aggregation, top_k=top_k, auto_sync="local" if shared else None)
+        except (LockTimeout, StateConflict, RemoteStateLost):
+            raise
+        except SyncError as exc:  # another encoder's vectors, or foreign data, under this name
+            raise ValueError(f"the stored router {self.name!r} does not match this one ({exc}); "
+                             "pass overwrite=True to replace it") from exc
         if shared:  # keep the routing config with the shared state, for from_existing
             self.layer.extra[_EXTRA_KEY] = self.routing_config.model_dump(mode="json")
             self.layer.sync("local")
