@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -94,6 +95,13 @@ def test_limit_thresholds_and_update(encoder, routes):
     rl = SemanticRouter(encoder=encoder, routes=routes)
     assert rl(WEATHER, limit=None).name == "chitchat"  # one passing route: a RouteChoice, as aurelio
     assert rl(LLAMA, limit=None) == RouteChoice()
+    loose = SemanticRouter(encoder=encoder, routes=routes, score_threshold=-1.0)  # every route passes
+    both = loose(POLITICS, limit=None)
+    assert isinstance(both, list) and [c.name for c in both] == ["politics", "chitchat"]
+    assert loose(POLITICS, limit=1).name == "politics"
+    assert asyncio.run(rl.acall(WEATHER, limit=None)).name == "chitchat"
+    assert asyncio.run(rl.acall(POLITICS)).name == "politics"
+    assert asyncio.run(rl.acall(LLAMA, limit=3)) == RouteChoice()
     assert rl.get_thresholds() == {"politics": encoder.score_threshold, "chitchat": encoder.score_threshold}
     rl.update("politics", threshold=0.99)
     assert rl.get_thresholds()["politics"] == 0.99 and rl(POLITICS).name is None

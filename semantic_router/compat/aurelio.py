@@ -140,11 +140,18 @@ class SemanticRouter(CoreRouteLayer):
         if limit == 1:
             return super().__call__(text, vector=vector, route_filter=route_filter, simulate_static=simulate_static,
                                     **kwargs)
-        choices = self.route_many(text, vector=vector, max_k=limit, route_filter=route_filter,
-                                  simulate_static=simulate_static, **kwargs)
-        if not choices:
-            return RouteChoice()
-        return choices[0] if len(choices) == 1 else choices
+        return _as_aurelio(self.route_many(text, vector=vector, max_k=limit, route_filter=route_filter,
+                                           simulate_static=simulate_static, **kwargs))
+
+    async def acall(self, text: str | None = None, vector: Any = None, limit: int | None = 1,  # type: ignore[override]
+                    simulate_static: bool = False, route_filter: Sequence[str] | None = None,
+                    **kwargs: Any) -> RouteChoice | list[RouteChoice]:
+        """Async `rl(...)` with aurelio's `limit`."""
+        if limit == 1:
+            return await super().acall(text, vector=vector, route_filter=route_filter,
+                                       simulate_static=simulate_static, **kwargs)
+        return _as_aurelio(await self.aroute_many(text, vector=vector, max_k=limit, route_filter=route_filter,
+                                                  simulate_static=simulate_static, **kwargs))
 
     def get(self, name: str) -> Route | None:  # type: ignore[override]
         """A copy of the named route, or None (aurelio returns None for unknown names)."""
@@ -201,6 +208,13 @@ class SemanticRouter(CoreRouteLayer):
         if index is not None:
             overrides["index"] = index
         return cls.from_dict(data, **overrides)
+
+
+def _as_aurelio(choices: list[RouteChoice]) -> RouteChoice | list[RouteChoice]:
+    """aurelio's shape for several answers: RouteChoice() for none, the choice for one, else the list."""
+    if not choices:
+        return RouteChoice()
+    return choices[0] if len(choices) == 1 else choices
 
 
 RouteLayer = SemanticRouter  # aurelio's name before 0.1
