@@ -283,3 +283,23 @@ def test_vectorizers_map_to_encoders(encoder):
         as_encoder({"type": "openai", "model": "text-embedding-3-small"})
     with pytest.raises(TypeError, match="unsupported vectorizer"):
         SemanticRouter(name="x", routes=[], vectorizer="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_opens_a_router_built_with_the_native_api(encoder, redis_url):
+    from semantic_router import Route as NativeRoute
+    from semantic_router import RouteLayer
+    from semantic_router.index import RedisIndex
+
+    name = f"native-{uuid.uuid4().hex[:8]}"
+    index = RedisIndex(url=redis_url, name=name)
+    native = RouteLayer(encoder=encoder, index=index, auto_sync="local", routes=[
+        NativeRoute(name="sports", utterances=["who won the game last night?", "basketball and football"]),
+        NativeRoute(name="tech", utterances=["what's trending in tech?"], score_threshold=0.4)])
+    try:
+        router = SemanticRouter.from_existing(name, redis_url=redis_url)
+        # a route without its own threshold shows the effective one: the encoder's 0.45 similarity
+        assert router.route_thresholds == {"sports": pytest.approx(0.55), "tech": pytest.approx(0.6)}
+        assert router.routing_config == RoutingConfig()  # nothing stored by the native router: RedisVL's defaults
+        assert router("Lebron James and basketball").name == "sports"
+    finally:
+        native.index.drop()
