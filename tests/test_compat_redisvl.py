@@ -175,6 +175,14 @@ def test_another_encoder_under_the_same_name_needs_overwrite(encoder, redis_url)
         with pytest.raises(ValueError, match="tiny-8.*overwrite=True"):
             SemanticRouter(name=first.name, routes=guide_routes(), vectorizer=TinyEncoder(), redis_url=redis_url)
         assert SemanticRouter.from_existing(first.name, redis_url=redis_url).vectorizer.name == DEFAULT_MODEL
+        class Broken(TinyEncoder):
+            def _encode(self, texts, input_type):
+                raise RuntimeError("model unavailable")
+
+        with pytest.raises(RuntimeError, match="model unavailable"):
+            SemanticRouter(name=first.name, routes=guide_routes(), vectorizer=Broken(), redis_url=redis_url,
+                           overwrite=True)
+        assert SemanticRouter.from_existing(first.name, redis_url=redis_url).route_names == first.route_names
         replaced = SemanticRouter(name=first.name, routes=guide_routes()[:1], vectorizer=TinyEncoder(),
                                   redis_url=redis_url, overwrite=True)
         assert replaced.route_names == ["technology"]

@@ -80,6 +80,8 @@ class SemanticRouter:
         core_routes = [to_core_route(r) for r in routes]
         index = _index(self.name, redis_url, redis_client)
         if overwrite:
+            if core_routes:  # a broken encoder fails here, before the stored router is dropped
+                encoder.encode(core_routes[0].utterances[:1])
             index.drop()
         shared = index.is_remote
         try:
