@@ -265,8 +265,10 @@ def test_route_and_config_validation():
         Route(name="a", references=["x"], distance_threshold=0)
     with pytest.raises(ValidationError, match="references must not be empty"):
         Route(name="a", references=[])
-    with pytest.raises(ValidationError, match="non-empty"):
+    with pytest.raises(ValidationError, match="name"):
         Route(name=" ", references=["x"])
+    with pytest.raises(ValidationError, match="name"):
+        Route(name="", references=["x"])
     with pytest.raises(ValidationError):
         RoutingConfig(max_k=0)
     with pytest.raises(ValidationError, match="default_route"):

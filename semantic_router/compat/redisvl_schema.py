@@ -42,17 +42,10 @@ class Route(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: Annotated[str, Field(pattern=r"\S", description="non-blank")]
     references: list[str]
     metadata: dict[str, Any] = Field(default_factory=dict)
     distance_threshold: DistanceThreshold = 0.5
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v or not v.strip():
-            raise ValueError(f"route name must be a non-empty string, got {v!r}")
-        return v
 
     @field_validator("references")
     @classmethod
