@@ -3,6 +3,7 @@ lock, connection failures and restarts, HNSW, RESP3 clients and the native async
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError, LockTimeout
 from tests.backends import dropped_after
 from semantic_router.index.base import Record
-from semantic_router.index.redis import RedisIndex, escape_tag, strip_password
+from semantic_router.index.redis import RedisIndex, route_tag, strip_password
 
 
 
@@ -205,12 +206,14 @@ def test_requests_are_pipelined(make, monkeypatch):
     idx = make()
     idx.upsert([Record(f"r{i % 3}", f"t{i}", unit(i)) for i in range(1200)])
     calls: list[int] = []
-    real = idx._execute
-    monkeypatch.setattr(idx, "_execute", lambda cmds: calls.append(len(cmds)) or real(cmds))
+    real = idx._send
+    monkeypatch.setattr(idx, "_send", lambda cmds: calls.append(len(cmds)) or real(cmds))
     batch = idx.query_batch(np.stack([unit(i) for i in range(16)]), top_k=3)
     assert len(batch) == 16 and len(calls) == 1  # 16 searches, one round trip
-    calls.clear()
-    assert len(idx.ids()) == 1200 and len(calls) < 10  # SCAN pages, not one call per id
+    scans: list[int] = []
+    real_scan = idx._client.scan
+    monkeypatch.setattr(idx._client, "scan", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    assert len(idx.ids()) == 1200 and 1 <= len(scans) < 10  # SCAN pages, not one call per id
     calls.clear()
     assert idx.delete(route="r1") == 400 and len(calls) <= 3
 
@@ -225,10 +228,28 @@ def test_route_names_that_tags_would_mangle(make):
     assert idx.delete(route="a") == 1 and idx.count() == len(names) - 1
 
 
-def test_escape_tag():
-    assert escape_tag('say "hi"') == 'say\\ \\"hi\\"'
-    assert escape_tag("x|y{z}:a-b") == "x\\|y\\{z\\}\\:a\\-b"
-    assert escape_tag("héllo_1") == "héllo_1"
+def test_route_tag_is_plain_hex_per_name():
+    tags = {route_tag(n) for n in ["a", " a", "A", "a\u00a0", "a\u3000", "a\x1f", "\ud800"]}
+    assert len(tags) == 7 and all(len(t) == 32 and set(t) <= set("0123456789abcdef") for t in tags)
+
+
+def test_schema_1_index_is_migrated_on_open(make, redis_url):
+    """An index written before route tags (a `route` TAG, no `rt` field) filters right once reopened."""
+    idx = make()
+    raw = redis.Redis.from_url(redis_url)
+    raw.execute_command("FT.CREATE", idx.index_name, "ON", "HASH", "PREFIX", 1, idx.record_prefix, "SCHEMA",
+                        "route", "TAG", "SEPARATOR", "\x1f", "CASESENSITIVE", "dense", "VECTOR", "FLAT", 6,
+                        "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE")
+    raw.set(idx.meta_key, '{"dims": %d, "algorithm": "flat"}' % DIM)
+    for i, route in enumerate(["a b", "a\u3000b", "a b"]):
+        rid = f"old-{i}"
+        raw.hset(idx.record_prefix + rid, mapping={"id": rid, "route": route, "utterance": f"u{i}",
+                                                   "dense": unit(i).tobytes()})
+    reopened = RedisIndex(redis_url, name=idx.name)
+    assert sorted(reopened.ids("a b")) == ["old-0", "old-2"] and reopened.ids("a\u3000b") == ["old-1"]
+    assert [h.route for h in reopened.query(unit(1), top_k=3, routes=["a\u3000b"])] == ["a\u3000b"]
+    assert reopened.delete(route="a b") == 2 and reopened.count() == 1
+    assert json.loads(raw.get(idx.meta_key))["schema"] == 2
 
 
 async def test_async_path_uses_redis_asyncio(make):

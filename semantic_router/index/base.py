@@ -236,7 +236,9 @@ class Index(ABC):
         return await asyncio.to_thread(self.query_batch, dense, sparse, top_k, routes)
 
     async def aquery(self, dense, sparse=None, top_k: int = 5, routes=None) -> list[Hit]:
-        return await asyncio.to_thread(self.query, dense, sparse, top_k, routes)
+        """Search one query through `aquery_batch` (native where the backend awaits its client)."""
+        vec = np.asarray(dense, dtype=np.float32).reshape(1, -1)
+        return (await self.aquery_batch(vec, None if sparse is None else [sparse], top_k, routes)).row(0)
 
     async def aread_state(self) -> dict[str, Any] | None:
         return await asyncio.to_thread(self.read_state)

@@ -4,24 +4,22 @@ Needs Redis 8 (query engine built in) or Redis Stack 7.2+. Keys of one router li
 P = ``sr:<name>:`` (the name percent-encoded, so it holds no ``:`` and router ``a`` never
 sees router ``a-b`` or ``a:x``):
 
-    P rec:<id>   hash: id, route, utterance, dense (float32 bytes), sparse/metadata (JSON)
-    P idx        FT index over ``P rec:`` (route TAG, dense VECTOR FLOAT32 COSINE), made lazily
-    P meta       JSON {dims, algorithm} of that FT index
+    P rec:<id>   hash: id, route, rt (route tag), utterance, dense (float32 bytes), sparse/metadata (JSON)
+    P idx        FT index over ``P rec:`` (rt TAG, dense VECTOR FLOAT32 COSINE), made lazily
+    P meta       JSON {dims, algorithm, schema} of that FT index
     P state      the shared router state (JSON);  P lock: the writers' lease lock
 
-Every operation is written once, sans-I/O: a generator that yields lists of commands (one
-pipelined round trip each) and receives their replies. `_drive` runs it on the sync client,
-`_adrive` on a ``redis.asyncio`` client, both retrying transient connection errors.
+Route filters search ``rt``, the hex SHA-256 of the route name, so every name a Route accepts
+(control characters, NBSP, U+3000, punctuation...) filters exactly; indexes made before the tag
+(schema 1, a ``route`` TAG) are migrated when opened. Calls go straight to redis-py, whose `Retry`
+(jittered exponential backoff on connection errors and timeouts) is the only retry layer. Queries
+have a native async path on ``redis.asyncio``; every other async method runs in a worker thread.
+State writes are fenced by one Lua script (lease token and stored version checked, then SET).
 
-Limitations:
-- Hybrid search: Redis has no sparse-vector search. With sparse query vectors the dense KNN
-  is widened to max(4*top_k, 50) candidates, their sparse dot products are computed client-
-  side from the stored sparse vectors, and the top_k by sparse among them join the dense
-  top_k. A record far from the query densely is found by its sparse score only if it is
-  among those candidates.
-- Route filters are an escaped TAG query, re-checked exactly client-side because RediSearch
-  trims tags: a filtered KNN for route " a" may return fewer than top_k hits when route "a"
-  crowds it out. Route names must not contain ``\\x1f`` (the tag separator).
+Limitation: Redis has no sparse-vector search. With sparse query vectors the dense KNN is widened
+to max(4*top_k, 50) candidates, their sparse dot products are computed client-side from the stored
+sparse vectors, and the top_k by sparse among them join the dense top_k. A record far from the
+query densely is found by its sparse score only if it is among those candidates.
 """
 
 from __future__ import annotations
@@ -29,52 +27,77 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
 import weakref
-from collections.abc import Generator, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
+from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from semantic_router.vectors import SparseVector
-from semantic_router.errors import IndexBackendError
-from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.errors import IndexBackendError, StateConflict
+from semantic_router.index._common import batch_dims, query_matrix
+from semantic_router.index._redis_wire import (TAG_FIELD, hash_record, info_field, parse_search, record_fields,
+                                               route_tag, strip_password, tag_filter, text)
+from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import poll_until, renewed
-from semantic_router.index.redis_wire import (
-    _fields,
-    _info_field,
-    _parse_search,
-    _record,
-    _route_filter,
-    _s,
-    _TRANSIENT,
-    _transient,
-    escape_tag,
-    strip_password,
-)
+from semantic_router.vectors import SparseVector
 
-T = TypeVar("T")
+__all__ = ["RedisIndex", "route_tag", "strip_password"]
+
 Cmd = tuple[Any, ...]
-Plan = Generator[list[Cmd], list[Any], T]
-
-__all__ = ["RedisIndex", "escape_tag", "strip_password"]
-
-log = logging.getLogger(__name__)
 
 _PAGE = 500  # keys per SCAN/FT.SEARCH page and commands per pipelined round trip
-_TAG_SEP = "\x1f"  # TAG separator no route name uses (the default "," would split "a,b")
+_SCHEMA = 2  # FT index layout: 2 = route filters on the hashed route tag
 _OPTIONAL = ("sparse", "metadata")
 _LENIENT = ("no such index", "unknown index name", "index already exists")  # races on the FT index
+_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# KEYS: state, lock. ARGV: new state JSON, expected version ('' = any), lease token ('' = none).
+# A retried call whose first attempt already landed finds its own state stored and succeeds.
+_WRITE_STATE = """
+local cur = redis.call('get', KEYS[1])
+if cur == ARGV[1] then return 'ok' end
+if ARGV[3] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[3] then return 'lease' end
+if ARGV[2] ~= '' then
+  local found = 0
+  if cur then
+    local ok, s = pcall(cjson.decode, cur)
+    if not ok or type(s) ~= 'table' then return 'version:unreadable' end
+    found = tonumber(s['version'])
+  end
+  if found ~= tonumber(ARGV[2]) then return 'version:' .. tostring(found) end
+end
+redis.call('set', KEYS[1], ARGV[1])
+return 'ok'
+"""
+
+
+def _not_auth(exc: Exception) -> bool:
+    return not isinstance(exc, redis.exceptions.AuthenticationError)
+
+
+class _Retry(Retry):
+    """redis-py's Retry, except for refused credentials (retrying a wrong password only delays it)."""
+
+    def call_with_retry(self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False) -> Any:
+        return super().call_with_retry(do, fail, is_retryable or _not_auth, with_failure_count)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A prepared batched KNN search: the commands of one round trip and how to read their replies."""
+
+    cmds: list[Cmd]
+    finish: Callable[[list[Any]], HitBatch]
 
 
 class RedisIndex(Index):
@@ -91,7 +114,9 @@ class RedisIndex(Index):
         """Connect and PING (failing fast with IndexBackendError); the FT index is made on first upsert.
 
         `prefix` replaces the ``sr:<name>:`` key namespace; `lock_lease` is the lock's lease in
-        seconds; `retries` is how often a command is retried on connection errors or timeouts.
+        seconds; `retries` is how often redis-py retries a command on connection errors or timeouts.
+        A given `client` must not decode responses; it and `aclient` are used as configured
+        (their own retry policy) and are not closed by `close()`.
         """
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
@@ -105,24 +130,23 @@ class RedisIndex(Index):
         self.state_key, self.lock_key = self.prefix + "state", self.prefix + "lock"
         self.lock_lease = lock_lease
         self._hnsw = ("M", hnsw_m, "EF_CONSTRUCTION", hnsw_ef_construction)
-        self._retry_kw: dict[str, Any] = dict(
-            stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
-            retry=retry_if_exception(_transient), reraise=True,
-        )
-        # our own clients: RESP2 replies, no redis-py retries (tenacity does it), short timeouts
-        self._conn_kw: dict[str, Any] | None = None
+        backoff = EqualJitterBackoff(cap=1.0, base=0.05)
+        # our own clients: RESP2 replies, redis-py retries with backoff, short timeouts
+        self._conn_kw = dict(protocol=2, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout)
+        self._async_retry = AsyncRetry(backoff, retries)
+        self._owns_client = client is None
         if client is None:
-            self._conn_kw = dict(protocol=2, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout)
-            client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **self._conn_kw)
+            client = redis.Redis.from_url(url, retry=_Retry(backoff, retries), **self._conn_kw)
         elif client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False (vectors are bytes)")
         self._client, self._aclient = client, aclient
         self._aclients: weakref.WeakKeyDictionary[Any, redis.asyncio.Redis] = weakref.WeakKeyDictionary()
-        self._dims: int | None = None  # cached FT index dimensions, re-read from meta on mismatch
+        self._write_script = self._client.register_script(_WRITE_STATE)
         try:
             self._client.ping()
         except redis.exceptions.RedisError as exc:
-            raise IndexBackendError(f"cannot reach Redis at {self.safe_url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
+        self._migrate()
 
     @property
     def is_remote(self) -> bool:
@@ -132,64 +156,10 @@ class RedisIndex(Index):
         out = {"type": self.type, "url": self.safe_url, "name": self.name, "algorithm": self.algorithm}
         return {**out, "prefix": self.prefix} if self._custom_prefix else out
 
-    # -- running plans ------------------------------------------------------------------------
+    # -- round trips ----------------------------------------------------------------------------
     def _unreachable(self, exc: Exception) -> IndexBackendError:
-        return IndexBackendError(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})")
-
-    @staticmethod
-    def _pipeline(client: Any, cmds: list[Cmd]) -> Any:
-        """A non-transactional pipeline (sync or async) with `cmds` queued: one round trip."""
-        pipe = client.pipeline(transaction=False)
-        for c in cmds:
-            pipe.execute_command(*c)
-        return pipe
-
-    def _execute(self, cmds: list[Cmd]) -> list[Any]:
-        try:
-            for attempt in Retrying(**self._retry_kw):
-                with attempt:
-                    return self._pipeline(self._client, cmds).execute(raise_on_error=False)
-        except _TRANSIENT as exc:
-            raise self._unreachable(exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _aexecute(self, client: redis.asyncio.Redis, cmds: list[Cmd]) -> list[Any]:
-        try:
-            async for attempt in AsyncRetrying(**self._retry_kw):
-                with attempt:
-                    return await self._pipeline(client, cmds).execute(raise_on_error=False)
-        except _TRANSIENT as exc:
-            raise self._unreachable(exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _drive(self, plan: Plan[T]) -> T:
-        try:
-            cmds = next(plan)
-            while True:
-                cmds = plan.send(self._execute(cmds))
-        except StopIteration as done:
-            return done.value
-
-    async def _adrive(self, plan: Plan[T]) -> T:
-        client = self._async_client()
-        if client is None:  # a sync client was given without an async one
-            return await asyncio.to_thread(self._drive, plan)
-        try:
-            cmds = next(plan)
-            while True:
-                cmds = plan.send(await self._aexecute(client, cmds))
-        except StopIteration as done:
-            return done.value
-
-    def _async_client(self) -> redis.asyncio.Redis | None:
-        """The given async client, else one of our own per event loop (connections are loop-bound)."""
-        if self._aclient is not None or self._conn_kw is None:
-            return self._aclient
-        loop = asyncio.get_running_loop()
-        if loop not in self._aclients:
-            self._aclients[loop] = redis.asyncio.Redis.from_url(
-                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._conn_kw)
-        return self._aclients[loop]
+        return IndexBackendError(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})",
+                                 retryable=isinstance(exc, _UNREACHABLE) and _not_auth(exc))
 
     def _check(self, reply: Any, cmd: Cmd, lenient: bool) -> Any:
         """The reply; None for a missing/existing FT index if lenient; else a clear error."""
@@ -198,137 +168,210 @@ class RedisIndex(Index):
         msg = str(reply).lower()
         if lenient and any(m in msg for m in _LENIENT):
             return None
-        if "unknown command" in msg and _s(cmd[0]).upper().startswith("FT."):
+        if "unknown command" in msg and text(cmd[0]).upper().startswith("FT."):
             raise IndexBackendError(
                 f"Redis at {self.safe_url} has no query engine (RediSearch): use Redis 8 or Redis Stack 7.2+")
-        raise IndexBackendError(f"Redis at {self.safe_url} refused {_s(cmd[0])}: {reply}") from reply
+        raise IndexBackendError(f"Redis at {self.safe_url} refused {text(cmd[0])}: {reply}") from reply
 
-    def _run(self, cmds: list[Cmd], lenient: bool = False) -> Plan[list[Any]]:
-        """Send commands in pipelined round trips of at most _PAGE; return the checked replies."""
-        out: list[Any] = []
-        for lo in range(0, len(cmds), _PAGE):
-            chunk = cmds[lo:lo + _PAGE]
-            out += [self._check(r, c, lenient) for r, c in zip((yield chunk), chunk)]
-        return out
+    @staticmethod
+    def _queued(client: Any, cmds: list[Cmd]) -> Any:
+        """A non-transactional pipeline (sync or async) with `cmds` queued: one round trip."""
+        pipe = client.pipeline(transaction=False)
+        for c in cmds:
+            pipe.execute_command(*c)
+        return pipe
 
-    # -- plans ---------------------------------------------------------------------------------
-    def _keys_plan(self, route: str | None = None) -> Plan[list[str]]:
-        """Record keys (of one route): SCAN on the prefix, or the route TAG search, paged."""
-        keys: list[str] = []
-        if route is None:
-            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.record_prefix) + "*"
-            cursor: Any = 0
-            while True:
-                ((cursor, batch),) = yield from self._run([("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])
-                keys += [_s(k) for k in batch]
-                if int(cursor) == 0:
-                    return sorted(set(keys))  # SCAN may return a key twice
-        offset, query = 0, _route_filter([route])
-        while True:
-            cmd = ("FT.SEARCH", self.index_name, query, "RETURN", 1, "route", "LIMIT", offset, _PAGE, "DIALECT", 2)
-            (reply,) = yield from self._run([cmd], lenient=True)
-            if reply is None:
-                return []
-            total, docs = _parse_search(reply)
-            keys += [k for k, f in docs if _s(f.get("route", "")) == route]
-            offset += _PAGE
-            if offset >= total:
-                return keys
+    def _send(self, cmds: list[Cmd]) -> list[Any]:
+        """Send commands in pipelined round trips of at most _PAGE; the raw replies (errors included)."""
+        try:
+            return [r for lo in range(0, len(cmds), _PAGE)
+                    for r in self._queued(self._client, cmds[lo:lo + _PAGE]).execute(raise_on_error=False)]
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc) from exc
 
-    def _records_plan(self, route: str | None) -> Plan[list[Record]]:
-        keys = yield from self._keys_plan(route)
-        raws = yield from self._run([("HGETALL", k) for k in keys])
-        return [_record(raw) for raw in raws if raw]  # {} if deleted meanwhile
+    async def _asend(self, client: redis.asyncio.Redis, cmds: list[Cmd]) -> list[Any]:
+        """`_send` on an async client."""
+        try:
+            return [r for lo in range(0, len(cmds), _PAGE)
+                    for r in await self._queued(client, cmds[lo:lo + _PAGE]).execute(raise_on_error=False)]
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc) from exc
 
-    def _info_plan(self) -> Plan[tuple[int | None, int]]:
+    def _run(self, cmds: list[Cmd], lenient: bool = False) -> list[Any]:
+        """`_send`, each reply checked (see `_check`)."""
+        return [self._check(r, c, lenient) for r, c in zip(self._send(cmds), cmds)]
+
+    def _async_client(self) -> redis.asyncio.Redis | None:
+        """The given async client, else our own for the running loop (connections are loop-bound);
+        None when a sync client was given without an async one."""
+        if self._aclient is not None or not self._owns_client:
+            return self._aclient
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._aclients[loop] = redis.asyncio.Redis.from_url(self.url, retry=self._async_retry,
+                                                                         **self._conn_kw)
+        return client
+
+    # -- the FT index -----------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any] | None:
+        (raw,) = self._run([("GET", self.meta_key)])
+        return None if raw is None else json.loads(raw)
+
+    def _info(self) -> tuple[int | None, int]:
         """(dimensions stored in meta, number of indexed records) in one round trip."""
-        meta, info = yield from self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
-        count = 0 if info is None else int(_info_field(info, "num_docs") or 0)
+        meta, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
+        count = 0 if info is None else int(info_field(info, "num_docs") or 0)
         return (json.loads(meta)["dims"] if meta else None), count
 
-    def _create_plan(self, dims: int, drop: bool) -> Plan[None]:
+    def _create(self, dims: int, drop: bool) -> None:
+        """(Re)make the FT index (dropping it keeps its records) and record its layout in meta."""
         algo = ("FLAT", 6) if self.algorithm == "flat" else ("HNSW", 6 + len(self._hnsw))
         params = ("TYPE", "FLOAT32", "DIM", dims, "DISTANCE_METRIC", "COSINE") + (
             self._hnsw if self.algorithm == "hnsw" else ())
         cmds: list[Cmd] = [("FT.DROPINDEX", self.index_name)] if drop else []
         cmds += [
             ("FT.CREATE", self.index_name, "ON", "HASH", "PREFIX", 1, self.record_prefix, "SCHEMA",
-             "route", "TAG", "SEPARATOR", _TAG_SEP, "CASESENSITIVE", "dense", "VECTOR", *algo, *params),
-            ("SET", self.meta_key, json.dumps({"dims": dims, "algorithm": self.algorithm})),
+             TAG_FIELD, "TAG", "CASESENSITIVE", "dense", "VECTOR", *algo, *params),
+            ("SET", self.meta_key, json.dumps({"dims": dims, "algorithm": self.algorithm, "schema": _SCHEMA})),
         ]
-        yield from self._run(cmds, lenient=True)
+        self._run(cmds, lenient=True)
 
-    def _upsert_plan(self, records: Sequence[Record]) -> Plan[None]:
+    def _migrate(self) -> None:
+        """Bring an FT index made before route tags (schema 1) up to date: tag every record, remake
+        the index. Idempotent, so two processes opening it at once both succeed."""
+        meta = self._meta()
+        if meta is None or meta.get("schema") == _SCHEMA:
+            return
+        keys = self._keys()
+        routes = self._run([("HGET", k, "route") for k in keys])
+        self._run([("HSET", k, TAG_FIELD, route_tag(text(r))) for k, r in zip(keys, routes) if r is not None])
+        self._create(int(meta["dims"]), drop=True)
+        indexing = Retrying(stop=stop_after_delay(120), wait=wait_fixed(0.05), retry=retry_if_result(bool),
+                            retry_error_callback=lambda _state: False)
+        indexing(lambda: self._indexing())  # remade over existing hashes, the index fills in the background
+
+    def _indexing(self) -> bool:
+        """Whether the FT index is still indexing existing records."""
+        (info,) = self._run([("FT.INFO", self.index_name)], lenient=True)
+        return info is not None and str(text(info_field(info, "indexing"))) not in ("0", "0.0")
+
+    # -- records ------------------------------------------------------------------------------------
+    def _keys(self, route: str | None = None) -> list[str]:
+        """Record keys (of one route): SCAN on the prefix, or the route tag search, paged."""
+        if route is None:
+            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.record_prefix) + "*"
+            try:
+                return sorted({text(k) for k in self._client.scan_iter(match=pattern, count=1000)})
+            except _UNREACHABLE as exc:
+                raise self._unreachable(exc) from exc
+        keys: list[str] = []
+        offset, query = 0, tag_filter([route])
+        while True:
+            cmd = ("FT.SEARCH", self.index_name, query, "RETURN", 1, "route", "LIMIT", offset, _PAGE, "DIALECT", 2)
+            (reply,) = self._run([cmd], lenient=True)
+            if reply is None:
+                return []
+            total, docs = parse_search(reply)
+            keys += [k for k, f in docs if text(f.get("route", "")) == route]
+            offset += _PAGE
+            if offset >= total:
+                return keys
+
+    def upsert(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        dims = records[0].dense.shape[0]
-        for r in records:
-            if r.dense.shape[0] != dims:
-                raise ValueError(f"record {r.id} for route {r.route!r} has dimension {r.dense.shape[0]}, "
-                                 f"batch holds {dims}")
-        stored, count = yield from self._info_plan()
+        dims = batch_dims(records)
+        stored, count = self._info()
         if stored != dims:
             if count:
                 raise ValueError(f"records for route {records[0].route!r} have dimension {dims}, index holds {stored}")
-            yield from self._create_plan(dims, drop=stored is not None)
-        self._dims = dims
+            self._create(dims, drop=stored is not None)
         cmds: list[Cmd] = []
         for r in {r.id: r for r in records}.values():  # last write of an id wins
-            key, fields = self.record_prefix + r.id, _fields(r)
+            key, fields = self.record_prefix + r.id, record_fields(r)
             cmds.append(("HSET", key, *(x for kv in fields.items() for x in kv)))
             gone = [f for f in _OPTIONAL if f not in fields]
             if gone:
                 cmds.append(("HDEL", key, *gone))
-        yield from self._run(cmds)
+        self._run(cmds)
 
-    def _delete_plan(self, ids: Sequence[str] | None, route: str | None) -> Plan[int]:
+    def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
         keys = {self.record_prefix + i for i in ids or ()}
         if route is not None:
-            keys.update((yield from self._keys_plan(route)))
+            keys.update(self._keys(route))
         ordered = sorted(keys)
-        replies = yield from self._run([("DEL", *ordered[lo:lo + _PAGE]) for lo in range(0, len(ordered), _PAGE)])
+        replies = self._run([("DEL", *ordered[lo:lo + _PAGE]) for lo in range(0, len(ordered), _PAGE)])
         return sum(int(n) for n in replies)
 
-    def _clear_plan(self, drop: bool) -> Plan[None]:
-        keys = yield from self._keys_plan()
+    def records(self, route: str | None = None) -> list[Record]:
+        raws = self._run([("HGETALL", k) for k in self._keys(route)])
+        return [hash_record(raw) for raw in raws if raw]  # {} if deleted meanwhile
+
+    def ids(self, route: str | None = None) -> list[str]:
+        n = len(self.record_prefix)
+        return [k[n:] for k in self._keys(route)]
+
+    def count(self) -> int:
+        return self._info()[1]
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.describe()["dimensions"]
+
+    def describe(self) -> dict[str, Any]:
+        dims, count = self._info()
+        return {"type": self.type, "dimensions": dims if count else None, "count": count,
+                "name": self.name, "algorithm": self.algorithm}
+
+    def _wipe(self, drop: bool) -> None:
+        keys = self._keys()
         cmds: list[Cmd] = [("DEL", *keys[lo:lo + _PAGE]) for lo in range(0, len(keys), _PAGE)]
         cmds.append(("DEL", self.state_key))
         if drop:  # the FT index (without DD: its records are deleted above) and its meta
             cmds += [("FT.DROPINDEX", self.index_name), ("DEL", self.meta_key)]
-            self._dims = None
-        yield from self._run(cmds, lenient=True)
+        self._run(cmds, lenient=True)
 
-    def _query_plan(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
-                    routes: Sequence[str] | None) -> Plan[HitBatch]:
-        q = np.asarray(dense, dtype=np.float32)
-        q = q[None, :] if q.ndim == 1 else q
+    def clear(self) -> None:
+        self._wipe(drop=False)
+
+    def drop(self) -> None:
+        self._wipe(drop=True)
+
+    # -- search ---------------------------------------------------------------------------------------
+    def _search(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
+                routes: Sequence[str] | None) -> _Search | HitBatch:
+        """The round trip answering a batch (GET meta, then one FT.SEARCH per query), or the
+        answer itself when nothing needs asking."""
+        q = query_matrix(dense, sparse)
         b, hybrid = q.shape[0], sparse is not None
-        if sparse is not None and len(sparse) != b:
-            raise ValueError(f"got {b} dense and {len(sparse)} sparse query vectors")
         empty = HitBatch.from_rows([[] for _ in range(b)], hybrid)
-        if top_k <= 0 or b == 0 or (routes is not None and not routes):
+        if top_k <= 0 or b == 0 or (routes is not None and not list(routes)):
             return empty
         k = max(4 * top_k, 50) if hybrid else top_k
-        flt = "*" if routes is None else f"({_route_filter(routes)})"
+        flt = "*" if routes is None else f"({tag_filter(routes)})"
         fields = ("id", "route", "utterance", "__score") + (("sparse",) if hybrid else ())
-        cmds: list[Cmd] = [
+        cmds: list[Cmd] = [("GET", self.meta_key)] + [
             ("FT.SEARCH", self.index_name, f"{flt}=>[KNN {k} @dense $vec AS __score]", "PARAMS", 2, "vec",
              row.tobytes(), "SORTBY", "__score", "ASC", "RETURN", len(fields), *fields, "LIMIT", 0, k, "DIALECT", 2)
             for row in q
         ]
-        if self._dims != q.shape[1]:  # unknown (first query) or different: re-read the index's meta
-            (meta,) = yield from self._run([("GET", self.meta_key)])
-            if meta is None:
+
+        def finish(replies: list[Any]) -> HitBatch:
+            meta = self._check(replies[0], cmds[0], False)
+            if meta is None:  # no FT index yet
                 return empty
-            self._dims = json.loads(meta)["dims"]
-            if self._dims != q.shape[1]:
-                raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {self._dims}")
-        replies = yield from self._run(cmds, lenient=True)
-        rows: list[list[Hit]] = []
-        for i, reply in enumerate(replies):  # None: the FT index vanished (dropped meanwhile)
-            docs = [] if reply is None else _parse_search(reply)[1]
-            rows.append(self._hits(docs, None if sparse is None else sparse[i], top_k, routes))
-        return HitBatch.from_rows(rows, hybrid)
+            dims = json.loads(meta)["dims"]
+            if dims != q.shape[1]:
+                raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {dims}")
+            rows = []
+            for i, (raw, cmd) in enumerate(zip(replies[1:], cmds[1:])):
+                reply = self._check(raw, cmd, True)  # None: the FT index vanished (dropped meanwhile)
+                docs = [] if reply is None else parse_search(reply)[1]
+                rows.append(self._hits(docs, None if sparse is None else sparse[i], top_k, routes))
+            return HitBatch.from_rows(rows, hybrid)
+
+        return _Search(cmds, finish)
 
     def _hits(self, docs: list[tuple[str, dict[str, Any]]], qs: SparseVector | None, top_k: int,
               routes: Sequence[str] | None) -> list[Hit]:
@@ -337,15 +380,15 @@ class RedisIndex(Index):
         qmap = None if qs is None else qs.to_dict()
         cands = []
         for key, f in docs:
-            route = _s(f["route"])
+            route = text(f["route"])
             if wanted is not None and route not in wanted:
                 continue
             score = None
             if qmap is not None:
                 stored = json.loads(f["sparse"]) if "sparse" in f else {}
                 score = float(sum(float(v) * qmap.get(int(i), 0.0) for i, v in stored.items()))
-            rid = _s(f["id"]) if "id" in f else key[len(self.record_prefix):]
-            cands.append(Hit(rid, route, _s(f["utterance"]), 1.0 - float(f["__score"]), score))
+            rid = text(f["id"]) if "id" in f else key[len(self.record_prefix):]
+            cands.append(Hit(rid, route, text(f["utterance"]), 1.0 - float(f["__score"]), score))
         top = cands[:top_k]
         if qmap is None:
             return top
@@ -353,109 +396,78 @@ class RedisIndex(Index):
         by_sparse = sorted((h for h in cands if (h.sparse_score or 0.0) > 0), key=lambda h: -(h.sparse_score or 0.0))
         return top + [h for h in by_sparse[:top_k] if h.id not in seen]
 
-    def _read_state_plan(self) -> Plan[dict[str, Any] | None]:
-        (raw,) = yield from self._run([("GET", self.state_key)])
-        return None if raw is None else json.loads(raw)
-
-    # -- the contract --------------------------------------------------------------------------
-    def upsert(self, records: Sequence[Record]) -> None:
-        self._drive(self._upsert_plan(records))
-
-    def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
-        return self._drive(self._delete_plan(ids, route))
-
-    def records(self, route: str | None = None) -> list[Record]:
-        return self._drive(self._records_plan(route))
-
-    def ids(self, route: str | None = None) -> list[str]:
-        n = len(self.record_prefix)
-        return [k[n:] for k in self._drive(self._keys_plan(route))]
-
-    def count(self) -> int:
-        return self._drive(self._info_plan())[1]
-
-    @property
-    def dimensions(self) -> int | None:
-        return self.describe()["dimensions"]
-
-    def describe(self) -> dict[str, Any]:
-        dims, count = self._drive(self._info_plan())
-        return {"type": self.type, "dimensions": dims if count else None, "count": count,
-                "name": self.name, "algorithm": self.algorithm}
-
     def query_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
                     routes: Sequence[str] | None = None) -> HitBatch:
-        return self._drive(self._query_plan(dense, sparse, top_k, routes))
+        search = self._search(dense, sparse, top_k, routes)
+        return search if isinstance(search, HitBatch) else search.finish(self._send(search.cmds))
 
-    def clear(self) -> None:
-        self._drive(self._clear_plan(drop=False))
+    async def aquery_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
+                           routes: Sequence[str] | None = None) -> HitBatch:
+        """Native async search on ``redis.asyncio`` (a worker thread if only a sync client was given)."""
+        client = self._async_client()
+        if client is None:
+            return await super().aquery_batch(dense, sparse, top_k, routes)
+        search = self._search(dense, sparse, top_k, routes)
+        return search if isinstance(search, HitBatch) else search.finish(await self._asend(client, search.cmds))
 
-    def drop(self) -> None:
-        self._drive(self._clear_plan(drop=True))
-
+    # -- shared state and the writers' lock -------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
-        return self._drive(self._read_state_plan())
+        (raw,) = self._run([("GET", self.state_key)])
+        return None if raw is None else json.loads(raw)
 
-    def write_state(self, state: dict[str, Any]) -> None:
-        self._drive(self._run([("SET", self.state_key, json.dumps(state))]))
+    def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
+                    lease: LeaseToken | None = None) -> None:
+        """One Lua script checks the lease token and the stored version, then SETs: atomic."""
+        args = [json.dumps(state), "" if expected_version is None else str(int(expected_version)),
+                "" if lease is None else lease.token]
+        try:
+            verdict = text(self._write_script(keys=[self.state_key, self.lock_key], args=args))
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc) from exc
+        except redis.exceptions.ResponseError as exc:
+            raise IndexBackendError(f"Redis at {self.safe_url} refused the state write: {exc}") from exc
+        if verdict == "lease":
+            raise StateConflict(f"the lock of Redis index {self.name!r} was lost (lease expired or taken over) "
+                                "before the state write; nothing was written")
+        if verdict.startswith("version:"):
+            raise StateConflict(f"the shared state of Redis index {self.name!r} moved on: expected version "
+                                f"{expected_version}, found {verdict[8:]}; nothing was written")
 
-    # -- async twins (same plans, redis.asyncio) ---------------------------------------------
-    async def aupsert(self, records: Sequence[Record]) -> None:
-        await self._adrive(self._upsert_plan(records))
-
-    async def adelete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
-        return await self._adrive(self._delete_plan(ids, route))
-
-    async def arecords(self, route: str | None = None) -> list[Record]:
-        return await self._adrive(self._records_plan(route))
-
-    async def acount(self) -> int:
-        return (await self._adrive(self._info_plan()))[1]
-
-    async def aquery_batch(self, dense, sparse=None, top_k: int = 5, routes=None) -> HitBatch:
-        return await self._adrive(self._query_plan(dense, sparse, top_k, routes))
-
-    async def aquery(self, dense, sparse=None, top_k: int = 5, routes=None) -> list[Hit]:
-        vec = np.asarray(dense, dtype=np.float32).reshape(1, -1)
-        return (await self.aquery_batch(vec, None if sparse is None else [sparse], top_k, routes)).row(0)
-
-    async def aread_state(self) -> dict[str, Any] | None:
-        return await self._adrive(self._read_state_plan())
-
-    async def awrite_state(self, state: dict[str, Any]) -> None:
-        await self._adrive(self._run([("SET", self.state_key, json.dumps(state))]))
-
-    async def aclose(self) -> None:
-        """Close the async client of the running event loop (our own clients only)."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-
-    def close(self) -> None:
-        """Close the sync client's connections."""
-        self._client.close()
-
-    # -- lease lock ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, timeout: float = 10.0) -> Iterator[None]:
+    def lock(self, timeout: float = 10.0) -> Iterator[LeaseToken]:
         """Hold the writers' lease lock: SET NX PX with an owner token, renewed while held.
 
-        A holder that crashes stops renewing, so its lease expires after `lock_lease` s.
+        A holder that crashes (or is frozen) stops renewing, so its lease expires after
+        `lock_lease` s; its fenced state writes then fail with StateConflict.
         """
         token, lease_ms = uuid.uuid4().hex, max(1, int(self.lock_lease * 1000))
 
         def take() -> bool | None:
-            _, holder = self._drive(self._run([("SET", self.lock_key, token, "NX", "PX", lease_ms),
-                                               ("GET", self.lock_key)]))
-            return True if holder is not None and _s(holder) == token else None  # GET: a retried SET may have landed
+            _, holder = self._run([("SET", self.lock_key, token, "NX", "PX", lease_ms), ("GET", self.lock_key)])
+            return True if holder is not None and text(holder) == token else None  # a retried SET may have landed
 
         poll_until(take, timeout, lambda: f"could not take the lock of Redis index {self.name!r} at "
                    f"{self.safe_url} within {timeout:.1f}s: another writer holds it", poll=0.01, max_delay=0.5)
 
         def renew() -> bool:
-            (ok,) = self._drive(self._run([("EVAL", _RENEW, 1, self.lock_key, token, lease_ms)]))
+            (ok,) = self._run([("EVAL", _RENEW, 1, self.lock_key, token, lease_ms)])
             return bool(ok)
 
-        with renewed(renew, lambda: self._drive(self._run([("EVAL", _RELEASE, 1, self.lock_key, token)])),
+        with renewed(renew, lambda: self._run([("EVAL", _RELEASE, 1, self.lock_key, token)]),
                      lease_ms / 3000, f"the lock of Redis index {self.name!r}"):
-            yield
+            yield LeaseToken(token)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the clients this index opened (given clients stay open); async clients of other
+        event loops are dropped (their connections cannot be closed from outside their loop)."""
+        if self._owns_client:
+            self._client.close()
+        self._aclients.clear()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, then everything `close` closes."""
+        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.close()

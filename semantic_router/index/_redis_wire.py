@@ -1,32 +1,34 @@
-"""Redis wire details for RedisIndex: TAG escaping, URL redaction, reply parsing, record <-> hash.
+"""Redis wire details for RedisIndex: route tags, URL redaction, reply parsing, record <-> hash.
 
 Pure functions over redis-py replies (RESP2 lists or RESP3 maps); no connection is made here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-import redis
 
-from semantic_router.vectors import SparseVector
 from semantic_router.index.base import Record
+from semantic_router.vectors import SparseVector
 
-_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-
-def escape_tag(value: str) -> str:
-    """Escape a TAG value for a ``@field:{...}`` query (punctuation and spaces get a backslash)."""
-    return "".join("\\" + c if c.isspace() or (c.isascii() and not c.isalnum() and c != "_") else c for c in value)
+#: hash field holding `route_tag(route)`, the TAG field route filters search
+TAG_FIELD = "rt"
 
 
-def _route_filter(routes: Sequence[str]) -> str:
-    """``@route:{a|b}``; stripped because RediSearch trims stored tags (callers re-check exactly)."""
-    return "@route:{" + "|".join(sorted({escape_tag(r.strip()) for r in routes})) + "}"
+def route_tag(route: str) -> str:
+    """The TAG value stored for a route: hex SHA-256 of its name. Hex needs no escaping, and
+    RediSearch neither trims, splits nor case-folds it, so every route name filters exactly."""
+    return hashlib.sha256(route.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def tag_filter(routes: Sequence[str]) -> str:
+    """``@rt:{h1|h2}``: the records of any of `routes`."""
+    return f"@{TAG_FIELD}:{{" + "|".join(sorted({route_tag(r) for r in routes})) + "}"
 
 
 def strip_password(url: str) -> str:
@@ -41,36 +43,34 @@ def strip_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def _transient(exc: BaseException) -> bool:
-    """Worth retrying: a lost connection or a timeout, but not refused credentials."""
-    return isinstance(exc, _TRANSIENT) and not isinstance(exc, redis.exceptions.AuthenticationError)
-
-
-def _s(x: Any) -> str:
+def text(x: Any) -> str:
+    """A reply item as str (redis-py gives bytes)."""
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def _info_field(reply: Any, name: str) -> Any:
+def info_field(reply: Any, name: str) -> Any:
     """One top-level field of an FT.INFO reply (RESP2 flat list or RESP3 map)."""
     pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
-    return next((v for k, v in pairs if _s(k) == name), None)
+    return next((v for k, v in pairs if text(k) == name), None)
 
 
-def _parse_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+def parse_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
     """(total, [(key, fields)]) from an FT.SEARCH reply in RESP2 or RESP3 shape."""
     if isinstance(reply, dict):
-        top = {_s(k): v for k, v in reply.items()}
+        top = {text(k): v for k, v in reply.items()}
         docs = []
         for d in top.get("results", []):
-            d = {_s(k): v for k, v in d.items()}
-            docs.append((_s(d["id"]), {_s(k): v for k, v in (d.get("extra_attributes") or {}).items()}))
+            d = {text(k): v for k, v in d.items()}
+            docs.append((text(d["id"]), {text(k): v for k, v in (d.get("extra_attributes") or {}).items()}))
         return int(top["total_results"]), docs
     keys, fields = reply[1::2], reply[2::2]
-    return int(reply[0]), [(_s(k), {_s(f[i]): f[i + 1] for i in range(0, len(f), 2)}) for k, f in zip(keys, fields)]
+    return int(reply[0]), [(text(k), {text(f[i]): f[i + 1] for i in range(0, len(f), 2)}) for k, f in zip(keys, fields)]
 
 
-def _fields(r: Record) -> dict[str, Any]:
-    f: dict[str, Any] = {"id": r.id, "route": r.route, "utterance": r.utterance, "dense": r.dense.tobytes()}
+def record_fields(r: Record) -> dict[str, Any]:
+    """The hash fields stored for a record (its route tag included)."""
+    f: dict[str, Any] = {"id": r.id, "route": r.route, TAG_FIELD: route_tag(r.route), "utterance": r.utterance,
+                         "dense": r.dense.tobytes()}
     if r.sparse is not None:
         f["sparse"] = json.dumps({str(k): v for k, v in r.sparse.to_dict().items()})
     if r.metadata is not None:
@@ -78,11 +78,12 @@ def _fields(r: Record) -> dict[str, Any]:
     return f
 
 
-def _record(raw: dict[Any, Any]) -> Record:
-    f = {_s(k): v for k, v in raw.items()}
+def hash_record(raw: dict[Any, Any]) -> Record:
+    """The record a stored hash holds."""
+    f = {text(k): v for k, v in raw.items()}
     sparse = None
     if "sparse" in f:
         sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
     meta = json.loads(f["metadata"]) if "metadata" in f else None
     dense = np.frombuffer(f["dense"], dtype=np.float32).copy()
-    return Record(_s(f["route"]), _s(f["utterance"]), dense, sparse, meta, _s(f["id"]))
+    return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, text(f["id"]))
