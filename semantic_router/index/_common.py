@@ -1,18 +1,17 @@
-"""Helpers shared by the remote index backends: batching, request sizes, vector formats, hybrid merge.
-
-Pure functions over plain data; no client calls here.
-"""
+"""Helpers shared by the remote index backends: batching, request sizes, vector formats, hybrid
+merge, prepared searches and the tenacity retry policy. No client calls here."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from semantic_router.index.base import Hit, Record
+from semantic_router.index.base import Hit, HitBatch, Record
 from semantic_router.vectors import SparseVector
 
 T = TypeVar("T")
@@ -118,3 +117,33 @@ def finite(values: np.ndarray) -> list[float]:
     scale = 10.0 ** np.abs(k)  # an exact power of ten, so one correctly rounded division/product
     out = np.where(k >= 0, np.round(x * scale) / scale, np.round(x / scale) * scale)
     return out.tolist()
+
+
+@dataclass(frozen=True)
+class PreparedSearch:
+    """A batched search ready to send: the request(s), how to read the answer, and the empty
+    answer (for an index that does not exist yet or vanished meanwhile)."""
+
+    requests: Any
+    finish: Callable[[Any], HitBatch]
+    empty: HitBatch
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Tenacity retries of transient faults (jittered exponential backoff), for the clients
+    without their own retry policy (Qdrant, Pinecone's status-level faults)."""
+
+    attempts: int
+    is_transient: Callable[[BaseException], bool]
+
+    def _options(self) -> dict[str, Any]:
+        return dict(stop=stop_after_attempt(max(1, self.attempts)), reraise=True,
+                    wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
+                    retry=retry_if_exception(self.is_transient))
+
+    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        return Retrying(**self._options())(fn, *args, **kwargs)
+
+    async def acall(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        return await AsyncRetrying(**self._options())(fn, *args, **kwargs)

@@ -58,7 +58,7 @@ class HitBatch:
     """
 
     ids: np.ndarray  # (B, k) object
-    routes: np.ndarray  # (B, k) str
+    routes: np.ndarray  # (B, k) object: exact route names (a str array would drop trailing NULs)
     utterances: np.ndarray  # (B, k) object
     dense: np.ndarray  # (B, k) float32
     sparse: np.ndarray | None = None  # (B, k) float32, 0 where the record has no sparse vector
@@ -94,7 +94,7 @@ class HitBatch:
                 ids[i, j], utts[i, j], routes[i, j], dense[i, j] = h.id, h.utterance, h.route, h.dense_score
                 if sparse is not None and h.sparse_score is not None:
                     sparse[i, j] = h.sparse_score
-        return cls(ids, routes.astype(str) if k else np.zeros((b, 0), dtype=str), utts, dense, sparse)
+        return cls(ids, routes, utts, dense, sparse)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ The backend supplies the store: `read()` the current lease and `swap(expected, n
 - Pinecone: an update-by-filter on the version that reports how many records matched. Pinecone
   applies writes asynchronously, so within its replication lag two processes can both win.
 
-So across processes the lock is best effort: it keeps well-behaved writers apart, and a lease
-expires after `ttl` seconds if its holder dies (renewed in the background while held), but it is
-not a fencing token. Expiry uses wall-clock time, so hosts need roughly synchronised clocks.
+So across processes the lock keeps well-behaved writers apart, and a lease expires after `ttl`
+seconds if its holder dies (renewed in the background while held). The lock alone is no fence: a
+frozen holder may resume after its lease expired, so state writes are also conditioned on the
+stored version (see each backend's `write_state`), and `holds()` re-checks the lease before them. Expiry uses wall-clock time, so hosts need roughly synchronised clocks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from semantic_router.errors import LockTimeout
+from semantic_router.index.base import LeaseToken
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,7 +108,8 @@ class LeaseLock:
         self._store, self._ttl, self._poll = store, ttl, poll
 
     @contextlib.contextmanager
-    def hold(self, timeout: float) -> Iterator[None]:
+    def hold(self, timeout: float) -> Iterator[LeaseToken]:
+        """Hold the lock, yielding the owner's `LeaseToken` (for fenced state writes)."""
         owner = uuid.uuid4().hex
         box = [self._acquire(owner, timeout)]
 
@@ -119,7 +122,12 @@ class LeaseLock:
 
         with renewed(renew, lambda: self._store.swap(box[0], Lease("", 0.0, box[0].version + 1)),
                      self._ttl / 3, "the index lock"):
-            yield
+            yield LeaseToken(owner)
+
+    def holds(self, lease: LeaseToken) -> bool:
+        """Whether `lease` still holds the lock right now (its owner's lease stored and unexpired)."""
+        current = self._store.read()
+        return current is not None and current.owner == lease.token and not current.free(time.time())
 
     def _acquire(self, owner: str, timeout: float) -> Lease:
         """Take the lease for `owner` (no renewal, no release: what a crashed holder leaves behind)."""

@@ -25,7 +25,7 @@ _BLOCK_CELLS = 1 << 24
 @dataclass(frozen=True)
 class _Snapshot:
     ids: np.ndarray  # (N,) object
-    routes: np.ndarray  # (N,) str
+    routes: np.ndarray  # (N,) object: exact names (a str array would drop trailing NULs)
     utterances: np.ndarray  # (N,) object
     matrix: np.ndarray  # (N, d) float32, C-contiguous
     sparse: sp.csr_matrix | None  # (N, V) over `vocab` columns
@@ -35,7 +35,7 @@ class _Snapshot:
 
     @classmethod
     def empty(cls) -> _Snapshot:
-        return cls(np.zeros(0, dtype=object), np.zeros(0, dtype=str), np.zeros(0, dtype=object),
+        return cls(np.zeros(0, dtype=object), np.zeros(0, dtype=object), np.zeros(0, dtype=object),
                    np.zeros((0, 0), dtype=np.float32), None, {}, [])
 
     def take(self, keep: np.ndarray) -> _Snapshot:
@@ -71,7 +71,7 @@ class _Snapshot:
         ids = np.concatenate([self.ids, np.array([r.id for r in records], dtype=object)])
         return _Snapshot(
             ids,
-            np.concatenate([self.routes, np.array([r.route for r in records], dtype=str)]),
+            np.concatenate([self.routes, np.array([r.route for r in records], dtype=object)]),
             np.concatenate([self.utterances, np.array([r.utterance for r in records], dtype=object)]),
             matrix, sparse, vocab, self.metadata + [r.metadata for r in records],
             {str(i): k for k, i in enumerate(ids)},
@@ -124,14 +124,14 @@ class LocalIndex(Index):
                 wanted = set(ids)
                 drop |= np.fromiter((i in wanted for i in snap.ids), dtype=bool, count=len(snap.ids))
             if route is not None:
-                drop |= snap.routes == route
+                drop |= _of_route(snap, route)
             if drop.any():
                 self._snap = snap.take(~drop)
             return int(drop.sum())
 
     def records(self, route: str | None = None) -> list[Record]:
         snap = self._snap
-        rows = range(len(snap.ids)) if route is None else np.flatnonzero(snap.routes == route)
+        rows = range(len(snap.ids)) if route is None else np.flatnonzero(_of_route(snap, route))
         return [snap.record(int(i)) for i in rows]
 
     def count(self) -> int:
@@ -173,7 +173,9 @@ class LocalIndex(Index):
         out_dense = np.full((b, width), -np.inf, dtype=np.float32)
         out_sparse = np.zeros((b, width), dtype=np.float32) if sparse is not None else None
         if k:
-            mask = None if routes is None else ~np.isin(snap.routes, list(routes))
+            wanted = None if routes is None else set(routes)
+            mask = None if wanted is None else np.fromiter((r not in wanted for r in snap.routes), dtype=bool,
+                                                           count=n)
             step = max(1, _BLOCK_CELLS // max(n, 1))
             for lo in range(0, b, step):
                 hi = min(b, lo + step)
@@ -198,7 +200,7 @@ class LocalIndex(Index):
         # drop hits filtered out by the route mask (score -inf) and padding
         invalid = (out_idx < 0) | ~np.isfinite(out_dense)
         safe = np.where(invalid, 0, out_idx)
-        routes_out = snap.routes[safe] if n else np.full((b, width), "", dtype=str)
+        routes_out = snap.routes[safe] if n else np.full((b, width), "", dtype=object)
         if invalid.any():
             routes_out = np.where(invalid, "", routes_out)
             out_dense = np.where(invalid, -np.inf, out_dense).astype(np.float32)
@@ -244,6 +246,11 @@ class LocalIndex(Index):
 
     def lock(self, timeout: float = 10.0):
         return self._lease.hold(timeout)
+
+
+def _of_route(snap: _Snapshot, route: str) -> np.ndarray:
+    """Rows of `route`, compared as Python strings (numpy would turn `route` into a NUL-trimmed str)."""
+    return np.fromiter((r == route for r in snap.routes), dtype=bool, count=len(snap.routes))
 
 
 def _top_k(scores: np.ndarray, k: int, inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:

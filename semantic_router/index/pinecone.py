@@ -7,8 +7,11 @@ Router state and the writers' lease need no dimension, so they live in a small s
 record exists; state is chunked under the 40 KB metadata cap and switched by a header record.
 A dotproduct hybrid score is dense·dense + sparse·sparse, so each hit's two scores are computed
 client-side from returned values; the sparse top-k comes from a probe query whose dense part is
-scaled by 1e-6. Writes are batched under the 2 MB / 1000-vector limits. Serverless Pinecone is
-eventually consistent: counts and reads may lag writes briefly.
+scaled by 1e-6. Writes are batched under the 2 MB / 1000-vector limits and sent concurrently.
+Calls go straight to the SDK (which retries connection faults); tenacity retries what it gives up
+on at status level (5xx, 429). Queries have a native async path on the SDK's `IndexAsyncio`.
+Serverless Pinecone is eventually consistent: counts and reads may lag writes briefly, and fenced
+state writes are best effort (lease and version re-read right before the write, see docs/backends.md).
 """
 
 from __future__ import annotations
@@ -18,28 +21,33 @@ import hashlib
 import json
 import os
 import re
+import threading
+import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from pinecone import Pinecone
-from pinecone.errors.exceptions import (ApiError, ConflictError, ForbiddenError, NotFoundError, PineconeConnectionError,
-                                        PineconeTimeoutError, RateLimitError, ServiceError, UnauthorizedError)
+from pinecone.errors.exceptions import (ApiError, ForbiddenError, PineconeConnectionError, PineconeTimeoutError,
+                                        RateLimitError, ServiceError, UnauthorizedError)
 
-from semantic_router.vectors import SparseVector
-from semantic_router.errors import IndexBackendError
-from semantic_router.index.base import HitBatch, Record
+from semantic_router.errors import IndexBackendError, StateConflict
+from semantic_router.index._common import (Candidate, PreparedSearch, RetryPolicy, batch_dims, chunked, finite,
+                                           merge_hybrid, query_matrix, size_batches)
+from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import Lease, LeaseLock
-from semantic_router.index.remote import (Candidate, Driver, Plan, PlannedIndex, Sleep, batch_dims, call, chunked,
-                                          finite, merge_hybrid, query_matrix, size_batches)
+from semantic_router.vectors import SparseVector
 
+T = TypeVar("T")
 MAX_REQUEST_BYTES = 1_900_000  # Pinecone refuses requests over 2 MB; keep headroom for the envelope
 MAX_UPSERT_VECTORS = 1000
 FETCH_BATCH = 100  # ids per fetch (a GET: the ids travel in the URL)
-CONCURRENCY = 8  # requests in flight per step
+CONCURRENCY = 8  # requests in flight at once
 META_INDEX = "semantic-router-meta"
 _STATE_ID, _LOCK_ID = "sr-state", "sr-lock"
 _CHUNK = 30_000  # characters of state JSON per meta record
@@ -70,7 +78,7 @@ def _meta_vector(vid: str, metadata: dict[str, Any]) -> dict[str, Any]:
     return {"id": vid, "values": [1.0], "metadata": metadata}
 
 
-class PineconeIndex(PlannedIndex):
+class PineconeIndex(Index):
     """Records in a Pinecone serverless index (one namespace per tenant)."""
 
     type = "pinecone"
@@ -104,65 +112,96 @@ class PineconeIndex(PlannedIndex):
         self._cloud, self._region, self._host, self._control_host = cloud, region, host, control_host
         self._dims_hint, self._metric = dimensions, metric
         self._ready_timeout = ready_timeout
+        self._owns_client = client is None
         if client is None:
             key = api_key or os.environ.get("PINECONE_API_KEY")
             if not key:
                 raise IndexBackendError("Pinecone needs an API key: pass api_key=... or set PINECONE_API_KEY")
             client = Pinecone(api_key=key, host=control_host)
         self._pc = client
-        self._info: _Info | None = None
+        self._retry = RetryPolicy(retries, _is_transient)
+        self._info_cache: _Info | None = None
         self._meta_host: str | None = None
-        self._clients: dict[str, Any] = {}
-        self._aclients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-        self._driver = Driver(self._resolve, self._aresolve, _is_transient, self._translate, retries, CONCURRENCY)
+        self._clients: dict[str, Any] = {}  # host -> data-plane client
+        self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # loop -> IndexAsyncio
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._lease = LeaseLock(_PineconeLease(self), ttl=lock_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _host_of(self, target: str) -> str:
-        if target == "meta":
-            return str(self._meta_host)
-        return self._info.host if self._info is not None else str(self._host)
+    def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """One SDK call, retried on transient faults; failures as IndexBackendError (with status)."""
+        try:
+            return self._retry.call(fn, *args, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from exc
 
-    def _resolve(self, target: str) -> Any:
-        """The control plane, or the data plane ("data": records, "meta": state and lease)."""
-        if target == "control":
-            return self._pc
-        if target not in self._clients:
-            self._clients[target] = self._pc.index(host=self._host_of(target))
-        return self._clients[target]
+    def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent calls CONCURRENCY at a time (results in order)."""
+        if len(calls) <= 1:
+            return [c() for c in calls]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="sr-pinecone")
+        return [f.result() for f in [self._pool.submit(c) for c in calls]]
 
-    def _aresolve(self, target: str) -> Any:
-        """A data plane's AsyncIndex for the running loop; control calls go to a worker thread."""
-        if target == "control":
-            return None
+    def _index_client(self, host: str) -> Any:
+        if host not in self._clients:
+            self._clients[host] = self._pc.index(host=host)
+        return self._clients[host]
+
+    def _data(self) -> Any:
+        """The records index's data-plane client."""
+        return self._index_client(self._info_cache.host if self._info_cache is not None else str(self._host))
+
+    def _meta(self) -> Any:
+        """The meta index's data-plane client (state and lease)."""
+        return self._index_client(str(self._meta_host))
+
+    def _adata(self) -> Any:
+        """The records index's `IndexAsyncio` for the running loop (queries only)."""
+        host = self._info_cache.host if self._info_cache is not None else str(self._host)
         per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
-        if target not in per_loop:
-            per_loop[target] = self._pc.IndexAsyncio(host=self._host_of(target))
-        return per_loop[target]
+        if host not in per_loop:
+            per_loop[host] = self._pc.IndexAsyncio(host=host)
+        return per_loop[host]
 
     def _forget(self) -> None:
-        self._info = None
-        self._clients.pop("data", None)
-        for per_loop in self._aclients.values():
-            per_loop.pop("data", None)
+        self._info_cache = None
 
-    def _translate(self, exc: BaseException) -> BaseException:
-        where = self._info.host if self._info else (self._host or self._control_host or "the Pinecone API")
+    def _translate(self, exc: BaseException) -> IndexBackendError:
+        where = self._info_cache.host if self._info_cache else (self._host or self._control_host or "the Pinecone API")
+        status = exc.status_code if isinstance(exc, ApiError) else None
         if isinstance(exc, (UnauthorizedError, ForbiddenError)):
-            return IndexBackendError(f"Pinecone rejected the API key ({exc.status_code} {type(exc).__name__}) for "
-                                     f"index {self.name!r} at {where}: check api_key / PINECONE_API_KEY")
-        if isinstance(exc, ApiError):
-            return IndexBackendError(f"Pinecone index {self.name!r} at {where} answered {exc.status_code}: "
-                                     f"{exc.message}")
-        if isinstance(exc, (PineconeConnectionError, PineconeTimeoutError)):
-            return IndexBackendError(f"cannot reach Pinecone at {where}: {exc}")
-        return IndexBackendError(f"Pinecone index {self.name!r} at {where} failed: {exc!r}")
+            text = (f"Pinecone rejected the API key ({exc.status_code} {type(exc).__name__}) for index {self.name!r} "
+                    f"at {where}: check api_key / PINECONE_API_KEY")
+        elif isinstance(exc, ApiError):
+            text = f"Pinecone index {self.name!r} at {where} answered {exc.status_code}: {exc.message}"
+        elif isinstance(exc, (PineconeConnectionError, PineconeTimeoutError)):
+            text = f"cannot reach Pinecone at {where}: {exc}"
+        else:
+            text = f"Pinecone index {self.name!r} at {where} failed: {exc!r}"
+        retryable = _is_transient(exc) or isinstance(exc, (PineconeConnectionError, PineconeTimeoutError))
+        return IndexBackendError(text, status=status, retryable=retryable)
+
+    def _unless_missing(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
+        """`_call`, or None when the target does not exist (404)."""
+        try:
+            return self._call(fn, *args, **kwargs)
+        except IndexBackendError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    @property
+    def is_remote(self) -> bool:
+        return True
 
     def spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "name": self.name, "namespace": self.namespace,
                                "cloud": self._cloud, "region": self._region}
-        dims = self._info.dims if self._info else self._dims_hint
-        metric = self._info.metric if self._info else self._metric
+        dims = self._info_cache.dims if self._info_cache else self._dims_hint
+        metric = self._info_cache.metric if self._info_cache else self._metric
         meta = None if self._meta_index == META_INDEX else self._meta_index
         for key, value in (("dimensions", dims), ("metric", metric), ("host", self._host),
                            ("control_host", self._control_host), ("meta_index", meta)):
@@ -171,87 +210,81 @@ class PineconeIndex(PlannedIndex):
         return out
 
     # -- index lifecycle ------------------------------------------------------------------------
-    def _describe_plan(self, name: str, create: dict[str, Any] | None) -> Plan[Any]:
+    def _describe(self, name: str, create: dict[str, Any] | None) -> Any:
         """Describe index `name` once it is ready; create it from `create` (fields) if missing,
         else None. A create that loses a race to another writer adopts the winner's index."""
-        try:
-            desc = yield call("control", "indexes.describe", name)
-        except NotFoundError:
+        desc = self._unless_missing(self._pc.indexes.describe, name)
+        if desc is None:
             if create is None:
                 return None
             deployment = {"deployment_type": "managed", "cloud": self._cloud, "region": self._region}
             try:
-                desc = yield call("control", "indexes.create", name=name, schema={"fields": create},
+                desc = self._call(self._pc.indexes.create, name=name, schema={"fields": create},
                                   deployment=deployment, timeout=-1)
-            except ConflictError:
-                desc = yield call("control", "indexes.describe", name)
-        waited = 0.0
+            except IndexBackendError as exc:
+                if exc.status != 409:
+                    raise
+                desc = self._call(self._pc.indexes.describe, name)
+        deadline = time.monotonic() + self._ready_timeout
         while not desc.status.ready:
-            if waited >= self._ready_timeout:
-                raise IndexBackendError(f"Pinecone index {name!r} not ready after {waited:.0f}s")
-            yield Sleep(1.0)
-            waited += 1.0
-            desc = yield call("control", "indexes.describe", name)
+            if time.monotonic() >= deadline:
+                raise IndexBackendError(f"Pinecone index {name!r} not ready after {self._ready_timeout:.0f}s",
+                                        retryable=True)
+            time.sleep(1.0)
+            desc = self._call(self._pc.indexes.describe, name)
         return desc
 
-    def _info_plan(self, create: tuple[int, bool] | None = None) -> Plan[_Info | None]:
+    def _info(self, create: tuple[int, bool] | None = None) -> _Info | None:
         """The records index (dimension, metric, host), created for (dims, hybrid) if missing."""
-        if self._info is not None:
-            return self._info
+        if self._info_cache is not None:
+            return self._info_cache
         if self._host:
-            stats = yield call("data", "describe_index_stats")
+            stats = self._call(self._data().describe_index_stats)
             metric = stats.metric or "cosine"
-            self._info = _Info(self._host, int(stats.dimension), metric, metric == "dotproduct")
-            return self._info
+            self._info_cache = _Info(self._host, int(stats.dimension), metric, metric == "dotproduct")
+            return self._info_cache
         fields = None
         if create is not None:
             metric = self._metric or ("dotproduct" if create[1] else "cosine")
             fields = {"_values": {"type": "dense_vector", "dimension": create[0], "metric": metric}}
             if metric == "dotproduct":
                 fields["_sparse_values"] = {"type": "sparse_vector"}
-        desc = yield from self._describe_plan(self.name, fields)
+        desc = self._describe(self.name, fields)
         if desc is None:
             return None
         dense = desc.schema.fields.get("_values")
         if dense is None:
             raise IndexBackendError(f"Pinecone index {self.name!r} is not a vector index (no '_values' field)")
-        self._clients.pop("data", None)
-        self._info = _Info(desc.host, int(dense.dimension), str(dense.metric), "_sparse_values" in desc.schema.fields)
-        return self._info
+        self._clients.pop(desc.host, None)  # a recreated index may reuse its host: fresh connections
+        self._info_cache = _Info(desc.host, int(dense.dimension), str(dense.metric),
+                                 "_sparse_values" in desc.schema.fields)
+        return self._info_cache
 
-    def _meta_plan(self, create: bool) -> Plan[bool]:
+    def _meta_ready(self, create: bool) -> bool:
         """Whether the meta index exists (creating it if asked); remembers its host."""
         if self._meta_host is None:
             fields = {"_values": {"type": "dense_vector", "dimension": 1, "metric": "cosine"}} if create else None
-            desc = yield from self._describe_plan(self._meta_index, fields)
+            desc = self._describe(self._meta_index, fields)
             if desc is None:
                 return False
             self._meta_host = desc.host
         return True
 
-    def _dims_plan(self) -> Plan[int | None]:
-        return getattr((yield from self._info_plan()), "dims", None)
+    @property
+    def dimensions(self) -> int | None:
+        info = self._info()
+        return None if info is None else info.dims
 
     def drop(self) -> None:
         """Delete the records index (with a tenant namespace: only that namespace) and this
         router's state and lease; the shared meta index stays."""
-        self._driver.run(self._drop_plan())
-        self._forget()
-
-    def _drop_plan(self) -> Plan[None]:
         if not self.namespace and not self._host:
-            deleting = call("control", "indexes.delete", self.name, timeout=int(self._ready_timeout))
-            yield from self._ignore_missing(deleting)
-        elif (yield from self._info_plan()) is not None:
-            yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
-        if (yield from self._meta_plan(False)):
-            yield from self._ignore_missing(call("meta", "delete", delete_all=True, namespace=self._meta_ns))
-
-    def _ignore_missing(self, c: Any) -> Plan[Any]:
-        try:
-            return (yield c)
-        except NotFoundError:
-            return None
+            self._unless_missing(self._pc.indexes.delete, self.name, timeout=int(self._ready_timeout))
+        elif self._info() is not None:
+            self._unless_missing(self._data().delete, delete_all=True, namespace=self.namespace)
+        if self._meta_ready(False):
+            self._unless_missing(self._meta().delete, delete_all=True, namespace=self._meta_ns)
+        self._forget()
 
     # -- records --------------------------------------------------------------------------------
     def _vector(self, r: Record) -> dict[str, Any]:
@@ -270,7 +303,7 @@ class PineconeIndex(PlannedIndex):
         return Record(meta["route"], meta["utterance"], np.asarray(v.values, dtype=np.float32),
                       _sparse_of(v.sparse_values), extra, v.id)
 
-    def _upsert_plan(self, records: Sequence[Record]) -> Plan[None]:
+    def upsert(self, records: Sequence[Record]) -> None:
         if not records:
             return
         dims = batch_dims(records)
@@ -279,125 +312,121 @@ class PineconeIndex(PlannedIndex):
         hybrid = any(r.sparse is not None and len(r.sparse) for r in records)
         vectors = [self._vector(r) for r in {r.id: r for r in records}.values()]
         for attempt in range(2):
-            info = yield from self._info_plan((dims, hybrid))
+            info = self._info((dims, hybrid))
+            assert info is not None
             if info.dims != dims:
                 raise ValueError(f"records have dimension {dims}, index {self.name!r} holds {info.dims}")
             if hybrid and not info.hybrid:
                 raise ValueError(f"Pinecone index {self.name!r} has no sparse field (metric {info.metric}): hybrid "
                                  "records need a dotproduct index with one; drop it or use another name")
             try:
-                yield from self._write_plan(vectors, self.namespace)
+                self._write(vectors, self.namespace, self._data())
                 return
-            except NotFoundError:
-                if attempt or self._host:
+            except IndexBackendError as exc:
+                if attempt or self._host or exc.status != 404:
                     raise
                 self._forget()  # the index was deleted meanwhile: create it again
 
-    def _write_plan(self, vectors: list[dict[str, Any]], namespace: str, target: str = "data") -> Plan[None]:
+    def _write(self, vectors: list[dict[str, Any]], namespace: str, client: Any) -> None:
         batches = size_batches(vectors, MAX_REQUEST_BYTES, MAX_UPSERT_VECTORS)
-        for group in chunked(batches, CONCURRENCY):
-            yield [call(target, "upsert", vectors=b, namespace=namespace) for b in group]
+        self._parallel([partial(self._call, client.upsert, vectors=b, namespace=namespace) for b in batches])
 
-    def _pages_plan(self, method: str, **kwargs: Any) -> Plan[list[Any]]:
+    def _pages(self, method: Callable[..., Any], **kwargs: Any) -> list[Any]:
         """Every page of a paginated data-plane call (`list_paginated`, `fetch_by_metadata`)."""
         pages: list[Any] = []
         token = None
         while True:
-            page = yield call("data", method, namespace=self.namespace, limit=100, pagination_token=token, **kwargs)
+            page = self._call(method, namespace=self.namespace, limit=100, pagination_token=token, **kwargs)
             pages.append(page)
             token = page.pagination.next if page.pagination else None
             if not token:
                 return pages
 
-    def _list_plan(self) -> Plan[list[str]]:
-        return [item.id for page in (yield from self._pages_plan("list_paginated")) for item in page.vectors]
+    def _list(self) -> list[str]:
+        return [item.id for page in self._pages(self._data().list_paginated) for item in page.vectors]
 
-    def _fetch_plan(self, ids: Sequence[str], namespace: str, target: str = "data") -> Plan[dict[str, Any]]:
+    def _fetch(self, ids: Sequence[str], namespace: str, client: Any) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for group in chunked(chunked(list(ids), FETCH_BATCH), CONCURRENCY):
-            for resp in (yield [call(target, "fetch", ids=list(b), namespace=namespace) for b in group]):
-                found.update(resp.vectors)
+        for resp in self._parallel([partial(self._call, client.fetch, ids=list(b), namespace=namespace)
+                                    for b in chunked(list(ids), FETCH_BATCH)]):
+            found.update(resp.vectors)
         return found
 
-    def _by_route_plan(self, route: str) -> Plan[dict[str, Any]]:
-        pages = yield from self._pages_plan("fetch_by_metadata", filter={"route": {"$eq": route}})
+    def _by_route(self, route: str) -> dict[str, Any]:
+        pages = self._pages(self._data().fetch_by_metadata, filter={"route": {"$eq": route}})
         return {vid: v for page in pages for vid, v in page.vectors.items()}
 
-    def _records_plan(self, route: str | None) -> Plan[list[Record]]:
-        if (yield from self._info_plan()) is None:
+    def records(self, route: str | None = None) -> list[Record]:
+        if self._info() is None:
             return []
-        if route is None:
-            found = yield from self._fetch_plan((yield from self._list_plan()), self.namespace)
-        else:
-            found = yield from self._by_route_plan(route)
+        found = self._fetch(self._list(), self.namespace, self._data()) if route is None else self._by_route(route)
         return [self._record(v) for v in found.values()]
 
-    def _ids_plan(self, route: str | None) -> Plan[list[str]]:
-        if (yield from self._info_plan()) is None:
+    def ids(self, route: str | None = None) -> list[str]:
+        if self._info() is None:
             return []
-        if route is None:
-            return (yield from self._list_plan())
-        return list((yield from self._by_route_plan(route)))
+        return self._list() if route is None else list(self._by_route(route))
 
-    def _count_plan(self) -> Plan[int]:
-        if (yield from self._info_plan()) is None:
+    def count(self) -> int:
+        if self._info() is None:
             return 0
-        stats = yield call("data", "describe_index_stats")
-        summary = stats.namespaces.get(self.namespace)
+        summary = self._call(self._data().describe_index_stats).namespaces.get(self.namespace)
         return 0 if summary is None else int(summary.vector_count)
 
-    def _delete_plan(self, ids: Sequence[str] | None, route: str | None) -> Plan[int]:
-        if (yield from self._info_plan()) is None:
+    def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
+        if self._info() is None:
             return 0
+        data = self._data()
         wanted = [i for i in dict.fromkeys(ids or []) if i.isascii() and 0 < len(i) <= 512]
-        targets = set((yield from self._fetch_plan(wanted, self.namespace))) if wanted else set()
+        targets = set(self._fetch(wanted, self.namespace, data)) if wanted else set()
         if route is not None:
-            targets |= set((yield from self._by_route_plan(route)))
-        for group in chunked(chunked(sorted(targets), 1000), CONCURRENCY):
-            yield [call("data", "delete", ids=list(b), namespace=self.namespace) for b in group]
+            targets |= set(self._by_route(route))
+        self._parallel([partial(self._call, data.delete, ids=list(b), namespace=self.namespace)
+                        for b in chunked(sorted(targets), 1000)])
         return len(targets)
 
-    def _clear_plan(self) -> Plan[None]:
-        if (yield from self._info_plan()) is not None:
-            yield from self._ignore_missing(call("data", "delete", delete_all=True, namespace=self.namespace))
-        if (yield from self._meta_plan(False)):
-            yield from self._ignore_missing(call("meta", "delete", filter={"kind": {"$in": ["state", "state_chunk"]}},
-                                                 namespace=self._meta_ns))
+    def clear(self) -> None:
+        if self._info() is not None:
+            self._unless_missing(self._data().delete, delete_all=True, namespace=self.namespace)
+        if self._meta_ready(False):
+            self._unless_missing(self._meta().delete, filter={"kind": {"$in": ["state", "state_chunk"]}},
+                                 namespace=self._meta_ns)
 
     # -- search ---------------------------------------------------------------------------------
-    def _query_plan(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
-                    routes: Sequence[str] | None) -> Plan[HitBatch]:
+    def _search(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
+                routes: Sequence[str] | None, info: Callable[[], _Info | None]) -> PreparedSearch | HitBatch:
+        """One query request per query (plus a sparse probe per hybrid query), as keyword sets."""
         q = query_matrix(dense, sparse)
         b = q.shape[0]
         empty = HitBatch.from_rows([[] for _ in range(b)], sparse is not None)
         if top_k <= 0 or b == 0 or (routes is not None and not list(routes)):
             return empty
-        info = yield from self._info_plan()
-        if info is None:
+        have = info()
+        if have is None:
             return empty
-        if q.shape[1] != info.dims:
-            raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {info.dims}")
-        k = min(top_k, 1000)  # Pinecone's cap when metadata or values come back
+        if q.shape[1] != have.dims:
+            raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {have.dims}")
         flt = None if routes is None else {"route": {"$in": list(routes)}}
-        hybrid = sparse is not None and info.hybrid
-        common = dict(top_k=k, namespace=self.namespace, filter=flt, include_metadata=True)
-        calls = [call("data", "query", vector=finite(v), include_values=hybrid, **common) for v in q]
+        hybrid = sparse is not None and have.hybrid
+        common = dict(top_k=min(top_k, 1000), namespace=self.namespace, filter=flt, include_metadata=True)
+        requests = [dict(vector=finite(v), include_values=hybrid, **common) for v in q]
         probes = [i for i in range(b) if hybrid and len(sparse[i])]
-        calls += [call("data", "query", vector=finite(q[i] * _PROBE), include_values=True, **common,
-                       sparse_vector={"indices": list(sparse[i].indices), "values": list(sparse[i].values)})
-                  for i in probes]
-        results: list[Any] = []
-        for group in chunked(calls, 4 * CONCURRENCY):
-            results.extend((yield list(group)))
-        by_probe = dict(zip(probes, results[b:]))
-        rows = []
-        for i in range(b):
-            dense_hits = [self._candidate(m, float(m.score)) for m in results[i].matches]
-            sparse_hits = [self._candidate(m, sparse[i].dot(_sparse_of(m.sparse_values) or SparseVector()))
-                           for m in by_probe[i].matches] if i in by_probe else []
-            rows.append(merge_hybrid(dense_hits, sparse_hits, q[i], None if sparse is None else sparse[i],
-                                     cosine=info.metric == "cosine"))
-        return HitBatch.from_rows(rows, sparse is not None)
+        requests += [dict(vector=finite(q[i] * _PROBE), include_values=True, **common,
+                          sparse_vector={"indices": list(sparse[i].indices), "values": list(sparse[i].values)})
+                     for i in probes]
+
+        def finish(results: list[Any]) -> HitBatch:
+            by_probe = dict(zip(probes, results[b:]))
+            rows = []
+            for i in range(b):
+                dense_hits = [self._candidate(m, float(m.score)) for m in results[i].matches]
+                sparse_hits = [self._candidate(m, sparse[i].dot(_sparse_of(m.sparse_values) or SparseVector()))
+                               for m in by_probe[i].matches] if i in by_probe else []
+                rows.append(merge_hybrid(dense_hits, sparse_hits, q[i], None if sparse is None else sparse[i],
+                                         cosine=have.metric == "cosine"))
+            return HitBatch.from_rows(rows, sparse is not None)
+
+        return PreparedSearch(requests, finish, empty)
 
     @staticmethod
     def _candidate(m: Any, score: float) -> Candidate:
@@ -405,36 +434,112 @@ class PineconeIndex(PlannedIndex):
         return Candidate(m.id, meta.get("route", ""), meta.get("utterance", ""), score, m.values or None,
                          _sparse_of(m.sparse_values))
 
+    def query_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
+                    routes: Sequence[str] | None = None) -> HitBatch:
+        search = self._search(dense, sparse, top_k, routes, self._info)
+        if isinstance(search, HitBatch):
+            return search
+        data = self._data()
+        return search.finish(self._parallel([partial(self._call, data.query, **kw) for kw in search.requests]))
+
+    async def aquery_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
+                           routes: Sequence[str] | None = None) -> HitBatch:
+        """Native async search: the query requests go concurrently through the SDK's IndexAsyncio."""
+        if self._info_cache is None:
+            await asyncio.to_thread(self._info)
+        search = self._search(dense, sparse, top_k, routes, lambda: self._info_cache)
+        if isinstance(search, HitBatch):
+            return search
+        client, gate = self._adata(), asyncio.Semaphore(CONCURRENCY)
+
+        async def one(kw: dict[str, Any]) -> Any:
+            async with gate:
+                return await self._retry.acall(client.query, **kw)
+
+        try:
+            results = await asyncio.gather(*(one(kw) for kw in search.requests))
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        return search.finish(list(results))
+
     # -- shared state ---------------------------------------------------------------------------
-    def _read_state_plan(self) -> Plan[dict[str, Any] | None]:
-        if not (yield from self._meta_plan(False)):
+    def _state_head(self) -> Any:
+        if not self._meta_ready(False):
             return None
+        return self._fetch([_STATE_ID], self._meta_ns, self._meta()).get(_STATE_ID)
+
+    def read_state(self) -> dict[str, Any] | None:
         for _ in range(3):
-            head = (yield from self._fetch_plan([_STATE_ID], self._meta_ns, "meta")).get(_STATE_ID)
+            head = self._state_head()
             if head is None:
                 return None
             meta = head.metadata
             names = [f"{_STATE_ID}:{meta['gen']}:{i}" for i in range(int(meta["chunks"]))]
-            parts = yield from self._fetch_plan(names, self._meta_ns, "meta")
+            parts = self._fetch(names, self._meta_ns, self._meta())
             if len(parts) == len(names):
                 text = "".join(parts[n].metadata["text"] for n in names)
                 if hashlib.sha256(text.encode()).hexdigest() == meta["sha256"]:
                     return json.loads(text)
-            yield Sleep(0.2)  # a writer replaced the state meanwhile: read the new header
-        raise IndexBackendError(f"the router state of Pinecone index {self.name!r} is incomplete (missing chunks)")
+            time.sleep(0.2)  # a writer replaced the state meanwhile: read the new header
+        raise IndexBackendError(f"the router state of Pinecone index {self.name!r} is incomplete (missing chunks)",
+                                retryable=True)
 
-    def _write_state_plan(self, state: dict[str, Any]) -> Plan[None]:
+    def _stored_version(self) -> int:
+        head = self._state_head()
+        if head is None:
+            return 0
+        if "version" in head.metadata:
+            return int(head.metadata["version"])
+        return int((self.read_state() or {}).get("version", 0))  # written before fencing
+
+    def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
+                    lease: LeaseToken | None = None) -> None:
+        """Best-effort fencing: the lease and the stored version are re-read right before the write
+        (Pinecone has no conditional write, so a writer racing within that window can still win)."""
+        if lease is not None and not self._lease.holds(lease):
+            raise StateConflict(f"the lock of Pinecone index {self.name!r} was lost (lease expired or taken over) "
+                                "before the state write; nothing was written")
+        if expected_version is not None:
+            found = self._stored_version()
+            if found != expected_version:
+                raise StateConflict(f"the shared state of Pinecone index {self.name!r} moved on: expected version "
+                                    f"{expected_version}, found {found}; nothing was written")
         text = json.dumps(state)
-        yield from self._meta_plan(True)
+        self._meta_ready(True)
+        meta = self._meta()
         gen = uuid.uuid4().hex[:12]
         pieces = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
         chunks = [_meta_vector(f"{_STATE_ID}:{gen}:{i}", {"kind": "state_chunk", "gen": gen, "seq": i, "text": p})
                   for i, p in enumerate(pieces)]
-        yield from self._write_plan(chunks, self._meta_ns, "meta")
+        self._write(chunks, self._meta_ns, meta)
         head = {"kind": "state", "gen": gen, "chunks": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-        yield call("meta", "upsert", vectors=[_meta_vector(_STATE_ID, head)], namespace=self._meta_ns)
-        stale = {"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}
-        yield call("meta", "delete", filter=stale, namespace=self._meta_ns)
+        if isinstance(state.get("version"), int):
+            head["version"] = state["version"]
+        self._call(meta.upsert, vectors=[_meta_vector(_STATE_ID, head)], namespace=self._meta_ns)
+        self._call(meta.delete, filter={"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}, namespace=self._meta_ns)
+
+    def lock(self, timeout: float = 10.0):
+        return self._lease.hold(timeout)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the data-plane clients, the worker pool and (if ours) the control-plane client;
+        async clients of other event loops are dropped."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._aclients.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        if self._owns_client:
+            self._pc.close()
+
+    async def aclose(self) -> None:
+        """Close the async clients of the running event loop, then everything `close` closes."""
+        for client in self._aclients.pop(asyncio.get_running_loop(), {}).values():
+            await client.close()
+        self.close()
 
 
 class _PineconeLease:
@@ -445,33 +550,28 @@ class _PineconeLease:
     def __init__(self, index: PineconeIndex) -> None:
         self._index = index
 
-    def _read_plan(self) -> Plan[Lease | None]:
+    def read(self) -> Lease | None:
         idx = self._index
-        if not (yield from idx._meta_plan(False)):
+        if not idx._meta_ready(False):
             return None
-        got = (yield from idx._fetch_plan([_LOCK_ID], idx._meta_ns, "meta")).get(_LOCK_ID)
+        got = idx._fetch([_LOCK_ID], idx._meta_ns, idx._meta()).get(_LOCK_ID)
         if got is None:
             return None
         m = got.metadata
         return Lease(str(m["owner"]), float(m["expires"]), int(m["version"]))
 
-    def _swap_plan(self, expected: Lease | None, new: Lease) -> Plan[bool]:
+    def swap(self, expected: Lease | None, new: Lease) -> bool:
         idx = self._index
-        yield from idx._meta_plan(True)
+        idx._meta_ready(True)
+        meta = idx._meta()
         if expected is None:
             expected = Lease("", 0.0, 0)
             seed = _meta_vector(_LOCK_ID, {"kind": "lock", "owner": "", "expires": 0.0, "version": 0})
-            yield call("meta", "upsert", vectors=[seed], namespace=idx._meta_ns)
-        resp = yield call("meta", "update", filter={"kind": {"$eq": "lock"}, "version": {"$eq": expected.version}},
-                          set_metadata={"owner": new.owner, "expires": new.expires, "version": new.version},
-                          namespace=idx._meta_ns)
+            idx._call(meta.upsert, vectors=[seed], namespace=idx._meta_ns)
+        resp = idx._call(meta.update, filter={"kind": {"$eq": "lock"}, "version": {"$eq": expected.version}},
+                         set_metadata={"owner": new.owner, "expires": new.expires, "version": new.version},
+                         namespace=idx._meta_ns)
         if resp.matched_records is not None:
             return resp.matched_records == 1
-        got = yield from self._read_plan()
+        got = self.read()
         return got is not None and (got.owner, got.version) == (new.owner, new.version)
-
-    def read(self) -> Lease | None:
-        return self._index._driver.run(self._read_plan())
-
-    def swap(self, expected: Lease | None, new: Lease) -> bool:
-        return self._index._driver.run(self._swap_plan(expected, new))

@@ -61,11 +61,11 @@ _LENIENT = ("no such index", "unknown index name", "index already exists")  # ra
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-# KEYS: state, lock. ARGV: new state JSON, expected version ('' = any), lease token ('' = none).
-# A retried call whose first attempt already landed finds its own state stored and succeeds.
+# KEYS: state, lock, write nonce. ARGV: new state JSON, expected version ('' = any), lease token
+# ('' = none), nonce of this call. A retried call whose first attempt landed finds its nonce: ok.
 _WRITE_STATE = """
+if redis.call('get', KEYS[3]) == ARGV[4] then return 'ok' end
 local cur = redis.call('get', KEYS[1])
-if cur == ARGV[1] then return 'ok' end
 if ARGV[3] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[3] then return 'lease' end
 if ARGV[2] ~= '' then
   local found = 0
@@ -77,6 +77,7 @@ if ARGV[2] ~= '' then
   if found ~= tonumber(ARGV[2]) then return 'version:' .. tostring(found) end
 end
 redis.call('set', KEYS[1], ARGV[1])
+redis.call('set', KEYS[3], ARGV[4])
 return 'ok'
 """
 
@@ -327,7 +328,7 @@ class RedisIndex(Index):
     def _wipe(self, drop: bool) -> None:
         keys = self._keys()
         cmds: list[Cmd] = [("DEL", *keys[lo:lo + _PAGE]) for lo in range(0, len(keys), _PAGE)]
-        cmds.append(("DEL", self.state_key))
+        cmds.append(("DEL", self.state_key, self.state_key + ":nonce"))
         if drop:  # the FT index (without DD: its records are deleted above) and its meta
             cmds += [("FT.DROPINDEX", self.index_name), ("DEL", self.meta_key)]
         self._run(cmds, lenient=True)
@@ -419,9 +420,10 @@ class RedisIndex(Index):
                     lease: LeaseToken | None = None) -> None:
         """One Lua script checks the lease token and the stored version, then SETs: atomic."""
         args = [json.dumps(state), "" if expected_version is None else str(int(expected_version)),
-                "" if lease is None else lease.token]
+                "" if lease is None else lease.token, uuid.uuid4().hex]
         try:
-            verdict = text(self._write_script(keys=[self.state_key, self.lock_key], args=args))
+            verdict = text(self._write_script(keys=[self.state_key, self.lock_key, self.state_key + ":nonce"],
+                                              args=args))
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
         except redis.exceptions.ResponseError as exc:

@@ -33,3 +33,11 @@ def make_index(name: str, **kwargs) -> PineconeIndex:
     if key:
         return PineconeIndex(api_key=key, name=name, **kwargs)
     return PineconeIndex(api_key="pclocal", control_host=emulator().url, name=name, **kwargs)
+
+
+def steal_lock(index: PineconeIndex) -> None:
+    """Overwrite the lease record with another owner's, as if ours expired and another writer took it."""
+    import time
+
+    lease = {"owner": "intruder", "expires": time.time() + 60, "version": 10**6}
+    index._meta().update(id="sr-lock", set_metadata=lease, namespace=f"{index.name}__{index.namespace}")

@@ -30,3 +30,14 @@ def make_index(name: str) -> QdrantIndex:
     if url:
         return QdrantIndex(url=url, name=name)
     return QdrantIndex(client=shared_client(), name=name)
+
+
+def steal_lock(index: QdrantIndex) -> None:
+    """Overwrite the lease point with another owner's, as if ours expired and another writer took it."""
+    import time
+
+    from qdrant_client import models
+
+    lease = {"owner": "intruder", "expires": time.time() + 60, "version": 10**6}
+    index._client.upsert(f"{index.name}__lock", points=[
+        models.PointStruct(id="5b1f3f0e-0000-4000-8000-000000000002", vector={}, payload=lease)], wait=True)

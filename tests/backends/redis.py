@@ -6,3 +6,10 @@ from tests.redis_server import server_url
 
 def make_index(name: str) -> RedisIndex:
     return RedisIndex(server_url(), name=name)
+
+
+def steal_lock(index: RedisIndex) -> None:
+    """Overwrite the lease with another owner's, as if ours expired and another writer took it."""
+    import redis
+
+    redis.Redis.from_url(server_url()).set(index.lock_key, "intruder", px=60_000)

@@ -10,10 +10,15 @@ from tests.backends import BACKENDS, dropped_after
 
 
 @pytest.fixture(params=BACKENDS)
-def make_index(request):
+def backend(request):
+    """The backend's factory module (tests/backends/<name>.py): `make_index`, `steal_lock`."""
+    return importlib.import_module(f"tests.backends.{request.param}")
+
+
+@pytest.fixture()
+def make_index(backend):
     """Factory of fresh, empty indexes of one backend; every index made is dropped afterwards."""
-    module = importlib.import_module(f"tests.backends.{request.param}")
-    with dropped_after(module.make_index) as factory:
+    with dropped_after(backend.make_index) as factory:
         yield factory
 
 
