@@ -14,6 +14,7 @@ from pinecone.errors.exceptions import PayloadTooLargeError
 
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError, LockTimeout
+from semantic_router.index._pinecone_wire import to_vector
 from semantic_router.index.base import Record
 from semantic_router.index.local import LocalIndex
 from semantic_router.index.pinecone import PineconeIndex
@@ -126,7 +127,7 @@ def test_upserts_are_batched_under_the_request_limit(make, emu):
     assert {r.metadata["blob"] for r in idx.records()} == {"x" * 15_000}
     raw = Pinecone(api_key="pclocal", host=emu.url).index(host=emu.indexes[idx.name].host)
     with pytest.raises(PayloadTooLargeError):  # one request with everything: the service refuses it
-        raw.upsert(vectors=[idx._vector(r) for r in big])
+        raw.upsert(vectors=[to_vector(r) for r in big])
 
 
 def test_listing_is_paged_and_fetched_in_batches(make, emu):
@@ -187,16 +188,14 @@ def test_lock_excludes_a_second_object_and_expires(make):
     a, b = make(name), make(name, lock_ttl=1.0)
     with a.lock(timeout=1.0):
         t0 = time.monotonic()
-        with pytest.raises(LockTimeout):
-            with b.lock(timeout=0.3):
-                pass
+        with pytest.raises(LockTimeout), b.lock(timeout=0.3):
+            pass
         assert time.monotonic() - t0 < 2.0
     with b.lock(timeout=1.0):
         pass
     b._lease._acquire("crashed-holder", 1.0)  # a holder that never releases: its lease runs out
-    with pytest.raises(LockTimeout):
-        with a.lock(timeout=0.2):
-            pass
+    with pytest.raises(LockTimeout), a.lock(timeout=0.2):
+        pass
     with a.lock(timeout=3.0):
         pass
 
@@ -218,10 +217,8 @@ def test_state_and_lock_need_no_records_index(make, emu):
     idx = make()
     assert idx.read_state() is None and idx.count() == 0 and idx.records() == []
     other = make(idx.name)
-    with idx.lock(timeout=1.0):
-        with pytest.raises(LockTimeout):
-            with other.lock(timeout=0.2):
-                pass
+    with idx.lock(timeout=1.0), pytest.raises(LockTimeout), other.lock(timeout=0.2):
+        pass
     idx.write_state({"a": 1})
     assert other.read_state() == {"a": 1}
     assert idx.name not in emu.indexes, "state and lease live in the shared meta index"

@@ -123,10 +123,8 @@ def test_two_objects_on_one_path_share_records_and_lock(tmp_path):
     assert a._client is b._client
     a.upsert(corpus(2, 2, sparse=False))
     assert b.count() == 4
-    with a.lock(timeout=1.0):
-        with pytest.raises(LockTimeout):
-            with b.lock(timeout=0.2):
-                pass
+    with a.lock(timeout=1.0), pytest.raises(LockTimeout), b.lock(timeout=0.2):
+        pass
     with b.lock(timeout=1.0):
         pass
     a.drop()  # b's cached view is stale now: it recreates what it needs
@@ -168,9 +166,8 @@ def test_expired_lease_is_taken_over():
     client = QdrantClient(location=":memory:")
     a, b = QdrantIndex(client=client, name="exp", lock_ttl=0.5), QdrantIndex(client=client, name="exp")
     a._lease._acquire("crashed-holder", 1.0)  # never released
-    with pytest.raises(LockTimeout, match="held by"):
-        with b.lock(timeout=0.1):
-            pass
+    with pytest.raises(LockTimeout, match="held by"), b.lock(timeout=0.1):
+        pass
     with b.lock(timeout=3.0):
         pass
 

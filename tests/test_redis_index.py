@@ -15,11 +15,9 @@ import redis.asyncio
 
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError, LockTimeout
-from tests.backends import dropped_after
 from semantic_router.index.base import Record
 from semantic_router.index.redis import RedisIndex, route_tag, strip_password
-
-
+from tests.backends import dropped_after
 
 DIM = 8
 
@@ -83,9 +81,8 @@ def test_lock_excludes_a_writer_on_another_client(make, redis_url):
     b = RedisIndex(redis_url, name=a.name)
     with a.lock(timeout=1.0):
         t0 = time.monotonic()
-        with pytest.raises(LockTimeout, match=a.name):
-            with b.lock(timeout=0.3):
-                pass
+        with pytest.raises(LockTimeout, match=a.name), b.lock(timeout=0.3):
+            pass
         assert 0.25 <= time.monotonic() - t0 < 1.5
     with b.lock(timeout=1.0):
         pass
@@ -107,9 +104,8 @@ def test_live_holder_renews_its_lease(make, redis_url):
     b = RedisIndex(redis_url, name=a.name, lock_lease=0.3)
     with a.lock(timeout=1.0):
         time.sleep(0.8)  # longer than the lease: renewals keep it
-        with pytest.raises(LockTimeout):
-            with b.lock(timeout=0.1):
-                pass
+        with pytest.raises(LockTimeout), b.lock(timeout=0.1):
+            pass
 
 
 def test_release_never_deletes_another_owners_lock(make, redis_url):
@@ -240,7 +236,7 @@ def test_schema_1_index_is_migrated_on_open(make, redis_url):
     raw.execute_command("FT.CREATE", idx.index_name, "ON", "HASH", "PREFIX", 1, idx.record_prefix, "SCHEMA",
                         "route", "TAG", "SEPARATOR", "\x1f", "CASESENSITIVE", "dense", "VECTOR", "FLAT", 6,
                         "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE")
-    raw.set(idx.meta_key, '{"dims": %d, "algorithm": "flat"}' % DIM)
+    raw.set(idx.meta_key, json.dumps({"dims": DIM, "algorithm": "flat"}))
     for i, route in enumerate(["a b", "a\u3000b", "a b"]):
         rid = f"old-{i}"
         raw.hset(idx.record_prefix + rid, mapping={"id": rid, "route": route, "utterance": f"u{i}",

@@ -13,7 +13,7 @@ _LAZY = {
     "PineconeIndex": "semantic_router.index.pinecone",
 }
 
-__all__ = ["Hit", "HitBatch", "Index", "Record", "LocalIndex", *_LAZY]
+__all__ = ["Hit", "HitBatch", "Index", "LocalIndex", "PineconeIndex", "QdrantIndex", "Record", "RedisIndex"]
 
 
 def __getattr__(name: str) -> Any:

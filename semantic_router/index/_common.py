@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from semantic_router.index.base import Hit, HitBatch, Record
 from semantic_router.vectors import SparseVector
@@ -138,9 +145,9 @@ class RetryPolicy:
     is_transient: Callable[[BaseException], bool]
 
     def _options(self) -> dict[str, Any]:
-        return dict(stop=stop_after_attempt(max(1, self.attempts)), reraise=True,
-                    wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
-                    retry=retry_if_exception(self.is_transient))
+        return {"stop": stop_after_attempt(max(1, self.attempts)), "reraise": True,
+                "wait": wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
+                "retry": retry_if_exception(self.is_transient)}
 
     def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return Retrying(**self._options())(fn, *args, **kwargs)

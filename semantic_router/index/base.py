@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from semantic_router.vectors import SparseVector
 from semantic_router.errors import LockTimeout, StateConflict
 from semantic_router.ids import record_id
+from semantic_router.vectors import SparseVector
+
 
 @dataclass
 class Record:

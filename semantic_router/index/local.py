@@ -15,8 +15,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from semantic_router.index.base import (
+    HitBatch,
+    Index,
+    LeaseToken,
+    Record,
+    ThreadLock,
+    check_fence,
+)
 from semantic_router.vectors import SparseVector
-from semantic_router.index.base import HitBatch, Index, LeaseToken, Record, ThreadLock, check_fence
 
 # Largest (queries x records) score block materialised at once by batched search.
 _BLOCK_CELLS = 1 << 24

@@ -2,9 +2,8 @@
 upsert (metric "dotproduct" with a sparse field when records carry sparse vectors, else "cosine"),
 one namespace per tenant, metadata {route, utterance, sr_metadata (JSON)}, ids = Record ids.
 
-Router state and the writers' lease need no dimension, so they live in a small shared index
-(`meta_index`, 1-d, one per project) under namespace `{name}__{namespace}`, usable before any
-record exists; state is chunked under the 40 KB metadata cap and switched by a header record.
+Router state and the writers' lease live in a small shared meta index under namespace
+`{name}__{namespace}` (see `_pinecone_meta`).
 A dotproduct hybrid score is dense·dense + sparse·sparse, so each hit's two scores are computed
 client-side from returned values; the sparse top-k comes from a probe query whose dense part is
 scaled by 1e-6. Writes are batched under the 2 MB / 1000-vector limits and sent concurrently.
@@ -17,13 +16,10 @@ state writes are best effort (lease and version re-read right before the write, 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import re
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,14 +29,36 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pinecone import Pinecone
-from pinecone.errors.exceptions import (ApiError, ForbiddenError, PineconeConnectionError, PineconeTimeoutError,
-                                        RateLimitError, ServiceError, UnauthorizedError)
+from pinecone.errors.exceptions import (
+    ApiError,
+    ForbiddenError,
+    PineconeConnectionError,
+    PineconeTimeoutError,
+    RateLimitError,
+    ServiceError,
+    UnauthorizedError,
+)
 
 from semantic_router.errors import IndexBackendError, StateConflict
-from semantic_router.index._common import (Candidate, PreparedSearch, RetryPolicy, batch_dims, chunked, finite,
-                                           merge_hybrid, query_matrix, size_batches)
+from semantic_router.index._common import (
+    PreparedSearch,
+    RetryPolicy,
+    batch_dims,
+    chunked,
+    finite,
+    merge_hybrid,
+    query_matrix,
+    size_batches,
+)
+from semantic_router.index._pinecone_meta import MetaNamespace
+from semantic_router.index._pinecone_wire import (
+    candidate,
+    sparse_of,
+    to_record,
+    to_vector,
+)
 from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
-from semantic_router.index.lease import Lease, LeaseLock
+from semantic_router.index.lease import LeaseLock
 from semantic_router.vectors import SparseVector
 
 T = TypeVar("T")
@@ -49,8 +67,6 @@ MAX_UPSERT_VECTORS = 1000
 FETCH_BATCH = 100  # ids per fetch (a GET: the ids travel in the URL)
 CONCURRENCY = 8  # requests in flight at once
 META_INDEX = "semantic-router-meta"
-_STATE_ID, _LOCK_ID = "sr-state", "sr-lock"
-_CHUNK = 30_000  # characters of state JSON per meta record
 _PROBE = 1e-6  # dense weight of the sparse-ranking probe query
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?$")
 
@@ -63,19 +79,9 @@ class _Info:
     hybrid: bool
 
 
-def _sparse_of(raw: Any) -> SparseVector | None:
-    if raw is None or not raw.indices:
-        return None
-    return SparseVector(tuple(int(i) for i in raw.indices), tuple(float(v) for v in raw.values))
-
-
 def _is_transient(exc: BaseException) -> bool:
     # the SDK's transport already retried connection errors; retry what it gave up on at status level
     return isinstance(exc, (ServiceError, RateLimitError))
-
-
-def _meta_vector(vid: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    return {"id": vid, "values": [1.0], "metadata": metadata}
 
 
 class PineconeIndex(Index):
@@ -126,7 +132,8 @@ class PineconeIndex(Index):
         self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # loop -> IndexAsyncio
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self._lease = LeaseLock(_PineconeLease(self), ttl=lock_ttl)
+        self._state = MetaNamespace(name, self._meta_ns, self._meta_client, self._call, self._fetch, self._write)
+        self._lease = LeaseLock(self._state, ttl=lock_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -287,22 +294,6 @@ class PineconeIndex(Index):
         self._forget()
 
     # -- records --------------------------------------------------------------------------------
-    def _vector(self, r: Record) -> dict[str, Any]:
-        meta: dict[str, Any] = {"route": r.route, "utterance": r.utterance}
-        if r.metadata is not None:
-            meta["sr_metadata"] = json.dumps(r.metadata)
-        out: dict[str, Any] = {"id": r.id, "values": finite(r.dense), "metadata": meta}
-        if r.sparse is not None and len(r.sparse):
-            out["sparse_values"] = {"indices": list(r.sparse.indices), "values": list(r.sparse.values)}
-        return out
-
-    @staticmethod
-    def _record(v: Any) -> Record:
-        meta = v.metadata or {}
-        extra = json.loads(meta["sr_metadata"]) if "sr_metadata" in meta else None
-        return Record(meta["route"], meta["utterance"], np.asarray(v.values, dtype=np.float32),
-                      _sparse_of(v.sparse_values), extra, v.id)
-
     def upsert(self, records: Sequence[Record]) -> None:
         if not records:
             return
@@ -310,7 +301,7 @@ class PineconeIndex(Index):
         if self._dims_hint is not None and dims != self._dims_hint:
             raise ValueError(f"records have dimension {dims}, index {self.name!r} was configured for {self._dims_hint}")
         hybrid = any(r.sparse is not None and len(r.sparse) for r in records)
-        vectors = [self._vector(r) for r in {r.id: r for r in records}.values()]
+        vectors = [to_vector(r) for r in {r.id: r for r in records}.values()]
         for attempt in range(2):
             info = self._info((dims, hybrid))
             assert info is not None
@@ -360,7 +351,7 @@ class PineconeIndex(Index):
         if self._info() is None:
             return []
         found = self._fetch(self._list(), self.namespace, self._data()) if route is None else self._by_route(route)
-        return [self._record(v) for v in found.values()]
+        return [to_record(v) for v in found.values()]
 
     def ids(self, route: str | None = None) -> list[str]:
         if self._info() is None:
@@ -408,31 +399,25 @@ class PineconeIndex(Index):
             raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {have.dims}")
         flt = None if routes is None else {"route": {"$in": list(routes)}}
         hybrid = sparse is not None and have.hybrid
-        common = dict(top_k=min(top_k, 1000), namespace=self.namespace, filter=flt, include_metadata=True)
-        requests = [dict(vector=finite(v), include_values=hybrid, **common) for v in q]
+        common = {"top_k": min(top_k, 1000), "namespace": self.namespace, "filter": flt, "include_metadata": True}
+        requests = [{"vector": finite(v), "include_values": hybrid, **common} for v in q]
         probes = [i for i in range(b) if hybrid and len(sparse[i])]
-        requests += [dict(vector=finite(q[i] * _PROBE), include_values=True, **common,
-                          sparse_vector={"indices": list(sparse[i].indices), "values": list(sparse[i].values)})
+        requests += [{"vector": finite(q[i] * _PROBE), "include_values": True, **common,
+                      "sparse_vector": {"indices": list(sparse[i].indices), "values": list(sparse[i].values)}}
                      for i in probes]
 
         def finish(results: list[Any]) -> HitBatch:
             by_probe = dict(zip(probes, results[b:]))
             rows = []
             for i in range(b):
-                dense_hits = [self._candidate(m, float(m.score)) for m in results[i].matches]
-                sparse_hits = [self._candidate(m, sparse[i].dot(_sparse_of(m.sparse_values) or SparseVector()))
+                dense_hits = [candidate(m, float(m.score)) for m in results[i].matches]
+                sparse_hits = [candidate(m, sparse[i].dot(sparse_of(m.sparse_values) or SparseVector()))
                                for m in by_probe[i].matches] if i in by_probe else []
                 rows.append(merge_hybrid(dense_hits, sparse_hits, q[i], None if sparse is None else sparse[i],
                                          cosine=have.metric == "cosine"))
             return HitBatch.from_rows(rows, sparse is not None)
 
         return PreparedSearch(requests, finish, empty)
-
-    @staticmethod
-    def _candidate(m: Any, score: float) -> Candidate:
-        meta = m.metadata or {}
-        return Candidate(m.id, meta.get("route", ""), meta.get("utterance", ""), score, m.values or None,
-                         _sparse_of(m.sparse_values))
 
     def query_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
                     routes: Sequence[str] | None = None) -> HitBatch:
@@ -463,34 +448,12 @@ class PineconeIndex(Index):
         return search.finish(list(results))
 
     # -- shared state ---------------------------------------------------------------------------
-    def _state_head(self) -> Any:
-        if not self._meta_ready(False):
-            return None
-        return self._fetch([_STATE_ID], self._meta_ns, self._meta()).get(_STATE_ID)
+    def _meta_client(self, create: bool) -> Any:
+        """The meta index's client for `MetaNamespace` (None if missing and not `create`)."""
+        return self._meta() if self._meta_ready(create) else None
 
     def read_state(self) -> dict[str, Any] | None:
-        for _ in range(3):
-            head = self._state_head()
-            if head is None:
-                return None
-            meta = head.metadata
-            names = [f"{_STATE_ID}:{meta['gen']}:{i}" for i in range(int(meta["chunks"]))]
-            parts = self._fetch(names, self._meta_ns, self._meta())
-            if len(parts) == len(names):
-                text = "".join(parts[n].metadata["text"] for n in names)
-                if hashlib.sha256(text.encode()).hexdigest() == meta["sha256"]:
-                    return json.loads(text)
-            time.sleep(0.2)  # a writer replaced the state meanwhile: read the new header
-        raise IndexBackendError(f"the router state of Pinecone index {self.name!r} is incomplete (missing chunks)",
-                                retryable=True)
-
-    def _stored_version(self) -> int:
-        head = self._state_head()
-        if head is None:
-            return 0
-        if "version" in head.metadata:
-            return int(head.metadata["version"])
-        return int((self.read_state() or {}).get("version", 0))  # written before fencing
+        return self._state.read_state()
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:
@@ -500,23 +463,11 @@ class PineconeIndex(Index):
             raise StateConflict(f"the lock of Pinecone index {self.name!r} was lost (lease expired or taken over) "
                                 "before the state write; nothing was written")
         if expected_version is not None:
-            found = self._stored_version()
+            found = self._state.stored_version()
             if found != expected_version:
                 raise StateConflict(f"the shared state of Pinecone index {self.name!r} moved on: expected version "
                                     f"{expected_version}, found {found}; nothing was written")
-        text = json.dumps(state)
-        self._meta_ready(True)
-        meta = self._meta()
-        gen = uuid.uuid4().hex[:12]
-        pieces = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
-        chunks = [_meta_vector(f"{_STATE_ID}:{gen}:{i}", {"kind": "state_chunk", "gen": gen, "seq": i, "text": p})
-                  for i, p in enumerate(pieces)]
-        self._write(chunks, self._meta_ns, meta)
-        head = {"kind": "state", "gen": gen, "chunks": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-        if isinstance(state.get("version"), int):
-            head["version"] = state["version"]
-        self._call(meta.upsert, vectors=[_meta_vector(_STATE_ID, head)], namespace=self._meta_ns)
-        self._call(meta.delete, filter={"kind": {"$eq": "state_chunk"}, "gen": {"$ne": gen}}, namespace=self._meta_ns)
+        self._state.write_state(state)
 
     def lock(self, timeout: float = 10.0):
         return self._lease.hold(timeout)
@@ -540,38 +491,3 @@ class PineconeIndex(Index):
         for client in self._aclients.pop(asyncio.get_running_loop(), {}).values():
             await client.close()
         self.close()
-
-
-class _PineconeLease:
-    """The lease record in the router's meta namespace; a swap is an update-by-filter on its
-    version (Pinecone reports how many records matched). The first lease ever is seeded free by a
-    plain upsert, which can race with another process's first lock: best effort, see `lease`."""
-
-    def __init__(self, index: PineconeIndex) -> None:
-        self._index = index
-
-    def read(self) -> Lease | None:
-        idx = self._index
-        if not idx._meta_ready(False):
-            return None
-        got = idx._fetch([_LOCK_ID], idx._meta_ns, idx._meta()).get(_LOCK_ID)
-        if got is None:
-            return None
-        m = got.metadata
-        return Lease(str(m["owner"]), float(m["expires"]), int(m["version"]))
-
-    def swap(self, expected: Lease | None, new: Lease) -> bool:
-        idx = self._index
-        idx._meta_ready(True)
-        meta = idx._meta()
-        if expected is None:
-            expected = Lease("", 0.0, 0)
-            seed = _meta_vector(_LOCK_ID, {"kind": "lock", "owner": "", "expires": 0.0, "version": 0})
-            idx._call(meta.upsert, vectors=[seed], namespace=idx._meta_ns)
-        resp = idx._call(meta.update, filter={"kind": {"$eq": "lock"}, "version": {"$eq": expected.version}},
-                         set_metadata={"owner": new.owner, "expires": new.expires, "version": new.version},
-                         namespace=idx._meta_ns)
-        if resp.matched_records is not None:
-            return resp.matched_records == 1
-        got = self.read()
-        return got is not None and (got.owner, got.version) == (new.owner, new.version)

@@ -6,18 +6,15 @@ The collection is created on the first upsert, when the dimension is known. Rout
 Qdrant server >= 1.16). Calls go straight to `QdrantClient`, retried on transient faults by
 tenacity; queries have a native async path on `AsyncQdrantClient`, every other async method runs
 in a worker thread. Cosine vectors are stored normalised, so `records()` gives back unit vectors.
-An in-process client (`location=":memory:"` or `path=`) still counts as remote (a shared store):
-clients on one path are shared within the process (closed with their last index, or at exit),
-and lease swaps on one client are serialised.
+An in-process client (`location=":memory:"` or `path=`) still counts as remote (a shared store;
+see `_qdrant_clients` for clients shared per folder).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import os
-import threading
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -29,95 +26,40 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from semantic_router.errors import IndexBackendError, StateConflict
-from semantic_router.index._common import (Candidate, PreparedSearch, RetryPolicy, batch_dims, chunked, finite,
-                                           merge_hybrid, query_matrix)
+from semantic_router.index._common import (
+    PreparedSearch,
+    RetryPolicy,
+    batch_dims,
+    chunked,
+    finite,
+    merge_hybrid,
+    query_matrix,
+)
+from semantic_router.index._qdrant_clients import open_path, release_path, swap_guard
+from semantic_router.index._qdrant_wire import (
+    DENSE,
+    SPARSE,
+    candidate,
+    equals,
+    route_filter,
+    sparse_of,
+    to_point,
+    valid_id,
+)
 from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import Lease, LeaseLock
 from semantic_router.vectors import SparseVector
 
 T = TypeVar("T")
-DENSE, SPARSE = "dense", "sparse"
 _STATE_ID = "5b1f3f0e-0000-4000-8000-000000000001"
 _LOCK_ID = "5b1f3f0e-0000-4000-8000-000000000002"
 _PAGE = 256
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
 
-_REGISTRY = threading.Lock()
-_PATH_CLIENTS: dict[str, list[Any]] = {}  # folder -> [client, users]: one client per folder (Qdrant locks it)
-_GUARDS: dict[int, threading.Lock] = {}  # per client: serialises lease swaps inside this process
-
-
-def _guard(client: Any) -> threading.Lock:
-    with _REGISTRY:
-        return _GUARDS.setdefault(id(client), threading.Lock())
-
-
-def _open_path(path: str) -> tuple[str, QdrantClient]:
-    key = os.path.realpath(path)
-    with _REGISTRY:
-        entry = _PATH_CLIENTS.setdefault(key, [None, 0])
-        if entry[0] is None:
-            entry[0] = QdrantClient(path=path)
-        entry[1] += 1
-        return key, entry[0]
-
-
-def _release_path(key: str) -> None:
-    with _REGISTRY:
-        entry = _PATH_CLIENTS.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] > 0:
-            return
-        del _PATH_CLIENTS[key]
-    entry[0].close()
-
-
-@atexit.register
-def _close_path_clients() -> None:
-    """Close in-process stores before interpreter teardown (their __del__ would fail noisily then)."""
-    with _REGISTRY:
-        clients = [entry[0] for entry in _PATH_CLIENTS.values()]
-        _PATH_CLIENTS.clear()
-    for client in clients:
-        client.close()
-
-
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, UnexpectedResponse):
         return exc.status_code in _TRANSIENT
     return isinstance(exc, (ResponseHandlingException, httpx.TransportError, ConnectionError, TimeoutError))
-
-
-def _valid_id(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-        return True
-    except ValueError:
-        return False
-
-
-def _route_filter(routes: Sequence[str] | str | None) -> models.Filter | None:
-    if routes is None:
-        return None
-    match: Any = models.MatchValue(value=routes) if isinstance(routes, str) else models.MatchAny(any=list(routes))
-    return models.Filter(must=[models.FieldCondition(key="route", match=match)])
-
-
-def _equals(key: str, value: Any) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def _sparse_of(vectors: Any) -> SparseVector | None:
-    sv = vectors.get(SPARSE) if isinstance(vectors, dict) else None
-    return None if sv is None else SparseVector(tuple(sv.indices), tuple(float(v) for v in sv.values))
-
-
-def _candidate(p: Any) -> Candidate:
-    vec = p.vector if isinstance(p.vector, dict) else {}
-    return Candidate(str(p.id), p.payload["route"], p.payload["utterance"], float(p.score), vec.get(DENSE),
-                     _sparse_of(vec))
 
 
 def _missing(exc: IndexBackendError) -> bool:
@@ -157,7 +99,7 @@ class QdrantIndex(Index):
         self._owns_client = client is None
         if client is None:
             if path is not None:
-                self._path_key, client = _open_path(path)
+                self._path_key, client = open_path(path)
             elif location is not None:
                 client = QdrantClient(location=location, api_key=self._api_key, timeout=timeout,
                                       check_compatibility=False)
@@ -180,6 +122,13 @@ class QdrantIndex(Index):
         """One client call, retried on transient faults; failures as IndexBackendError."""
         try:
             return self._retry.call(fn, *args, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    async def _acall(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """`_call` for an async client method."""
+        try:
+            return await self._retry.acall(fn, *args, **kwargs)
         except Exception as exc:
             raise self._translate(exc) from exc
 
@@ -288,14 +237,14 @@ class QdrantIndex(Index):
             return
         dims = batch_dims(records)
         for r in records:
-            if not _valid_id(r.id):
+            if not valid_id(r.id):
                 raise ValueError(f"Qdrant point ids must be UUIDs, got {r.id!r} for route {r.route!r}")
         have = self._dims()
         if have is None:
             have = self._create(dims)
         if have != dims:
             raise ValueError(f"records have dimension {dims}, index {self.name!r} holds {have}")
-        points = [self._point(r) for r in {r.id: r for r in records}.values()]
+        points = [to_point(r) for r in {r.id: r for r in records}.values()]
         for batch in chunked(points, _PAGE):
             try:
                 self._call(self._client.upsert, self.name, points=list(batch), wait=True)
@@ -306,20 +255,12 @@ class QdrantIndex(Index):
                 self._create(dims)
                 self._call(self._client.upsert, self.name, points=list(batch), wait=True)
 
-    @staticmethod
-    def _point(r: Record) -> models.PointStruct:
-        vector: dict[str, Any] = {DENSE: finite(r.dense)}
-        if r.sparse is not None and len(r.sparse):
-            vector[SPARSE] = models.SparseVector(indices=list(r.sparse.indices), values=list(r.sparse.values))
-        payload = {"route": r.route, "utterance": r.utterance, "metadata": r.metadata}
-        return models.PointStruct(id=r.id, vector=vector, payload=payload)
-
     def _scroll(self, route: str | None, with_data: bool) -> list[Any]:
         points: list[Any] = []
         offset = None
         while True:
             try:
-                page, offset = self._call(self._client.scroll, self.name, scroll_filter=_route_filter(route),
+                page, offset = self._call(self._client.scroll, self.name, scroll_filter=route_filter(route),
                                           limit=_PAGE, offset=offset, with_payload=with_data, with_vectors=with_data)
             except IndexBackendError as exc:
                 if _missing(exc):
@@ -331,7 +272,7 @@ class QdrantIndex(Index):
 
     def records(self, route: str | None = None) -> list[Record]:
         return [Record(p.payload["route"], p.payload["utterance"], np.asarray(p.vector[DENSE], dtype=np.float32),
-                       _sparse_of(p.vector), p.payload.get("metadata"), str(p.id)) for p in self._scroll(route, True)]
+                       sparse_of(p.vector), p.payload.get("metadata"), str(p.id)) for p in self._scroll(route, True)]
 
     def ids(self, route: str | None = None) -> list[str]:
         return [str(p.id) for p in self._scroll(route, False)]
@@ -345,12 +286,12 @@ class QdrantIndex(Index):
             raise
 
     def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
-        wanted = list(dict.fromkeys(i for i in ids or [] if _valid_id(i)))
+        wanted = list(dict.fromkeys(i for i in ids or [] if valid_id(i)))
         try:
             found = self._call(self._client.retrieve, self.name, ids=wanted, with_payload=["route"]) if wanted else []
             in_route = 0
             if route is not None:
-                in_route = self._call(self._client.count, self.name, count_filter=_route_filter(route),
+                in_route = self._call(self._client.count, self.name, count_filter=route_filter(route),
                                       exact=True).count
                 found = [p for p in found if p.payload.get("route") != route]  # counted with the route
         except IndexBackendError as exc:
@@ -361,7 +302,7 @@ class QdrantIndex(Index):
             self._call(self._client.delete, self.name, points_selector=models.PointIdsList(points=[p.id for p in found]),
                        wait=True)
         if in_route:
-            self._call(self._client.delete, self.name, points_selector=models.FilterSelector(filter=_route_filter(route)),
+            self._call(self._client.delete, self.name, points_selector=models.FilterSelector(filter=route_filter(route)),
                        wait=True)
         return len(found) + in_route
 
@@ -399,7 +340,7 @@ class QdrantIndex(Index):
             return empty
         if q.shape[1] != have:
             raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {have}")
-        flt = _route_filter(routes)
+        flt = route_filter(routes)
         requests = [models.QueryRequest(query=finite(v), using=DENSE, limit=top_k, filter=flt, with_payload=True,
                                         with_vector=[SPARSE] if hybrid else False) for v in q]
         probes = [i for i in range(b) if sparse is not None and len(sparse[i])]
@@ -409,8 +350,8 @@ class QdrantIndex(Index):
 
         def finish(found: Any) -> HitBatch:
             by_probe = dict(zip(probes, found[b:]))
-            rows = [merge_hybrid([_candidate(p) for p in found[i].points],
-                                 [_candidate(p) for p in by_probe[i].points] if i in by_probe else [],
+            rows = [merge_hybrid([candidate(p) for p in found[i].points],
+                                 [candidate(p) for p in by_probe[i].points] if i in by_probe else [],
                                  q[i], sparse[i] if sparse is not None else None, cosine=True) for i in range(b)]
             return HitBatch.from_rows(rows, hybrid)
 
@@ -445,9 +386,9 @@ class QdrantIndex(Index):
         if isinstance(search, HitBatch):
             return search
         try:
-            found = await self._retry.acall(client.query_batch_points, self.name, requests=search.requests)
-        except Exception as exc:
-            return self._vanished(self._translate(exc), search)
+            found = await self._acall(client.query_batch_points, self.name, requests=search.requests)
+        except IndexBackendError as exc:
+            return self._vanished(exc, search)
         return search.finish(found)
 
     # -- shared state and the writers' lock -------------------------------------------------------
@@ -475,7 +416,7 @@ class QdrantIndex(Index):
             condition = models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="version"))])
         else:
             found = 0 if stored is None else int(stored["version"])
-            condition = models.Filter(must=[_equals("version", expected_version)])
+            condition = models.Filter(must=[equals("version", expected_version)])
         if found == expected_version:
             self._meta_upsert(self._state_coll, point, update_filter=condition)
             now = self._retrieve(self._state_coll, _STATE_ID)
@@ -494,7 +435,7 @@ class QdrantIndex(Index):
         async clients of other event loops are dropped."""
         if self._path_key is not None:
             key, self._path_key = self._path_key, None
-            _release_path(key)
+            release_path(key)
         elif self._owns_client:
             self._client.close()
         self._aclients.clear()
@@ -519,10 +460,10 @@ class _QdrantLease:
 
     def swap(self, expected: Lease | None, new: Lease) -> bool:
         version = expected.version if expected is not None else -1  # -1: insert only if absent
-        condition = models.Filter(must=[_equals("version", version)])
+        condition = models.Filter(must=[equals("version", version)])
         payload = {"owner": new.owner, "expires": new.expires, "version": new.version}
         point = models.PointStruct(id=_LOCK_ID, vector={}, payload=payload)
-        with _guard(self._index._client):
+        with swap_guard(self._index._client):
             self._index._meta_upsert(self._index._lock_coll, point, update_filter=condition)
             got = self.read()
         return got is not None and got.owner == new.owner and got.version == new.version

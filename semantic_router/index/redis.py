@@ -44,8 +44,17 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import batch_dims, query_matrix
-from semantic_router.index._redis_wire import (TAG_FIELD, hash_record, info_field, parse_search, record_fields,
-                                               route_tag, strip_password, tag_filter, text)
+from semantic_router.index._redis_wire import (
+    TAG_FIELD,
+    hash_record,
+    info_field,
+    parse_search,
+    record_fields,
+    route_tag,
+    strip_password,
+    tag_filter,
+    text,
+)
 from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector
@@ -133,7 +142,7 @@ class RedisIndex(Index):
         self._hnsw = ("M", hnsw_m, "EF_CONSTRUCTION", hnsw_ef_construction)
         backoff = EqualJitterBackoff(cap=1.0, base=0.05)
         # our own clients: RESP2 replies, redis-py retries with backoff, short timeouts
-        self._conn_kw = dict(protocol=2, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout)
+        self._conn_kw = {"protocol": 2, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
         self._async_retry = AsyncRetry(backoff, retries)
         self._owns_client = client is None
         if client is None:
