@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from semantic_router._extras import require
 from semantic_router.encoders.base import SparseEncoder, SparseVector, check_texts
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -36,6 +37,7 @@ class BM25Encoder(SparseEncoder):
     name = "bm25"
 
     def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> None:
+        require("rank_bm25", "hybrid", "BM25Encoder")  # fail at construction, not at the first fit
         self.k1, self.b, self.epsilon = k1, b, epsilon
         self.idf: dict[str, float] = {}
         self.avgdl = 1.0
@@ -54,12 +56,9 @@ class BM25Encoder(SparseEncoder):
         if not docs:
             self.idf, self.avgdl = {}, 1.0
             return
-        try:
-            from rank_bm25 import BM25Okapi
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("BM25Encoder needs the 'hybrid' extra: pip install rank-bm25") from exc
+        bm25 = require("rank_bm25", "hybrid", "BM25Encoder")
         corpus = [tokenize(d) or [""] for d in docs]
-        stats = BM25Okapi(corpus, k1=self.k1, b=self.b, epsilon=self.epsilon)
+        stats = bm25.BM25Okapi(corpus, k1=self.k1, b=self.b, epsilon=self.epsilon)
         self.idf = dict(stats.idf)
         self.avgdl = float(stats.avgdl) or 1.0
 

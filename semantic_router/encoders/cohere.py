@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import cohere
-import httpx
-from cohere.core.api_error import ApiError
-
+from semantic_router._extras import extra
 from semantic_router.encoders.base import InputType
 from semantic_router.encoders.remote import Failure, RemoteEncoder, parse_retry_after
+
+with extra("cohere", "CohereEncoder"):
+    import cohere
+    import httpx
+    from cohere.core.api_error import ApiError
 
 DEFAULT_MODEL = "embed-english-v3.0"
 _KNOWN_DIMENSIONS = {

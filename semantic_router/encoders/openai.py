@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import openai
-
+from semantic_router._extras import extra
 from semantic_router.encoders.base import InputType
 from semantic_router.encoders.remote import Failure, RemoteEncoder, openai_failure
+
+with extra("openai", "OpenAIEncoder"):
+    import openai
 
 DEFAULT_MODEL = "text-embedding-3-small"
 _KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}

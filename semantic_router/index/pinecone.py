@@ -28,17 +28,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
-from pinecone import Pinecone
-from pinecone.errors.exceptions import (
-    ApiError,
-    ForbiddenError,
-    PineconeConnectionError,
-    PineconeTimeoutError,
-    RateLimitError,
-    ServiceError,
-    UnauthorizedError,
-)
 
+from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
     PreparedSearch,
@@ -60,6 +51,18 @@ from semantic_router.index._pinecone_wire import (
 from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import LeaseLock
 from semantic_router.vectors import SparseVector
+
+with extra("pinecone", "PineconeIndex"):
+    from pinecone import Pinecone
+    from pinecone.errors.exceptions import (
+        ApiError,
+        ForbiddenError,
+        PineconeConnectionError,
+        PineconeTimeoutError,
+        RateLimitError,
+        ServiceError,
+        UnauthorizedError,
+    )
 
 T = TypeVar("T")
 MAX_REQUEST_BYTES = 1_900_000  # Pinecone refuses requests over 2 MB; keep headroom for the envelope

@@ -20,11 +20,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import httpx
 import numpy as np
-from qdrant_client import AsyncQdrantClient, QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
     PreparedSearch,
@@ -35,20 +33,33 @@ from semantic_router.index._common import (
     merge_hybrid,
     query_matrix,
 )
-from semantic_router.index._qdrant_clients import open_path, release_path, swap_guard
-from semantic_router.index._qdrant_wire import (
-    DENSE,
-    SPARSE,
-    candidate,
-    equals,
-    route_filter,
-    sparse_of,
-    to_point,
-    valid_id,
-)
 from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import Lease, LeaseLock
 from semantic_router.vectors import SparseVector
+
+with extra("qdrant", "QdrantIndex"):
+    import httpx
+    from qdrant_client import AsyncQdrantClient, QdrantClient, models
+    from qdrant_client.http.exceptions import (
+        ResponseHandlingException,
+        UnexpectedResponse,
+    )
+
+    from semantic_router.index._qdrant_clients import (
+        open_path,
+        release_path,
+        swap_guard,
+    )
+    from semantic_router.index._qdrant_wire import (
+        DENSE,
+        SPARSE,
+        candidate,
+        equals,
+        route_filter,
+        sparse_of,
+        to_point,
+        valid_id,
+    )
 
 T = TypeVar("T")
 _STATE_ID = "5b1f3f0e-0000-4000-8000-000000000001"

@@ -35,13 +35,9 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
-import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import EqualJitterBackoff
-from redis.retry import Retry
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import batch_dims, query_matrix
 from semantic_router.index._redis_wire import (
@@ -58,6 +54,13 @@ from semantic_router.index._redis_wire import (
 from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector
+
+with extra("redis", "RedisIndex"):
+    import redis
+    import redis.asyncio
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import EqualJitterBackoff
+    from redis.retry import Retry
 
 __all__ = ["RedisIndex", "route_tag", "strip_password"]
 
