@@ -177,3 +177,15 @@ def test_emulator_serves_the_v1_client(emulator):
     response = client.embed(texts=["hello"], model="embed-english-v3.0", input_type="search_query")
     assert len(response.embeddings[0]) == 1024
     assert emulator.log.requests[-1]["path"] == "/v1/embed"
+
+
+async def test_close_and_aclose_release_the_http_clients(emulator):
+    enc = make(emulator)
+    enc.encode(["hello"])
+    await enc.aencode(["hello"])
+    https = list(enc._http.values())
+    assert len(https) == 2 and not any(h.is_closed for h in https)
+    await enc.aclose()
+    assert all(h.is_closed for h in https) and not enc._http and not enc._async
+    assert enc.encode(["again"]).shape == (1, 1024)  # reconnects on the next call
+    enc.close()

@@ -243,3 +243,25 @@ def test_import_does_not_pull_provider_sdks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == "[]"
+
+
+async def test_close_and_aclose_release_the_clients(emulator):
+    enc = make(emulator)
+    enc.encode(["hello"])
+    await enc.aencode(["hello"])
+    sync_client, (async_client, _) = enc._client, next(iter(enc._async.values()))
+    await enc.aclose()
+    assert sync_client.is_closed() and async_client.is_closed() and not enc._async
+    assert enc.encode(["again"]).shape == (1, 1536)  # reconnects on the next call
+    enc.close()
+
+
+def test_errors_carry_status_and_retryable(emulator):
+    emulator.faults.fail(503, times=5)
+    with pytest.raises(EncoderError) as gave_up:
+        make(emulator, max_retries=1).encode(["x"])
+    assert (gave_up.value.status, gave_up.value.retryable) == (503, True)
+    emulator.faults.clear()
+    with pytest.raises(EncoderError) as refused:
+        make(emulator, api_key="sk-wrong").encode(["x"])
+    assert (refused.value.status, refused.value.retryable) == (401, False)

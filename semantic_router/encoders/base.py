@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from semantic_router.errors import EncoderError
 from semantic_router.vectors import SparseVector
 
-__all__ = ["DenseEncoder", "LocalModelEncoder", "SparseEncoder", "SparseVector", "InputType", "check_texts"]
+__all__ = ["DenseEncoder", "InputType", "LocalModelEncoder", "SparseEncoder", "SparseVector", "check_texts"]
 
 InputType = Literal["query", "document"]
 
@@ -106,6 +106,13 @@ class DenseEncoder(ABC):
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+
+    def close(self) -> None:
+        """Release clients or connections this encoder holds (none here: a no-op)."""
+
+    async def aclose(self) -> None:
+        """Async `close`."""
+        self.close()
 
     # locks do not pickle: saved or shipped encoders get fresh ones
     def __getstate__(self) -> dict[str, Any]:
@@ -202,3 +209,10 @@ class SparseEncoder(ABC):
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name}
+
+    def close(self) -> None:
+        """Release what this encoder holds (nothing for corpus statistics: a no-op)."""
+
+    async def aclose(self) -> None:
+        """Async `close`."""
+        self.close()

@@ -68,11 +68,32 @@ class CohereEncoder(RemoteEncoder):
         return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout, "max_retries": 0,
                 "client_name": "semantic-router"}
 
+    # the SDK clients have no close(): they get HTTP clients we own, closed with them
     def _make_client(self) -> cohere.ClientV2:
-        return cohere.ClientV2(**self._client_options())
+        http = httpx.Client(timeout=self.timeout, follow_redirects=True)
+        client = cohere.ClientV2(**self._client_options(), httpx_client=http)
+        self._http[id(client)] = http
+        return client
 
     def _make_async_client(self) -> cohere.AsyncClientV2:
-        return cohere.AsyncClientV2(**self._client_options())
+        http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)
+        client = cohere.AsyncClientV2(**self._client_options(), httpx_client=http)
+        self._http[id(client)] = http
+        return client
+
+    def _close_client(self, client: Any) -> None:
+        http = self._http.pop(id(client), None)
+        if http is not None:
+            http.close()
+
+    async def _aclose_client(self, client: Any) -> None:
+        http = self._http.pop(id(client), None)
+        if http is not None:
+            await http.aclose()
+
+    def _init_clients(self) -> None:
+        super()._init_clients()
+        self._http: dict[int, Any] = {}  # id(SDK client) -> its httpx client
 
     def _params(self, texts: list[str], input_type: InputType) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.name, "texts": texts, "input_type": INPUT_TYPES[input_type],

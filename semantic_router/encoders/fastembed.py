@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 
 from semantic_router.encoders.base import InputType, LocalModelEncoder
-from semantic_router.encoders.huggingface import DEFAULT_MODEL, DEFAULT_THRESHOLDS, bundled_model_path
+from semantic_router.encoders.huggingface import (
+    DEFAULT_MODEL,
+    DEFAULT_THRESHOLDS,
+    bundled_model_path,
+)
 from semantic_router.errors import EncoderError
 
 _ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}

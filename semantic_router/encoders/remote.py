@@ -23,7 +23,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import tenacity
-from tenacity import AsyncRetrying, RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
 
 from semantic_router.encoders.base import DenseEncoder, InputType
 from semantic_router.errors import EncoderError
@@ -31,7 +38,7 @@ from semantic_router.errors import EncoderError
 logger = logging.getLogger(__name__)
 
 # tenacity >= 8.3 can stop *before* a sleep that would overrun the time budget
-_stop_delay = getattr(tenacity, "stop_before_delay", tenacity.stop_after_delay)
+stop_before_delay = getattr(tenacity, "stop_before_delay", tenacity.stop_after_delay)
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
 AUTH_STATUSES = frozenset({401, 403, 498})  # 498: Cohere's "invalid token"
@@ -129,6 +136,14 @@ class RemoteEncoder(DenseEncoder):
     def _make_async_client(self) -> Any:
         """The provider's async SDK client, configured like `_make_client`."""
 
+    def _close_client(self, client: Any) -> None:
+        """Release a sync client made by `_make_client` (SDK clients have `close()`)."""
+        client.close()
+
+    async def _aclose_client(self, client: Any) -> None:
+        """Release an async client made by `_make_async_client`."""
+        await client.close()
+
     @abstractmethod
     def _request(self, client: Any, texts: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
         """Send one batch (at most `max_batch` texts); return one vector per text, in order."""
@@ -195,6 +210,22 @@ class RemoteEncoder(DenseEncoder):
         if state is None:
             state = self._async[loop] = (self._make_async_client(), asyncio.Semaphore(self.concurrency))
         return state
+
+    def close(self) -> None:
+        """Close the sync client; async clients of event loops other than a running one are
+        dropped (they cannot be closed from outside their loop). A later call reconnects."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            self._close_client(client)
+        self._async.clear()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's async client, then everything `close` closes."""
+        state = self._async.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await self._aclose_client(state[0])
+        self.close()
 
     # -- encoding ---------------------------------------------------------------------------
     @property
@@ -266,9 +297,9 @@ class RemoteEncoder(DenseEncoder):
         return rows
 
     # -- retries ----------------------------------------------------------------------------
-    def _retrying(self, cls: type[Retrying] | type[AsyncRetrying]) -> Any:
+    def _retrying(self, cls: type[Retrying | AsyncRetrying]) -> Any:
         return cls(
-            stop=stop_after_attempt(self.max_retries + 1) | _stop_delay(self.max_retry_time),
+            stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(self.max_retry_time),
             wait=self._wait,
             retry=retry_if_exception(self._is_transient),
             before_sleep=self._log_retry,
@@ -309,7 +340,7 @@ class RemoteEncoder(DenseEncoder):
         return EncoderError(self._scrub(
             f"{self.provider} embeddings for model {self.name!r} failed after {err.last_attempt.attempt_number} "
             f"attempt(s) in {time.monotonic() - started:.1f}s: {why}"
-        ))
+        ), status=failure.status if failure else None, retryable=True)
 
     def _to_error(self, exc: BaseException) -> EncoderError:
         failure = self._failure(exc)
@@ -326,7 +357,8 @@ class RemoteEncoder(DenseEncoder):
                     f"is the model name right? {failure.message}")
         else:
             text = f"{self.provider} embeddings for model {self.name!r} failed (HTTP {failure.status}): {failure.message}"
-        return EncoderError(self._scrub(text))
+        return EncoderError(self._scrub(text), status=failure.status if failure else None,
+                            retryable=failure is not None and failure.transient)
 
     # -- config -----------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -338,7 +370,7 @@ class RemoteEncoder(DenseEncoder):
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_client", "_client_lock", "_async")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_client", "_client_lock", "_async", "_http")}
         state.pop("_cache_lock", None)
         return state
 

@@ -220,6 +220,13 @@ class Index(ABC):
         """The config entry that recreates this index (no secrets)."""
         return {"type": self.type}
 
+    def close(self) -> None:
+        """Release the clients and connections this index opened (a no-op when it holds none)."""
+
+    async def aclose(self) -> None:
+        """Async `close`: also closes the running event loop's async clients."""
+        self.close()
+
     # -- async twins: a worker thread unless the backend has a native async client -------------
     async def aupsert(self, records: Sequence[Record]) -> None:
         await asyncio.to_thread(self.upsert, records)

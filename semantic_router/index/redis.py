@@ -145,7 +145,8 @@ class RedisIndex(Index):
         self._hnsw = ("M", hnsw_m, "EF_CONSTRUCTION", hnsw_ef_construction)
         backoff = EqualJitterBackoff(cap=1.0, base=0.05)
         # our own clients: RESP2 replies, redis-py retries with backoff, short timeouts
-        self._conn_kw = {"protocol": 2, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+        self._conn_kw = {"protocol": 2, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
+                         "client_name": f"semantic-router:{quote(name, safe='-_.~')}"}
         self._async_retry = AsyncRetry(backoff, retries)
         self._owns_client = client is None
         if client is None:

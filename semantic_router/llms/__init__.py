@@ -11,4 +11,4 @@ from semantic_router.llms.openai import OpenAILLM
 #: spec "type" -> class, for `semantic_router.config.build(spec, LLMS, "llm")`
 LLMS = {"openai": "semantic_router.llms.openai:OpenAILLM"}
 
-__all__ = ["BaseLLM", "LLMError", "OpenAILLM", "LLMS"]
+__all__ = ["LLMS", "BaseLLM", "LLMError", "OpenAILLM"]

@@ -21,11 +21,27 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from tenacity import AsyncRetrying, RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
 
-from semantic_router.encoders.remote import AUTH_STATUSES, REQUEST_STATUSES, Failure, _stop_delay
+from semantic_router.dynamic.schemas import (
+    Schema,
+    normalize_schemas,
+    validate_arguments,
+)
+from semantic_router.encoders.remote import (
+    AUTH_STATUSES,
+    REQUEST_STATUSES,
+    Failure,
+    stop_before_delay,
+)
 from semantic_router.errors import ArgumentError, SemanticRouterError
-from semantic_router.dynamic.schemas import Schema, normalize_schemas, validate_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +215,8 @@ class BaseLLM(ABC):
         except Exception as exc:
             raise self._to_error(exc, started) from exc
 
-    def _retrying(self, cls: type[Retrying] | type[AsyncRetrying]) -> Any:
-        return cls(stop=stop_after_attempt(self.max_retries + 1) | _stop_delay(self.max_retry_time),
+    def _retrying(self, cls: type[Retrying | AsyncRetrying]) -> Any:
+        return cls(stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(self.max_retry_time),
                    wait=self._wait, retry=retry_if_exception(self._is_transient), before_sleep=self._log_retry)
 
     def _is_transient(self, exc: BaseException) -> bool:
@@ -235,7 +251,9 @@ class BaseLLM(ABC):
             attempt = exc.last_attempt
             text = (f"{self.provider} chat request for model {self.name!r} failed after {attempt.attempt_number} "
                     f"attempt(s) in {time.monotonic() - started:.1f}s: {self._describe(attempt.exception())}")
-            return LLMError(self._scrub(text))
+            last = attempt.exception()
+            failure = self._failure(last) if last is not None else None
+            return LLMError(self._scrub(text), status=failure.status if failure else None, retryable=True)
         failure = self._failure(exc)
         where = self.base_url or f"the {self.provider} API"
         if failure is not None and failure.status in AUTH_STATUSES:
@@ -248,7 +266,8 @@ class BaseLLM(ABC):
                     f"check the function schemas and options: {failure.message}")
         else:
             text = f"{self.provider} chat request for model {self.name!r} failed: {self._describe(exc)}"
-        return LLMError(self._scrub(text))
+        return LLMError(self._scrub(text), status=failure.status if failure else None,
+                        retryable=failure is not None and failure.transient)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if len(self._secret) >= 4 else text

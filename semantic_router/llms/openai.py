@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from semantic_router.dynamic.schemas import Schema
 from semantic_router.encoders.remote import DUMMY_KEY, Failure, openai_failure
 from semantic_router.llms.base import BaseLLM, LLMError, OnInvalid, Reply, ToolCall
-from semantic_router.dynamic.schemas import Schema
 
 DEFAULT_MODEL = "gpt-4o-mini"
 

@@ -150,10 +150,8 @@ def test_state_round_trip_and_clear(index):
 
 def test_lock_excludes_a_second_writer(make_index):
     a = make_index("lockname")
-    with a.lock(timeout=1.0):
-        with pytest.raises(LockTimeout):
-            with a.lock(timeout=0.2):
-                pass
+    with a.lock(timeout=1.0), pytest.raises(LockTimeout), a.lock(timeout=0.2):
+        pass
     with a.lock(timeout=1.0):  # released afterwards
         pass
 
@@ -171,3 +169,10 @@ async def test_async_twins(index):
     hits = await index.aquery(records[2].dense, top_k=1)
     assert hits[0].id == records[2].id
     assert await index.adelete(route="extra") == 1
+
+
+async def test_close_and_aclose_release_clients_safely(index):
+    fill(index)
+    await index.aquery(unit(1), top_k=1)  # the native async path may open an async client
+    await index.aclose()
+    index.close()  # closing twice is harmless
