@@ -29,8 +29,7 @@ import contextlib
 import json
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +38,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
-from semantic_router.index._common import batch_dims, query_matrix
+from semantic_router.index._common import PreparedSearch, batch_dims, query_matrix
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     hash_record,
@@ -103,14 +102,6 @@ class _Retry(Retry):
 
     def call_with_retry(self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False) -> Any:
         return super().call_with_retry(do, fail, is_retryable or _not_auth, with_failure_count)
-
-
-@dataclass(frozen=True)
-class _Search:
-    """A prepared batched KNN search: the commands of one round trip and how to read their replies."""
-
-    cmds: list[Cmd]
-    finish: Callable[[list[Any]], HitBatch]
 
 
 class RedisIndex(Index):
@@ -354,7 +345,7 @@ class RedisIndex(Index):
 
     # -- search ---------------------------------------------------------------------------------------
     def _search(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None, top_k: int,
-                routes: Sequence[str] | None) -> _Search | HitBatch:
+                routes: Sequence[str] | None) -> PreparedSearch | HitBatch:
         """The round trip answering a batch (GET meta, then one FT.SEARCH per query), or the
         answer itself when nothing needs asking."""
         q = query_matrix(dense, sparse)
@@ -385,7 +376,7 @@ class RedisIndex(Index):
                 rows.append(self._hits(docs, None if sparse is None else sparse[i], top_k, routes))
             return HitBatch.from_rows(rows, hybrid)
 
-        return _Search(cmds, finish)
+        return PreparedSearch(cmds, finish, empty)
 
     def _hits(self, docs: list[tuple[str, dict[str, Any]]], qs: SparseVector | None, top_k: int,
               routes: Sequence[str] | None) -> list[Hit]:
@@ -413,7 +404,7 @@ class RedisIndex(Index):
     def query_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
                     routes: Sequence[str] | None = None) -> HitBatch:
         search = self._search(dense, sparse, top_k, routes)
-        return search if isinstance(search, HitBatch) else search.finish(self._send(search.cmds))
+        return search if isinstance(search, HitBatch) else search.finish(self._send(search.requests))
 
     async def aquery_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
                            routes: Sequence[str] | None = None) -> HitBatch:
@@ -422,7 +413,7 @@ class RedisIndex(Index):
         if client is None:
             return await super().aquery_batch(dense, sparse, top_k, routes)
         search = self._search(dense, sparse, top_k, routes)
-        return search if isinstance(search, HitBatch) else search.finish(await self._asend(client, search.cmds))
+        return search if isinstance(search, HitBatch) else search.finish(await self._asend(client, search.requests))
 
     # -- shared state and the writers' lock -------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
