@@ -20,7 +20,6 @@ import os
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
+    LoopClients,
     PreparedSearch,
     RetryPolicy,
     batch_dims,
@@ -132,7 +132,7 @@ class PineconeIndex(Index):
         self._info_cache: _Info | None = None
         self._meta_host: str | None = None
         self._clients: dict[str, Any] = {}  # host -> data-plane client
-        self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # loop -> IndexAsyncio
+        self._aclients: dict[str, LoopClients[Any]] = {}  # host -> its IndexAsyncio per event loop
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._state = MetaNamespace(name, self._meta_ns, self._meta_client, self._call, self._fetch, self._write)
@@ -171,10 +171,9 @@ class PineconeIndex(Index):
     def _adata(self) -> Any:
         """The records index's `IndexAsyncio` for the running loop (queries only)."""
         host = self._info_cache.host if self._info_cache is not None else str(self._host)
-        per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
-        if host not in per_loop:
-            per_loop[host] = self._pc.IndexAsyncio(host=host)
-        return per_loop[host]
+        if host not in self._aclients:
+            self._aclients[host] = LoopClients(lambda: self._pc.IndexAsyncio(host=host), lambda c: c.close())
+        return self._aclients[host].get()
 
     def _forget(self) -> None:
         self._info_cache = None
@@ -482,7 +481,8 @@ class PineconeIndex(Index):
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        self._aclients.clear()
+        for per_loop in self._aclients.values():
+            per_loop.forget()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
@@ -491,6 +491,6 @@ class PineconeIndex(Index):
 
     async def aclose(self) -> None:
         """Close the async clients of the running event loop, then everything `close` closes."""
-        for client in self._aclients.pop(asyncio.get_running_loop(), {}).values():
-            await client.close()
+        for per_loop in self._aclients.values():
+            await per_loop.aclose()
         self.close()

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ import numpy as np
 from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
+    LoopClients,
     PreparedSearch,
     RetryPolicy,
     batch_dims,
@@ -120,7 +120,9 @@ class QdrantIndex(Index):
         self._client = client
         self._local = type(getattr(self._client, "_client", None)).__name__ == "QdrantLocal"
         self._aclient = aclient
-        self._aclients: weakref.WeakKeyDictionary[Any, AsyncQdrantClient] = weakref.WeakKeyDictionary()
+        self._aclients: LoopClients[AsyncQdrantClient] = LoopClients(
+            lambda: AsyncQdrantClient(url=url, api_key=self._api_key, timeout=timeout, prefer_grpc=prefer_grpc,
+                                      check_compatibility=False), lambda c: c.close())
         self._where = url or (f"path {path}" if path else f"location {location}" if location else "the given client")
         self._retry = RetryPolicy(retries, _is_transient)
         self._dims_cache: int | None = None
@@ -148,13 +150,7 @@ class QdrantIndex(Index):
         storage (its async twin would be a separate store), so those calls go to a worker thread."""
         if self._aclient is not None:
             return self._aclient
-        if self._url is None:
-            return None
-        loop = asyncio.get_running_loop()
-        if loop not in self._aclients:
-            self._aclients[loop] = AsyncQdrantClient(url=self._url, api_key=self._api_key, timeout=self._timeout,
-                                                     prefer_grpc=self._prefer_grpc, check_compatibility=False)
-        return self._aclients[loop]
+        return None if self._url is None else self._aclients.get()
 
     def _translate(self, exc: BaseException) -> IndexBackendError:
         if isinstance(exc, UnexpectedResponse):
@@ -449,13 +445,11 @@ class QdrantIndex(Index):
             release_path(key)
         elif self._owns_client:
             self._client.close()
-        self._aclients.clear()
+        self._aclients.forget()
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop, then everything `close` closes."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        await self._aclients.aclose()
         self.close()
 
 

@@ -24,11 +24,9 @@ query densely is found by its sparse score only if it is among those candidates.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +36,12 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from semantic_router._extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
-from semantic_router.index._common import PreparedSearch, batch_dims, query_matrix
+from semantic_router.index._common import (
+    LoopClients,
+    PreparedSearch,
+    batch_dims,
+    query_matrix,
+)
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     hash_record,
@@ -145,7 +148,8 @@ class RedisIndex(Index):
         elif client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False (vectors are bytes)")
         self._client, self._aclient = client, aclient
-        self._aclients: weakref.WeakKeyDictionary[Any, redis.asyncio.Redis] = weakref.WeakKeyDictionary()
+        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(
+            lambda: redis.asyncio.Redis.from_url(url, retry=self._async_retry, **self._conn_kw), lambda c: c.aclose())
         self._write_script = self._client.register_script(_WRITE_STATE)
         try:
             self._client.ping()
@@ -211,12 +215,7 @@ class RedisIndex(Index):
         None when a sync client was given without an async one."""
         if self._aclient is not None or not self._owns_client:
             return self._aclient
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            client = self._aclients[loop] = redis.asyncio.Redis.from_url(self.url, retry=self._async_retry,
-                                                                         **self._conn_kw)
-        return client
+        return self._aclients.get()
 
     # -- the FT index -----------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any] | None:
@@ -469,11 +468,9 @@ class RedisIndex(Index):
         event loops are dropped (their connections cannot be closed from outside their loop)."""
         if self._owns_client:
             self._client.close()
-        self._aclients.clear()
+        self._aclients.forget()
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop, then everything `close` closes."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._aclients.aclose()
         self.close()
