@@ -39,6 +39,8 @@ class _Snapshot:
     vocab: dict[int, int]  # sparse index -> column
     metadata: list[dict[str, Any] | None]
     position: dict[str, int] = field(default_factory=dict)
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # (N,) route code per row
+    code_of: dict[str, int] = field(default_factory=dict)  # route name -> code (route filters compare ints)
 
     @classmethod
     def empty(cls) -> _Snapshot:
@@ -50,7 +52,8 @@ class _Snapshot:
         ids = self.ids[keep]
         return _Snapshot(ids, self.routes[keep], self.utterances[keep], np.ascontiguousarray(self.matrix[keep]),
                          None if self.sparse is None else self.sparse[keep], self.vocab,
-                         [m for m, k in zip(self.metadata, keep) if k], {str(i): n for n, i in enumerate(ids)})
+                         [m for m, k in zip(self.metadata, keep) if k], {str(i): n for n, i in enumerate(ids)},
+                         self.codes[keep], self.code_of)
 
     def append(self, records: list[Record]) -> _Snapshot:
         """A snapshot with `records` added after the current rows (ids must be new)."""
@@ -76,12 +79,16 @@ class _Snapshot:
             old.resize((n0, len(vocab)))
             sparse = sp.vstack([old, new], format="csr")
         ids = np.concatenate([self.ids, np.array([r.id for r in records], dtype=object)])
+        code_of = dict(self.code_of)
         return _Snapshot(
             ids,
             np.concatenate([self.routes, np.array([r.route for r in records], dtype=object)]),
             np.concatenate([self.utterances, np.array([r.utterance for r in records], dtype=object)]),
             matrix, sparse, vocab, self.metadata + [r.metadata for r in records],
             {str(i): k for k, i in enumerate(ids)},
+            np.concatenate([self.codes, np.array([code_of.setdefault(r.route, len(code_of)) for r in records],
+                                                 dtype=np.int32)]),
+            code_of,
         )
 
     def record(self, i: int) -> Record:
@@ -131,14 +138,14 @@ class LocalIndex(Index):
                 wanted = set(ids)
                 drop |= np.fromiter((i in wanted for i in snap.ids), dtype=bool, count=len(snap.ids))
             if route is not None:
-                drop |= _of_route(snap, route)
+                drop |= _of_routes(snap, [route])
             if drop.any():
                 self._snap = snap.take(~drop)
             return int(drop.sum())
 
     def records(self, route: str | None = None) -> list[Record]:
         snap = self._snap
-        rows = range(len(snap.ids)) if route is None else np.flatnonzero(_of_route(snap, route))
+        rows = range(len(snap.ids)) if route is None else np.flatnonzero(_of_routes(snap, [route]))
         return [snap.record(int(i)) for i in rows]
 
     def count(self) -> int:
@@ -180,9 +187,7 @@ class LocalIndex(Index):
         out_dense = np.full((b, width), -np.inf, dtype=np.float32)
         out_sparse = np.zeros((b, width), dtype=np.float32) if sparse is not None else None
         if k:
-            wanted = None if routes is None else set(routes)
-            mask = None if wanted is None else np.fromiter((r not in wanted for r in snap.routes), dtype=bool,
-                                                           count=n)
+            mask = None if routes is None else ~_of_routes(snap, routes)
             step = max(1, _BLOCK_CELLS // max(n, 1))
             for lo in range(0, b, step):
                 hi = min(b, lo + step)
@@ -255,9 +260,9 @@ class LocalIndex(Index):
         return self._lease.hold(timeout)
 
 
-def _of_route(snap: _Snapshot, route: str) -> np.ndarray:
-    """Rows of `route`, compared as Python strings (numpy would turn `route` into a NUL-trimmed str)."""
-    return np.fromiter((r == route for r in snap.routes), dtype=bool, count=len(snap.routes))
+def _of_routes(snap: _Snapshot, routes: Sequence[str]) -> np.ndarray:
+    """Rows of any of `routes`, by route code (comparing names in numpy would trim trailing NULs)."""
+    return np.isin(snap.codes, [snap.code_of[r] for r in routes if r in snap.code_of])
 
 
 def _top_k(scores: np.ndarray, k: int, inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
