@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 DEFAULT_RULE = "classifier"
 
+#: rule name -> class; every Rule subclass that names itself registers here (see make_rule)
+RULES: dict[str, type[Rule]] = {}
+
 
 class Rule(ABC):
     """A decision rule: learns from route utterance vectors, scores queries per route."""
@@ -39,6 +42,11 @@ class Rule(ABC):
     name: str = "rule"
     #: True when the rule scores index hits (the layer's search path) instead of its own vectors
     uses_index: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            RULES[cls.name] = cls
 
     def params(self) -> dict[str, Any]:
         """Hyperparameters (plain data): enough to rebuild and retrain the rule."""
@@ -109,7 +117,8 @@ class KnnRule(Rule):
         raise TypeError("the knn rule scores index hits; the layer routes it through its search path")
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
 
@@ -117,7 +126,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def _centroids(vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> np.ndarray:
     sums = np.zeros((n_routes, vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, codes, vectors.astype(np.float64))
-    return _normalise(sums).astype(np.float32)
+    return normalise(sums).astype(np.float32)
 
 
 class CentroidRule(Rule):
@@ -144,7 +153,31 @@ class CentroidRule(Rule):
             self._c = np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
 
 
-class ClassifierRule(Rule):
+class BlendRule(Rule):
+    """A head's log-probabilities blended with centroid cosine: cos + lam * (1 + log P), see `blend`.
+
+    `fit` chooses `lam` from the two parts without retraining."""
+
+    def __init__(self, lam: float = 0.05) -> None:
+        if not lam >= 0:
+            raise ValueError(f"lam must be >= 0, got {lam!r}")
+        self.lam = float(lam)
+
+    @abstractmethod
+    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centroid cosines and log-probabilities, both (B, R): score = blend(cos, logp, lam)."""
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        return blend(*self.parts(queries), self.lam)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log of the softmax, computed stably."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+class ClassifierRule(BlendRule):
     """Logistic-regression head on centred utterance embeddings, blended with centroid cosine.
 
     score(r) = clip(cos(query, centroid_r) + lam * (1 + log P(r | query)), -1, 1). The head is trained
@@ -156,10 +189,8 @@ class ClassifierRule(Rule):
     def __init__(self, C: float = 10.0, lam: float = 0.05, max_iter: int = 300, tol: float = 1e-4) -> None:
         if not C > 0:
             raise ValueError(f"C must be positive, got {C!r}")
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam!r}")
+        super().__init__(lam)
         self.C = float(C)
-        self.lam = float(lam)
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self._m: np.ndarray | None = None  # (d, 2R + 1): centroids | W | mu
@@ -176,7 +207,7 @@ class ClassifierRule(Rule):
         cent = _centroids(x, codes, n_routes)
         mu = x.mean(axis=0, dtype=np.float64).astype(np.float32)
         if n_routes > 1:
-            w, b = train_logistic(_normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol)
+            w, b = train_logistic(normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol)
         else:
             w, b = np.zeros((d, n_routes), np.float32), np.zeros(n_routes, np.float32)
         self._set(cent, w, b, mu)
@@ -196,12 +227,7 @@ class ClassifierRule(Rule):
         # centring: |q - mu| for unit q, so the head sees (q - mu) / |q - mu| at the cost of one column
         scale = np.sqrt(np.maximum(1.0 - 2.0 * z[:, -1] + self._mu2, 1e-12))
         logits = (z[:, r : 2 * r] - self._mw) / scale[:, None] + self._b
-        logits -= logits.max(axis=1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return z[:, :r], logp
-
-    def scores(self, queries: np.ndarray) -> np.ndarray:
-        return blend(*self.parts(queries), self.lam)
+        return z[:, :r], log_softmax(logits)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         if self._m is None:
@@ -261,11 +287,8 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
     return res.x[: d * k].reshape(d, k).astype(np.float32), res.x[d * k :].astype(np.float32)
 
 
-RULES: dict[str, type[Rule]] = {"knn": KnnRule, "centroid": CentroidRule, "classifier": ClassifierRule}
-
-
 def make_rule(spec: Any) -> Rule:
-    """A rule from a name ("knn", "centroid", "classifier"), a `{"name": .., **params}` mapping or a Rule."""
+    """A rule from a name ("knn", "centroid", "classifier", "lda"), a `{"name": .., **params}` mapping or a Rule."""
     if isinstance(spec, Rule):
         return spec
     if isinstance(spec, str):
@@ -303,7 +326,7 @@ def training_data(layer: RouteLayer) -> tuple[np.ndarray, np.ndarray]:
     recs.sort(key=lambda r: (wanted[r.id], r.id))
     if not recs:
         return np.zeros((0, layer.encoder.dimensions), np.float32), np.zeros(0, np.int64)
-    x = _normalise(np.stack([r.dense for r in recs]).astype(np.float32))
+    x = normalise(np.stack([r.dense for r in recs]).astype(np.float32))
     return x, np.array([wanted[r.id] for r in recs], dtype=np.int64)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
-from semantic_router.decision.rules import ClassifierRule, blend, make_rule
+from semantic_router.decision.rules import BlendRule, blend, make_rule
 
 if TYPE_CHECKING:
     from semantic_router.router.layer import RouteLayer
@@ -196,7 +196,7 @@ def route_thresholds(conf: np.ndarray, pred: np.ndarray, y: np.ndarray, t: float
 def candidates(layer: RouteLayer, vectors: np.ndarray, sparse: Any, lams: Sequence[float] | None):
     """(params, (B, R) scores) for every setting of the rule the fit may choose."""
     rule = layer.train_rule()
-    if isinstance(rule, ClassifierRule):
+    if isinstance(rule, BlendRule):
         cos, logp = rule.parts(vectors)
         for lam in (LAM_GRID if lams is None else lams):
             yield {"lam": float(lam)}, blend(cos, logp, lam).astype(np.float64)

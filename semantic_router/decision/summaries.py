@@ -1,0 +1,103 @@
+"""Per-route summaries for closed-form heads: counts, sums and the total Gram matrix, kept incrementally.
+
+A route's utterance matrix is immutable and shared between router snapshots, so a summary is
+reused for as long as the route's array is the very same object. The total Gram matrix
+sum_i x_i x_i^T is updated by adding the Grams of new routes and subtracting those of removed
+ones; it is recomputed from scratch when the rows touched since the last full pass exceed the
+rows held (bounded rounding drift, amortised O(1) work per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    """One route: its (immutable) unit-vector array, row count and float64 row sum."""
+
+    vectors: np.ndarray
+    n: int
+    total: np.ndarray  # (d,) float64
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> RouteSummary:
+        return cls(vectors, int(vectors.shape[0]), vectors.sum(axis=0, dtype=np.float64))
+
+
+def _gram(vectors: np.ndarray) -> np.ndarray:
+    v = np.asarray(vectors, dtype=np.float32)
+    return (v.T @ v).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """Summaries of every route in column order plus the total Gram matrix of all their rows."""
+
+    names: tuple[str, ...]
+    routes: tuple[RouteSummary, ...]
+    gram: np.ndarray  # (d, d) float64
+    dims: int
+    touched: int  # rows added or removed incrementally since the last full pass
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.array([s.n for s in self.routes], dtype=np.float64)
+
+    @property
+    def sums(self) -> np.ndarray:
+        """(R, d) float64 row sums."""
+        if not self.routes:
+            return np.zeros((0, self.dims))
+        return np.stack([s.total for s in self.routes])
+
+    @property
+    def rows(self) -> int:
+        return sum(s.n for s in self.routes)
+
+    @classmethod
+    def collect(cls, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+                previous: Summaries | None = None) -> Summaries:
+        """Summaries of `names`, reusing `previous` for every route whose array is the same object."""
+        arrays = [_checked(name, vectors_by_route[name]) for name in names]
+        dims = next((a.shape[1] for a in arrays), previous.dims if previous is not None else 0)
+        if any(a.shape[1] != dims for a in arrays):
+            raise ValueError(f"route vectors must all have {dims} columns, got "
+                             f"{sorted({a.shape[1] for a in arrays})}")
+        old = {} if previous is None or previous.dims != dims or not _distinct(previous.routes) or \
+            len({id(a) for a in arrays}) < len(arrays) else {id(s.vectors): s for s in previous.routes}
+        kept = {id(a): old[id(a)] for a in arrays if id(a) in old and old[id(a)].vectors is a}
+        summaries = tuple(kept.get(id(a)) or RouteSummary.of(a) for a in arrays)
+        fresh = [s for s in summaries if id(s.vectors) not in kept]
+        gone = [] if previous is None else \
+            [s for s in previous.routes if id(s.vectors) not in kept or kept[id(s.vectors)] is not s]
+        rows = sum(s.n for s in summaries)
+        delta = sum(s.n for s in fresh) + sum(s.n for s in gone)
+        if previous is None or not kept or previous.dims != dims or previous.touched + delta > rows:
+            gram = np.zeros((dims, dims))
+            for s in summaries:
+                gram += _gram(s.vectors)
+            return cls(tuple(names), summaries, gram, dims, 0)
+        gram = previous.gram.copy()
+        for s in gone:
+            gram -= _gram(s.vectors)
+        for s in fresh:
+            gram += _gram(s.vectors)
+        return cls(tuple(names), summaries, gram, dims, previous.touched + delta)
+
+
+def _distinct(routes: Sequence[RouteSummary]) -> bool:
+    """True when no array object serves two routes (identity then names one route's rows)."""
+    return len({id(s.vectors) for s in routes}) == len(routes)
+
+
+def _checked(name: str, vectors: np.ndarray) -> np.ndarray:
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
+        raise ValueError(f"vectors of route {name!r} must be a 2-D numpy array, got "
+                         f"{getattr(vectors, 'shape', type(vectors).__name__)}")
+    if not np.issubdtype(vectors.dtype, np.floating):
+        raise ValueError(f"vectors of route {name!r} must be floating point, got {vectors.dtype}")
+    return vectors
