@@ -33,7 +33,7 @@ def test_default_rule_and_when_knn_is_chosen(encoder):
         make_rule({"name": "classifier", "gamma": 3})
 
 
-@pytest.mark.parametrize("rule", ["knn", "centroid", "classifier"])
+@pytest.mark.parametrize("rule", ["knn", "centroid", "classifier", "lda"])
 def test_every_rule_routes_and_apis_agree(encoder, rule):
     rl = make(encoder, rule=rule, score_threshold=0.2)
     texts = [q for q, _ in QUERIES]

@@ -50,6 +50,11 @@ class LdaRule(BlendRule):
     def params(self) -> dict[str, Any]:
         return {"lam": self.lam, "shrinkage": self.shrinkage}
 
+    @property
+    def summaries(self) -> Summaries | None:
+        """The per-route summaries this rule was trained on (None when loaded from a saved state)."""
+        return self._summaries
+
     def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
               previous: Any = None) -> LdaRule:
         """A new trained rule; summaries of routes whose array is unchanged come from `previous`."""
@@ -111,12 +116,13 @@ def solve(summaries: Summaries, shrinkage: float) -> tuple[np.ndarray, np.ndarra
     filled = counts > 0
     means = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=filled[:, None])
     within = summaries.gram - (sums[filled].T / counts[filled]) @ sums[filled]
-    dof = max(summaries.rows - int(filled.sum()), 1)
-    cov = (within + within.T) / (2.0 * dof)
+    dof = summaries.rows - int(filled.sum())
+    cov = (within + within.T) / (2.0 * max(dof, 1))
     scale = float(np.trace(cov)) / max(d, 1)
-    if not scale > 0:  # one utterance per route: no within-route spread to estimate
+    if dof == 0 or not scale > 0:  # one utterance per route: no within-route spread to estimate
         cov, scale, shrinkage = np.zeros((d, d)), 1.0, 1.0
-    cov = (1.0 - shrinkage) * cov + shrinkage * scale * np.eye(d)
+    # a floor on the ridge keeps the factorisation valid when rounding leaves S_w slightly indefinite
+    cov = (1.0 - shrinkage) * cov + max(shrinkage, 1e-6) * scale * np.eye(d)
     factor = cho_factor(cov, lower=True, check_finite=False)
     weights = cho_solve(factor, means.T, check_finite=False)  # (d, R)
     bias = -0.5 * np.einsum("rd,dr->r", means, weights)
