@@ -1,4 +1,4 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|all [options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|changepath|all [options]`.
 
 Writes JSON results (benchmarks/results/), a Markdown section per benchmark into
 docs/benchmarks.md and PNG plots (docs/img/). Embeddings are cached in benchmarks/.cache/, so
@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "all"])
+    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "changepath", "all"])
     parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
     parser.add_argument("--time-fit", action="store_true",
                         help="quality: also time fit on CLINC val with real (uncached) encoding")
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
     parser.add_argument("--results", type=Path, default=None, help="directory for JSON results")
     parser.add_argument("--doc", type=Path, default=None, help="Markdown file to update (docs/benchmarks.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="changepath: output folder (default benchmarks/.cache/changepath, git-ignored)")
     parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
     args = parser.parse_args(argv)
 
@@ -104,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         res = encoders.run()
         report.write_json("encoders" + suffix, res, results)
         report.update_section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res), doc)
+    if args.what == "changepath":  # writes only to its output folder (never tracked files)
+        from benchmarks import changepath
+
+        log("changepath: build and add-one-route against the numpy floor")
+        sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
+        res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
+                             repeats=1 if args.quick else 3, log=log)
+        paths = changepath.write(res, changepath.markdown(res, command), args.out or changepath.OUT)
+        log(f"wrote {paths[0]}, {paths[1]}")
+        return 0
     log(f"wrote {results}/, {doc}, {img}/")
     return 0
 

@@ -25,7 +25,7 @@ from semantic_router.decision.rules import BlendRule, log_softmax, normalise
 from semantic_router.decision.summaries import Summaries
 
 #: utterances sampled to choose the temperature (at least one per route)
-TAU_SAMPLE = 2048
+TAU_SAMPLE = 1024
 #: logits per sampled utterance that enter the temperature's likelihood (its largest ones)
 TAU_TOP = 64
 #: temperature when no route has two utterances to leave one out (measured typical on CLINC150)

@@ -25,7 +25,7 @@ class RouteSummary:
 
     @classmethod
     def of(cls, vectors: np.ndarray) -> RouteSummary:
-        return cls(vectors, int(vectors.shape[0]), vectors.sum(axis=0, dtype=np.float64))
+        return cls(vectors, int(vectors.shape[0]), np.add.reduce(vectors, axis=0).astype(np.float64))
 
 
 def _gram(vectors: np.ndarray) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""Change-path cost: build a router's decision rule and add one route, against the numpy floor.
+
+Synthetic clustered unit vectors (d=384, one random centre per route, float32, read-only like a
+router snapshot's arrays). For each size and rule, in one run:
+
+- *floor*: stacking every route's matrix into one (N, d) array (`np.concatenate`), the least any
+  index must do with the vectors;
+- *build*: `Rule.train(vectors_by_route, names)` from nothing, plus `LocalIndex.upsert` of the records;
+- *add one route*: `Rule.train(..., previous=<the built rule>)` with one new 100-utterance route (every
+  other route's array is the same object, as in the router's snapshots), plus the upsert of its records.
+
+`RouteLayer(routes=...)` cannot take vectors (routes carry texts the router encodes), so the rule
+and the index are timed directly; the router's own overhead on a change is not included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIMS = 384
+SIZES = ((10_000, 100), (100_000, 1_000))
+RULES = ("lda", "classifier", "centroid")
+#: the logistic-regression classifier is skipped above this many utterances (minutes per train)
+SLOW_LIMIT = 20_000
+OUT = Path(__file__).resolve().parent / ".cache" / "changepath"
+
+
+def clustered(n_routes: int, per_route: int, dims: int = DIMS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Route name -> read-only (per_route, dims) float32 unit vectors around a random centre."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for r in range(n_routes):
+        x = rng.standard_normal(dims).astype(np.float32) + 0.9 * rng.standard_normal((per_route, dims),
+                                                                                      dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        x.setflags(write=False)
+        out[f"route-{r:05d}"] = x
+    return out
+
+
+def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Fastest wall time of `repeats` calls, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def records(vectors: dict[str, np.ndarray]) -> list[Any]:
+    from semantic_router.index.base import Record
+
+    return [Record(route=name, utterance=f"{name} #{i}", dense=row)
+            for name, x in vectors.items() for i, row in enumerate(x)]
+
+
+def upsert_time(vectors: dict[str, np.ndarray], index: Any = None) -> tuple[float, Any]:
+    from semantic_router.index.local import LocalIndex
+
+    index = index if index is not None else LocalIndex()
+    recs = records(vectors)
+    t0 = time.perf_counter()
+    index.upsert(recs)
+    return time.perf_counter() - t0, index
+
+
+def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int = 3,
+            log: Callable[[str], None] = print) -> dict[str, Any]:
+    from semantic_router.decision.rules import make_rule
+
+    per = n_utterances // n_routes
+    vectors = clustered(n_routes, per)
+    names = list(vectors)
+    extra = clustered(1, 100, seed=1)["route-00000"]
+    grown, grown_names = {**vectors, "new-route": extra}, [*names, "new-route"]
+    floor, _ = best_of(lambda: np.concatenate([vectors[n] for n in names]), repeats)
+    index_build, index = upsert_time(vectors)
+    index_add, _ = upsert_time({"new-route": extra}, index)
+    row: dict[str, Any] = {"utterances": n_utterances, "routes": n_routes, "dims": DIMS,
+                           "floor_stack_s": floor, "index_build_s": index_build, "index_add_s": index_add,
+                           "rules": {}}
+    log(f"  {n_utterances} / {n_routes}: numpy floor {floor:.3f}s, LocalIndex upsert {index_build:.3f}s "
+        f"(+{index_add:.4f}s for one route)")
+    q = extra[:8]
+    for name in rules:
+        if name == "classifier" and n_utterances > SLOW_LIMIT:
+            row["rules"][name] = {"skipped": f"more than {SLOW_LIMIT} utterances (minutes per training)"}
+            log(f"    {name}: skipped")
+            continue
+        rule = make_rule(name)
+        reps = repeats if name != "classifier" else 1
+        build, trained = best_of(lambda rule=rule: rule.train(vectors, names), reps)
+        add, added = best_of(lambda rule=rule, trained=trained: rule.train(grown, grown_names, previous=trained), reps)
+        fresh = rule.train(grown, grown_names)
+        res = {"build_s": build, "add_route_s": add, "build_x_floor": build / floor,
+               "add_matches_fresh_train": bool(np.allclose(added.scores(q), fresh.scores(q), atol=1e-4))}
+        row["rules"][name] = res
+        log(f"    {name}: build {build:.3f}s ({build / floor:.1f}x floor), add one route {add:.3f}s, "
+            f"incremental == fresh: {res['add_matches_fresh_train']}")
+    return row
+
+
+def run(sizes: Sequence[tuple[int, int]] = SIZES, rules: Sequence[str] = RULES, repeats: int = 3,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    out = {"dims": DIMS, "cpus": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+           "sizes": [measure(n, r, rules, repeats, log) for n, r in sizes]}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+TARGETS = {(10_000, 100): (0.5, 0.2), (100_000, 1_000): (3.0, 2.0)}
+
+
+def markdown(res: dict[str, Any], command: str) -> str:
+    lines = [f"Command: `{command}` (synthetic clustered unit vectors, d={res['dims']}, {res['cpus']} CPUs, "
+             f"BLAS threads {res['blas_threads']}; best of repeats, the floor measured in the same run).", "",
+             "| utterances / routes | rule | build (s) | x floor | add one route (s) | target build / add (s) | "
+             "incremental == fresh |", "|---|---|---|---|---|---|---|"]
+    for row in res["sizes"]:
+        size = f"{row['utterances']:,} / {row['routes']:,}"
+        target = TARGETS.get((row["utterances"], row["routes"]))
+        tgt = f"<= {target[0]} / <= {target[1]}" if target else "-"
+        lines.append(f"| {size} | numpy floor (stack) | {row['floor_stack_s']:.3f} | 1.0 | - | - | - |")
+        lines.append(f"| {size} | LocalIndex upsert | {row['index_build_s']:.3f} | "
+                     f"{row['index_build_s'] / row['floor_stack_s']:.1f} | {row['index_add_s']:.4f} | - | - |")
+        for name, r in row["rules"].items():
+            if "skipped" in r:
+                lines.append(f"| {size} | {name} | skipped: {r['skipped']} | | | {tgt} | |")
+                continue
+            lines.append(f"| {size} | {name} | {r['build_s']:.3f} | {r['build_x_floor']:.1f} | {r['add_route_s']:.3f} "
+                         f"| {tgt} | {'yes' if r['add_matches_fresh_train'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(res: dict[str, Any], text: str, out: Path = OUT) -> tuple[Path, Path]:
+    """changepath.json and changepath.md in `out`, each written atomically (temp file, fsync, rename)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, body in (("changepath.json", json.dumps(res, indent=2, default=float) + "\n"), ("changepath.md", text)):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, out / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        paths.append(out / name)
+    return paths[0], paths[1]
