@@ -122,10 +122,11 @@ TARGETS = {(10_000, 100): (0.5, 0.2), (100_000, 1_000): (3.0, 2.0)}
 
 
 def markdown(res: dict[str, Any], command: str) -> str:
-    lines = [f"Command: `{command}` (synthetic clustered unit vectors, d={res['dims']}, {res['cpus']} CPUs, "
-             f"BLAS threads {res['blas_threads']}; best of repeats, the floor measured in the same run).", "",
-             "| utterances / routes | rule | build (s) | x floor | add one route (s) | target build / add (s) | "
-             "incremental == fresh |", "|---|---|---|---|---|---|---|"]
+    head = (f"Command: `{command}` (synthetic clustered unit vectors, d={res['dims']}, {res['cpus']} CPUs, "
+            f"BLAS threads {res['blas_threads']}; best of repeats, the floor measured in the same run).")
+    columns = ("| utterances / routes | rule | build (s) | x floor | add one route (s) | target build / add (s) | "
+               "incremental == fresh |")
+    lines = [head, "", columns, "|---|---|---|---|---|---|---|"]
     for row in res["sizes"]:
         size = f"{row['utterances']:,} / {row['routes']:,}"
         target = TARGETS.get((row["utterances"], row["routes"]))

@@ -29,6 +29,7 @@ RULES = [
     {"name": "knn hybrid (BM25, alpha=0.7)", "rule": "knn", "hybrid": True, "note": "dense + BM25 fusion, max"},
     {"name": "centroid", "rule": "centroid", "note": "cosine to the route's mean vector"},
     {"name": "classifier", "rule": "classifier", "note": "LR head + centroid cosine (default)"},
+    {"name": "lda", "rule": "lda", "note": "closed-form shrinkage-LDA head + centroid cosine (fast change path)"},
 ]
 
 FITS = [

@@ -1,0 +1,34 @@
+"""The change-path benchmark: runs end to end on small sizes and writes only to its output folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from benchmarks import changepath
+
+
+def test_changepath_quick_run_writes_only_its_folder(tmp_path):
+    from benchmarks.__main__ import main
+
+    out = tmp_path / "out"
+    assert main(["changepath", "--quick", "--rules", "lda,centroid", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["changepath.json", "changepath.md"]  # no temp files left
+    res = json.loads((out / "changepath.json").read_text())
+    assert [(r["utterances"], r["routes"]) for r in res["sizes"]] == [(2000, 20), (5000, 50)]
+    for row in res["sizes"]:
+        assert row["floor_stack_s"] > 0 and row["index_build_s"] > 0
+        for name in ("lda", "centroid"):
+            r = row["rules"][name]
+            assert r["build_s"] > 0 and r["add_route_s"] > 0 and r["add_matches_fresh_train"] is True
+    assert "| 2,000 / 20 | lda |" in (out / "changepath.md").read_text()
+
+
+def test_synthetic_routes_are_read_only_unit_vectors():
+    v = changepath.clustered(3, 5, dims=16)
+    assert list(v) == ["route-00000", "route-00001", "route-00002"]
+    for x in v.values():
+        assert x.shape == (5, 16) and x.dtype == np.float32 and not x.flags.writeable
+        np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(v.values(), changepath.clustered(3, 5, dims=16).values()))
