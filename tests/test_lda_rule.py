@@ -138,6 +138,21 @@ def test_shared_arrays_and_bad_vectors():
         LdaRule().train({"a": x["route-0"], "b": np.zeros((2, D + 1), np.float32)}, ["a", "b"])
 
 
+def test_new_lam_keeps_training_other_shrinkage_retrains():
+    vectors = clustered(4, 8)
+    names = list(vectors)
+    rule = scratch(vectors, names)
+    q = queries()
+    tuned = rule.copy_with(lam=0.2)
+    assert tuned.lam == 0.2 and tuned.summaries is rule.summaries
+    cos, logp = rule.parts(q)
+    np.testing.assert_allclose(tuned.scores(q), np.clip(cos + 0.2 * (1 + logp), -1, 1), atol=1e-6)
+    with pytest.raises(RuntimeError):
+        rule.copy_with(shrinkage=0.5).scores(q)
+    grown = tuned.train({**vectors, "x": clustered(1, 5, seed=4)["route-0"]}, names + ["x"], previous=tuned)
+    assert grown.lam == 0.2 and grown.summaries.touched == 5
+
+
 def test_state_round_trip_and_inconsistent_state():
     vectors = clustered(4, 8)
     rule = scratch(vectors, list(vectors))

@@ -69,6 +69,14 @@ class LdaRule(BlendRule):
             new._set(*solve(summaries, self.shrinkage))
         return new
 
+    def copy_with(self, **params: Any) -> LdaRule:
+        """The same rule with other hyperparameters; a new `lam` keeps the training (and its summaries)."""
+        new = LdaRule(**{**self.params(), **params})
+        if new.shrinkage == self.shrinkage and self._m is not None and self._b is not None:
+            new._set(self._m, self._b)
+            new._summaries = self._summaries
+        return new
+
     def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
         """Train in place from stacked rows (for callers that still hand over one matrix)."""
         x = np.asarray(vectors, dtype=np.float32)
