@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=None, help="Markdown file to update (docs/benchmarks.md)")
     parser.add_argument("--out", type=Path, default=None,
                         help="changepath: output folder (default benchmarks/.cache/changepath, git-ignored)")
+    parser.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
     parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
     args = parser.parse_args(argv)
 
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         log("changepath: build and add-one-route against the numpy floor")
         sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
         res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
-                             repeats=1 if args.quick else 3, log=log)
+                             repeats=1 if args.quick else 3, log=log,
+                             indexes=tuple(args.indexes.split(",")))
         paths = changepath.write(res, changepath.markdown(res, command), args.out or changepath.OUT)
         log(f"wrote {paths[0]}, {paths[1]}")
         return 0

@@ -5,9 +5,10 @@ router snapshot's arrays). For each size and rule, in one run:
 
 - *floor*: stacking every route's matrix into one (N, d) array (`np.concatenate`), the least any
   index must do with the vectors;
-- *build*: `Rule.train(vectors_by_route, names)` from nothing, plus `LocalIndex.upsert` of the records;
+- *build*: `Rule.train(vectors_by_route, names)` from nothing; separately the index's `upsert` of
+  every record (LocalIndex, and with `indexes=("local", "redis")` a RediSearch FLAT index);
 - *add one route*: `Rule.train(..., previous=<the built rule>)` with one new 100-utterance route (every
-  other route's array is the same object, as in the router's snapshots), plus the upsert of its records.
+  other route's array is the same object, as in the router's snapshots); the index's upsert of its records.
 
 `RouteLayer(routes=...)` cannot take vectors (routes carry texts the router encodes), so the rule
 and the index are timed directly; the router's own overhead on a change is not included.
@@ -63,18 +64,32 @@ def records(vectors: dict[str, np.ndarray]) -> list[Any]:
             for name, x in vectors.items() for i, row in enumerate(x)]
 
 
-def upsert_time(vectors: dict[str, np.ndarray], index: Any = None) -> tuple[float, Any]:
-    from semantic_router.index.local import LocalIndex
+def make_index(kind: str) -> Any:
+    """A fresh, empty index: "local" (in process) or "redis" (RediSearch FLAT on a loopback redis-server
+    started for the run, or $REDIS_URL)."""
+    if kind == "local":
+        from semantic_router.index.local import LocalIndex
 
-    index = index if index is not None else LocalIndex()
+        return LocalIndex()
+    if kind == "redis":
+        import uuid
+
+        from semantic_router.index.redis import RedisIndex
+        from tests.redis_server import server_url
+
+        return RedisIndex(server_url(), name=f"changepath{uuid.uuid4().hex[:8]}", algorithm="flat")
+    raise ValueError(f"index must be 'local' or 'redis', got {kind!r}")
+
+
+def upsert_time(vectors: dict[str, np.ndarray], index: Any) -> float:
     recs = records(vectors)
     t0 = time.perf_counter()
     index.upsert(recs)
-    return time.perf_counter() - t0, index
+    return time.perf_counter() - t0
 
 
 def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int = 3,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+            log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",)) -> dict[str, Any]:
     from semantic_router.decision.rules import Rule, make_rule
 
     per = n_utterances // n_routes
@@ -83,13 +98,16 @@ def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int
     extra = clustered(1, 100, seed=1)["route-00000"]
     grown, grown_names = {**vectors, "new-route": extra}, [*names, "new-route"]
     floor, _ = best_of(lambda: np.concatenate([vectors[n] for n in names]), repeats)
-    index_build, index = upsert_time(vectors)
-    index_add, _ = upsert_time({"new-route": extra}, index)
     row: dict[str, Any] = {"utterances": n_utterances, "routes": n_routes, "dims": DIMS,
-                           "floor_stack_s": floor, "index_build_s": index_build, "index_add_s": index_add,
-                           "rules": {}}
-    log(f"  {n_utterances} / {n_routes}: numpy floor {floor:.3f}s, LocalIndex upsert {index_build:.3f}s "
-        f"(+{index_add:.4f}s for one route)")
+                           "floor_stack_s": floor, "indexes": {}, "rules": {}}
+    log(f"  {n_utterances} / {n_routes}: numpy floor {floor:.3f}s")
+    for kind in indexes:
+        index = make_index(kind)
+        build = upsert_time(vectors, index)
+        add = upsert_time({"new-route": extra}, index)
+        row["indexes"][kind] = {"build_s": build, "add_route_s": add}
+        log(f"    {kind} index upsert {build:.3f}s (+{add:.4f}s for one route)")
+        index.drop()  # removes a remote index and its records
     q = extra[:8]
     for name in rules:
         if name == "classifier" and n_utterances > SLOW_LIMIT:
@@ -111,10 +129,10 @@ def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int
 
 
 def run(sizes: Sequence[tuple[int, int]] = SIZES, rules: Sequence[str] = RULES, repeats: int = 3,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",)) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = {"dims": DIMS, "cpus": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-           "sizes": [measure(n, r, rules, repeats, log) for n, r in sizes]}
+           "sizes": [measure(n, r, rules, repeats, log, indexes) for n, r in sizes]}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -133,8 +151,9 @@ def markdown(res: dict[str, Any], command: str) -> str:
         target = TARGETS.get((row["utterances"], row["routes"]))
         tgt = f"<= {target[0]} / <= {target[1]}" if target else "-"
         lines.append(f"| {size} | numpy floor (stack) | {row['floor_stack_s']:.3f} | 1.0 | - | - | - |")
-        lines.append(f"| {size} | LocalIndex upsert | {row['index_build_s']:.3f} | "
-                     f"{row['index_build_s'] / row['floor_stack_s']:.1f} | {row['index_add_s']:.4f} | - | - |")
+        for kind, r in row["indexes"].items():
+            lines.append(f"| {size} | {kind} index upsert | {r['build_s']:.3f} | "
+                         f"{r['build_s'] / row['floor_stack_s']:.1f} | {r['add_route_s']:.4f} | - | - |")
         for name, r in row["rules"].items():
             if "skipped" in r:
                 lines.append(f"| {size} | {name} | skipped: {r['skipped']} | | | {tgt} | |")

@@ -18,7 +18,7 @@ def test_changepath_quick_run_writes_only_its_folder(tmp_path):
     res = json.loads((out / "changepath.json").read_text())
     assert [(r["utterances"], r["routes"]) for r in res["sizes"]] == [(2000, 20), (5000, 50)]
     for row in res["sizes"]:
-        assert row["floor_stack_s"] > 0 and row["index_build_s"] > 0
+        assert row["floor_stack_s"] > 0 and row["indexes"]["local"]["build_s"] > 0
         for name in ("lda", "centroid"):
             r = row["rules"][name]
             assert r["build_s"] > 0 and r["add_route_s"] > 0 and r["add_matches_fresh_train"] is True
