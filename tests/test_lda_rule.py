@@ -173,3 +173,18 @@ def test_temperature_recovers_the_generating_scale():
         p /= p.sum(axis=1, keepdims=True)
         y = np.array([rng.choice(30, p=row) for row in p])
         assert max_likelihood_scale(logits, y) == pytest.approx(t0, rel=0.1)
+
+
+def test_centroid_rule_reuses_route_sums_too():
+    vectors = clustered(5, 7)
+    names = list(vectors)
+    rule = make_rule("centroid").train(vectors, names)
+    changed = {n: v for n, v in vectors.items() if n != "route-1"}
+    changed["new"] = clustered(1, 3, seed=8)["route-0"]
+    order = ["new", *[n for n in names if n != "route-1"]]
+    after = rule.train(changed, order, previous=rule)
+    assert after.summaries.routes[1] is rule.summaries.routes[0] and after.summaries.gram.size == 0
+    expected = np.stack([changed[n].sum(axis=0) / np.linalg.norm(changed[n].sum(axis=0)) for n in order])
+    np.testing.assert_allclose(after.scores(queries()), queries() @ expected.T, atol=1e-5)
+    lda = LdaRule().train(changed, order, previous=after)  # a centroid rule's sums carry no Gram: full pass
+    np.testing.assert_allclose(lda.scores(queries()), scratch(changed, order).scores(queries()), atol=1e-6)

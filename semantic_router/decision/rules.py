@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semantic_router.decision.summaries import Summaries
+
 if TYPE_CHECKING:
     from semantic_router.router.layer import RouteLayer
 
@@ -136,9 +138,24 @@ class CentroidRule(Rule):
 
     def __init__(self) -> None:
         self._c: np.ndarray | None = None  # (d, R)
+        self._summaries: Summaries | None = None
+
+    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+              previous: Rule | None = None) -> CentroidRule:
+        """A new rule; the sums of routes whose array is unchanged come from `previous`."""
+        before = previous._summaries if isinstance(previous, CentroidRule) else None
+        new = CentroidRule()
+        new._summaries = Summaries.collect(vectors_by_route, names, before, gram=False)
+        new._c = np.ascontiguousarray(normalise(new._summaries.sums).T, dtype=np.float32)
+        return new
 
     def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
         self._c = np.ascontiguousarray(_centroids(vectors, codes, n_routes).T)
+
+    @property
+    def summaries(self) -> Summaries | None:
+        """The per-route sums this rule was trained on (None when fitted from rows or loaded)."""
+        return self._summaries
 
     def scores(self, queries: np.ndarray) -> np.ndarray:
         if self._c is None:

@@ -39,7 +39,7 @@ class Summaries:
 
     names: tuple[str, ...]
     routes: tuple[RouteSummary, ...]
-    gram: np.ndarray  # (d, d) float64
+    gram: np.ndarray  # (d, d) float64; (0, 0) when collected without it
     dims: int
     touched: int  # rows added or removed incrementally since the last full pass
 
@@ -60,13 +60,17 @@ class Summaries:
 
     @classmethod
     def collect(cls, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
-                previous: Summaries | None = None) -> Summaries:
-        """Summaries of `names`, reusing `previous` for every route whose array is the same object."""
+                previous: Summaries | None = None, gram: bool = True) -> Summaries:
+        """Summaries of `names`, reusing `previous` for every route whose array is the same object.
+
+        `gram=False` skips the Gram matrix (rules that need only counts and sums)."""
         arrays = [_checked(name, vectors_by_route[name]) for name in names]
         dims = next((a.shape[1] for a in arrays), previous.dims if previous is not None else 0)
         if any(a.shape[1] != dims for a in arrays):
             raise ValueError(f"route vectors must all have {dims} columns, got "
                              f"{sorted({a.shape[1] for a in arrays})}")
+        if previous is not None and (previous.gram.shape[0] == dims) != gram:
+            previous = None  # collected with(out) the Gram matrix: not reusable for the other kind
         old = {} if previous is None or previous.dims != dims or not _distinct(previous.routes) or \
             len({id(a) for a in arrays}) < len(arrays) else {id(s.vectors): s for s in previous.routes}
         kept = {id(a): old[id(a)] for a in arrays if id(a) in old and old[id(a)].vectors is a}
@@ -76,17 +80,19 @@ class Summaries:
             [s for s in previous.routes if id(s.vectors) not in kept or kept[id(s.vectors)] is not s]
         rows = sum(s.n for s in summaries)
         delta = sum(s.n for s in fresh) + sum(s.n for s in gone)
+        if not gram:
+            return cls(tuple(names), summaries, np.zeros((0, 0)), dims, 0)
         if previous is None or not kept or previous.dims != dims or previous.touched + delta > rows:
-            gram = np.zeros((dims, dims))
+            total = np.zeros((dims, dims))
             for s in summaries:
-                gram += _gram(s.vectors)
-            return cls(tuple(names), summaries, gram, dims, 0)
-        gram = previous.gram.copy()
+                total += _gram(s.vectors)
+            return cls(tuple(names), summaries, total, dims, 0)
+        total = previous.gram.copy()
         for s in gone:
-            gram -= _gram(s.vectors)
+            total -= _gram(s.vectors)
         for s in fresh:
-            gram += _gram(s.vectors)
-        return cls(tuple(names), summaries, gram, dims, previous.touched + delta)
+            total += _gram(s.vectors)
+        return cls(tuple(names), summaries, total, dims, previous.touched + delta)
 
 
 def _distinct(routes: Sequence[RouteSummary]) -> bool:
