@@ -134,6 +134,10 @@ def test_shared_arrays_and_bad_vectors():
     np.testing.assert_allclose(again.scores(queries()), scratch(shared, ["a", "c"]).scores(queries()), atol=1e-5)
     with pytest.raises(ValueError, match="'bad'.*2-D"):
         LdaRule().train({"bad": np.zeros(D, np.float32)}, ["bad"])
+    nan = np.array(x["route-1"])
+    nan[2, 3] = np.nan
+    with pytest.raises(ValueError, match="'b'.*NaN"):
+        LdaRule().train({"a": x["route-0"], "b": nan}, ["a", "b"])
     with pytest.raises(ValueError, match="columns"):
         LdaRule().train({"a": x["route-0"], "b": np.zeros((2, D + 1), np.float32)}, ["a", "b"])
 

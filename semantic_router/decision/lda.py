@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
-from semantic_router.decision.rules import BlendRule, log_softmax, normalise
+from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise
 from semantic_router.decision.summaries import Summaries
 
 #: utterances sampled to choose the temperature (at least one per route)
@@ -56,7 +56,7 @@ class LdaRule(BlendRule):
         return self._summaries
 
     def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
-              previous: Any = None) -> LdaRule:
+              previous: Rule | None = None) -> LdaRule:
         """A new trained rule; summaries of routes whose array is unchanged come from `previous`."""
         from threadpoolctl import threadpool_limits
 

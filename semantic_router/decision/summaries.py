@@ -74,7 +74,7 @@ class Summaries:
         old = {} if previous is None or previous.dims != dims or not _distinct(previous.routes) or \
             len({id(a) for a in arrays}) < len(arrays) else {id(s.vectors): s for s in previous.routes}
         kept = {id(a): old[id(a)] for a in arrays if id(a) in old and old[id(a)].vectors is a}
-        summaries = tuple(kept.get(id(a)) or RouteSummary.of(a) for a in arrays)
+        summaries = tuple(kept.get(id(a)) or _summary(name, a) for name, a in zip(names, arrays))
         fresh = [s for s in summaries if id(s.vectors) not in kept]
         gone = [] if previous is None else \
             [s for s in previous.routes if id(s.vectors) not in kept or kept[id(s.vectors)] is not s]
@@ -93,6 +93,13 @@ class Summaries:
         for s in fresh:
             total += _gram(s.vectors)
         return cls(tuple(names), summaries, total, dims, previous.touched + delta)
+
+
+def _summary(name: str, vectors: np.ndarray) -> RouteSummary:
+    summary = RouteSummary.of(vectors)
+    if not np.isfinite(summary.total).all():  # any NaN or inf row shows in the sum: no extra pass
+        raise ValueError(f"vectors of route {name!r} hold NaN or infinite values")
+    return summary
 
 
 def _distinct(routes: Sequence[RouteSummary]) -> bool:
