@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise
 from semantic_router.decision.summaries import Summaries
@@ -120,6 +119,9 @@ class LdaRule(BlendRule):
 
 def solve(summaries: Summaries, shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
     """(d, 2R) [centroids | scaled LDA weights] and (R,) biases from route summaries."""
+    # imported on first training, which keeps `import semantic_router` light
+    from scipy.linalg import cho_factor, cho_solve
+
     d, counts, sums = summaries.dims, summaries.counts, summaries.sums
     r = len(counts)
     if r == 0:
@@ -149,6 +151,8 @@ def temperature(summaries: Summaries, factor: Any, weights: np.ndarray, bias: np
     Leaving x out of its route moves that route's mean by (m - x) / (n - 1); the own-route logit
     then drops by e.Sigma^-1.e * (1 / (n - 1) + 1 / (2 (n - 1)^2)) with e = x - m (the covariance
     is kept: its change is second order)."""
+    from scipy.linalg import solve_triangular
+
     per = max(1, TAU_SAMPLE // max(len(summaries.routes), 1))
     rows, codes = [], []
     for code, s in enumerate(summaries.routes):
