@@ -132,5 +132,9 @@ try:  # fit/eval helpers register extra commands when present
 except ImportError:  # pragma: no cover
     pass
 
+from semantic_router.server.cli import register as _register_server  # noqa: E402 - serve / classify
+
+_register_server(app)
+
 if __name__ == "__main__":  # pragma: no cover - `python -m semantic_router.cli`
     main()

@@ -1,0 +1,224 @@
+"""The FastAPI app: `create_app(config_or_runtime)` with the OpenAI-compatible and router endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from semantic_router.server.chat import handle_chat
+from semantic_router.server.config import GatewayConfig, load_config
+from semantic_router.server.errors import APIError, error_body, error_response
+from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from semantic_router.server.requests import MAX_ROUTE_BATCH, conversation_of, prompt_conversation, read_json
+from semantic_router.server.runtime import Classification, Runtime
+from semantic_router.server.stats import Stats
+
+__all__ = ["create_app", "GatewayState"]
+
+log = logging.getLogger("semantic_router.server")
+
+
+class GatewayState:
+    """What the app keeps across reloads: the current Runtime reference, metrics and stats."""
+
+    def __init__(self, runtime: Runtime | None) -> None:
+        self.runtime: Runtime | None = runtime
+        self.metrics = Metrics()
+        self.stats = Stats()
+        self.created = int(time.time())
+        self.startup_error: str | None = None
+
+    def swap(self, runtime: Runtime) -> Runtime | None:
+        """Install a new Runtime; requests already running keep the one they started with. Returns the old."""
+        old, self.runtime = self.runtime, runtime
+        self.metrics.ready.set(1 if runtime.ready else 0)
+        return old
+
+    def require_ready(self, rt: Runtime | None) -> Runtime:
+        if rt is None or not rt.ready:
+            why = f" ({self.startup_error})" if self.startup_error else ""
+            raise APIError(503, f"the router is still loading{why}; retry shortly", code="not_ready")
+        return rt
+
+    # -- observations (called by the pipeline) ----------------------------------------------------
+    def observe_classification(self, c: Classification) -> None:
+        self.metrics.routing_seconds.observe(c.ms / 1e3)
+        for s in c.signals:
+            if s.matched:
+                self.metrics.signal_matches.labels(s.type, s.name).inc()
+
+    def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None:
+        self.metrics.requests.labels(decision, model).inc()
+        self.stats.record(route, decision, model, sticky)
+
+    def upstream_error(self, model: str, reason: str) -> None:
+        self.metrics.upstream_errors.labels(model, reason).inc()
+        self.stats.record_upstream_error(reason)
+
+    def observe_ttft(self, model: str, seconds: float) -> None:
+        self.metrics.ttft_seconds.labels(model).observe(seconds)
+
+    def observe_usage(self, model: str, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        for kind in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(kind)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                self.metrics.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)
+
+
+def _runtime_of(source: GatewayConfig | Runtime | str | Path) -> tuple[Runtime | None, GatewayConfig | None]:
+    if isinstance(source, Runtime):
+        return source, None
+    if isinstance(source, (str, Path)):
+        return None, load_config(source)
+    if isinstance(source, GatewayConfig):
+        return None, source
+    raise TypeError(f"create_app takes a GatewayConfig, a Runtime or a config path, got {type(source).__name__}")
+
+
+def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
+    """The gateway app. Given a config it builds the Runtime at startup in a worker thread; given a Runtime it
+    uses it. Either way the model is warmed in the background: /health answers at once, /ready says 503 until
+    the router is warm. The app closes its Runtime on shutdown."""
+    runtime, config = _runtime_of(source)
+    gw = GatewayState(runtime)
+
+    async def prepare() -> None:
+        try:
+            rt = gw.runtime if gw.runtime is not None else await asyncio.to_thread(Runtime.build, config)
+            if not rt.ready:
+                await asyncio.to_thread(rt.warm)
+            gw.swap(rt)
+        except Exception as exc:  # noqa: BLE001 - reported by /ready, never crashes the server
+            gw.startup_error = f"{type(exc).__name__}: {exc}"
+            log.error("router failed to start: %s", gw.startup_error)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(prepare())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if gw.runtime is not None:
+                await gw.runtime.aclose()
+
+    app = FastAPI(title="semantic-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.gateway = gw
+    _install_error_handlers(app, gw)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        rt = gw.runtime
+        if rt is None or not rt.ready:
+            return JSONResponse({"status": "loading", "error": gw.startup_error}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/stats")
+    async def stats(request: Request) -> dict[str, Any]:
+        rt = gw.runtime
+        extra: dict[str, Any] = {}
+        if rt is not None:
+            rt.keys.check(request.headers.get("authorization"))
+            extra["sessions"] = len(rt.sessions)
+            if rt.batcher is not None:
+                extra["classifier"] = {"batches": rt.batcher.batches, "items": rt.batcher.items}
+        return gw.stats.snapshot(extra)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        rt = gw.require_ready(gw.runtime)
+        rt.keys.check(request.headers.get("authorization"))
+        names = [*rt.config.virtual_models, *rt.model_names]
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": gw.created,
+                                            "owned_by": "semantic-router"} for n in names]}
+
+    @app.post("/v1/route")
+    async def route(request: Request) -> dict[str, Any]:
+        rt = gw.require_ready(gw.runtime)
+        rt.keys.check(request.headers.get("authorization"))
+        body = await read_json(request, rt.config.server.max_body_bytes)
+        if "batch" in body:
+            items = body["batch"]
+            if set(body) != {"batch"} or not isinstance(items, list) or not items:
+                raise APIError(400, "'batch' must be a non-empty array and the only field", param="batch")
+            if len(items) > MAX_ROUTE_BATCH:
+                raise APIError(400, f"'batch' holds {len(items)} items; at most {MAX_ROUTE_BATCH}", param="batch")
+            convs = [_route_input(item, f"batch[{i}]") for i, item in enumerate(items)]
+            results = await rt.classify_many(convs)
+            gw.stats.record_classification(len(results))
+            return {"results": [r.as_dict() for r in results]}
+        result = await rt.classify(_route_input(body, None))
+        gw.stats.record_classification()
+        return result.as_dict()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await handle_chat(request, gw)
+
+    return app
+
+
+def _route_input(item: Any, where: str | None) -> Any:
+    """A /v1/route item: {"messages": [...]} or {"prompt": "..."}."""
+    prefix = f"{where}." if where else ""
+    if not isinstance(item, dict):
+        raise APIError(400, f"{where or 'body'} must be an object", param=where)
+    if ("messages" in item) == ("prompt" in item):
+        raise APIError(400, f"{where or 'body'} needs exactly one of 'messages' or 'prompt'", param=where)
+    if "messages" in item:
+        return conversation_of(item["messages"], f"{prefix}messages")
+    return prompt_conversation(item["prompt"], f"{prefix}prompt")
+
+
+def _install_error_handlers(app: FastAPI, gw: GatewayState) -> None:
+    """Every error leaves as an OpenAI-style body; a 4xx for the client's mistakes, never a traceback."""
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError) -> JSONResponse:
+        if exc.status < 500:
+            gw.stats.record_client_error()
+            gw.metrics.client_errors.labels(exc.code or str(exc.status)).inc()
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        return JSONResponse(error_body(message, "invalid_request_error", None, str(exc.status_code)),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(str(exc.errors()[:3]), "invalid_request_error"), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(f"internal error ({type(exc).__name__})", "server_error"), status_code=500)

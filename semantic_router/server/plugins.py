@@ -1,0 +1,83 @@
+"""Per-decision plugins: a hook between deciding and forwarding (a response cache, headers, guards).
+
+A decision's `plugins:` mapping names registered plugins with their options. For each request the pipeline
+calls `before_forward(ctx)` of the decision's plugins in order; a plugin may return a response to answer the
+request itself (a cache hit) or None to continue. After a non-streaming upstream answer, `after_response(ctx,
+status, body)` lets plugins see it (a cache stores it). Register new kinds with `register_plugin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from starlette.responses import Response
+
+__all__ = ["Plugin", "PluginContext", "register_plugin", "build_plugin", "known_plugins", "ResponseHeaders"]
+
+
+@dataclass
+class PluginContext:
+    """What a plugin sees of a request: the decision, the chosen model, the rewritten body and extra headers
+    to add to the response."""
+
+    decision: str
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    response_headers: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    name: str
+
+    async def before_forward(self, ctx: PluginContext) -> Response | None:
+        """Answer the request (return a response) or let it continue to the upstream (None)."""
+
+    async def after_response(self, ctx: PluginContext, status: int, body: bytes | None) -> None:
+        """See the upstream's answer (body is None when it was streamed)."""
+
+
+PluginFactory = Callable[[Mapping[str, Any]], Plugin]
+_REGISTRY: dict[str, PluginFactory] = {}
+
+
+def register_plugin(name: str, factory: PluginFactory) -> None:
+    """Make `name` usable in a decision's `plugins:`; `factory(options)` raises ValueError on bad options."""
+    _REGISTRY[name] = factory
+
+
+def known_plugins() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_plugin(name: str, options: Mapping[str, Any]) -> Plugin:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown plugin {name!r}; known: {', '.join(known_plugins()) or 'none'}")
+    return _REGISTRY[name](options)
+
+
+class ResponseHeaders:
+    """Built-in plugin `response_headers`: adds fixed headers to every response of the decision."""
+
+    name = "response_headers"
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        headers = options.get("headers")
+        if set(options) - {"headers"} or not isinstance(headers, dict) or not headers or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise ValueError("response_headers takes {headers: {name: value, ...}} (strings, at least one)")
+        self.headers = dict(headers)
+
+    async def before_forward(self, ctx: PluginContext) -> Response | None:
+        ctx.response_headers.update(self.headers)
+        return None
+
+    async def after_response(self, ctx: PluginContext, status: int, body: bytes | None) -> None:
+        return None
+
+
+register_plugin(ResponseHeaders.name, ResponseHeaders)

@@ -1,0 +1,54 @@
+"""Counters behind `GET /stats`: total requests and counts per route, decision and model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+__all__ = ["Stats"]
+
+
+class Stats:
+    """Thread-safe counts of forwarded chat completions (and of /v1/route classifications, separately)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.time()
+        self.total = 0
+        self.routes: Counter[str] = Counter()
+        self.decisions: Counter[str] = Counter()
+        self.models: Counter[str] = Counter()
+        self.upstream_errors: Counter[str] = Counter()
+        self.client_errors = 0
+        self.classifications = 0
+        self.sticky = 0
+
+    def record(self, route: str | None, decision: str, model: str, sticky: bool = False) -> None:
+        with self._lock:
+            self.total += 1
+            self.routes[route or "none"] += 1
+            self.decisions[decision] += 1
+            self.models[model] += 1
+            self.sticky += sticky
+
+    def record_classification(self, n: int = 1) -> None:
+        with self._lock:
+            self.classifications += n
+
+    def record_upstream_error(self, reason: str) -> None:
+        with self._lock:
+            self.upstream_errors[reason] += 1
+
+    def record_client_error(self) -> None:
+        with self._lock:
+            self.client_errors += 1
+
+    def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._lock:
+            out = {"total_requests": self.total, "routes": dict(self.routes), "decisions": dict(self.decisions),
+                   "models": dict(self.models), "sticky_requests": self.sticky,
+                   "route_requests": self.classifications, "upstream_errors": dict(self.upstream_errors),
+                   "client_errors": self.client_errors, "uptime_seconds": round(time.time() - self.started, 3)}
+        return {**out, **(extra or {})}
