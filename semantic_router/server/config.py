@@ -358,7 +358,8 @@ def parse_config(data: Any, source: str = "config", base_dir: str | Path | None 
         parts = []
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{_dotted(tuple(x for x in err['loc'] if not str(x).startswith('function-')))}: {msg}")
+            loc = tuple(x for x in err["loc"] if not str(x).startswith("function-"))
+            parts.append(f"{_dotted(loc)}: {msg}" if loc else msg)  # cross-field checks name their own paths
         raise ConfigError(f"{source}: invalid gateway config: " + "; ".join(parts)) from None
     except ConfigError as exc:
         raise ConfigError(f"{source}: invalid gateway config: {exc}") from None
