@@ -20,11 +20,16 @@ from semantic_router.server.chat import handle_chat
 from semantic_router.server.config import GatewayConfig, load_config
 from semantic_router.server.errors import APIError, error_body, error_response
 from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
-from semantic_router.server.requests import MAX_ROUTE_BATCH, conversation_of, prompt_conversation, read_json
+from semantic_router.server.requests import (
+    MAX_ROUTE_BATCH,
+    conversation_of,
+    prompt_conversation,
+    read_json,
+)
 from semantic_router.server.runtime import Classification, Runtime
 from semantic_router.server.stats import Stats
 
-__all__ = ["create_app", "GatewayState"]
+__all__ = ["GatewayState", "create_app"]
 
 log = logging.getLogger("semantic_router.server")
 

@@ -16,8 +16,13 @@ from starlette.responses import Response
 
 from semantic_router.server.config import DecisionConfig
 from semantic_router.server.errors import APIError
-from semantic_router.server.forward import (ClientGone, race_disconnect, streamed_response, usage_of_body,
-                                            whole_response)
+from semantic_router.server.forward import (
+    ClientGone,
+    race_disconnect,
+    streamed_response,
+    usage_of_body,
+    whole_response,
+)
 from semantic_router.server.plugins import PluginContext
 from semantic_router.server.requests import conversation_of, read_json
 from semantic_router.server.rewrite import rewrite

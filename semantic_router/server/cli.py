@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
 
-__all__ = ["register", "serve", "classify"]
+__all__ = ["classify", "register", "serve"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -67,8 +67,8 @@ def start_demo_backends(cfg: Any) -> list[Any]:
 
 def serve(
     config: Path = typer.Argument(..., help="gateway config (YAML)"),
-    host: Optional[str] = typer.Option(None, "--host", help="bind address (default: the config's server.host)"),
-    port: Optional[int] = typer.Option(None, "--port", help="port (default: the config's server.port)"),
+    host: str | None = typer.Option(None, "--host", help="bind address (default: the config's server.host)"),
+    port: int | None = typer.Option(None, "--port", help="port (default: the config's server.port)"),
     demo_backends: bool = typer.Option(False, "--demo-backends",
                                        help="also start stand-in OpenAI-compatible backends on loopback"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),

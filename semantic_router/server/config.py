@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from semantic_router.errors import ConfigError
 
-__all__ = ["GatewayConfig", "ModelConfig", "BackendConfig", "DecisionConfig", "RuleNode", "load_config",
-           "parse_config", "SIGNAL_TYPES", "ReasoningFamily"]
+__all__ = [
+    "SIGNAL_TYPES",
+    "BackendConfig",
+    "DecisionConfig",
+    "GatewayConfig",
+    "ModelConfig",
+    "ReasoningFamily",
+    "RuleNode",
+    "load_config",
+    "parse_config",
+]
 
 SIGNAL_TYPES = ("routes", "keywords", "context")
 ReasoningFamily = Literal["none", "chat_template_kwargs", "thinking", "reasoning_effort"]
@@ -373,7 +389,7 @@ def load_config(path: str | Path) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read gateway config {str(p)!r}: {exc.strerror or exc}") from None
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     except ConfigError as exc:

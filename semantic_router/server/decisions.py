@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from semantic_router.server.config import DecisionConfig, RuleNode
 from semantic_router.server.signals.base import SignalResult
 
-__all__ = ["Decider", "Decided", "evaluate_rule"]
+__all__ = ["Decided", "Decider", "evaluate_rule"]
 
 
 def evaluate_rule(node: RuleNode, signals: Mapping[str, SignalResult]) -> tuple[bool, float]:

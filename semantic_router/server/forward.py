@@ -20,8 +20,15 @@ from starlette.responses import Response, StreamingResponse
 
 from semantic_router.server.upstream import Opened
 
-__all__ = ["ClientGone", "until_disconnect", "race_disconnect", "whole_response", "streamed_response",
-           "usage_of_body", "usage_of_sse"]
+__all__ = [
+    "ClientGone",
+    "race_disconnect",
+    "streamed_response",
+    "until_disconnect",
+    "usage_of_body",
+    "usage_of_sse",
+    "whole_response",
+]
 
 log = logging.getLogger("semantic_router.server")
 T = TypeVar("T")

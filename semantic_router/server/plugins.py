@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from starlette.responses import Response
 
-__all__ = ["Plugin", "PluginContext", "register_plugin", "build_plugin", "known_plugins", "ResponseHeaders"]
+__all__ = ["Plugin", "PluginContext", "ResponseHeaders", "build_plugin", "known_plugins", "register_plugin"]
 
 
 @dataclass

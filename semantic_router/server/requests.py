@@ -10,7 +10,7 @@ from fastapi import Request
 from semantic_router.server.errors import APIError
 from semantic_router.server.signals.base import Conversation
 
-__all__ = ["read_json", "conversation_of", "prompt_conversation", "MAX_ROUTE_BATCH"]
+__all__ = ["MAX_ROUTE_BATCH", "conversation_of", "prompt_conversation", "read_json"]
 
 MAX_ROUTE_BATCH = 256
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}

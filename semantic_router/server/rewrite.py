@@ -10,7 +10,7 @@ from typing import Any
 
 from semantic_router.server.config import DecisionConfig, ModelConfig
 
-__all__ = ["rewrite", "apply_reasoning", "apply_system_prompt"]
+__all__ = ["apply_reasoning", "apply_system_prompt", "rewrite"]
 
 _DEFAULT_EFFORT = "medium"
 _OFF_EFFORT = "minimal"

@@ -21,10 +21,16 @@ from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decisions import Decider
 from semantic_router.server.plugins import Plugin, build_plugin
 from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
-from semantic_router.server.signals import ContextSignal, Conversation, KeywordSignal, SignalResult, route_results
+from semantic_router.server.signals import (
+    ContextSignal,
+    Conversation,
+    KeywordSignal,
+    SignalResult,
+    route_results,
+)
 from semantic_router.server.upstream import Upstreams
 
-__all__ = ["Runtime", "Classification", "build_layer"]
+__all__ = ["Classification", "Runtime", "build_layer"]
 
 
 @dataclass(frozen=True)

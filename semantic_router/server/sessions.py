@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-__all__ = ["Sticky", "SessionStore", "conversation_keys"]
+__all__ = ["SessionStore", "Sticky", "conversation_keys"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import httpx
 from semantic_router.errors import ConfigError
 from semantic_router.server.config import GatewayConfig, ModelConfig
 
-__all__ = ["Backend", "ModelPool", "Upstreams", "Opened", "UpstreamFailure"]
+__all__ = ["Backend", "ModelPool", "Opened", "UpstreamFailure", "Upstreams"]
 
 _LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
 

@@ -20,8 +20,8 @@ from semantic_router.encoders import DenseEncoder
 
 pytest.importorskip("fastapi")  # the [server] extra; the dev extra installs it
 
-from semantic_router.server.config import load_config, parse_config  # noqa: E402
-from semantic_router.server.demo import DemoBackend, ThreadServer, run_in_thread  # noqa: E402
+from semantic_router.server.config import load_config, parse_config
+from semantic_router.server.demo import DemoBackend, ThreadServer, run_in_thread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway" / "config.yaml"
 UPSTREAM_SECRET = "sk-upstream-SECRET-7f3a9c"

@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from semantic_router.server.demo import DemoBackend, run_in_thread
-from tests.server.conftest import GATEWAY_KEY, UPSTREAM_SECRET, gateway_config, start_gateway
+from tests.server.conftest import (
+    GATEWAY_KEY,
+    UPSTREAM_SECRET,
+    gateway_config,
+    start_gateway,
+)
 
 CODE = "write a python function that reverses a linked list"
 GENERAL = "recommend a good book for my holiday"

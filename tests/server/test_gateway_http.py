@@ -55,7 +55,7 @@ def test_rewrites_only_the_decided_fields(gateway, fresh):
     # code: system prompt inserted before the client's own, no reasoning field added
     r = httpx.post(gateway.url + "/v1/chat/completions", timeout=10, json={
         **body, "messages": [{"role": "system", "content": "client system"}, {"role": "user", "content": CODE}]})
-    code_seen = [b.requests[0] for n, b in fresh.backends.items() if n.startswith("code") and b.requests][0]
+    code_seen = next(b.requests[0] for n, b in fresh.backends.items() if n.startswith("code") and b.requests)
     assert code_seen["system"] == ["You are a coding assistant.", "client system"]
     assert code_seen["chat_template_kwargs"] is None
 

@@ -5,4 +5,4 @@ from semantic_router.server.signals.context import ContextSignal
 from semantic_router.server.signals.keywords import KeywordSignal
 from semantic_router.server.signals.routes import route_results
 
-__all__ = ["Conversation", "SignalResult", "ContextSignal", "KeywordSignal", "route_results"]
+__all__ = ["ContextSignal", "Conversation", "KeywordSignal", "SignalResult", "route_results"]
