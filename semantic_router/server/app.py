@@ -165,7 +165,11 @@ def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
     async def route(request: Request) -> dict[str, Any]:
         rt = gw.require_ready(gw.runtime)
         rt.keys.check(request.headers.get("authorization"))
-        body = await read_json(request, rt.config.server.max_body_bytes)
+        rt.expect_classification()
+        try:
+            body = await read_json(request, rt.config.server.max_body_bytes)
+        finally:
+            rt.classification_arriving()
         if "batch" in body:
             items = body["batch"]
             if set(body) != {"batch"} or not isinstance(items, list) or not items:

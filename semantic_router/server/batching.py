@@ -6,6 +6,9 @@ everything that queued while the previous batch ran), encodes every distinct tex
 `encoder.encode_queries` call in a worker thread (never on the event loop), blends each conversation's turns
 into one query vector the way the library's history-aware routing does, and routes the whole batch with one
 `route_batch(vectors=...)`.
+
+The window is only waited while more requests are on their way (`expect()` / `arrived()` bracket the
+parsing of a request before it asks to be classified), so a lone request never pays for it.
 """
 
 from __future__ import annotations
@@ -65,11 +68,23 @@ class MicroBatcher:
         self.batches = 0  # encoder calls made (tests and /stats read them)
         self.items = 0
         self._pending: list[_Item] = []
+        self._expected = 0  # requests being parsed that will ask for a classification soon
+        self._submitted: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._closed = False
 
     # -- public -----------------------------------------------------------------------------------
+    def expect(self) -> None:
+        """A request started that will probably ask for a classification: a batch waits for it (<= window)."""
+        self._expected += 1
+
+    def arrived(self) -> None:
+        """The request announced with `expect()` is about to classify (or will not classify at all)."""
+        self._expected = max(0, self._expected - 1)
+        if self._submitted is not None:
+            self._submitted.set()
+
     async def classify_texts(self, texts: list[str]) -> RouteChoice:
         """Route one query given as texts to blend (row 0 = the query); one entry is a plain prompt."""
         if self._closed:
@@ -80,8 +95,9 @@ class MicroBatcher:
             return (await asyncio.to_thread(self._run, [item]))[0]
         self._ensure_worker()
         self._pending.append(item)
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._submitted is not None
         self._wakeup.set()
+        self._submitted.set()
         return await future
 
     async def classify_conversation(self, user_turns: Sequence[str]) -> RouteChoice:
@@ -107,6 +123,7 @@ class MicroBatcher:
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
             self._wakeup = asyncio.Event()
+            self._submitted = asyncio.Event()
             self._worker = asyncio.get_running_loop().create_task(self._loop(), name="micro-batcher")
 
     async def _loop(self) -> None:
@@ -115,7 +132,7 @@ class MicroBatcher:
         while True:
             await self._wakeup.wait()
             if idle and self.window > 0:
-                await asyncio.sleep(self.window)  # let concurrent arrivals join this batch
+                await self._gather_arrivals()
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
             if not self._pending:
@@ -141,6 +158,20 @@ class MicroBatcher:
                 else:
                     item.future.set_result(result)
             idle = not self._pending  # requests queued during the run have waited long enough
+
+    async def _gather_arrivals(self) -> None:
+        """Wait (at most `window`) while announced requests are still on their way and the batch has room."""
+        assert self._submitted is not None
+        deadline = asyncio.get_running_loop().time() + self.window
+        while self._expected > 0 and len(self._pending) < self.max_batch:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            self._submitted.clear()
+            try:
+                await asyncio.wait_for(self._submitted.wait(), left)
+            except asyncio.TimeoutError:
+                return
 
     def _run(self, batch: list[_Item]) -> list[RouteChoice]:
         """In a worker thread: one encoder call for every distinct text, one batched route."""

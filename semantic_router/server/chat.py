@@ -96,7 +96,11 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     started = time.perf_counter()
     rt: Runtime = gw.require_ready(gw.runtime)  # read once: a reload swaps it, this request keeps its own
     rt.keys.check(request.headers.get("authorization"))
-    req = parse(await read_json(request, rt.config.server.max_body_bytes), started)
+    rt.expect_classification()
+    try:
+        req = parse(await read_json(request, rt.config.server.max_body_bytes), started)
+    finally:
+        rt.classification_arriving()
     await classify(rt, req, request.headers.get(rt.config.sessions.header))
     c = req.classification
     if c is not None:

@@ -131,6 +131,16 @@ class Runtime:
         return name in self.config.models
 
     # -- classification -------------------------------------------------------------------------
+    def expect_classification(self) -> None:
+        """Tell the micro-batcher a request is being parsed (it may wait up to its window for it)."""
+        if self.batcher is not None:
+            self.batcher.expect()
+
+    def classification_arriving(self) -> None:
+        """The request announced by `expect_classification` is parsed (classifying now, or not at all)."""
+        if self.batcher is not None:
+            self.batcher.arrived()
+
     async def signals(self, conversation: Conversation) -> tuple[list[SignalResult], str | None, float | None]:
         """Every signal's result, plus the top route and its score."""
         results: list[SignalResult] = []

@@ -150,11 +150,10 @@ def test_load_2000_requests_nothing_lost_each_on_its_routed_model(gateway, fresh
                         "model": "auto", "user": f"req-{i}", "messages": [{"role": "user", "content": prompt}]})
                     results[i] = (prompt, r.status_code, r.headers.get("x-router-model"), r.json())
 
-            start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return results, time.perf_counter() - start
+            return results
 
-    results, elapsed = asyncio.run(run())
+    results = asyncio.run(run())
     assert len(results) == total
     for prompt, status, header_model, body in results.values():
         assert status == 200
@@ -162,4 +161,3 @@ def test_load_2000_requests_nothing_lost_each_on_its_routed_model(gateway, fresh
     assert fresh.total() == total  # every request reached exactly one backend once
     assert sum(b.completed for b in fresh.backends.values()) == total
     assert httpx.get(gateway.url + "/stats").json()["total_requests"] - before == total
-    assert elapsed < 60
