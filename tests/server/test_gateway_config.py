@@ -193,3 +193,15 @@ def test_cli_classify_readable_json_and_errors(tmp_path):
         assert r.exit_code == 2
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
     assert "models.m.timeout" in runner.invoke(app, ["serve", str(bad)]).stderr
+
+
+def test_configs_in_the_docs_are_valid():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "models:" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        cfg = parse_config(yaml.safe_load(block))
+        assert cfg.decisions and cfg.default_decision in {d.name for d in cfg.decisions}
