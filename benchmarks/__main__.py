@@ -18,7 +18,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "changepath", "all"])
+    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "changepath",
+                                         "gateway", "all"])
     parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
     parser.add_argument("--time-fit", action="store_true",
                         help="quality: also time fit on CLINC val with real (uncached) encoding")
@@ -36,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
     parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
     args = parser.parse_args(argv)
+
+    if args.what == "gateway":  # its own runner: results to a git-ignored folder unless --results is given
+        from benchmarks import gateway
+
+        extra = ["--quick"] if args.quick else []
+        extra += ["--out", str(args.results)] if args.results else []
+        return gateway.main(extra + (["--doc", str(args.doc)] if args.doc else []))
 
     from benchmarks import report
 

@@ -47,11 +47,12 @@ def _bare_proxy_app(upstream: str) -> Any:
                                timeout=60, trust_env=False)
     app = FastAPI()
 
-    @app.post("/v1/chat/completions")
     async def proxy(request: Request) -> Response:
         r = await client.post(f"{upstream}/chat/completions", content=await request.body(),
                               headers={"content-type": "application/json"})
         return Response(r.content, r.status_code, media_type=r.headers.get("content-type"))
+
+    app.router.add_route("/v1/chat/completions", proxy, methods=["POST"])  # plain Starlette: no annotations
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -193,6 +194,8 @@ def measure(url: str, label: str, n1: int, n32: int, distinct: bool, log: Any, l
         n = n1 if c == 1 else n32
         out[f"c{c}"] = asyncio.run(_load(url, _prompts(f"{label}{c}", n, distinct), c))
         log(f"  {label} c={c}: {out[f'c{c}']}")
+        if out[f"c{c}"]["errors"]:
+            raise RuntimeError(f"{label}: {out[f'c{c}']['errors']} requests failed")
     return out
 
 
