@@ -145,8 +145,8 @@ def _gateway(backend: str, out: Path, name: str, encoder: dict[str, Any] | None,
     path = out / f"gateway-{name}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     port = _free_port()
-    return Proc(["-m", "semantic_router.cli", "serve", str(path), "--port", str(port), "--log-level", "warning"],
-                port, "/ready")
+    cli = "import sys; from semantic_router.cli import app; sys.argv[0] = 'semantic-router'; app()"
+    return Proc(["-c", cli, "serve", str(path), "--port", str(port), "--log-level", "warning"], port, "/ready")
 
 
 # -- load -----------------------------------------------------------------------------------------------
