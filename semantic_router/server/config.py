@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -49,6 +50,9 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+Name = Annotated[str, AfterValidator(lambda v: _check_name(v, "name"))]
+
+
 class BackendConfig(_Strict):
     """One OpenAI-compatible server of a model; its key is read from the environment variable `api_key_env`."""
 
@@ -77,15 +81,10 @@ class ModelConfig(_Strict):
 class KeywordSet(_Strict):
     """A named set of words, phrases or regexes, matched case-insensitively."""
 
-    name: str
+    name: Name
     words: list[str] = Field(min_length=1)
     regex: bool = False
     match: Literal["any", "all", "none"] = "any"
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v, "keyword set name")
 
     @model_validator(mode="after")
     def _patterns(self) -> KeywordSet:
@@ -103,14 +102,9 @@ class KeywordSet(_Strict):
 class ContextRange(_Strict):
     """A named token-length range of the conversation: matched when min_tokens <= length < max_tokens."""
 
-    name: str
+    name: Name
     min_tokens: int = Field(default=0, ge=0)
     max_tokens: int | None = Field(default=None, gt=0)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v, "context range name")
 
     @model_validator(mode="after")
     def _order(self) -> ContextRange:
@@ -207,7 +201,7 @@ class SystemPrompt(_Strict):
 class DecisionConfig(_Strict):
     """A routing decision: when its rule matches, send the request to its model with these rewrites."""
 
-    name: str
+    name: Name
     priority: int = 0
     rule: RuleNode = Field(default_factory=RuleNode)
     model: str | None = None
@@ -217,11 +211,6 @@ class DecisionConfig(_Strict):
     system_prompt: SystemPrompt | None = None
     fallback: str | None = None
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v, "decision name")
 
     @field_validator("reasoning", mode="before")
     @classmethod

@@ -7,15 +7,13 @@ HTTP. Also holds the two things every emulator needs: a request log and fault in
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from semantic_router.server.demo import ThreadServer, run_in_thread
 
 
 @dataclass
@@ -121,36 +119,12 @@ async def injected_response(faults: FaultPlan, latency: float, error: Callable[[
     return response
 
 
-@dataclass
-class RunningServer:
-    """A started server; `url` is its base address, e.g. http://127.0.0.1:54321."""
-
-    url: str
-    port: int
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
+RunningServer = ThreadServer  # a started server; `url` is its base address, e.g. http://127.0.0.1:54321
 
 
 def start_server(app: Any, startup_timeout: float = 10.0) -> RunningServer:
     """Serve `app` on a free port (the socket is bound before the thread starts, so no port race)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"emulator-{port}")
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"emulator on port {port} did not start")
-        time.sleep(0.01)
-    return RunningServer(url=f"http://127.0.0.1:{port}", port=port, server=server, thread=thread)
+    return run_in_thread(app, lifespan="off", startup_timeout=startup_timeout)
 
 
 @contextmanager
