@@ -1,0 +1,68 @@
+"""The README's demo end to end: `semantic-router serve CONFIG --demo-backends` in a subprocess, three prompts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.server.conftest import EXAMPLE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
+    cfg = yaml.safe_load(EXAMPLE.read_text())
+    gw_port, *backend_ports = _free_ports(4)
+    for model, port in zip(cfg["models"].values(), backend_ports):
+        model["backends"][0]["base_url"] = f"http://127.0.0.1:{port}/v1"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cli = "import sys; from semantic_router.cli import app; sys.argv[0] = 'semantic-router'; app()"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", cli, "serve", str(path), "--port", str(gw_port),
+                             "--demo-backends", "--log-level", "warning"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{gw_port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        answers = {}
+        for prompt in ("write a python function to merge two sorted lists", "what is the integral of x squared",
+                       "recommend a good book to read"):
+            r = httpx.post(url + "/v1/chat/completions", timeout=30, json={
+                "model": "auto", "messages": [{"role": "user", "content": prompt}]})
+            assert r.status_code == 200, r.text
+            answers[r.headers["x-router-model"]] = r.json()
+        assert set(answers) == {"code-model", "math-model", "general-model"}
+        for model, body in answers.items():
+            assert body["echo"]["model"] == model and body["echo"]["backend"] == model  # its own demo backend
+        assert answers["math-model"]["echo"]["chat_template_kwargs"] == {"enable_thinking": True}
+        stats = httpx.get(url + "/stats").json()
+        assert stats["total_requests"] == 3 and stats["models"] == {m: 1 for m in answers}
+    finally:
+        proc.terminate()
+        proc.wait(15)
