@@ -37,7 +37,7 @@ FILLERS = ["sorts a list of numbers", "two dice show the same face", "a quiet ho
 
 
 # -- server roles (each runs in its own process) ----------------------------------------------------------
-def _bare_proxy_app(upstream: str) -> Any:
+def bare_proxy_app(upstream: str) -> Any:
     """FastAPI + httpx pass-through: the reference a gateway is compared with (no parsing, no routing)."""
     import httpx
     from fastapi import FastAPI, Request
@@ -73,7 +73,7 @@ def _serve_role(role: str, port: int, upstream: str | None) -> None:
         async def health() -> dict[str, str]:
             return {"status": "ok"}
     else:
-        app = _bare_proxy_app(upstream or "")
+        app = bare_proxy_app(upstream or "")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -150,20 +150,20 @@ def _gateway(backend: str, out: Path, name: str, encoder: dict[str, Any] | None,
 
 
 # -- load -----------------------------------------------------------------------------------------------
-def _prompts(salt: str, n: int, distinct: bool) -> list[str]:
+def prompts(salt: str, n: int, distinct: bool) -> list[str]:
     if not distinct:
         base = [t.format(f) for t in TOPICS for f in FILLERS]
         return [base[i % len(base)] for i in range(n)]
     return [f"{TOPICS[i % len(TOPICS)].format(FILLERS[i % len(FILLERS)])} (case {salt}-{i})" for i in range(n)]
 
 
-async def _load(url: str, prompts: list[str], concurrency: int) -> dict[str, Any]:
+async def load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[str] = asyncio.Queue()
-    for p in prompts:
+    for p in texts:
         queue.put_nowait(p)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
@@ -181,18 +181,18 @@ async def _load(url: str, prompts: list[str], concurrency: int) -> dict[str, Any
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
     ms = 1000 * np.asarray(latencies)
-    return {"n": len(prompts), "concurrency": concurrency, "errors": errors, "rps": round(len(prompts) / elapsed, 1),
+    return {"n": len(texts), "concurrency": concurrency, "errors": errors, "rps": round(len(texts) / elapsed, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
 def measure(url: str, label: str, n1: int, n32: int, distinct: bool, log: Any, levels=(1, 32)) -> dict[str, Any]:
     """p50/p99 and req/s at concurrency 1 and 32 (a short warm-up first; repeated prompts are pre-cached)."""
-    warm = _prompts("warm" + label, 40, distinct)
-    asyncio.run(_load(url, warm if distinct else _prompts("", 30, False), 4))
+    warm = prompts("warm" + label, 40, distinct)
+    asyncio.run(load(url, warm if distinct else prompts("", 30, False), 4))
     out = {}
     for c in levels:
         n = n1 if c == 1 else n32
-        out[f"c{c}"] = asyncio.run(_load(url, _prompts(f"{label}{c}", n, distinct), c))
+        out[f"c{c}"] = asyncio.run(load(url, prompts(f"{label}{c}", n, distinct), c))
         log(f"  {label} c={c}: {out[f'c{c}']}")
         if out[f"c{c}"]["errors"]:
             raise RuntimeError(f"{label}: {out[f'c{c}']['errors']} requests failed")
@@ -252,9 +252,9 @@ def run(out: Path, quick: bool = False, log: Any = print) -> dict[str, Any]:
 def _measure_direct(backend: Proc, n1: int, n32: int, log: Any) -> dict[str, Any]:
     """Straight to the backend: the baseline every added latency is measured against."""
     out = {}
-    asyncio.run(_load(backend.url, _prompts("", 30, False), 4))
+    asyncio.run(load(backend.url, prompts("", 30, False), 4))
     for c, n in ((1, n1), (32, n32)):
-        out[f"c{c}"] = asyncio.run(_load(backend.url, _prompts("direct", n, False), c))
+        out[f"c{c}"] = asyncio.run(load(backend.url, prompts("direct", n, False), c))
         log(f"  direct c={c}: {out[f'c{c}']}")
     return out
 

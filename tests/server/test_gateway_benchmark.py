@@ -11,9 +11,9 @@ from semantic_router.server.demo import DemoBackend, run_in_thread
 def test_bare_proxy_and_load_generator_against_a_backend():
     backend = DemoBackend(name="b")
     b = run_in_thread(backend.app())
-    proxy = run_in_thread(bench._bare_proxy_app(b.url + "/v1"))
+    proxy = run_in_thread(bench.bare_proxy_app(b.url + "/v1"))
     try:
-        result = asyncio.run(bench._load(proxy.url, bench._prompts("t", 24, distinct=True), 4))
+        result = asyncio.run(bench.load(proxy.url, bench.prompts("t", 24, distinct=True), 4))
         assert result["n"] == 24 and result["errors"] == 0 and result["rps"] > 0
         assert result["p99_ms"] >= result["p50_ms"] > 0
         assert len(backend.requests) == 24 and len({r["messages"][0]["content"] for r in backend.requests}) == 24

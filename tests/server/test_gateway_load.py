@@ -133,7 +133,8 @@ def test_load_2000_requests_nothing_lost_each_on_its_routed_model(gateway, fresh
     expected = {p: r["model"] for p, r in zip(prompts, routed["results"])}
     assert len(set(expected.values())) >= 4
     total, concurrency = 2000, 32
-    before = httpx.get(gateway.url + "/stats").json()["total_requests"]
+    before_stats = httpx.get(gateway.url + "/stats").json()
+    before = before_stats["total_requests"]
 
     async def run():
         queue = asyncio.Queue()
@@ -160,4 +161,8 @@ def test_load_2000_requests_nothing_lost_each_on_its_routed_model(gateway, fresh
         assert header_model == expected[prompt] == body["echo"]["model"]
     assert fresh.total() == total  # every request reached exactly one backend once
     assert sum(b.completed for b in fresh.backends.values()) == total
-    assert httpx.get(gateway.url + "/stats").json()["total_requests"] - before == total
+    after = httpx.get(gateway.url + "/stats").json()
+    assert after["total_requests"] - before == total
+    batches = after["classifier"]["batches"] - before_stats["classifier"]["batches"]
+    items = after["classifier"]["items"] - before_stats["classifier"]["items"]
+    assert items == total and items / batches > 1.5, (items, batches)  # concurrent requests shared encoder calls
