@@ -158,6 +158,7 @@ def prompts(salt: str, n: int, distinct: bool) -> list[str]:
 
 
 async def load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
+    """POST one chat completion per text with `concurrency` clients: latencies (s), elapsed (s), errors."""
     import httpx
 
     latencies: list[float] = []
@@ -180,23 +181,16 @@ async def load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    ms = 1000 * np.asarray(latencies)
-    return {"n": len(texts), "concurrency": concurrency, "errors": errors, "rps": round(len(texts) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {"latencies": latencies, "elapsed": elapsed, "errors": errors}
 
 
-def measure(url: str, label: str, n1: int, n32: int, distinct: bool, log: Any, levels=(1, 32)) -> dict[str, Any]:
-    """p50/p99 and req/s at concurrency 1 and 32 (a short warm-up first; repeated prompts are pre-cached)."""
-    warm = prompts("warm" + label, 40, distinct)
-    asyncio.run(load(url, warm if distinct else prompts("", 30, False), 4))
-    out = {}
-    for c in levels:
-        n = n1 if c == 1 else n32
-        out[f"c{c}"] = asyncio.run(load(url, prompts(f"{label}{c}", n, distinct), c))
-        log(f"  {label} c={c}: {out[f'c{c}']}")
-        if out[f"c{c}"]["errors"]:
-            raise RuntimeError(f"{label}: {out[f'c{c}']['errors']} requests failed")
-    return out
+def summary(runs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """p50/p99 over every latency of the runs and req/s = requests / total elapsed time."""
+    ms = 1000 * np.asarray([x for r in runs for x in r["latencies"]])
+    elapsed = sum(r["elapsed"] for r in runs)
+    return {"n": len(ms), "concurrency": concurrency, "errors": sum(r["errors"] for r in runs),
+            "rps": round(len(ms) / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
 def encoder_single_ms(kind: str, n: int = 60) -> float:
@@ -213,50 +207,63 @@ def encoder_single_ms(kind: str, n: int = 60) -> float:
     return round(1000 * float(np.median(times)), 3)
 
 
-def run(out: Path, quick: bool = False, log: Any = print) -> dict[str, Any]:
-    n1, n32 = (30, 120) if quick else (300, 1000)
+GATEWAYS = (("huggingface", None, 2.0), ("fastembed", {"type": "fastembed"}, 2.0),
+            ("huggingface-no-batching", None, 0.0))
+
+
+def run(out: Path, quick: bool = False, rounds: int = 5, log: Any = print) -> dict[str, Any]:
+    """Start every server, then measure all scenarios in interleaved rounds, so a noisy neighbour on the
+    machine slows them all alike instead of skewing one."""
+    n1, n32, rounds = (30, 128, 1) if quick else (300, 1280, rounds)
     out.mkdir(parents=True, exist_ok=True)
-    res: dict[str, Any] = {"cpus": os.cpu_count(), "n_c1": n1, "n_c32": n32}
+    res: dict[str, Any] = {"cpus": os.cpu_count(), "n_c1": n1, "n_c32": n32, "rounds": rounds,
+                           "load_average_before": os.getloadavg()[0]}
     log("encoder single-query time")
     res["encoder_ms"] = {k: encoder_single_ms(k, 10 if quick else 60) for k in ("huggingface", "fastembed")}
-    backend = _role("backend")
+    procs: list[Proc] = []
     try:
-        res["direct"] = _measure_direct(backend, n1, n32, log)
-        proxy = _role("proxy", backend.url + "/v1")
-        try:
-            res["bare_proxy"] = measure(proxy.url, "proxy", n1, n32, False, log)
-        finally:
-            proxy.stop()
-        for name, encoder, window in (("huggingface", None, 2.0), ("fastembed", {"type": "fastembed"}, 2.0),
-                                      ("huggingface-no-batching", None, 0.0)):
-            log(f"gateway: {name}")
-            gw = _gateway(backend.url, out, name, encoder, window)
-            try:
-                entry: dict[str, Any] = {}
-                if window:
-                    entry["cached"] = measure(gw.url, name + "-cached", n1, n32, False, log)
-                    entry["uncached"] = measure(gw.url, name + "-uncached", n1, n32, True, log)
-                else:
-                    entry["uncached"] = measure(gw.url, name + "-uncached", n1, n32, True, log, levels=(32,))
-                entry["rss_mb"] = gw.rss_mb()
-                res[f"gateway_{name}"] = entry
-            finally:
-                gw.stop()
+        backend = _role("backend")
+        procs.append(backend)
+        procs.append(_role("proxy", backend.url + "/v1"))
+        targets: dict[str, str] = {"direct": backend.url, "bare_proxy": procs[1].url}
+        gateways: dict[str, Proc] = {}
+        for name, encoder, window in GATEWAYS:
+            log(f"starting gateway: {name}")
+            gateways[name] = _gateway(backend.url, out, name, encoder, window)
+            procs.append(gateways[name])
+        # (result key, url, distinct prompts?, concurrency levels)
+        plan = [("direct", targets["direct"], False, (1, 32)), ("bare_proxy", targets["bare_proxy"], False, (1, 32))]
+        for name, _, window in GATEWAYS:
+            if window:
+                plan.append((f"gateway_{name}.cached", gateways[name].url, False, (1, 32)))
+            plan.append((f"gateway_{name}.uncached", gateways[name].url, True, (1, 32) if window else (32,)))
+        for _, url, _, _ in plan:  # warm connections and caches (repeated prompts are cached from here on)
+            asyncio.run(load(url, prompts("", 30, False), 4))
+        raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for r in range(rounds):
+            log(f"round {r + 1}/{rounds}")
+            for key, url, distinct, levels in plan:
+                for c in levels:
+                    n = (n1 if c == 1 else n32) // rounds
+                    run_ = asyncio.run(load(url, prompts(f"{key}{c}r{r}", n, distinct), c))
+                    if run_["errors"]:
+                        raise RuntimeError(f"{key} c={c}: {run_['errors']} requests failed")
+                    raw.setdefault((key, c), []).append(run_)
+        for (key, c), runs in raw.items():
+            entry, _, sub = key.partition(".")
+            node = res.setdefault(entry, {})
+            node = node.setdefault(sub, {}) if sub else node
+            node[f"c{c}"] = summary(runs, c)
+            log(f"  {key} c={c}: {node[f'c{c}']}")
+        for name, gw in gateways.items():
+            res[f"gateway_{name}"]["rss_mb"] = gw.rss_mb()
+        res["load_average_after"] = os.getloadavg()[0]
     finally:
-        backend.stop()
+        for proc in reversed(procs):
+            proc.stop()
     (out / "gateway.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / "gateway.md").write_text(markdown(res))
     return res
-
-
-def _measure_direct(backend: Proc, n1: int, n32: int, log: Any) -> dict[str, Any]:
-    """Straight to the backend: the baseline every added latency is measured against."""
-    out = {}
-    asyncio.run(load(backend.url, prompts("", 30, False), 4))
-    for c, n in ((1, n1), (32, n32)):
-        out[f"c{c}"] = asyncio.run(load(backend.url, prompts("direct", n, False), c))
-        log(f"  direct c={c}: {out[f'c{c}']}")
-    return out
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -291,8 +298,10 @@ def markdown(res: dict[str, Any]) -> str:
     batching = hf["uncached"]["c32"]["rps"] / nb["uncached"]["c32"]["rps"]
     enc = res["encoder_ms"]
     lines = [
-        f"{res['cpus']} CPUs shared by backend, proxy/gateway and load generator; {res['n_c1']} requests at "
-        f"concurrency 1, {res['n_c32']} at 32. Encoder single-query time: HuggingFace {enc['huggingface']:.2f} ms, "
+        f"{res['cpus']} CPUs shared by the backend, the proxy/gateways and the load generator (load average "
+        f"{res.get('load_average_before', 0):.1f} before the run, {res.get('load_average_after', 0):.1f} after); "
+        f"{res['n_c1']} requests at concurrency 1 and {res['n_c32']} at 32 per path, in {res.get('rounds', 1)} "
+        f"interleaved rounds. Encoder single-query time: HuggingFace {enc['huggingface']:.2f} ms, "
         f"FastEmbed {enc['fastembed']:.2f} ms.", "", *rows, "",
         "| target | measured | met |", "|---|---|---|",
         f"| cached query: p50 within 1 ms of the bare proxy's (c=1) | {cached_gap:+.2f} ms | "
