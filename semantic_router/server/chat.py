@@ -114,7 +114,7 @@ async def handle_chat(request: Request, gw: Any) -> Response:
             return answered
 
     def payload_for(model: str) -> dict[str, Any]:
-        return rewrite(req.body, req.decision, model, rt.config.models[model])
+        return rewrite(ctx.body, req.decision, model, rt.config.models[model])  # plugins may have edited it
 
     try:
         opened = await race_disconnect(request, rt.upstreams.open(chain, payload_for, req.stream, gw.upstream_error))

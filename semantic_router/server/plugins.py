@@ -19,8 +19,8 @@ __all__ = ["Plugin", "PluginContext", "ResponseHeaders", "build_plugin", "known_
 
 @dataclass
 class PluginContext:
-    """What a plugin sees of a request: the decision, the chosen model, the rewritten body and extra headers
-    to add to the response."""
+    """What a plugin sees of a request: the decision, the chosen model, the client's body (before the
+    decision's rewrite; a plugin may replace it) and extra headers to add to the response."""
 
     decision: str
     model: str
