@@ -123,7 +123,7 @@ def test_stream_first_byte_arrives_before_the_answer_ends(gateway, fresh):
         rest = b"".join(chunks)
         total = time.perf_counter() - start
     assert first.startswith(b"data: ")
-    assert first_at < 0.6 and total > 1.5, (first_at, total)
+    assert total > 1.5 and first_at < total / 3, (first_at, total)
     events = [json.loads(line[6:]) for line in (first + rest).split(b"\n\n") if line.startswith(b"data: {")]
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     assert text == f"[general-model] reply to: {GENERAL}"

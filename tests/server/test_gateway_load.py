@@ -115,8 +115,9 @@ def test_event_loop_is_never_blocked_while_encoding(encoder):
 
     worst, busy, ticks = asyncio.run(run())
     assert 3 <= counting.model_calls <= 4  # 96 requests in batches of at most 32
-    # encoding 96 long texts keeps a core busy for a long while; the loop still ticked throughout
-    assert worst < min(0.1, busy / 3), (worst, busy)
+    # each of the 3 batches keeps the model busy for about busy/3: had one run on the loop, some tick gap would be
+    # that long; the loop kept ticking throughout
+    assert worst < busy / 10, (worst, busy)
     assert ticks > busy / 0.01
 
 
