@@ -46,7 +46,7 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: st
     sock.bind((host, port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False,
-                            timeout_graceful_shutdown=1)
+                            timeout_graceful_shutdown=1, timeout_keep_alive=30)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"server-{port}")
     thread.start()

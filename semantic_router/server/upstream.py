@@ -22,7 +22,10 @@ from semantic_router.server.config import GatewayConfig, ModelConfig
 
 __all__ = ["Backend", "ModelPool", "Opened", "UpstreamFailure", "Upstreams"]
 
-_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
+# idle connections are dropped before the usual 5 s server keep-alive, so a reused one is rarely already closed
+_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=4.0)
+# a connection the server closed while idle fails like this before any answer: worth one fresh try
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 @dataclass(eq=False)
@@ -97,6 +100,33 @@ class Upstreams:
     async def aclose(self) -> None:
         await asyncio.gather(*(b.client.aclose() for p in self.pools.values() for b in p.backends))
 
+    async def _attempt(self, model: str, pool: ModelPool, backend: Backend, payload: dict[str, Any],
+                       stream: bool) -> tuple[httpx.Response | None, str, str, bool]:
+        """One POST: (the response when its status is final, else None with the failure's reason, detail and
+        whether a fresh connection may help)."""
+        response = None
+        try:
+            request = backend.client.build_request("POST", f"{backend.url}/chat/completions", json=payload,
+                                                   timeout=pool.timeout)
+            response = await backend.client.send(request, stream=True)
+            if response.status_code >= 500:
+                await response.aclose()
+                return None, "http_5xx", f"model {model!r} answered HTTP {response.status_code}", False
+            if not stream:
+                await response.aread()
+            return response, "", "", False
+        except httpx.TimeoutException:
+            failure = ("timeout", f"model {model!r} timed out", False)
+        except httpx.TransportError as exc:
+            failure = ("connect", f"model {model!r} unreachable ({type(exc).__name__})", isinstance(exc, _STALE))
+        except BaseException:  # cancelled (the client went away): release the connection
+            if response is not None:
+                await response.aclose()
+            raise
+        if response is not None:
+            await response.aclose()
+        return None, *failure
+
     async def open(self, chain: list[str], payload_for: Callable[[str], dict[str, Any]], stream: bool,
                    on_error: Callable[[str, str], None]) -> Opened:
         """POST the chat completion to the first backend that answers with a final status.
@@ -109,30 +139,13 @@ class Upstreams:
             pool = self.pools[model]
             payload = payload_for(model)
             for backend in pool.order(self.rng):
-                attempts += 1
-                response = None
-                try:
-                    request = backend.client.build_request("POST", f"{backend.url}/chat/completions", json=payload,
-                                                           timeout=pool.timeout)
-                    response = await backend.client.send(request, stream=True)
-                    if response.status_code >= 500:
-                        reason, detail = "http_5xx", f"model {model!r} answered HTTP {response.status_code}"
-                        await response.aclose()
-                        on_error(model, reason)
-                        continue
-                    if not stream:
-                        await response.aread()
-                    return Opened(model, backend, response, attempts)
-                except httpx.TimeoutException:
-                    reason, detail = "timeout", f"model {model!r} timed out"
-                except httpx.TransportError as exc:
-                    reason, detail = "connect", f"model {model!r} unreachable ({type(exc).__name__})"
-                except BaseException:  # cancelled (the client went away): release the connection
+                for _ in range(2):  # a second, fresh try only when the connection was found closed
+                    attempts += 1
+                    response, reason, detail, stale = await self._attempt(model, pool, backend, payload, stream)
                     if response is not None:
-                        await response.aclose()
-                    raise
-                if response is not None:
-                    await response.aclose()
-                on_error(model, reason)
+                        return Opened(model, backend, response, attempts)
+                    on_error(model, reason)
+                    if not stale:
+                        break
         status = 504 if reason == "timeout" else 502
         raise UpstreamFailure(reason, f"all upstream attempts failed ({attempts}); last: {detail}", status)

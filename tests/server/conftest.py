@@ -98,10 +98,10 @@ def gateway_config(fleet: Fleet, **server: Any) -> dict[str, Any]:
         "virtual_models": ["auto", "MoM"],
         "models": {
             "code-model": {"backends": [{"base_url": fleet.url("code_a")}, {"base_url": fleet.url("code_b")}],
-                           "timeout": 1.0},
+                           "timeout": 15.0},
             "math-model": {"backends": [{"base_url": fleet.url("math")}], "reasoning_family": "chat_template_kwargs",
-                           "timeout": 2.0},
-            "general-model": {"backends": [{"base_url": fleet.url("general")}], "timeout": 2.0},
+                           "timeout": 15.0},
+            "general-model": {"backends": [{"base_url": fleet.url("general")}], "timeout": 15.0},
             "deep-model": {"backends": [{"base_url": fleet.url("deep")}], "reasoning_family": "thinking"},
             "o-model": {"backends": [{"base_url": fleet.url("o"), "api_key_env": "GW_TEST_UPSTREAM_KEY"}],
                         "reasoning_family": "reasoning_effort"},

@@ -60,19 +60,28 @@ def test_all_backends_down_falls_back_to_the_decisions_fallback_model(gateway, f
     assert seen[0]["system"] == ["You are a coding assistant."]  # the decision's rewrite still applies
 
 
-def test_timeout_moves_on_and_total_failure_is_a_clean_5xx(gateway, fresh):
-    a, b = code_backends(fresh)
-    a.stall(8.0)
-    b.stall(8.0)  # code-model times out after 1 s per backend, then general answers
-    start = time.perf_counter()
-    r = post(gateway, ask(CODE))
-    assert r.status_code == 200 and r.headers["x-router-model"] == "general-model"
-    assert time.perf_counter() - start < 7.0  # did not wait for the stalled backends
-    assert _wait(lambda: a.cancelled + b.cancelled == 2)  # the timed-out attempts were closed upstream
-    fresh.backends["deep"].fail(500, times=1)  # no fallback on this decision: a 502 with an OpenAI body
-    r = post(gateway, ask("think step by step about boats"))
-    assert r.status_code == 502
-    assert r.json()["error"]["code"] == "upstream_http_5xx" and r.json()["error"]["type"] == "upstream_error"
+def test_timeout_moves_on_and_total_failure_is_a_clean_5xx(fleet, layer):
+    cfg = gateway_config(fleet)
+    cfg["models"]["code-model"]["timeout"] = 1.0
+    gw = start_gateway(cfg, layer)
+    try:
+        fleet.reset()
+        a, b = code_backends(fleet)
+        a.stall(8.0)
+        b.stall(8.0)  # code-model times out after 1 s per backend, then general answers
+        start = time.perf_counter()
+        r = post(gw, ask(CODE))
+        assert r.status_code == 200 and r.headers["x-router-model"] == "general-model"
+        assert time.perf_counter() - start < 7.0  # did not wait for the stalled backends
+        assert _wait(lambda: a.cancelled + b.cancelled == 2)  # the timed-out attempts were closed upstream
+        assert httpx.get(gw.url + "/stats").json()["upstream_errors"] == {"timeout": 2}
+        fleet.backends["deep"].fail(500, times=1)  # no fallback on this decision: a 502 with an OpenAI body
+        r = post(gw, ask("think step by step about boats"))
+        assert r.status_code == 502
+        assert r.json()["error"]["code"] == "upstream_http_5xx" and r.json()["error"]["type"] == "upstream_error"
+    finally:
+        gw.server.stop()
+        fleet.reset()
 
 
 def test_unreachable_backend_counts_as_connect_error(fleet, layer):
