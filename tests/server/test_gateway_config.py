@@ -205,3 +205,18 @@ def test_configs_in_the_docs_are_valid():
     for block in blocks:
         cfg = parse_config(yaml.safe_load(block))
         assert cfg.decisions and cfg.default_decision in {d.name for d in cfg.decisions}
+
+
+def test_missing_server_extra_is_named(monkeypatch):
+    import sys
+
+    from semantic_router import server
+    from semantic_router.cli import app
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"semantic-router-fast\[server\]"):
+        server.require_extra()
+    with pytest.raises(ImportError, match="prometheus_client"):
+        server.create_app  # noqa: B018 - the lazy export checks the extra
+    r = CliRunner().invoke(app, ["classify", str(EXAMPLE), "hi"])
+    assert r.exit_code == 2 and "[server]" in r.stderr and r.stderr.count("\n") == 1
