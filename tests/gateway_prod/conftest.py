@@ -1,0 +1,36 @@
+"""Fixtures of the production-gateway tests: chat bodies and answers, an async embed over the real MiniLM."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")  # the [server] extra; the dev extra installs it
+
+
+def chat(text: str, system: str | None = None, **params: Any) -> dict[str, Any]:
+    """A chat-completions body whose final turn is `text`."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    return {"model": "auto", "messages": messages, **params}
+
+
+def answer(content: str, model: str = "m") -> dict[str, Any]:
+    """A non-streamed chat completion with one text choice."""
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+
+@pytest.fixture()
+def embed(encoder):
+    """Async text -> vectors on the session's real encoder, counting calls."""
+
+    async def run(texts: list[str]) -> np.ndarray:
+        run.calls += 1
+        return np.asarray(await asyncio.to_thread(encoder.encode_queries, texts))
+
+    run.calls = 0
+    return run
