@@ -9,9 +9,15 @@ import uuid
 import pytest
 from prometheus_client import CollectorRegistry
 
-from semantic_router.server.cache import (Bypass, CacheConfig, CacheHub, CacheMetrics, MemoryBackend, ResponseCache,
-                                          tenant_id)
-from semantic_router.server.cache.backends.redis import RedisBackend
+from semantic_router.server.cache import (
+    Bypass,
+    CacheConfig,
+    CacheHub,
+    CacheMetrics,
+    MemoryBackend,
+    ResponseCache,
+    tenant_id,
+)
 from tests.gateway_prod.conftest import answer, chat
 
 ALICE, BOB = tenant_id("Bearer alice-key"), tenant_id("Bearer bob-key")

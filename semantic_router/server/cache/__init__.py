@@ -6,14 +6,46 @@ per-entry TTL; answers keyed by model, decision, tenant, earlier messages and sa
 
 from __future__ import annotations
 
-from semantic_router.server.cache.answers import assemble_stream, cacheable_answer, replay_sse
-from semantic_router.server.cache.backends import CacheBackend, CacheUnavailable, Entry, MemoryBackend, open_backend
+from semantic_router.server.cache.answers import (
+           assemble_stream,
+           cacheable_answer,
+           replay_sse,
+)
+from semantic_router.server.cache.backends import (
+           CacheBackend,
+           CacheUnavailable,
+           Entry,
+           MemoryBackend,
+           open_backend,
+)
 from semantic_router.server.cache.cache import Embed, Lookup, ResponseCache
 from semantic_router.server.cache.config import CacheConfig
 from semantic_router.server.cache.hub import CacheHub
 from semantic_router.server.cache.metrics import CacheMetrics
-from semantic_router.server.cache.scope import Bypass, CacheRequest, cache_request, tenant_id
+from semantic_router.server.cache.scope import (
+           Bypass,
+           CacheRequest,
+           cache_request,
+           tenant_id,
+)
 
-__all__ = ["CacheConfig", "ResponseCache", "Lookup", "Embed", "CacheHub", "CacheMetrics", "CacheBackend",
-           "CacheUnavailable", "Entry", "MemoryBackend", "open_backend", "CacheRequest", "Bypass", "cache_request",
-           "tenant_id", "assemble_stream", "cacheable_answer", "replay_sse"]
+__all__ = [
+           "Bypass",
+           "CacheBackend",
+           "CacheConfig",
+           "CacheHub",
+           "CacheMetrics",
+           "CacheRequest",
+           "CacheUnavailable",
+           "Embed",
+           "Entry",
+           "Lookup",
+           "MemoryBackend",
+           "ResponseCache",
+           "assemble_stream",
+           "cache_request",
+           "cacheable_answer",
+           "open_backend",
+           "replay_sse",
+           "tenant_id",
+]

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["cacheable_answer", "assemble_stream", "replay_sse", "SSE_DONE"]
+__all__ = ["SSE_DONE", "assemble_stream", "cacheable_answer", "replay_sse"]
 
 SSE_DONE = b"data: [DONE]\n\n"
 _TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")

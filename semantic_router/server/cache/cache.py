@@ -14,12 +14,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from semantic_router.server.cache.backends.base import CacheBackend, CacheUnavailable, Entry
+from semantic_router.server.cache.backends.base import (
+    CacheBackend,
+    CacheUnavailable,
+    Entry,
+)
 from semantic_router.server.cache.config import CacheConfig
 from semantic_router.server.cache.metrics import CacheMetrics
 from semantic_router.server.cache.scope import Bypass, CacheRequest, cache_request
 
-__all__ = ["ResponseCache", "Lookup", "Embed"]
+__all__ = ["Embed", "Lookup", "ResponseCache"]
 
 log = logging.getLogger("semantic_router.server.cache")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from semantic_router.server.cache.config import CacheConfig
 
-__all__ = ["CacheRequest", "Bypass", "cache_request", "tenant_id"]
+__all__ = ["Bypass", "CacheRequest", "cache_request", "tenant_id"]
 
 # Body fields that never change the answer's content (transport, bookkeeping); every other field is scoped.
 _UNSCOPED = frozenset({"messages", "model", "stream", "stream_options", "user", "metadata", "store",

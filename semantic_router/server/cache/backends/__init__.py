@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from semantic_router.server.cache.backends.base import CacheBackend, CacheUnavailable, Entry
+from semantic_router.server.cache.backends.base import (
+    CacheBackend,
+    CacheUnavailable,
+    Entry,
+)
 from semantic_router.server.cache.backends.memory import MemoryBackend
 
 __all__ = ["CacheBackend", "CacheUnavailable", "Entry", "MemoryBackend", "open_backend"]

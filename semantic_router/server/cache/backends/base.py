@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Entry", "CacheBackend", "CacheUnavailable"]
+__all__ = ["CacheBackend", "CacheUnavailable", "Entry"]
 
 
 class CacheUnavailable(Exception):
