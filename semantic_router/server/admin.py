@@ -9,7 +9,7 @@ import os
 
 from fastapi import HTTPException, Request
 
-__all__ = ["AdminKey", "COOKIE"]
+__all__ = ["COOKIE", "AdminKey"]
 
 COOKIE = "sr_admin"
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("fastapi")  # the [server] extra; the dev extra installs it
 
-import uvicorn  # noqa: E402
+import uvicorn
 
 
 def chat(text: str, system: str | None = None, **params: Any) -> dict[str, Any]:
