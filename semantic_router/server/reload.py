@@ -133,13 +133,17 @@ class ReloadResult:
 
 class Reloader(Generic[T]):
     """Builds runtimes with `build(text)` (text None: read the config file again) in a worker thread, one
-    reload at a time, and swaps them into `holder`. `build` raises on any invalid config."""
+    reload at a time, checks them with `check(runtime)` (e.g. warm the model, bind plugins) and installs them
+    with `swap` (e.g. `RuntimeHolder.swap`). Any exception rejects the config; a built runtime that failed its
+    check is closed with `close`."""
 
-    def __init__(self, holder: RuntimeHolder[T], build: Callable[[bytes | None], tuple[T, bytes]],
-                 warm: Callable[[T], Awaitable[None]] | None = None) -> None:
-        self.holder = holder
+    def __init__(self, swap: Callable[[T], Any], build: Callable[[bytes | None], tuple[T, bytes]],
+                 check: Callable[[T], Awaitable[None]] | None = None,
+                 close: Callable[[T], Awaitable[None]] = _aclose) -> None:
+        self.swap = swap
         self.build = build
-        self.warm = warm
+        self.check = check
+        self.close = close
         self.version: str | None = None
         self.loaded_at: float | None = None
         self.last: ReloadResult | None = None
@@ -153,16 +157,20 @@ class Reloader(Generic[T]):
         """Build, validate and swap in a new runtime; on failure nothing changes and the error is returned."""
         async with self._lock:
             start = time.perf_counter()
+            runtime = None
             try:
                 runtime, raw = await asyncio.to_thread(self.build, text)
-                if self.warm is not None:
-                    await self.warm(runtime)
+                if self.check is not None:
+                    await self.check(runtime)
             except Exception as exc:  # noqa: BLE001 - every failure is reported, none changes the runtime
+                if runtime is not None:
+                    with contextlib.suppress(Exception):
+                        await self.close(runtime)
                 error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
                 result = ReloadResult(False, None, (time.perf_counter() - start) * 1e3, error, source)
                 log.error("config reload (%s) rejected, keeping version %s: %s", source, self.version, error)
             else:
-                self.holder.swap(runtime)
+                self.swap(runtime)
                 self.version, self.loaded_at = self.version_of(raw), time.time()
                 result = ReloadResult(True, self.version, (time.perf_counter() - start) * 1e3, None, source)
                 log.info("config reloaded (%s): version %s in %.0f ms", source, self.version, result.ms)

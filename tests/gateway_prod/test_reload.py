@@ -67,7 +67,7 @@ def config_file(tmp_path):
 async def test_reload_swaps_valid_configs_and_keeps_the_old_one_on_errors(encoder, config_file, caplog):
     build = builder(encoder, config_file)
     holder = RuntimeHolder(build(None)[0])
-    reloader = Reloader(holder, build)
+    reloader = Reloader(holder.swap, build)
     first = holder.current
     bad = await reloader.reload(b"routes: [{name: broken, utterances: not-a-list}]", "test")
     assert not bad.ok and "utterances" in bad.error and holder.current is first
@@ -85,7 +85,7 @@ async def test_reload_swaps_valid_configs_and_keeps_the_old_one_on_errors(encode
 async def test_in_flight_requests_finish_on_their_runtime(encoder, config_file):
     build = builder(encoder, config_file)
     holder = RuntimeHolder(build(None)[0])
-    reloader = Reloader(holder, build)
+    reloader = Reloader(holder.swap, build)
     first = holder.current
     async with holder.lease() as leased:
         assert (await reloader.reload(yaml.safe_dump(V2).encode())).ok
@@ -111,7 +111,7 @@ def gateway_like_app(encoder, config_file: Path, admin: AdminKey | None) -> tupl
     """An app that routes with the leased runtime and streams its answer slowly."""
     build = builder(encoder, config_file)
     holder = RuntimeHolder(build(None)[0])
-    reloader = Reloader(holder, build)
+    reloader = Reloader(holder.swap, build)
     app = FastAPI()
     app.include_router(admin_router(reloader, admin))
 
@@ -169,7 +169,7 @@ def test_admin_endpoints_are_off_without_an_admin_key(encoder, config_file):
 async def test_sighup_reloads_the_file(encoder, config_file):
     build = builder(encoder, config_file)
     holder = RuntimeHolder(build(None)[0])
-    reloader = Reloader(holder, build)
+    reloader = Reloader(holder.swap, build)
     assert install_sighup(reloader)
     try:
         config_file.write_text(yaml.safe_dump(V2))
