@@ -16,10 +16,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from semantic_router.server.cache import CacheHub, CacheMetrics
 from semantic_router.server.chat import handle_chat
 from semantic_router.server.config import GatewayConfig, load_config
 from semantic_router.server.errors import APIError, error_body, error_response
 from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from semantic_router.server.operations import Operations
+from semantic_router.server.reload import RuntimeHolder
 from semantic_router.server.requests import (
     MAX_ROUTE_BATCH,
     conversation_of,
@@ -35,18 +38,34 @@ log = logging.getLogger("semantic_router.server")
 
 
 class GatewayState:
-    """What the app keeps across reloads: the current Runtime reference, metrics and stats."""
+    """What the app keeps across reloads: the current Runtime (in a lease-counting holder), metrics, stats
+    and the response-cache stores."""
 
     def __init__(self, runtime: Runtime | None) -> None:
-        self.runtime: Runtime | None = runtime
+        self.holder: RuntimeHolder[Runtime] = RuntimeHolder(None)
         self.metrics = Metrics()
         self.stats = Stats()
+        self.cache_metrics = CacheMetrics(self.metrics.registry)
+        self.cache_hub = CacheHub(self.cache_metrics)
         self.created = int(time.time())
         self.startup_error: str | None = None
+        if runtime is not None:
+            self.prepare(runtime)
+            self.holder.swap(runtime)
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.holder.current
+
+    def prepare(self, runtime: Runtime) -> Runtime:
+        """Attach a Runtime's plugins to this app's services (before it serves); ConfigError if one refuses."""
+        runtime.bind_plugins(self.metrics.registry, {"cache_hub": self.cache_hub})
+        return runtime
 
     def swap(self, runtime: Runtime) -> Runtime | None:
-        """Install a new Runtime; requests already running keep the one they started with. Returns the old."""
-        old, self.runtime = self.runtime, runtime
+        """Install a prepared Runtime; requests already running keep the one they started with (the old one
+        closes after them). Returns the old."""
+        old = self.holder.swap(runtime)
         self.metrics.ready.set(1 if runtime.ready else 0)
         return old
 
@@ -73,6 +92,7 @@ class GatewayState:
 
     def observe_ttft(self, model: str, seconds: float) -> None:
         self.metrics.ttft_seconds.labels(model).observe(seconds)
+        self.stats.record_latency(seconds * 1e3)
 
     def observe_usage(self, model: str, usage: dict[str, Any] | None) -> None:
         if not usage:
@@ -93,16 +113,21 @@ def _runtime_of(source: GatewayConfig | Runtime | str | Path) -> tuple[Runtime |
     raise TypeError(f"create_app takes a GatewayConfig, a Runtime or a config path, got {type(source).__name__}")
 
 
-def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
+def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | Path | None = None,
+               signals: bool = False) -> FastAPI:
     """The gateway app. Given a config it builds the Runtime at startup in a worker thread; given a Runtime it
     uses it. Either way the model is warmed in the background: /health answers at once, /ready says 503 until
-    the router is warm. The app closes its Runtime on shutdown."""
+    the router is warm. The app closes its Runtime on shutdown. `config_path` (implied by a path source) is
+    what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload."""
     runtime, config = _runtime_of(source)
+    if config_path is None and isinstance(source, (str, Path)):
+        config_path = source
     gw = GatewayState(runtime)
+    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals)
 
     async def prepare() -> None:
         try:
-            rt = gw.runtime if gw.runtime is not None else await asyncio.to_thread(Runtime.build, config)
+            rt = gw.runtime if gw.runtime is not None else gw.prepare(await asyncio.to_thread(Runtime.build, config))
             if not rt.ready:
                 await asyncio.to_thread(rt.warm)
             gw.swap(rt)
@@ -114,18 +139,22 @@ def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(prepare())
         try:
-            yield
+            async with ops.running(app):
+                yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await gw.holder.drained()
             if gw.runtime is not None:
                 await gw.runtime.aclose()
+            await gw.cache_hub.aclose()
 
     app = FastAPI(title="semantic-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gateway = gw
     _install_error_handlers(app, gw)
+    ops.install(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -147,11 +176,12 @@ def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
         rt = gw.runtime
         extra: dict[str, Any] = {}
         if rt is not None:
-            rt.keys.check(request.headers.get("authorization"))
+            if not ops.allows_admin(request):  # the dashboard's admin session may read stats too
+                rt.keys.check(request.headers.get("authorization"))
             extra["sessions"] = len(rt.sessions)
             if rt.batcher is not None:
                 extra["classifier"] = {"batches": rt.batcher.batches, "items": rt.batcher.items}
-        return gw.stats.snapshot(extra)
+        return await ops.stats_extra(gw.stats.snapshot(extra))
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -164,7 +194,8 @@ def create_app(source: GatewayConfig | Runtime | str | Path) -> FastAPI:
     @app.post("/v1/route")
     async def route(request: Request) -> dict[str, Any]:
         rt = gw.require_ready(gw.runtime)
-        rt.keys.check(request.headers.get("authorization"))
+        if not ops.allows_admin(request):  # the dashboard's try box runs on the admin session
+            rt.keys.check(request.headers.get("authorization"))
         rt.expect_classification()
         try:
             body = await read_json(request, rt.config.server.max_body_bytes)

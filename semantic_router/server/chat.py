@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.responses import Response
 
+from semantic_router.server.cache.scope import tenant_id
 from semantic_router.server.config import DecisionConfig
 from semantic_router.server.errors import APIError
 from semantic_router.server.forward import (
@@ -106,11 +107,15 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     if c is not None:
         gw.observe_classification(c)
     chain = [req.model] if c is None else c.chain()
-    ctx = PluginContext(req.decision.name if req.decision else "direct", chain[0], req.body, req.stream)
-    for plugin in rt.plugins.get(ctx.decision, []):
+    ctx = PluginContext(req.decision.name if req.decision else "direct", chain[0], req.body, req.stream,
+                        tenant=tenant_id(request.headers.get("authorization")), request_headers=request.headers)
+    plugins = rt.plugins.get(ctx.decision, [])
+    for plugin in plugins:
         answered = await plugin.before_forward(ctx)
-        if answered is not None:
+        if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
             answered.headers.update({**router_headers(c, chain[0]), **ctx.response_headers})
+            gw.record_forward(None if c is None else c.route, ctx.decision, chain[0], c is not None and c.sticky)
+            gw.stats.record_latency((time.perf_counter() - started) * 1e3)
             return answered
 
     def payload_for(model: str) -> dict[str, Any]:
@@ -128,8 +133,16 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     route = None if c is None else c.route
     gw.record_forward(route, ctx.decision, opened.model, c is not None and c.sticky)
     if req.stream and opened.response.status_code < 300:
+        status = opened.response.status_code
+        readers = [p for p in plugins if getattr(p, "wants_stream_body", False)]
+
+        async def completed(body: bytes) -> None:
+            for plugin in plugins:
+                await plugin.after_response(ctx, status, body if plugin in readers else None)
+
         return streamed_response(opened, headers, started, lambda s: gw.observe_ttft(opened.model, s),
-                                 lambda usage: gw.observe_usage(opened.model, usage))
+                                 lambda usage: gw.observe_usage(opened.model, usage),
+                                 on_body=completed if plugins else None)
     if req.stream:
         await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
     gw.observe_ttft(opened.model, time.perf_counter() - started)

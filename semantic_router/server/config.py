@@ -26,12 +26,14 @@ from semantic_router.errors import ConfigError
 __all__ = [
     "SIGNAL_TYPES",
     "BackendConfig",
+    "ClusterConfig",
     "DecisionConfig",
     "GatewayConfig",
     "ModelConfig",
     "ReasoningFamily",
     "RuleNode",
     "load_config",
+    "loads_config",
     "parse_config",
 ]
 
@@ -121,6 +123,8 @@ class RoutesSignal(_Strict):
     path: str | None = None
     router: dict[str, Any] | None = None
     auto_sync: Literal["remote"] | None = None
+    refresh_seconds: float = Field(default=5.0, gt=0.0, le=3600.0,
+                                   description="with auto_sync: how often to adopt route changes of other replicas")
 
     @model_validator(mode="after")
     def _one_source(self) -> RoutesSignal:
@@ -258,6 +262,20 @@ class ServerConfig(_Strict):
     batch_window_ms: float = Field(default=2.0, ge=0.0, le=50.0)
     max_batch: int = Field(default=64, gt=0)
     chars_per_token: float = Field(default=4.0, gt=0)
+    admin_key_env: str | None = Field(default=None, description="env var holding the admin key (PUT /admin/*, "
+                                                                "the dashboard); unset: admin endpoints are off")
+    replica_id: str | None = Field(default=None, description="this replica's name in /stats (default: "
+                                                             "$SR_REPLICA_ID, else host-pid)")
+
+
+class ClusterConfig(_Strict):
+    """Replicas on one Redis: each publishes its counters there, `/stats` adds the sum over live replicas."""
+
+    redis_url: str = Field(pattern=r"^rediss?://")
+    namespace: str = Field(default="srgw", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    publish_seconds: float = Field(default=2.0, gt=0.0, le=300.0)
+    ttl_seconds: float = Field(default=10.0, gt=0.0, le=3600.0,
+                               description="a replica that stopped publishing drops out of the aggregate after this")
 
 
 class GatewayConfig(_Strict):
@@ -270,6 +288,7 @@ class GatewayConfig(_Strict):
     decisions: list[DecisionConfig] = Field(default_factory=list)
     default_decision: str | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
+    cluster: ClusterConfig | None = None
     base_dir: str | None = Field(default=None, description="where relative paths resolve (set by load_config)")
 
     @model_validator(mode="after")
@@ -377,10 +396,20 @@ def load_config(path: str | Path) -> GatewayConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read gateway config {str(p)!r}: {exc.strerror or exc}") from None
+    return loads_config(text, str(p), p.resolve().parent)
+
+
+def loads_config(text: str | bytes, source: str = "config", base_dir: str | Path | None = None) -> GatewayConfig:
+    """Validate a gateway config given as YAML (or JSON) text, e.g. the body of `PUT /admin/config`."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text: {exc}") from None
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
-    return parse_config(data, str(p), p.resolve().parent)
+        raise ConfigError(f"{source}: {exc}") from None
+    return parse_config(data, source, base_dir)

@@ -97,23 +97,38 @@ def whole_response(opened: Opened, headers: dict[str, str]) -> Response:
 
 def streamed_response(opened: Opened, headers: dict[str, str], started: float,
                       on_first_byte: Callable[[float], None],
-                      on_done: Callable[[dict[str, Any] | None], None]) -> StreamingResponse:
-    """Relay the upstream body chunk by chunk as it arrives; closing (or a client disconnect) closes upstream."""
+                      on_done: Callable[[dict[str, Any] | None], None],
+                      on_body: Callable[[bytes], Awaitable[None]] | None = None,
+                      max_body: int = 4 * 1024 * 1024) -> StreamingResponse:
+    """Relay the upstream body chunk by chunk as it arrives; closing (or a client disconnect) closes upstream.
+    With `on_body`, the whole body (up to `max_body` bytes) is handed to it once the stream ended normally
+    (a cache stores it); a broken, cut or oversized stream never reaches it."""
     response = opened.response
 
     async def relay() -> AsyncIterator[bytes]:
-        tail, first = b"", True
+        tail, first, broke = b"", True, False
+        kept: list[bytes] | None = [] if on_body is not None else None
+        size = 0
         try:
             async for chunk in response.aiter_raw():
                 if first:
                     on_first_byte(time.perf_counter() - started)
                     first = False
                 tail = (tail + chunk)[-_TAIL:]
+                if kept is not None:
+                    size += len(chunk)
+                    if size <= max_body:
+                        kept.append(chunk)
+                    else:
+                        kept = None
                 yield chunk
         except httpx.HTTPError as exc:  # the backend died mid-answer: nothing can be retried now
             log.warning("upstream %s stream broke: %s", opened.model, type(exc).__name__)
+            broke = True
         finally:
             await response.aclose()
         on_done(usage_of_sse(tail))
+        if on_body is not None and kept is not None and not broke:
+            await on_body(b"".join(kept))
 
     return StreamingResponse(relay(), status_code=response.status_code, headers=_headers(opened, headers))

@@ -2,19 +2,23 @@
 
 A decision's `plugins:` mapping names registered plugins with their options. For each request the pipeline
 calls `before_forward(ctx)` of the decision's plugins in order; a plugin may return a response to answer the
-request itself (a cache hit) or None to continue. After a non-streaming upstream answer, `after_response(ctx,
-status, body)` lets plugins see it (a cache stores it). Register new kinds with `register_plugin`.
+request itself (a cache hit) or None to continue. After the upstream answered, `after_response(ctx, status,
+body)` lets plugins see it (a cache stores it); for a streamed answer it is called once the stream completed,
+with the whole SSE body if the plugin sets `wants_stream_body = True` (else None). A plugin that needs app
+services (metrics registry, encoder, shared stores) defines `bind(env: PluginEnv, decision: str)`, called when
+its Runtime is installed in an app. Register new kinds with `register_plugin`; `cache` is built in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from starlette.responses import Response
 
-__all__ = ["Plugin", "PluginContext", "ResponseHeaders", "build_plugin", "known_plugins", "register_plugin"]
+__all__ = ["Plugin", "PluginContext", "PluginEnv", "ResponseHeaders", "build_plugin", "known_plugins",
+           "register_plugin"]
 
 
 @dataclass
@@ -28,6 +32,19 @@ class PluginContext:
     stream: bool
     response_headers: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    tenant: str = "anonymous"
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PluginEnv:
+    """What an app offers plugins when their Runtime is installed: its metrics registry, the router's
+    encoder (async texts -> dense vectors; None without semantic routes) and app-lifetime services by name
+    (e.g. "cache_hub"), which survive hot reloads."""
+
+    registry: Any
+    embed: Callable[[list[str]], Awaitable[Any]] | None
+    services: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -50,11 +67,20 @@ def register_plugin(name: str, factory: PluginFactory) -> None:
     _REGISTRY[name] = factory
 
 
+def _builtins() -> None:
+    if "cache" not in _REGISTRY:
+        from semantic_router.server.cache.plugin import CachePlugin
+
+        register_plugin(CachePlugin.name, CachePlugin)
+
+
 def known_plugins() -> list[str]:
+    _builtins()
     return sorted(_REGISTRY)
 
 
 def build_plugin(name: str, options: Mapping[str, Any]) -> Plugin:
+    _builtins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown plugin {name!r}; known: {', '.join(known_plugins()) or 'none'}")
     return _REGISTRY[name](options)

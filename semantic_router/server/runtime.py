@@ -19,7 +19,7 @@ from semantic_router.server.auth import GatewayKeys
 from semantic_router.server.batching import MicroBatcher
 from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decisions import Decider
-from semantic_router.server.plugins import Plugin, build_plugin
+from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
 from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
 from semantic_router.server.signals import (
     ContextSignal,
@@ -58,12 +58,16 @@ class Classification:
         return [self.model] if fallback is None or fallback == self.model else [self.model, fallback]
 
 
-def build_layer(config: GatewayConfig) -> RouteLayer | None:
-    """The RouteLayer of `signals.routes` (None when the config has no semantic routes)."""
+def build_layer(config: GatewayConfig, encoder: Any = None) -> RouteLayer | None:
+    """The RouteLayer of `signals.routes` (None when the config has no semantic routes). `encoder` replaces
+    the configured one (a reload reuses the loaded model when the encoder section did not change)."""
     spec = config.signals.routes
     if spec is None:
         return None
-    extra = {"auto_sync": spec.auto_sync} if spec.auto_sync else {}
+    extra: dict[str, Any] = {"auto_sync": spec.auto_sync, "refresh_interval": spec.refresh_seconds} \
+        if spec.auto_sync else {}
+    if encoder is not None:
+        extra["encoder"] = encoder
     try:
         if spec.path is not None:
             path = config.resolve(spec.path)
@@ -100,10 +104,12 @@ class Runtime:
         self.ready = False
 
     @classmethod
-    def build(cls, config: GatewayConfig, layer: RouteLayer | None = None, **kwargs: Any) -> Runtime:
-        """Build the router (unless `layer` is given), check rule references to routes, open upstream clients."""
+    def build(cls, config: GatewayConfig, layer: RouteLayer | None = None, encoder: Any = None,
+              **kwargs: Any) -> Runtime:
+        """Build the router (unless `layer` is given; `encoder` replaces the configured one), check rule
+        references to routes, open upstream clients."""
         if layer is None:
-            layer = build_layer(config)
+            layer = build_layer(config, encoder)
         elif config.signals.routes is None:
             raise ConfigError("a RouteLayer was given but the config has no signals.routes")
         if layer is not None and config.signals.routes is not None and config.signals.routes.auto_sync is None:
@@ -122,6 +128,26 @@ class Runtime:
         if self.batcher is not None:
             self.batcher.classify_sync(["warm up the router"])
         self.ready = True
+
+    async def embed(self, texts: list[str]) -> Any:
+        """Dense query vectors from the router's encoder, off the event loop (the encoder caches queries, so
+        the turn routing just encoded costs nothing here)."""
+        if self.layer is None:
+            raise ConfigError("this gateway has no semantic routes, so no encoder")
+        return await asyncio.to_thread(self.layer.encoder.encode_queries, texts)
+
+    def bind_plugins(self, registry: Any, services: dict[str, Any]) -> None:
+        """Attach plugins that need app services (see `PluginEnv`); a refusal is a ConfigError naming it."""
+        env = PluginEnv(registry, self.embed if self.layer is not None else None, services)
+        for decision, plugins in self.plugins.items():
+            for plugin in plugins:
+                bind = getattr(plugin, "bind", None)
+                if bind is None:
+                    continue
+                try:
+                    bind(env, decision)
+                except ValueError as exc:
+                    raise ConfigError(f"decision {decision!r}: plugin {plugin.name!r}: {exc}") from None
 
     @property
     def model_names(self) -> list[str]:

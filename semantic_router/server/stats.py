@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
+
+import numpy as np
 
 __all__ = ["Stats"]
 
@@ -13,8 +15,9 @@ __all__ = ["Stats"]
 class Stats:
     """Thread-safe counts of forwarded chat completions (and of /v1/route classifications, separately)."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_window: int = 4096) -> None:
         self._lock = threading.Lock()
+        self.latencies: deque[float] = deque(maxlen=latency_window)  # ms of the most recent answers
         self.started = time.time()
         self.total = 0
         self.routes: Counter[str] = Counter()
@@ -32,6 +35,20 @@ class Stats:
             self.decisions[decision] += 1
             self.models[model] += 1
             self.sticky += sticky
+
+    def record_latency(self, ms: float) -> None:
+        """Time to the answer's first byte (whole answer when not streamed; cache hits included)."""
+        with self._lock:
+            self.latencies.append(ms)
+
+    def latency_percentiles(self) -> dict[str, float | int | None]:
+        with self._lock:
+            window = np.fromiter(self.latencies, dtype=float)
+        if not window.size:
+            return {"p50": None, "p90": None, "p99": None, "window": 0}
+        p50, p90, p99 = np.percentile(window, [50, 90, 99])
+        return {"p50": round(float(p50), 3), "p90": round(float(p90), 3), "p99": round(float(p99), 3),
+                "window": int(window.size)}
 
     def record_classification(self, n: int = 1) -> None:
         with self._lock:
@@ -51,4 +68,4 @@ class Stats:
                    "models": dict(self.models), "sticky_requests": self.sticky,
                    "route_requests": self.classifications, "upstream_errors": dict(self.upstream_errors),
                    "client_errors": self.client_errors, "uptime_seconds": round(time.time() - self.started, 3)}
-        return {**out, **(extra or {})}
+        return {**out, "latency_ms": self.latency_percentiles(), **(extra or {})}
