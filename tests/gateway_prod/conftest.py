@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +12,14 @@ import pytest
 
 pytest.importorskip("fastapi")  # the [server] extra; the dev extra installs it
 
-import uvicorn
+from semantic_router.server.demo import run_in_thread
+from tests.server.conftest import (  # noqa: F401 - shared fixtures
+    UPSTREAM_SECRET,
+    counting_encoder,
+    fleet,
+    fresh,
+    layer,
+)
 
 
 def chat(text: str, system: str | None = None, **params: Any) -> dict[str, Any]:
@@ -43,22 +47,21 @@ def embed(encoder):
     return run
 
 
+
 @contextlib.contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve `app` with a real uvicorn on 127.0.0.1 (a free port) in a daemon thread; yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    server = run_in_thread(app)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop(10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def upstream_key_env() -> Iterator[None]:
+    """The stand-in `o-model` of the shared test config reads its upstream key from this variable."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GW_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
+    yield
+    mp.undo()
