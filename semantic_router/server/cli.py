@@ -81,7 +81,8 @@ def serve(
 
     backends = start_demo_backends(cfg) if demo_backends else []
     try:
-        uvicorn.run(create_app(runtime), host=host or cfg.server.host, port=cfg.server.port if port is None else port,
+        app = create_app(runtime, config_path=config, signals=True)  # SIGHUP and PUT /admin/config reload CONFIG
+        uvicorn.run(app, host=host or cfg.server.host, port=cfg.server.port if port is None else port,
                     log_level=log_level, access_log=False)
     finally:
         for server in backends:
