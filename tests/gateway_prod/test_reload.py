@@ -182,3 +182,18 @@ async def test_sighup_reloads_the_file(encoder, config_file):
         assert routes_of(holder) == ["code", "cooking"]
     finally:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+
+async def test_a_runtime_failing_its_check_is_closed_and_not_installed(encoder, config_file):
+    build = builder(encoder, config_file)
+    holder = RuntimeHolder(build(None)[0])
+    first = holder.current
+    built = []
+
+    async def check(runtime):
+        built.append(runtime)
+        raise ValueError("warm-up failed")
+
+    result = await Reloader(holder.swap, build, check).reload(yaml.safe_dump(V2).encode())
+    assert not result.ok and result.error == "warm-up failed"
+    assert holder.current is first and built[0].closed.is_set() and not first.closed.is_set()
