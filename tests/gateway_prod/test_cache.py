@@ -254,3 +254,25 @@ async def test_redis_down_misses_fast_and_restart_recovers(private_redis, embed)
     snap = cache.metrics.snapshot()
     assert snap["errors"] >= 3
     await cache.backend.aclose()
+
+
+async def test_memory_semantic_lookup_survives_many_stores_and_removals(embed):
+    """The per-scope matrix stays right through growth, LRU evictions and compaction."""
+    import numpy as np
+
+    store = MemoryBackend(50)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    from semantic_router.server.cache import Entry
+
+    for i, v in enumerate(vectors):
+        await store.put(Entry(f"k{i}", "s", str(i), {"i": i}, v), ttl=100)
+    assert len(store) == 50 and store.evictions == 150
+    for i in (199, 170, 150):  # live ones are found exactly
+        entry, sim = await store.nearest("s", vectors[i])
+        assert entry.answer == {"i": i} and sim == pytest.approx(1.0, abs=1e-5)
+    entry, _ = await store.nearest("s", vectors[3])  # evicted: the nearest live one answers instead
+    live = vectors[150:]
+    assert entry.answer == {"i": 150 + int(np.argmax(live @ vectors[3]))}
+    assert await store.nearest("other", vectors[0]) is None
