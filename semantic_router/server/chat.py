@@ -6,6 +6,7 @@ plugin hook without touching the handler.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ from semantic_router.server.signals.base import Conversation
 from semantic_router.server.upstream import UpstreamFailure
 
 __all__ = ["ChatRequest", "handle_chat", "router_headers"]
+
+log = logging.getLogger("semantic_router.server")
 
 
 @dataclass
@@ -138,7 +141,10 @@ async def handle_chat(request: Request, gw: Any) -> Response:
 
         async def completed(body: bytes) -> None:
             for plugin in plugins:
-                await plugin.after_response(ctx, status, body if plugin in readers else None)
+                try:
+                    await plugin.after_response(ctx, status, body if plugin in readers else None)
+                except Exception:  # the answer is already out: a plugin fault only gets logged
+                    log.exception("plugin %s failed after a streamed answer", plugin.name)
 
         return streamed_response(opened, headers, started, lambda s: gw.observe_ttft(opened.model, s),
                                  lambda usage: gw.observe_usage(opened.model, usage),

@@ -56,6 +56,7 @@ def test_a_completed_stream_assembles_into_one_completion():
     [b"data: {not json\n\n", b"data: [DONE]\n\n"],
     sse(),                                                                              # no choice at all
     sse(delta("x", finish="stop")) + [b"data: {\"choices\": []}\n\n"],                  # events after [DONE]
+    sse({"choices": 3}), sse({"choices": [{"delta": "text"}]}),                         # odd shapes
 ])
 def test_incomplete_or_unsafe_streams_are_not_assembled(chunks):
     assert assemble_stream(chunks) is None

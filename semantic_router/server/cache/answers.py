@@ -57,7 +57,14 @@ def _events(raw: bytes) -> Iterator[bytes]:
 
 def assemble_stream(chunks: Iterable[bytes]) -> dict[str, Any] | None:
     """A completed chat-completions SSE stream as one `chat.completion`; None if it did not finish with
-    `[DONE]`, carried an error, a tool call or an unparsable event."""
+    `[DONE]`, carried an error, a tool call or an unparsable or oddly shaped event."""
+    try:
+        return _assemble(chunks)
+    except (TypeError, AttributeError, ValueError):  # e.g. "choices": 3 from a broken backend
+        return None
+
+
+def _assemble(chunks: Iterable[bytes]) -> dict[str, Any] | None:
     head: dict[str, Any] = {}
     choices: dict[int, dict[str, Any]] = {}
     usage = None
