@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from semantic_router import Route, RouteLayer
-from semantic_router.decision.rules import ClassifierRule, RuleBinding, make_rule, train_logistic
+from semantic_router.decision.classifier import ClassifierRule, train_logistic
+from semantic_router.decision.rules import RuleBinding, make_rule
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside"],
