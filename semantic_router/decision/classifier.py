@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from semantic_router.decision.lda import LdaRule
-from semantic_router.decision.rules import BlendRule, Rule, centroids, log_softmax, normalise
+from semantic_router.decision.rules import (
+    BlendRule,
+    Rule,
+    centroids,
+    log_softmax,
+    normalise,
+)
 from semantic_router.decision.summaries import Summaries
 
 #: estimated seconds of a full logistic training per (utterance x dimension x route): about 20-50
