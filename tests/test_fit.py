@@ -160,10 +160,9 @@ def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     rl.to_yaml(tmp_path / "r.yaml")
     data = tmp_path / "d.csv"
     data.write_text("text,route\n" + "".join(f'"{t}",{r or ""}\n' for t, r in DATA), encoding="utf-8")
-    monkeypatch.setattr(cli, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
-    from semantic_router.cli import fit as cli_fit
+    from semantic_router.cli import loading
 
-    monkeypatch.setattr(cli_fit, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
+    monkeypatch.setattr(loading, "pick_encoder", lambda spec, onnx: encoder)
     runner = CliRunner()
     res = runner.invoke(cli.app, ["fit", str(tmp_path / "r.yaml"), str(data), "--out", str(tmp_path / "f.yaml"),
                                   "--plot", str(tmp_path / "f.png"), "--json"])
