@@ -21,7 +21,8 @@ DATA = [
     ("do I need an umbrella", "weather"), ("is it going to snow tonight", "weather"), ("forecast for the weekend", "weather"),
     ("play the next track", "music"), ("I want to hear some rock", "music"), ("pause the song", "music"),
     ("there's a double charge on my card", "billing"), ("send me the receipt", "billing"), ("money back please", "billing"),
-    ("I need a plane ticket to berlin", "travel"), ("reserve a room for two nights", "travel"), ("is my flight delayed", "travel"),
+    ("I need a plane ticket to berlin", "travel"), ("reserve a room for two nights", "travel"),
+    ("is my flight delayed", "travel"),
     ("what is the capital of peru", None), ("tell me a joke about cats", None), ("how do I bake sourdough", None),
     ("who won the football game", None), ("what's 17 times 23", None), ("recommend a good novel", None),
 ]
