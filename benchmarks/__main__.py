@@ -16,8 +16,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", "all"]
-# `all` runs these; coldstart runs alone (it measures fresh processes and wants a quiet machine)
+# benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
+OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
+WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", *OPTIONAL, "all"]
+# `all` runs these; coldstart, changepath and gateway run alone (fresh processes, servers, long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
 
 
@@ -125,6 +127,22 @@ def main(argv: list[str] | None = None) -> int:
                             log=log)
         out.json("coldstart" + suffix, res)
         out.section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
+    if "changepath" in todo:
+        from benchmarks import changepath  # type: ignore[attr-defined]
+
+        log("changepath: build and add-one-route against the numpy floor")
+        sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
+        res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
+                             repeats=1 if args.quick else 3, log=log)
+        out.json("changepath" + suffix, res)
+        out.section("changepath" + suffix, changepath.markdown(res, command))
+    if "gateway" in todo:
+        from benchmarks import gateway  # type: ignore[attr-defined]
+
+        log("gateway: HTTP gateway against a bare proxy")
+        res = gateway.run(out.out / "gateway", quick=args.quick, log=log)
+        out.json("gateway" + suffix, res)
+        out.section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
     log(f"wrote {out.written()}")
     return 0
 
