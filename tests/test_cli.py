@@ -144,6 +144,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "missing data": (["eval", TOPICS, str(tmp / "missing.csv")], "no such data file"),
         "config is a folder": (["routes", str(tmp / "folder")], "is a folder"),
         "bad objective": (["fit", TOPICS, LABELLED, "--out", str(tmp / "x.yaml"), "--objective", "zz"], "'zz'"),
+        "bad rule": (["fit", TOPICS, LABELLED, "--out", str(tmp / "x.yaml"), "--rule", "nope"], "--rule 'nope'"),
         "unknown option": (["route", TOPICS, "hi", "--bogus"], "No such option"),
         "missing argument": (["route"], "Missing argument"),
         "unknown command": (["nope"], "nope"),
@@ -153,7 +154,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.mark.parametrize("case", [
     "empty query", "unknown route in data", "--out is a folder", "--out in a missing directory",
     "--out of unknown type", "eval --out is a folder", "bad config value", "missing config", "missing data",
-    "config is a folder", "bad objective", "unknown option", "missing argument", "unknown command"])
+    "config is a folder", "bad objective", "bad rule", "unknown option", "missing argument", "unknown command"])
 @pytest.mark.parametrize("columns", ["20", "300"])
 def test_bad_input_is_one_line_with_status_2(runner, tmp_path, monkeypatch, case, columns):
     """Usage errors and bad input: exit 2, ONE `error:` line naming the problem, never a traceback; outputs
@@ -167,7 +168,7 @@ def test_bad_input_is_one_line_with_status_2(runner, tmp_path, monkeypatch, case
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.stderr
     assert "Traceback" not in res.output and res.stdout == ""
-    if "--out" in case or case == "bad objective":
+    if "--out" in case or case.startswith("bad ") and case != "bad config value":
         assert loads == []
 
 

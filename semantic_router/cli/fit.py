@@ -12,8 +12,6 @@ from semantic_router.cli import loading
 from semantic_router.cli.commands import CONFIG_HELP, DATA_HELP, ONNX_HELP, load_data
 from semantic_router.cli.output import console, die
 
-OBJECTIVES = ("accuracy", "balanced", "f1")
-RULES = ("knn", "centroid", "classifier")
 CALIBRATIONS = ("platt", "isotonic")
 
 
@@ -41,8 +39,11 @@ def fit_cmd(
     onnx: Optional[bool] = typer.Option(None, "--onnx/--torch", help=ONNX_HELP, show_default=False),
 ) -> None:
     """Fit the router's thresholds (and its rule) on labelled queries and write the fitted router."""
-    _one_of(objective, OBJECTIVES, "--objective")
-    _one_of(rule, RULES, "--rule")
+    from semantic_router.decision.rules import RULES
+    from semantic_router.quality.fit import OBJECTIVES
+
+    _one_of(objective, tuple(OBJECTIVES), "--objective")
+    _one_of(rule, tuple(RULES), "--rule")
     _one_of(calibrate, CALIBRATIONS, "--calibrate")
     # every output is checked before fitting, so a bad path never throws the work away
     loading.writable_file(out, "--out", loading.CONFIG_SUFFIXES + loading.SAVED_SUFFIXES)
