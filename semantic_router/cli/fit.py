@@ -10,7 +10,7 @@ import typer
 
 from semantic_router.cli import loading
 from semantic_router.cli.commands import CONFIG_HELP, DATA_HELP, ONNX_HELP, load_data
-from semantic_router.cli.output import console, die
+from semantic_router.cli.output import console, die, show_progress
 
 CALIBRATIONS = ("platt", "isotonic")
 
@@ -52,7 +52,7 @@ def fit_cmd(
     rl = loading.load_router(config, onnx=onnx)
     texts, labels = load_data(rl, data)
     report = rl.fit(texts, labels, objective=objective, rule=rule, per_route=per_route, calibrate=calibrate,
-                    progress=not as_json)
+                    progress=show_progress() and not as_json)
     if out.suffix.lower() in loading.SAVED_SUFFIXES:
         rl.save(out)
     else:

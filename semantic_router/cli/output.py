@@ -33,6 +33,11 @@ def die(problem: object) -> NoReturn:
     raise CliError(one_line(problem))
 
 
+def show_progress() -> bool:
+    """Progress bars only on a terminal (never in pipes, scripts or CI logs)."""
+    return sys.stderr.isatty()
+
+
 def console() -> Console:
     """Rich output: the terminal's width on a terminal, a fixed wide one in pipes and tests (no wrapping by COLUMNS)."""
     return Console() if sys.stdout.isatty() else Console(width=160)
