@@ -181,6 +181,9 @@ def test_fit_writes_the_fitted_router(runner, tmp_path):
     res = runner.invoke(app, ["fit", TOPICS, LABELLED, "--out", str(tmp_path / "fitted.yaml"), "--json"])
     assert res.exit_code == 0, res.output
     assert isinstance(json.loads(res.stdout), dict)
+    res = runner.invoke(app, ["fit", TOPICS, LABELLED, "--out", str(tmp_path / "fitted.pkl")])
+    assert res.exit_code == 0 and "%|" not in res.stderr  # no progress bar off a terminal
+    assert (tmp_path / "fitted.pkl").stat().st_size > 1000
     assert (tmp_path / "fitted.yaml").read_text().startswith("format: semantic-router")
 
 
