@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
 from semantic_router.cli import loading
 from semantic_router.cli.output import console, die
@@ -44,6 +43,8 @@ def route(
         out = [{"text": t, **c.model_dump(exclude_none=False)} for t, c in zip(texts, choices)]
         typer.echo(json.dumps(out, indent=2))
         return
+    from rich.table import Table
+
     names = rl.list_route_names()
     table = Table(title="routing")
     table.add_column("query")
@@ -73,6 +74,8 @@ def routes(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(rows)} routes")
     for col in ("name", "utterances", "threshold", "description"):
         table.add_column(col)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: exit status of every usage error and bad input (as click uses for usage errors)
 USAGE = 2
@@ -39,5 +41,8 @@ def show_progress() -> bool:
 
 
 def console() -> Console:
-    """Rich output: the terminal's width on a terminal, a fixed wide one in pipes and tests (no wrapping by COLUMNS)."""
+    """Rich output: the terminal's width on a terminal, a fixed wide one in pipes and tests (no wrapping by COLUMNS).
+    Imported on first use: `--json` output and errors never load rich."""
+    from rich.console import Console
+
     return Console() if sys.stdout.isatty() else Console(width=160)
