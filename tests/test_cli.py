@@ -180,6 +180,18 @@ def test_bad_input_in_a_real_process_is_one_line():
     assert out.returncode == 2 and out.stderr.strip() == "error: query 1 is empty" and out.stdout == ""
 
 
+def test_a_missing_extra_is_one_line_naming_it(tmp_path):
+    """A config whose index needs an extra this install lacks: one line naming the extra, exit status 2."""
+    config = tmp_path / "redis.yaml"
+    config.write_text("index: {type: redis, url: 'redis://127.0.0.1:1'}\nroutes:\n  - {name: a, utterances: [hello]}\n")
+    code = "import sys; sys.modules['redis'] = None; from semantic_router.cli import main; sys.exit(main(sys.argv[1:]))"
+    out = subprocess.run([sys.executable, "-c", code, "route", str(config), "hi", "--torch"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'redis' extra" in lines[0], out.stderr
+
+
 def test_fit_writes_the_fitted_router(runner, tmp_path):
     res = runner.invoke(app, ["fit", TOPICS, LABELLED, "--out", str(tmp_path / "fitted.yaml"), "--json"])
     assert res.exit_code == 0, res.output

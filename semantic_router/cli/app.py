@@ -47,8 +47,8 @@ class OneLineErrors(TyperGroup):
                 hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
                 fail(one_line(message) + hint)
             code = USAGE
-        except (SemanticRouterError, ValueError, OSError) as exc:  # bad configs, files, values
-            fail(exc)
+        except (SemanticRouterError, ValueError, OSError, ImportError) as exc:  # bad configs, files, values;
+            fail(exc)  # a backend whose extra is not installed (its ImportError names the extra)
             code = USAGE
         code = code if isinstance(code, int) else 0
         if standalone_mode:
