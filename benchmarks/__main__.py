@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backends", default="local", help="scale: index backends (local, redis-flat, redis-hnsw)")
     p.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
     p.add_argument("--repeat", type=int, default=5, help="coldstart: fresh processes per measurement")
+    p.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
     return p
 
 
@@ -128,16 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         out.json("coldstart" + suffix, res)
         out.section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
     if "changepath" in todo:
-        from benchmarks import changepath  # type: ignore[attr-defined]
+        from benchmarks import changepath
 
         log("changepath: build and add-one-route against the numpy floor")
         sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
         res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
-                             repeats=1 if args.quick else 3, log=log)
+                             repeats=1 if args.quick else 3, log=log, indexes=tuple(args.indexes.split(",")))
         out.json("changepath" + suffix, res)
         out.section("changepath" + suffix, changepath.markdown(res, command))
     if "gateway" in todo:
-        from benchmarks import gateway  # type: ignore[attr-defined]
+        from benchmarks import gateway
 
         log("gateway: HTTP gateway against a bare proxy")
         res = gateway.run(out.out / "gateway", quick=args.quick, log=log)

@@ -22,7 +22,7 @@ from semantic_router.version import DISTRIBUTION, UNKNOWN, package_version
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "semantic_router"
 # imported by the package but installed by a declared dependency that owns them
-TRANSITIVE = {"httpx": ("cohere", "qdrant-client"), "onnxruntime": ("fastembed",),
+TRANSITIVE = {"httpx": ("cohere", "qdrant-client"), "onnxruntime": ("fastembed",), "starlette": ("fastapi",),
               "transformers": ("sentence-transformers",)}
 
 
