@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import IO
 
 __all__ = ["TEMP_PREFIX", "atomic_open", "atomic_write"]
 
-#: temporary files are named ``.<target name>.<random>.tmp`` (hidden, next to the target)
+#: temporary files are named ``.<target name>.<pid>.<random>.tmp`` (hidden, next to the target)
 TEMP_PREFIX = "."
 
 
@@ -53,19 +54,47 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its file
+    return True
+
+
+def _sweep(target: Path) -> None:
+    """Remove temporary files of `target` left by writers killed mid-write (their process is gone).
+
+    Files of live writers (this process included) are kept, so concurrent saves never lose theirs."""
+    pattern = re.compile(rf"{re.escape(TEMP_PREFIX + target.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    try:
+        names = [p.name for p in target.parent.iterdir()]
+    except OSError:
+        return
+    for name in names:
+        found = pattern.fullmatch(name)
+        if found and int(found.group(1)) != os.getpid() and not _pid_alive(int(found.group(1))):
+            with contextlib.suppress(OSError):
+                (target.parent / name).unlink()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file for writing that replaces `path` when the block ends without error.
 
     `mode` is "wb" or "w" (text, `encoding` defaulting to UTF-8). If the block raises, `path` is
-    untouched and the temporary file is removed."""
+    untouched and the temporary file is removed; files left by writers that were killed mid-write
+    are removed by the next write to the same path."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {str(target)!r}: it is a folder")
     folder = target.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", suffix=".tmp", dir=folder)
+    _sweep(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
         os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600 files
