@@ -8,6 +8,8 @@ write is atomic; every read is validated and fails with `ConfigError` naming wha
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +130,20 @@ def from_file(cls: type[RouteLayer], path: str | Path, fmt: str | None = None, w
     kind = fmt or file_kind(path)
     if kind == "pickle":
         return load(cls, path, warm=warm, **overrides)
-    return from_config(cls, read_text_config(path, kind), warm=warm, **overrides)
+    config = read_text_config(path, kind)
+    with _in_file(path):
+        return from_config(cls, config, warm=warm, **overrides)
+
+
+@contextlib.contextmanager
+def _in_file(path: str | Path) -> Iterator[None]:
+    """Prefix ConfigErrors raised while building from a file (e.g. a bad component spec) with its path."""
+    try:
+        yield
+    except ConfigError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 # -- saved routers (config + vectors + trained rule) -------------------------------------------------
@@ -163,24 +178,24 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **override
     utterances without a vector, and rule state that cannot fit the routes."""
     source = str(path)
     payload = load_saved(path)
-    config = RouterConfig.parse(payload["config"], source)
-    records = _records_from_plain(payload["records"], source)
-    by_key = {(r.route, r.utterance): r for r in records}
-    wanted = [(r.name, u) for r in config.routes for u in r.utterances]
-    missing = [k for k in wanted if k not in by_key]
-    if missing:
-        raise ConfigError(f"{source}: saved router is inconsistent: {len(missing)} utterance(s) have no stored "
-                          f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
-    encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
-    dims = records[0].dense.shape[0] if records else encoder.dimensions
-    if dims != encoder.dimensions:
-        raise ConfigError(f"{source}: vectors have dimension {dims}, encoder {encoder.name!r} has {encoder.dimensions}")
-    rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
-    index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
-    index.upsert([by_key[k] for k in wanted])
-    layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
-    if rule_state is not None:
-        _install_rule_state(layer, rule_state)  # learned state: no retraining (retrains if it does not fit)
+    with _in_file(path):
+        config = RouterConfig.parse(payload["config"], source)
+        by_key = {(r.route, r.utterance): r for r in _records_from_plain(payload["records"], source)}
+        wanted = [(r.name, u) for r in config.routes for u in r.utterances]
+        missing = [k for k in wanted if k not in by_key]
+        if missing:
+            raise ConfigError(f"saved router is inconsistent: {len(missing)} utterance(s) have no stored "
+                              f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
+        encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
+        dims = by_key[wanted[0]].dense.shape[0] if wanted else encoder.dimensions
+        if dims != encoder.dimensions:
+            raise ConfigError(f"vectors have dimension {dims}, encoder {encoder.name!r} has {encoder.dimensions}")
+        rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
+        index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
+        index.upsert([by_key[k] for k in wanted])
+        layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
+        if rule_state is not None:
+            _install_rule_state(layer, rule_state)  # learned state: no retraining (retrains if it does not fit)
     if warm:
         warmup(layer)
     return layer
