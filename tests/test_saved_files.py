@@ -133,6 +133,8 @@ def write_payload(path: Path, payload: dict) -> Path:
         "bias", np.zeros(7, np.float32)), "fits neither"),
     ("nan rule weights", lambda p: p["rule_state"]["arrays"]["weights"].__setitem__((0, 0), np.nan),
      "NaN or infinite"),
+    ("rule state of another rule", lambda p: p["rule_state"].__setitem__("name", "centroid"),
+     "rule state is for rule 'centroid'"),
     ("rule state not a mapping", lambda p: p.__setitem__("rule_state", [1, 2]), "rule state is corrupt"),
     ("bad config value", lambda p: p["config"].__setitem__("top_k", "abc"), "top_k"),
 ])
@@ -145,6 +147,21 @@ def test_bad_content_is_refused_at_load(tmp_path, what, tamper, message):
     write_payload(path, payload)
     with pytest.raises(ConfigError, match=message):
         RouteLayer.load(path, encoder=HashEncoder())
+
+
+def test_saved_rule_state_is_used_without_retraining_unless_another_rule_is_asked_for(tmp_path):
+    rl = small_router()
+    path = tmp_path / "r.pkl"
+    rl.save(path)
+    payload = payload_of(path)
+    assert payload["rule_state"]["name"] == "classifier" and payload["rule_state"]["arrays"]
+    # tampered weights (digest recomputed) are served as saved: proof that the state was used, not retrained
+    payload["rule_state"]["arrays"]["bias"] = payload["rule_state"]["arrays"]["bias"] + np.array([5, -5], np.float32)
+    write_payload(path, payload)
+    tampered = RouteLayer.load(path, encoder=HashEncoder())
+    assert decisions(tampered) != decisions(rl)
+    knn = RouteLayer.load(path, encoder=HashEncoder(), rule="knn")  # the caller's rule: state ignored
+    assert knn.rule_name == "knn" and decisions(knn) == decisions(small_router(rule="knn"))
 
 
 def test_tiny_and_huge_vectors_are_valid(tmp_path):

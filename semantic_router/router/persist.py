@@ -29,7 +29,6 @@ from semantic_router.config import (
     read_text_config,
     write_text_config,
 )
-from semantic_router.decision.rules import signature
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
 from semantic_router.index.base import Record
@@ -148,17 +147,16 @@ def _in_file(path: str | Path) -> Iterator[None]:
 
 # -- saved routers (config + vectors + trained rule) -------------------------------------------------
 def _trained_rule_state(layer: RouteLayer) -> dict[str, Any] | None:
-    """The trained decision rule's learned arrays (None for the knn rule, which learns nothing)."""
-    rule = layer.train_rule()
-    if rule.uses_index:
-        return None
-    return {"signature": signature(layer), **rule.to_state()}
+    """The trained decision rule's learned arrays (None for the knn rule, which learns nothing).
+
+    With `_install_rule_state`, the one place persistence reaches into the layer's rule binding;
+    the core redesign replaces both with its snapshot's trained rule."""
+    layer.train_rule()  # public: trains now if the routes changed since
+    return layer._binding.to_state()
 
 
 def _install_rule_state(layer: RouteLayer, state: dict[str, Any]) -> bool:
-    """Give the layer back its trained rule (False: the state does not fit its routes; it retrains).
-
-    The one place persistence reaches into the layer's rule binding; the core redesign replaces it."""
+    """Give the layer back its trained rule (False: the state does not fit its routes; it retrains)."""
     return layer._binding.restore(state, layer)
 
 
@@ -194,7 +192,10 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **override
         index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
         index.upsert([by_key[k] for k in wanted])
         layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
-        if rule_state is not None:
+        if rule_state is not None and "rule" not in overrides:  # a rule asked for by the caller trains anew
+            if rule_state["name"] != layer.rule_name:
+                raise ConfigError(f"saved rule state is for rule {rule_state['name']!r}, the config asks for "
+                                  f"{layer.rule_name!r}")
             _install_rule_state(layer, rule_state)  # learned state: no retraining (retrains if it does not fit)
     if warm:
         warmup(layer)
