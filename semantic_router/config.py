@@ -284,8 +284,11 @@ def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
 def dump_text_config(config: RouterConfig, fmt: str) -> str:
     data = config.model_dump(mode="json")
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return json.dumps(data, indent=2)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if parse_yaml(text) != data:  # characters YAML reads as line breaks (NEL, U+2028...) must be escaped
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+    return text
 
 
 def write_text_config(config: RouterConfig, path: str | Path, fmt: str | None = None) -> None:
