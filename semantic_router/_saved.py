@@ -149,6 +149,11 @@ def check_columns(plain: Any, source: str) -> np.ndarray:
         bad = next((v for v in plain[key] if not isinstance(v, str)), None)
         if bad is not None:
             raise ConfigError(f"{source}: saved record {key} must be strings, got {bad!r:.60}")
+    for sparse in plain["sparse"]:
+        if sparse is not None and not (isinstance(sparse, dict) and all(
+                isinstance(k, int) and isinstance(v, (int, float)) and math.isfinite(v) for k, v in sparse.items())):
+            raise ConfigError(f"{source}: saved sparse vectors must be {{index: finite weight}} mappings, "
+                              f"got {sparse!r:.60}")
     dense = dense.astype(np.float32)
     if not np.isfinite(dense).all():
         raise ConfigError(f"{source}: saved vectors hold NaN or infinite values")

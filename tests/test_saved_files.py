@@ -128,6 +128,8 @@ def write_payload(path: Path, payload: dict) -> Path:
     ("missing vector", lambda p: [p["records"][k].pop(0) for k in ("ids", "routes", "utterances", "sparse",
                                                                    "metadata")]
      and p["records"].__setitem__("dense", p["records"]["dense"][1:]), "no stored vector"),
+    ("nan sparse weight", lambda p: p["records"]["sparse"].__setitem__(0, {3: float("nan")}), "sparse vectors"),
+    ("sparse not a mapping", lambda p: p["records"]["sparse"].__setitem__(0, [1, 2]), "sparse vectors"),
     ("route name not text", lambda p: p["records"]["routes"].__setitem__(0, 5), "must be strings"),
     ("rule arrays of another shape", lambda p: p["rule_state"]["arrays"].__setitem__(
         "bias", np.zeros(7, np.float32)), "fits neither"),
