@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,26 +72,24 @@ def test_a_failing_rename_leaves_the_old_file(tmp_path, monkeypatch):
     assert listing(tmp_path) == ["f.bin"]
 
 
+def in_threads(jobs: list, repeat: int) -> list[BaseException]:
+    """Run every job `repeat` times, each job in its own thread, all starting together: the errors."""
+    start = threading.Barrier(len(jobs))
+
+    def run(job) -> None:
+        start.wait()
+        for _ in range(repeat):
+            job()
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+    return [f.exception() for f in futures if f.exception() is not None]
+
+
 def test_concurrent_writes_to_one_path_never_raise(tmp_path):
     target = tmp_path / "f.bin"
     payloads = [bytes([i]) * 20_000 for i in range(8)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(payloads))
-
-    def write(data: bytes) -> None:
-        start.wait()
-        try:
-            for _ in range(20):
-                atomic_write(target, data)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(p,)) for p in payloads]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads([lambda p=p: atomic_write(target, p) for p in payloads], repeat=20) == []
     assert target.read_bytes() in payloads  # one whole payload, never a mix
     assert listing(tmp_path) == ["f.bin"]
 
@@ -167,21 +166,7 @@ def test_router_writers_are_atomic(small_router, tmp_path, monkeypatch, name, wr
 
 def test_concurrent_saves_of_a_router_never_raise(small_router, tmp_path):
     target = tmp_path / "r.pkl"
-    errors: list[BaseException] = []
-
-    def save() -> None:
-        try:
-            for _ in range(5):
-                small_router.save(target)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=save) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads([lambda: small_router.save(target)] * 6, repeat=5) == []
     assert RouteLayer.load(target, encoder=HashEncoder()).to_dict() == small_router.to_dict()
     assert listing(tmp_path) == ["r.pkl"]
 
