@@ -215,28 +215,48 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
 
 
+def to_dict(layer: RouteLayer) -> dict[str, Any]:
+    return to_config(layer).model_dump(mode="json")
+
+
+def to_json(layer: RouteLayer, path: str | Path) -> None:
+    to_file(layer, path, "json")
+
+
+def to_yaml(layer: RouteLayer, path: str | Path) -> None:
+    to_file(layer, path, "yaml")
+
+
+def from_json(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    return from_file(cls, path, "json", warm=warm, **overrides)
+
+
+def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    return from_file(cls, path, "yaml", warm=warm, **overrides)
+
+
 class PersistMixin:
-    """RouteLayer's save/load API, delegating to the functions above."""
+    """RouteLayer's save/load API: one-line delegations to the functions above."""
 
     def to_config(self: RouteLayer) -> RouterConfig:
         return to_config(self)
 
     def to_dict(self: RouteLayer) -> dict[str, Any]:
-        return to_config(self).model_dump(mode="json")
+        return to_dict(self)
 
     @classmethod
     def from_config(cls, config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_config(cls, parse(config), warm=warm, **overrides)
+        return from_dict(cls, config, warm=warm, **overrides)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
         return from_dict(cls, data, warm=warm, **overrides)
 
     def to_json(self: RouteLayer, path: str | Path) -> None:
-        to_file(self, path, "json")
+        to_json(self, path)
 
     def to_yaml(self: RouteLayer, path: str | Path) -> None:
-        to_file(self, path, "yaml")
+        to_yaml(self, path)
 
     def to_file(self: RouteLayer, path: str | Path) -> None:
         """Write by the file's suffix: .json / .yaml / .yml config, .pkl / .pickle saved router."""
@@ -249,11 +269,11 @@ class PersistMixin:
 
     @classmethod
     def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_file(cls, path, "json", warm=warm, **overrides)
+        return from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
     def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_file(cls, path, "yaml", warm=warm, **overrides)
+        return from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self: RouteLayer, path: str | Path) -> None:
         """Pickle the config, every vector and the trained rule so `load` encodes nothing."""
