@@ -277,7 +277,8 @@ def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
     try:
         data = json.loads(text) if fmt == "json" else parse_yaml(text)
     except (ValueError, yaml.YAMLError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise ConfigError(f"{p}: not valid {fmt.upper() if fmt == 'json' else 'YAML'}: {exc}") from exc
+        detail = " ".join(str(exc).split())  # one line: YAML errors quote the bad line under a caret
+        raise ConfigError(f"{p}: not valid {fmt.upper() if fmt == 'json' else 'YAML'}: {detail}") from exc
     return RouterConfig.parse(data, str(p))
 
 
