@@ -93,6 +93,7 @@ def decode_saved(raw: bytes, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: {exc}") from exc
     except Exception as exc:  # any unpickling failure of a truncated or foreign file
         raise ConfigError(f"{source}: not a saved router (corrupt or foreign pickle: {exc!r:.200})") from exc
+    _check_size(payload, len(body), source)
     if not isinstance(payload, dict) or payload.get("format") != SAVED_FORMAT:
         raise ConfigError(f"{source}: not a saved router (foreign pickle content)")
     if payload.get("version") != version:
@@ -102,6 +103,31 @@ def decode_saved(raw: bytes, source: str) -> dict[str, Any]:
         if key not in payload:
             raise ConfigError(f"{source}: saved router is missing {key!r}")
     return payload
+
+
+MAX_DEPTH = 64
+
+
+def _check_size(payload: Any, n_bytes: int, source: str) -> None:
+    """Refuse payloads that are far bigger or deeper than their bytes: pickle's memo lets a few bytes
+    refer to one list many times (nested, a "billion laughs" that later checks would walk forever).
+
+    Without shared references every element costs at least one byte of pickle, so a file of n bytes
+    holds at most about n elements; arrays count as one."""
+    budget = n_bytes + 64
+    stack = [(payload, 0)]
+    while stack:
+        item, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{source}: saved router is malformed (its content expands far beyond its "
+                              f"{n_bytes} bytes)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: saved router is malformed (nested deeper than {MAX_DEPTH} levels)")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for kv in item.items() for v in kv)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def load_saved(path: str | Path) -> dict[str, Any]:

@@ -234,3 +234,22 @@ def test_non_mapping_payloads_are_refused(tmp_path):
         path.write_bytes(pickle.dumps(payload))
         with pytest.raises(ConfigError):
             RouteLayer.load(path)
+
+
+def test_a_pickle_memo_bomb_is_refused_before_anything_walks_it(tmp_path):
+    """Nine nested levels of one shared list: 354 bytes of pickle, 10**9 elements once walked
+    (the route metadata check would json-dump all of them)."""
+    bomb = ["lol"] * 10
+    for _ in range(8):
+        bomb = [bomb] * 10
+    routes = [{"name": "x", "utterances": ["y"], "metadata": {"m": bomb}}]
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(encode_saved({"config": {"routes": routes}, "records": {}}))
+    with pytest.raises(ConfigError, match="expands far beyond its"):
+        RouteLayer.load(path, encoder=HashEncoder())
+    deep: list = []
+    for _ in range(200):
+        deep = [deep]
+    path.write_bytes(encode_saved({"config": {"routes": [], "extra": {"d": deep}}, "records": {}}))
+    with pytest.raises(ConfigError, match="nested deeper than"):
+        RouteLayer.load(path, encoder=HashEncoder())
