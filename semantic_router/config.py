@@ -194,16 +194,15 @@ def _options_model(cls: type) -> type[BaseModel] | None:
     except (NameError, TypeError, AttributeError):  # annotations only type checkers resolve: check loosely
         hints = {}
     fields: dict[str, Any] = {}
+    extra = "forbid"
     for name, p in list(params.items())[1:]:  # skip self
         if p.kind is p.VAR_KEYWORD:
-            return None  # takes anything: the class checks its own options
-        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
-            continue
-        default = ... if p.default is p.empty else p.default
-        fields[name] = (hints.get(name, Any), default)
+            extra = "allow"  # **options: named ones are checked here, the rest by the class
+        elif p.kind not in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            fields[name] = (hints.get(name, Any), ... if p.default is p.empty else p.default)
     try:
         return create_model(f"{cls.__name__}Options",
-                            __config__=ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True),
+                            __config__=ConfigDict(extra=extra, strict=True, arbitrary_types_allowed=True),
                             **fields)
     except (TypeError, ValueError):  # no pydantic schema for some annotation: leave checks to the class
         return None
@@ -227,7 +226,7 @@ def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
         except ValidationError as exc:
             raise ConfigError(f"bad options for {kind} {spec['type']!r}: "
                               f"{describe_errors(exc, (kind.replace(' ', '_'),))}") from exc
-        options = {k: getattr(checked, k) for k in options}
+        options = {k: getattr(checked, k, v) for k, v in options.items()}
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:
