@@ -28,11 +28,11 @@ from semantic_router._files import atomic_write
 from semantic_router.errors import ConfigError
 
 try:  # numpy >= 2
-    from numpy._core import multiarray as _multiarray
-    from numpy._core import numeric as _numeric
+    from numpy._core.multiarray import _reconstruct, scalar
+    from numpy._core.numeric import _frombuffer
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
-    from numpy.core import numeric as _numeric  # type: ignore[no-redef]
+    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
+    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
 
 SAVED_FORMAT = "semantic-router/saved"
 SAVED_VERSION = 2
@@ -45,9 +45,9 @@ _HEADER = re.compile(rb"semantic-router/saved v(\d+) sha256=([0-9a-f]{64})\n")
 _ALLOWED: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                                         ("builtins", "complex"): complex}
 for _pkg in ("numpy.core", "numpy._core"):
-    _ALLOWED[(f"{_pkg}.multiarray", "_reconstruct")] = _multiarray._reconstruct
-    _ALLOWED[(f"{_pkg}.multiarray", "scalar")] = _multiarray.scalar
-    _ALLOWED[(f"{_pkg}.numeric", "_frombuffer")] = _numeric._frombuffer
+    _ALLOWED[(f"{_pkg}.multiarray", "_reconstruct")] = _reconstruct
+    _ALLOWED[(f"{_pkg}.multiarray", "scalar")] = scalar
+    _ALLOWED[(f"{_pkg}.numeric", "_frombuffer")] = _frombuffer
 
 
 class PlainUnpickler(pickle.Unpickler):
