@@ -253,3 +253,18 @@ def test_a_pickle_memo_bomb_is_refused_before_anything_walks_it(tmp_path):
     path.write_bytes(encode_saved({"config": {"routes": [], "extra": {"d": deep}}, "records": {}}))
     with pytest.raises(ConfigError, match="nested deeper than"):
         RouteLayer.load(path, encoder=HashEncoder())
+
+
+def test_files_saved_with_the_old_id_scheme_load_with_todays_ids(tmp_path):
+    from semantic_router.ids import legacy_record_id, record_id
+
+    rl = small_router()
+    path = tmp_path / "r.pkl"
+    rl.save(path)
+    payload = payload_of(path)
+    cols = payload["records"]
+    cols["ids"] = [legacy_record_id(r, u) for r, u in zip(cols["routes"], cols["utterances"])]
+    write_payload(path, payload)
+    loaded = RouteLayer.load(path, encoder=HashEncoder())
+    assert {r.id for r in loaded.index.records()} == {record_id(r, u) for r, u in zip(cols["routes"], cols["utterances"])}
+    assert decisions(loaded) == decisions(rl)
