@@ -109,6 +109,14 @@ def test_every_corrupted_byte_is_refused_or_harmless(tmp_path, rule):
     assert refused == len(positions)  # the digest catches every one of them
 
 
+def saved(folder: Path, **kwargs) -> tuple[RouteLayer, Path, dict]:
+    """A small router saved in `folder`, its file, and the payload read back from it."""
+    rl = small_router(**kwargs)
+    path = folder / "r.pkl"
+    rl.save(path)
+    return rl, path, payload_of(path)
+
+
 def write_payload(path: Path, payload: dict) -> Path:
     """A file with a VALID digest around a tampered payload (so only the load checks can refuse it)."""
     path.write_bytes(encode_saved({k: v for k, v in payload.items() if k not in ("format", "version")}))
@@ -141,10 +149,7 @@ def write_payload(path: Path, payload: dict) -> Path:
     ("bad config value", lambda p: p["config"].__setitem__("top_k", "abc"), "top_k"),
 ])
 def test_bad_content_is_refused_at_load(tmp_path, what, tamper, message):
-    rl = small_router()
-    path = tmp_path / "r.pkl"
-    rl.save(path)
-    payload = payload_of(path)
+    _, path, payload = saved(tmp_path)
     tamper(payload)
     write_payload(path, payload)
     with pytest.raises(ConfigError, match=message):
@@ -152,10 +157,7 @@ def test_bad_content_is_refused_at_load(tmp_path, what, tamper, message):
 
 
 def test_saved_rule_state_is_used_without_retraining_unless_another_rule_is_asked_for(tmp_path):
-    rl = small_router()
-    path = tmp_path / "r.pkl"
-    rl.save(path)
-    payload = payload_of(path)
+    rl, path, payload = saved(tmp_path)
     assert payload["rule_state"]["name"] == "classifier" and payload["rule_state"]["arrays"]
     # tampered weights (digest recomputed) are served as saved: proof that the state was used, not retrained
     payload["rule_state"]["arrays"]["bias"] = payload["rule_state"]["arrays"]["bias"] + np.array([5, -5], np.float32)
@@ -167,10 +169,7 @@ def test_saved_rule_state_is_used_without_retraining_unless_another_rule_is_aske
 
 
 def test_tiny_and_huge_vectors_are_valid(tmp_path):
-    rl = small_router()
-    path = tmp_path / "r.pkl"
-    rl.save(path)
-    payload = payload_of(path)
+    rl, path, payload = saved(tmp_path)
     payload["records"]["dense"][0] *= 1e-30
     payload["records"]["dense"][1] *= 1e30
     write_payload(path, payload)
@@ -258,10 +257,7 @@ def test_a_pickle_memo_bomb_is_refused_before_anything_walks_it(tmp_path):
 def test_files_saved_with_the_old_id_scheme_load_with_todays_ids(tmp_path):
     from semantic_router.ids import legacy_record_id, record_id
 
-    rl = small_router()
-    path = tmp_path / "r.pkl"
-    rl.save(path)
-    payload = payload_of(path)
+    rl, path, payload = saved(tmp_path)
     cols = payload["records"]
     cols["ids"] = [legacy_record_id(r, u) for r, u in zip(cols["routes"], cols["utterances"])]
     write_payload(path, payload)
