@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semantic_router._files import atomic_write
+
 if TYPE_CHECKING:
     from semantic_router.router.layer import RouteLayer
 
@@ -148,7 +150,7 @@ class EvalReport:
     def to_json(self, path: str | Path | None = None, details: bool = False) -> str:
         text = json.dumps(self.to_dict(details), indent=2)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     save = to_json

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semantic_router._files import atomic_write
 from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
 from semantic_router.decision.rules import BlendRule, blend, make_rule
 
@@ -240,7 +241,7 @@ class FitReport:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     save = to_json
