@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from semantic_router.cli.output import die
-from semantic_router.config import ENCODERS, RouterConfig, build, load_saved, read_text_config
+from semantic_router._saved import load_saved
+from semantic_router.config import ENCODERS, RouterConfig, build, read_text_config
 
 if TYPE_CHECKING:
     from semantic_router.encoders.base import DenseEncoder
