@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -40,6 +41,36 @@ def check_threshold(value: Any, name: str, low: float = -1.0, high: float = 1.0)
     return float(value)
 
 
+# control, format, surrogate, private-use, unassigned, line and paragraph separator characters
+_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_route_name(name: Any) -> str:
+    """A route name every index backend can store and filter on, or a ValueError saying why not:
+    non-empty, no leading or trailing whitespace, no control/format/separator characters."""
+    if not isinstance(name, str):
+        raise ValueError(f"route name must be a string, got {type(name).__name__}: {name!r:.60}")
+    if not name or not name.strip():
+        raise ValueError(f"route name must be a non-empty string, got {name!r}")
+    if name != name.strip():
+        raise ValueError(f"route name must not start or end with whitespace, got {name!r}")
+    for ch in name:
+        if unicodedata.category(ch) in _BAD_NAME_CATEGORIES:
+            raise ValueError(f"route name {name!r} holds a control or separator character "
+                             f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}) that indexes cannot filter on")
+    return name
+
+
+def check_unicode(text: str, what: str) -> str:
+    """Text that encodes to UTF-8 (no lone surrogates), or a ValueError naming it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode ({exc.reason} at position {exc.start}): {text!r:.60}") \
+            from None
+    return text
+
+
 class Route(BaseModel):
     """A named destination and the example utterances that define it."""
 
@@ -65,9 +96,7 @@ class Route(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not v or not v.strip():
-            raise ValueError(f"route name must be a non-empty string, got {v!r}")
-        return v
+        return check_route_name(v)
 
     @field_validator("utterances", mode="before")
     @classmethod
@@ -79,6 +108,7 @@ class Route(BaseModel):
                 raise ValueError(f"utterance {i} must be a string, got {type(u).__name__}: {u!r:.60}")
             if not u.strip():
                 raise ValueError(f"utterance {i} is empty or blank: {u!r}")
+            check_unicode(u, f"utterance {i}")
         out = list(dict.fromkeys(v))
         if not out:
             raise ValueError("a route needs at least one utterance, got an empty list")

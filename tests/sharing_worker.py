@@ -22,6 +22,8 @@ def main() -> None:
     from semantic_router.index.redis import RedisIndex
 
     encoder = HuggingFaceEncoder()
+    encoder.encode(["warm up"])  # load the model now: timings below measure locks, not model loading
+    encoder.calls = 0
     rl = None
     print(json.dumps({"ok": True, "ready": True}), flush=True)
     for line in sys.stdin:

@@ -77,7 +77,7 @@ def routes(
 ) -> None:
     """List the routes with their utterance counts and thresholds."""
     rl = load_router(config)
-    thresholds = dict(zip(rl._table.names, rl._table.thresholds.tolist()))
+    thresholds = dict(zip(rl.snapshot.table.names, rl.snapshot.table.thresholds.tolist()))
     rows: list[dict[str, Any]] = [
         {"name": r.name, "utterances": len(r.utterances), "threshold": thresholds[r.name],
          "own_threshold": r.score_threshold, "description": r.description, "metadata": r.metadata}

@@ -71,7 +71,7 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, **overrides: Any) -
 def save(layer: RouteLayer, path: str | Path) -> None:
     records = [r for r in layer.index.records() if r.route in set(layer.list_route_names())]
     dump_saved({"config": layer.to_dict(), "records": records_to_plain(records),
-                "rule_state": layer._binding.to_state()}, path)
+                "rule_state": layer.rule_state()}, path)
 
 
 def load(cls: type[RouteLayer], path: str | Path, **overrides: Any) -> RouteLayer:
@@ -90,9 +90,9 @@ def load(cls: type[RouteLayer], path: str | Path, **overrides: Any) -> RouteLaye
         )
     index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
     index.upsert([r for r in records if r.id in wanted])
-    layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
-    layer._binding.restore(payload.get("rule_state"), layer)  # learned rule state: no retraining
-    return layer
+    # learned rule state: used when it fits the routes, so nothing is retrained
+    return from_config(cls, config, encoder=encoder, index=index, trained_rule=payload.get("rule_state"),
+                       **overrides)
 
 
 def _records_from_plain(plain: Any, source: str) -> list[Record]:
@@ -109,44 +109,3 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:
         ]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
-
-
-class PersistMixin:
-    """RouteLayer's save/load API: config files (JSON/YAML/dict) and saved routers (pickle)."""
-
-    def to_config(self: RouteLayer) -> RouterConfig:
-        return to_config(self)
-
-    def to_dict(self: RouteLayer) -> dict[str, Any]:
-        return to_config(self).model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RouteLayer:
-        return from_config(cls, parse(data), **overrides)
-
-    def to_json(self: RouteLayer, path: str | Path) -> None:
-        write_text_config(to_config(self), path, "json")
-
-    def to_yaml(self: RouteLayer, path: str | Path) -> None:
-        write_text_config(to_config(self), path, "yaml")
-
-    def to_file(self: RouteLayer, path: str | Path) -> None:
-        """Write JSON or YAML by the file's extension."""
-        write_text_config(to_config(self), path)
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> RouteLayer:
-        """Read a JSON or YAML config and build the router (encodes the utterances)."""
-        return from_config(cls, read_text_config(path), **overrides)
-
-    from_json = from_file
-    from_yaml = from_file
-
-    def save(self: RouteLayer, path: str | Path) -> None:
-        """Pickle the config and every vector so `load` encodes nothing. Load only trusted files."""
-        save(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything. Load only files from trusted sources."""
-        return load(cls, path, **overrides)
