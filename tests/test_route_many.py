@@ -41,17 +41,23 @@ def test_the_readmes_multi_label_query(encoder, politics_chitchat, rule):
     assert many[0].name == rl("how is the weather and the president?").name
 
 
-def test_evidence_is_each_routes_best_utterance_cosine(encoder, politics_chitchat):
+def test_evidence_own_cosine_then_what_the_winner_leaves_unexplained(encoder, politics_chitchat):
+    import numpy as np
+
     rl = RouteLayer(encoder=encoder, routes=politics_chitchat)
-    q = encoder.encode(["how is the weather and the president?"], "query")
-    many = {c.name: c.similarity_score for c in rl.route_many(vector=q[0])}
-    best = rl(vector=q[0])
-    for route in politics_chitchat:
-        if route.name == best.name:
-            assert many[route.name] == pytest.approx(best.similarity_score)  # the rule's score
-        else:
-            cos = float((encoder.encode(route.utterances) @ q[0]).max())
-            assert many[route.name] == pytest.approx(cos, abs=1e-5)
+    q = encoder.encode(["how is the weather and the president?"], "query")[0]
+    many = {c.name: c.similarity_score for c in rl.route_many(vector=q)}
+    best = rl(vector=q)
+    assert best.name == "chitchat" and many["chitchat"] == pytest.approx(best.similarity_score)  # the rule's score
+    politics = encoder.encode(politics_chitchat[0].utterances)
+    assert float((politics @ q).max()) < 0.45  # on its own, politics does not pass the default threshold...
+    chit = encoder.encode(politics_chitchat[1].utterances)
+    v = chit[np.argmax(chit @ q)]
+    rest = q - (q @ v) * v
+    rest /= np.linalg.norm(rest)
+    assert many["politics"] == pytest.approx(float((politics @ rest).max()), abs=1e-5)  # ...on the remainder it does
+    assert [c.name for c in rl.route_many("don't you love politics?")] == ["politics"]  # single topic: single label
+    assert [c.name for c in rl.route_many(vector=q, route_filter=["chitchat"])] == ["chitchat"]
 
 
 def test_setting_an_aggregation_switches_an_automatic_rule_to_knn(encoder, politics_chitchat):

@@ -23,6 +23,7 @@ from semantic_router.encoders.base import check_texts
 from semantic_router.errors import RemoteStateLost, RouteNotFoundError
 from semantic_router.index.base import HitBatch, Index
 from semantic_router.route import RouteChoice, check_aggregation, check_unicode
+from semantic_router.router._multilabel import explain_away
 from semantic_router.router.snapshot import Snapshot
 from semantic_router.vectors import SparseVector
 
@@ -154,8 +155,9 @@ def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
         return many_by_evidence(snap, vectors, ask)
     agg, ok = yield from scores(snap, vectors, sparse, ask.route_filter, ask.aggregation, want, remote)
     if ask.many:
-        return [[choice(snap, r, float(agg[i, r]), agg[i] if ask.explain else None)
-                 for r in scoring.ranked(agg[i], ok[i], ask.max_k or None)] for i in range(len(vectors))]
+        picks = [[(r, float(agg[i, r])) for r in scoring.ranked(agg[i], ok[i], ask.max_k or None)]
+                 for i in range(len(vectors))]
+        return many_choices(snap, vectors, picks, agg, ask)
     if len(vectors) == 1:
         cand = np.flatnonzero(ok[0])
         b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
@@ -231,14 +233,30 @@ def many_by_evidence(snap: Snapshot, vectors: np.ndarray, ask: Ask) -> list[list
         evidence = rule_scores
     evidence, ev_ok = masked(table, evidence, ask.route_filter)
     best, best_score = scoring.best(rule_scores, rule_ok)
-    out = []
+    picks = []
     for i in range(len(vectors)):
-        explain = rule_scores[i] if ask.explain else None
-        picked = [] if best[i] < 0 else [choice(snap, int(best[i]), float(best_score[i]), explain)]
-        for r in scoring.ranked(evidence[i], ev_ok[i], None):
-            if r != best[i]:
-                picked.append(choice(snap, r, float(evidence[i, r]), explain))
-        out.append(picked[: ask.max_k] if ask.max_k else picked)
+        row = [] if best[i] < 0 else [(int(best[i]), float(best_score[i]))]
+        row += [(r, float(evidence[i, r])) for r in scoring.ranked(evidence[i], ev_ok[i], None) if r != best[i]]
+        picks.append(row[: ask.max_k] if ask.max_k else row)
+    return many_choices(snap, vectors, picks, rule_scores, ask)
+
+
+def many_choices(snap: Snapshot, vectors: np.ndarray, picks: list[list[tuple[int, float]]], scores_: np.ndarray,
+                 ask: Ask) -> list[list[RouteChoice]]:
+    """Choices of route_many: the routes passing on their own evidence, then those passing on what
+    they leave unexplained in the query (a query about two topics; see router/_multilabel.py)."""
+    matrix, starts = snap.evidence_matrix
+    allowed = np.ones(len(snap.table), dtype=bool)
+    if ask.route_filter is not None:
+        allowed[:] = False
+        allowed[[snap.table.code[n] for n in ask.route_filter]] = True
+    out = []
+    for i, row in enumerate(picks):
+        if len(starts) and (not ask.max_k or len(row) < ask.max_k):
+            row = row + explain_away(vectors[i], matrix, starts, snap.table.thresholds, [r for r, _ in row],
+                                     allowed, ask.max_k)
+        explain = scores_[i] if ask.explain else None
+        out.append([choice(snap, r, s, explain) for r, s in row])
     return out
 
 
