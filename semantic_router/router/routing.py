@@ -125,7 +125,8 @@ def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
         raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims} "
                          f"(expected {what})")
     if len(arr) == 1:  # the common single query: one dot product instead of several array passes
-        norm = math.sqrt(float(np.dot(arr[0], arr[0])))
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # huge/tiny: handled below
+            norm = math.sqrt(float(np.dot(arr[0], arr[0])))
         if math.isfinite(norm) and norm > 0:
             return arr / np.float32(norm)
     if not np.isfinite(arr).all():
