@@ -502,12 +502,12 @@ class RouteLayer:
             await asyncio.to_thread(self._refresher.stop)
             self._refresher = None
         for part in (self.index, self.encoder, self.store.snapshot.sparse_encoder):
-            closer = getattr(part, "aclose", None) or getattr(part, "close", None)
-            if callable(closer):
-                with contextlib.suppress(Exception):
-                    result = closer()
-                    if inspect.isawaitable(result):
-                        await result
+            for closer in (getattr(part, "aclose", None), getattr(part, "close", None)):  # both: idempotent
+                if callable(closer):
+                    with contextlib.suppress(Exception):
+                        result = closer()
+                        if inspect.isawaitable(result):
+                            await result
 
     def __enter__(self) -> RouteLayer:
         return self
