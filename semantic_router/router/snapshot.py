@@ -144,7 +144,7 @@ class Snapshot:
     def evolve(self, **changes: Any) -> Snapshot:
         return replace(self, **changes)
 
-    @property
+    @cached_property
     def known_ids(self) -> frozenset[str]:
         return frozenset(i for m in self.ids.values() for i in m.values())
 

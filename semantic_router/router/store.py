@@ -82,7 +82,7 @@ class RouteStore:
             if scheme != base.id_scheme:  # re-key records written under the legacy id scheme
                 present = set(self.index.ids()) if present is None else present
             new, records, doomed, originals = self.build(base, draft, present, prune, scheme)
-            written = [r.id for r in records if r.id not in base.known_ids]
+            written = [r.id for r in records[: len(records) - len(originals)]]  # fresh ones; then hybrid rewrites
             self._write(records, written, originals)
             try:
                 if self.syncer is not None and publish:
@@ -144,27 +144,47 @@ class RouteStore:
         vectors: dict[str, np.ndarray | None] = {}
         known: dict[tuple[str, str], np.ndarray] = {}
         for name, route in draft.routes.items():
-            before = base.ids.get(name, {}) if same_ids else {}
-            ids[name] = {u: before.get(u) or make_id(name, u) for u in route.utterances}
             old = base.vectors.get(name)
+            if same_ids and base.routes.get(name) is route:  # untouched route: nothing to recompute
+                ids[name] = base.ids[name]
+                if old is not None:
+                    vectors[name] = old  # the very same array (rules reuse its work)
+                    continue
+            else:
+                before = base.ids.get(name, {}) if same_ids else {}
+                ids[name] = {u: before.get(u) or make_id(name, u) for u in route.utterances}
             if old is not None and same_ids and list(base.ids[name]) == route.utterances:
-                vectors[name] = old  # untouched route: the very same array (rules reuse its work)
+                vectors[name] = old  # same utterances (a threshold or metadata change): the same array
             elif old is not None:
                 known.update(((name, u), v) for u, v in zip(base.ids[name], old))
-        desired = {i for m in ids.values() for i in m.values()}
-        held = base.known_ids if present is None else present
-        write = [(n, u, i) for n, m in ids.items() for u, i in m.items() if i not in held]
-        doomed = sorted((present - desired) if prune and present is not None else (base.known_ids - desired))
+        untouched = {n for n, r in draft.routes.items() if same_ids and base.routes.get(n) is r}
+        if present is None:  # incremental: only changed routes can write or drop records
+            held_sets = {n: set(base.ids.get(n, {}).values()) for n in draft.routes if n not in untouched}
+
+            def is_held(n: str, i: str) -> bool:
+                return n in untouched or i in held_sets[n]
+
+            write = [(n, u, i) for n in held_sets for u, i in ids[n].items() if i not in held_sets[n]]
+            doomed = [i for n, m in base.ids.items() if n not in draft.routes for i in m.values()]
+            doomed += [i for n in held_sets for i in held_sets[n] - set(ids[n].values())]
+        else:
+            def is_held(n: str, i: str) -> bool:
+                return i in present
+
+            desired = {i for m in ids.values() for i in m.values()}
+            write = [(n, u, i) for n, m in ids.items() for u, i in m.items() if i not in present]
+            doomed = list((present - desired) if prune else (base.known_ids - desired))
+        doomed.sort()
         need_all = not draft.rule.uses_index
         needed = [(n, u, i) for n, m in ids.items() if n not in vectors for u, i in m.items()
-                  if (n, u) not in known and (need_all or i not in held)]
-        found = self._find_vectors(needed, read_index={n for n, _, i in needed if present is not None or i in held})
+                  if (n, u) not in known and (need_all or not is_held(n, i))]
+        found = self._find_vectors(needed, read_index={n for n, _, i in needed if present is not None or is_held(n, i)})
         found.update(known)
         for name in draft.routes:
             if name not in vectors:
                 rows = [found.get((name, u)) for u in ids[name]]
                 vectors[name] = None if any(r is None for r in rows) else unit_rows(np.stack(rows))
-        position = {n: {u: j for j, u in enumerate(m)} for n, m in ids.items()}
+        position = {n: {u: j for j, u in enumerate(ids[n])} for n in {n for n, _, _ in write}}
         records = [Record(n, u, found[(n, u)] if (n, u) in found else vectors[n][position[n][u]], id=i)
                    for n, u, i in write]
         sparse, rewritten, originals = self._sparse(base, draft, records, bool(write or doomed))
