@@ -145,3 +145,28 @@ def test_a_router_whose_copy_is_the_truth_repairs_a_restarted_redis(encoder, pri
     assert b(X_QUERY).name == "x" and b("a pizza please").name == "food"
     a.close()
     b.close()
+
+
+def test_a_legacy_shared_index_is_rekeyed_under_the_lock(encoder):
+    """An index written before collision-free ids (its state has no `id_scheme`): the next writer
+    re-keys its records (upsert under the new ids, publish, then delete the old), encoding nothing."""
+    from semantic_router import ids
+    from semantic_router.index.base import Record
+
+    index = LocalIndex()
+    RouteLayer(encoder=encoder, routes=ROUTES, index=index, auto_sync="local", refresh_interval=3600).close()
+    legacy = [Record(r.route, r.utterance, r.dense, id=ids.legacy_record_id(r.route, r.utterance))
+              for r in index.records()]
+    old_state = index.read_state()
+    old_state.pop("id_scheme")  # as a router before id schemes wrote it
+    index.clear()
+    index.upsert(legacy)
+    index.write_state(old_state)
+    before = encoder.calls
+    b = RouteLayer(encoder=encoder, index=index, auto_sync="merge", refresh_interval=3600)
+    assert encoder.calls == before  # re-keyed from stored vectors: nothing encoded
+    new_ids = {ids.record_id(r.name, u) for r in ROUTES for u in r.utterances}
+    assert set(index.ids()) == new_ids and new_ids.isdisjoint(r.id for r in legacy)
+    assert index.read_state()["id_scheme"] == 2
+    assert b(X_QUERY).name == "x"
+    b.close()
