@@ -125,7 +125,9 @@ class Route(BaseModel):
         """OpenAI tool dicts or Python callables, stored as canonical OpenAI tool JSON."""
         if v is None:
             return None
-        from semantic_router.dynamic.schemas import normalize_schemas  # function-schema types; no I/O
+        from semantic_router.dynamic.schemas import (
+            normalize_schemas,  # function-schema types; no I/O
+        )
 
         if callable(v) or isinstance(v, dict):
             v = [v]

@@ -180,7 +180,7 @@ def route_thresholds(conf: np.ndarray, pred: np.ndarray, y: np.ndarray, t: float
         n = int(m.sum())
         tr = t
         if n:
-            c, ok, oos = conf[m], ((y[m] == r)).astype(float), (y[m] < 0).astype(float)
+            c, ok, oos = conf[m], (y[m] == r).astype(float), (y[m] < 0).astype(float)
             u = np.unique(c)
             mids = np.concatenate([[u[0] - 1e-3], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-3]])  # between distinct scores
             cuts = np.concatenate([[t], mids[np.abs(mids - t) <= window * spread]])
@@ -272,9 +272,9 @@ class FitReport:
         return [head, info]
 
     def __str__(self) -> str:
-        from rich.console import Console
-
         import io
+
+        from rich.console import Console
 
         console = Console(width=100, record=True, file=io.StringIO(), force_terminal=False, color_system=None)
         for t in self.rich_tables():

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+
+
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
 from semantic_router.dynamic.conversation import History
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
@@ -26,13 +28,13 @@ from semantic_router.router import edits, persist
 from semantic_router.router.routing import Ask, Query, Router, batch_query, many_args, single_query
 from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
 from semantic_router.router.store import RouteStore, Utterance
-from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, diff, merge_routes, \
-    new_instance_id
+from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, diff, new_instance_id, \
+    sync_change
 
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
 
-__all__ = ["RouteLayer", "Query", "SYNC_MODES"]
+__all__ = ["SYNC_MODES", "Query", "RouteLayer"]
 
 
 class RouteLayer:
@@ -211,14 +213,26 @@ class RouteLayer:
         return {"signature": snap.signature(), **snap.rule.to_state()}
 
     # -- routing --------------------------------------------------------------------------------------
+    def _one(self, text: Any, vector: Any, messages: Any, route_filter: Any, explain: bool, simulate_static: bool,
+             many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
+        """The snapshot (read once), the validated query and what is asked, for one query."""
+        snap = self.store.snapshot
+        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
+        k, agg = many_args(max_k, aggregation) if many else (1, None)
+        return snap, query, Ask(_filter(route_filter), explain, k, agg, many, simulate_static)
+
+    def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
+               simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
+        snap = self.store.snapshot
+        query = batch_query(texts, vectors, self.encoder.dimensions)
+        return snap, query, Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
+
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
                  route_filter: Sequence[str] | None = None, explain: bool = False,
                  simulate_static: bool = False) -> RouteChoice:
         """Route one query (text, chat `messages`, or a precomputed embedding) to its best passing route."""
-        snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
-        ask = Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
-        return self.router.route(snap, query, ask, self.llm)[0][0]
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static)
+        return self.router.route(*prepared, self.llm)[0][0]
 
     route = __call__
 
@@ -226,50 +240,38 @@ class RouteLayer:
                    max_k: int | None = None, aggregation: Aggregation | None = None,
                    route_filter: Sequence[str] | None = None, explain: bool = False,
                    simulate_static: bool = False) -> list[RouteChoice]:
-        """Every route whose own evidence passes its threshold, the rule's best first (at most `max_k`)."""
-        snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
-        k, agg = many_args(max_k, aggregation)
-        return self.router.route(snap, query, Ask(_filter(route_filter), explain, k, agg, True, simulate_static),
-                                 self.llm)[0]
+        """Every route the query asks about, the rule's answer first (at most `max_k`; docs/rules.md)."""
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
+        return self.router.route(*prepared, self.llm)[0]
 
     def route_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
                     route_filter: Sequence[str] | None = None, explain: bool = False,
                     simulate_static: bool = False) -> list[RouteChoice]:
         """Route many queries with one batched encode and one batched search."""
-        snap = self.store.snapshot
-        query = batch_query(texts, vectors, self.encoder.dimensions)
-        ask = Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
-        return [c[0] for c in self.router.route(snap, query, ask, self.llm)]
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        return [c[0] for c in self.router.route(*prepared, self.llm)]
 
     async def acall(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
                     route_filter: Sequence[str] | None = None, explain: bool = False,
                     simulate_static: bool = False) -> RouteChoice:
         """Async `rl(...)`: encoding and search never block the event loop."""
-        snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
-        ask = Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
-        return (await self.router.aroute(snap, query, ask, self.llm))[0][0]
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static)
+        return (await self.router.aroute(*prepared, self.llm))[0][0]
 
     async def aroute_many(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
                           max_k: int | None = None, aggregation: str | None = None,
                           route_filter: Sequence[str] | None = None, explain: bool = False,
                           simulate_static: bool = False) -> list[RouteChoice]:
         """Async `route_many`."""
-        snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
-        k, agg = many_args(max_k, aggregation)
-        ask = Ask(_filter(route_filter), explain, k, agg, True, simulate_static)
-        return (await self.router.aroute(snap, query, ask, self.llm))[0]
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
+        return (await self.router.aroute(*prepared, self.llm))[0]
 
     async def aroute_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
                            route_filter: Sequence[str] | None = None, explain: bool = False,
                            simulate_static: bool = False) -> list[RouteChoice]:
         """Async `route_batch`: one batched encode, one batched search."""
-        snap = self.store.snapshot
-        query = batch_query(texts, vectors, self.encoder.dimensions)
-        ask = Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
-        return [c[0] for c in await self.router.aroute(snap, query, ask, self.llm)]
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        return [c[0] for c in await self.router.aroute(*prepared, self.llm)]
 
     def encode_queries(self, texts: list[str]):
         """Dense (cached) and, in hybrid mode, sparse query vectors."""
@@ -365,19 +367,7 @@ class RouteLayer:
     @classmethod
     def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
         """A router built from the state stored in a shared index, without encoding anything."""
-        from semantic_router.config import ENCODERS, build
-        from semantic_router.errors import SyncError
-
-        raw = index.read_state()
-        if raw is None:
-            raise SyncError(f"index {index.describe()} holds no router state to build from")
-        state = check_state(raw)
-        if encoder is None:
-            spec = {k: v for k, v in state.encoder.items() if k != "dimensions"}
-            encoder = build(spec, ENCODERS, "encoder")
-        if "sparse_encoder" not in kwargs and state.sparse_encoder:
-            kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
-        return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
+        return persist.from_index(cls, index, encoder, **kwargs)
 
     def sync(self, mode: str | None = None) -> None:
         """Reconcile with the index's state now (`mode` defaults to the layer's auto_sync)."""
@@ -389,18 +379,8 @@ class RouteLayer:
         store = self.store
         if store.syncer is None:
             store.syncer = Syncer(self.index, mode, self.encoder, self.lock_timeout, self.instance_id)
-        mine = store.snapshot
-
-        def change(draft) -> None:
-            remote = dict(draft.routes) if draft.shared else {}
-            draft.routes = merge_routes(local, remote, mode)
-            if not draft.shared or mode not in ("remote", "merge-force-remote"):
-                draft.settings, draft.rule, draft.extra = mine.settings, mine.rule, dict(mine.extra)
-                draft.calibration = mine.calibration
-            draft.rule_state = rule_state
-
-        publishing = mode != "remote"
-        store.commit(change, present=set(self.index.ids()), prune=True, publish=publishing)
+        change = sync_change(local, mode, store.snapshot, rule_state)
+        store.commit(change, present=set(self.index.ids()), prune=True, publish=mode != "remote")
 
     def is_synced(self) -> bool:
         """True when the index's state holds exactly this router's routes and settings."""
@@ -487,43 +467,51 @@ class RouteLayer:
 
     def close(self) -> None:
         """Stop the background refresh and close the index and encoders (their clients)."""
+        self._stop_refresh()
+        for part in self._parts():
+            _call_quietly(getattr(part, "close", None))
+
+    async def aclose(self) -> None:
+        """`close`, awaiting the async clients' own `aclose` first where they have one."""
+        await asyncio.to_thread(self._stop_refresh)
+        for part in self._parts():
+            result = _call_quietly(getattr(part, "aclose", None))
+            if inspect.isawaitable(result):
+                with contextlib.suppress(Exception):
+                    await result
+            _call_quietly(getattr(part, "close", None))  # idempotent: the sync clients too
+
+    def _stop_refresh(self) -> None:
         if self._refresher is not None:
             self._refresher.stop()
             self._refresher = None
-        for part in (self.index, self.encoder, self.store.snapshot.sparse_encoder):
-            closer = getattr(part, "close", None)
-            if callable(closer):
-                with contextlib.suppress(Exception):
-                    closer()
 
-    async def aclose(self) -> None:
-        """`close`, awaiting the async clients' own `aclose` where they have one."""
-        if self._refresher is not None:
-            await asyncio.to_thread(self._refresher.stop)
-            self._refresher = None
-        for part in (self.index, self.encoder, self.store.snapshot.sparse_encoder):
-            for closer in (getattr(part, "aclose", None), getattr(part, "close", None)):  # both: idempotent
-                if callable(closer):
-                    with contextlib.suppress(Exception):
-                        result = closer()
-                        if inspect.isawaitable(result):
-                            await result
+    def _parts(self) -> tuple[Any, ...]:
+        return self.index, self.encoder, self.store.snapshot.sparse_encoder
 
-    def __enter__(self) -> RouteLayer:
+    def __enter__(self) -> RouteLayer:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> RouteLayer:
+    async def __aenter__(self) -> RouteLayer:  # noqa: PYI034
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def __repr__(self) -> str:
         return (f"RouteLayer(routes={self.list_route_names()}, encoder={self.encoder.name!r}, "
                 f"index={self.index.type!r}, hybrid={self.sparse_encoder is not None})")
+
+
+def _call_quietly(fn: Any) -> Any:
+    """Call a close method if there is one; closing never raises (the router is going away)."""
+    if callable(fn):
+        with contextlib.suppress(Exception):
+            return fn()
+    return None
 
 
 def _filter(route_filter: Sequence[str] | None) -> tuple[str, ...] | None:

@@ -15,9 +15,7 @@ from semantic_router.config import (
     build,
     dump_saved,
     load_saved,
-    read_text_config,
     records_to_plain,
-    write_text_config,
 )
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
@@ -109,3 +107,20 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:
         ]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
+
+
+def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
+    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
+    without `encoder`, the one the state names is built."""
+    from semantic_router.errors import SyncError
+    from semantic_router.router.sync import check_state
+
+    raw = index.read_state()
+    if raw is None:
+        raise SyncError(f"index {index.describe()} holds no router state to build from")
+    state = check_state(raw)
+    if encoder is None:
+        encoder = build({k: v for k, v in state.encoder.items() if k != "dimensions"}, ENCODERS, "encoder")
+    if "sparse_encoder" not in kwargs and state.sparse_encoder:
+        kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
+    return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)

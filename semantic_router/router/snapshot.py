@@ -22,7 +22,6 @@ from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
 from semantic_router.route import Route, check_aggregation, check_threshold
 
-
 #: 2 = the collision-free `ids.record_id`; 1 = the legacy scheme (states written without `id_scheme`)
 ID_SCHEME = 2 if hasattr(id_schemes, "legacy_record_id") else 1
 

@@ -21,11 +21,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from semantic_router.decision.table import RouteTable
 from semantic_router.decision.rules import Rule
-from semantic_router.errors import RemoteStateLost, RouteNotFoundError, StateConflict, SyncError
+from semantic_router.decision.table import RouteTable
+from semantic_router.errors import (
+    RemoteStateLost,
+    RouteNotFoundError,
+    StateConflict,
+    SyncError,
+)
 from semantic_router.index.base import Index, LeaseToken, Record
-from semantic_router.router.snapshot import ID_SCHEME, Draft, Snapshot, id_function, signature, unit_rows
+from semantic_router.router.snapshot import (
+    ID_SCHEME,
+    Draft,
+    Snapshot,
+    id_function,
+    signature,
+    unit_rows,
+)
 
 if TYPE_CHECKING:
     from semantic_router.router.sync import Syncer

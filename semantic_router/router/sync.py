@@ -10,8 +10,8 @@ Readers adopt a newer version off the query path (a background thread) without e
 from __future__ import annotations
 
 import contextlib
-import inspect
 import hashlib
+import inspect
 import json
 import logging
 import threading
@@ -22,7 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
@@ -164,6 +171,21 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
     return out
 
 
+
+
+def sync_change(local: dict[str, Route], mode: str, mine: Snapshot, rule_state: dict[str, Any] | None):
+    """The change a sync makes: the merge of `local` and the shared routes; settings, rule and
+    fitted extras stay this router's unless the mode makes the remote side the truth."""
+
+    def change(draft: Draft) -> None:
+        remote = dict(draft.routes) if draft.shared else {}
+        draft.routes = merge_routes(local, remote, mode)
+        if not draft.shared or mode not in ("remote", "merge-force-remote"):
+            draft.settings, draft.rule, draft.extra = mine.settings, mine.rule, dict(mine.extra)
+            draft.calibration = mine.calibration
+        draft.rule_state = rule_state
+
+    return change
 
 
 def new_instance_id() -> str:
