@@ -71,6 +71,16 @@ def check_unicode(text: str, what: str) -> str:
     return text
 
 
+def check_unique_names(routes: list[Route]) -> list[Route]:
+    """The routes, or a ValueError naming the first repeated route name."""
+    seen: set[str] = set()
+    for r in routes:
+        if r.name in seen:
+            raise ValueError(f"duplicate route name {r.name!r}")
+        seen.add(r.name)
+    return routes
+
+
 class Route(BaseModel):
     """A named destination and the example utterances that define it."""
 

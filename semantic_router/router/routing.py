@@ -288,14 +288,7 @@ class Router:
 
     def route(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
         vectors, sparse = self.vectors(snap, query)
-        plan = decide(snap, vectors, sparse, ask, self.index.is_remote)
-        try:
-            search = next(plan)
-            while True:
-                search = plan.send(self.index.query_batch(search.vectors, search.sparse, search.top_k,
-                                                          search.routes))
-        except StopIteration as done:
-            out = done.value
+        out = self.drive(decide(snap, vectors, sparse, ask, self.index.is_remote))
         if not ask.simulate_static and snap.table.dynamic:
             for i, choices in enumerate(out):
                 dynamic.fill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
@@ -318,7 +311,10 @@ class Router:
 
     def scores(self, snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None):
         """(B, R) scores and pass mask of unit vectors, as `route` decides them (fit, evaluate)."""
-        plan = scores(snap, vectors, sparse, None, None, 1, self.index.is_remote)
+        return self.drive(scores(snap, vectors, sparse, None, None, 1, self.index.is_remote))
+
+    def drive(self, plan: Decision) -> Any:
+        """Answer each search a decision yields with the index's sync client; its result."""
         try:
             search = next(plan)
             while True:

@@ -33,7 +33,7 @@ from pydantic import (
 
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
-from semantic_router.route import Aggregation, Route
+from semantic_router.route import Aggregation, Route, check_unique_names
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,7 @@ class SharedState(BaseModel):
     @field_validator("routes")
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
-        seen: set[str] = set()
-        for r in routes:
-            if r.name in seen:
-                raise ValueError(f"duplicate route name {r.name!r}")
-            seen.add(r.name)
-        return routes
+        return check_unique_names(routes)
 
 
 def check_state(state: Any, where: str = "the index") -> SharedState:
