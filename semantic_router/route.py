@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -41,24 +40,17 @@ def check_threshold(value: Any, name: str, low: float = -1.0, high: float = 1.0)
     return float(value)
 
 
-# control, format, surrogate, private-use, unassigned, line and paragraph separator characters
-_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
 def check_route_name(name: Any) -> str:
-    """A route name every index backend can store and filter on, or a ValueError saying why not:
-    non-empty, no leading or trailing whitespace, no control/format/separator characters."""
+    """A route name: non-empty, not blank, no leading or trailing whitespace (names that look the
+    same are the same), valid Unicode. Every index backend round-trips any such name exactly,
+    control characters included (tests/contract/test_route_names.py)."""
     if not isinstance(name, str):
         raise ValueError(f"route name must be a string, got {type(name).__name__}: {name!r:.60}")
     if not name or not name.strip():
         raise ValueError(f"route name must be a non-empty string, got {name!r}")
     if name != name.strip():
         raise ValueError(f"route name must not start or end with whitespace, got {name!r}")
-    for ch in name:
-        if unicodedata.category(ch) in _BAD_NAME_CATEGORIES:
-            raise ValueError(f"route name {name!r} holds a control or separator character "
-                             f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}) that indexes cannot filter on")
-    return name
+    return check_unicode(name, "route name")
 
 
 def check_unicode(text: str, what: str) -> str:

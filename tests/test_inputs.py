@@ -74,15 +74,14 @@ def test_lone_surrogates_are_value_errors(rl, encoder):
         Route(name="x", utterances=["\ud800"])
 
 
-@pytest.mark.parametrize("name", ["", "  ", " lead", "trail ", "a\x00b", "tab\tname", "line\u2028sep", "\u200bzw",
-                                  "a\x1fb"])
-def test_route_names_that_cannot_round_trip_are_refused(name):
+@pytest.mark.parametrize("name", ["", "  ", " lead", "trail ", "\u3000", "line\u2028", "\ud800"])
+def test_blank_padded_or_invalid_route_names_are_refused(name):
     with pytest.raises(ValueError, match="route name"):
         Route(name=name, utterances=["x"])
 
 
 def test_route_names_that_round_trip_are_kept():
-    for name in ("a b", "día", "东京", "a-b_c.d", "emoji 🚀", "a:b/c"):
+    for name in ("a b", "día", "东京", "a-b_c.d", "emoji 🚀", "a:b/c", "a\x00b", "a\x1fb", "a\u3000b"):
         assert Route(name=name, utterances=["x"]).name == name
 
 
@@ -109,8 +108,8 @@ def test_add_utterances_needs_some(rl):
 
 
 # -- property tests over the public API --------------------------------------------------------------
-names = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")),
-                min_size=1, max_size=12).filter(lambda s: s == s.strip() and s.strip())
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
+    lambda s: s == s.strip() and s.strip())
 texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
 
 

@@ -170,3 +170,16 @@ def test_a_legacy_shared_index_is_rekeyed_under_the_lock(encoder):
     assert index.read_state()["id_scheme"] == 2
     assert b(X_QUERY).name == "x"
     b.close()
+
+
+def test_extra_items_set_on_one_router_are_committed_and_shared(encoder):
+    index = LocalIndex()
+    a = RouteLayer(encoder=encoder, routes=ROUTES, index=index, auto_sync="local", refresh_interval=3600)
+    v = a.version
+    a.extra["app"] = {"owner": "search"}
+    assert a.extra["app"] == {"owner": "search"} and a.version == v + 1
+    assert index.read_state()["extra"]["app"] == {"owner": "search"}
+    b = RouteLayer.from_index(index, encoder=encoder)
+    assert b.extra["app"] == {"owner": "search"}
+    del a.extra["app"]
+    assert "app" not in a.extra and b.refresh() and "app" not in b.extra

@@ -99,3 +99,32 @@ def settings(**values: Any):
     def change(draft: Draft) -> None:
         draft.settings = dataclasses.replace(draft.settings, **values)
     return change
+
+
+class ExtraView(dict):
+    """`rl.extra`: a copy of the fitted extras whose item changes are committed (and, for shared
+    route sets, published) like any other change, so `rl.extra["key"] = value` keeps working."""
+
+    def __init__(self, data: dict[str, Any], commit: Any) -> None:
+        super().__init__(data)
+        self.commit = commit
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.commit(lambda draft: draft.extra.__setitem__(key, value))
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.commit(lambda draft: draft.extra.pop(key, None))
+
+    def pop(self, key: str, *default: Any) -> Any:
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self.commit(lambda draft: draft.extra.pop(key, None))
+        return value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        items = dict(*args, **kwargs)
+        super().update(items)
+        self.commit(lambda draft: draft.extra.update(items))

@@ -24,7 +24,9 @@ from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_tex
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
+from semantic_router.config import read_text_config, write_text_config
 from semantic_router.router import edits, persist
+from semantic_router.router.persist import parse as parse_config
 from semantic_router.router.routing import Ask, Query, Router, batch_query, many_args, single_query
 from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
 from semantic_router.router.store import RouteStore, Utterance
@@ -123,8 +125,8 @@ class RouteLayer:
 
     @property
     def extra(self) -> dict[str, Any]:
-        """Fitted extras (rule spec, fit summary, calibration): a copy; change them through fit()."""
-        return dict(self.store.snapshot.extra)
+        """Fitted extras (rule spec, fit summary, calibration, your own keys); item changes commit."""
+        return edits.ExtraView(dict(self.store.snapshot.extra), self.store.commit)
 
     @property
     def sparse_encoder(self) -> SparseEncoder | None:
@@ -427,26 +429,26 @@ class RouteLayer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RouteLayer:
-        return persist.from_config(cls, persist.parse(data), **overrides)
+        return persist.from_config(cls, parse_config(data), **overrides)
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> RouteLayer:
-        return persist.from_config(cls, persist.parse(config), **overrides)
+        return persist.from_config(cls, parse_config(config), **overrides)
 
     def to_json(self, path: str | Path) -> None:
-        persist.write_text_config(persist.to_config(self), path, "json")
+        write_text_config(persist.to_config(self), path, "json")
 
     def to_yaml(self, path: str | Path) -> None:
-        persist.write_text_config(persist.to_config(self), path, "yaml")
+        write_text_config(persist.to_config(self), path, "yaml")
 
     def to_file(self, path: str | Path) -> None:
         """Write JSON or YAML by the file's extension."""
-        persist.write_text_config(persist.to_config(self), path)
+        write_text_config(persist.to_config(self), path)
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> RouteLayer:
         """Read a JSON or YAML config and build the router (encodes the utterances)."""
-        return persist.from_config(cls, persist.read_text_config(path), **overrides)
+        return persist.from_config(cls, read_text_config(path), **overrides)
 
     from_json = from_file
     from_yaml = from_file
