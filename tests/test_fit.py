@@ -105,9 +105,9 @@ def test_zero_threshold_is_respected(encoder):
     from semantic_router.quality.fit import _apply
 
     rl = make(encoder, rule="centroid")
-    _apply(rl, {}, 0.0, {n: 0.0 for n in ROUTES}, "balanced", 1)
+    _apply(rl, {}, 0.0, {n: 0.0 for n in ROUTES}, "balanced", 1, None)
     assert rl.score_threshold == 0.0 and all(r.score_threshold == 0.0 for r in rl.routes)
-    assert np.all(rl._table.thresholds == 0.0)
+    assert np.all(rl.snapshot.table.thresholds == 0.0)
     q = encoder.encode(["what is the capital of peru"])
     s = rl.train_rule().scores(q)[0]
     choice = rl(vector=q[0])
@@ -131,7 +131,7 @@ def test_fit_can_switch_rule_and_calibrate_isotonic(encoder, vectors):
     rl = make(encoder, rule="knn")
     rep = rl.fit(X, Y, rule="classifier", calibrate="isotonic", vectors=vectors, progress=False)
     assert rl.rule_name == "classifier" and rep.calibration == "isotonic"
-    cal = rl._calibration
+    cal = rl.snapshot.calibration
     assert cal.kind == "isotonic" and cal.ys == sorted(cal.ys)
     assert Calibration.from_dict(cal.to_dict())(0.5) == cal(0.5)
     rl.fit(X, Y, vectors=vectors, progress=False)  # without calibrate: confidence is raw again

@@ -300,7 +300,7 @@ def evaluate(
                "decide_ms_per_query": 1000 * decide_s / max(len(items), 1)}
     latency.update(single_query_latency(layer, vectors[:latency_sample]) if latency_sample and sparse is None else {})
     m = metrics(y, predictions, layer.list_route_names(), forced)
-    table = layer._table
+    table = layer.snapshot.table
     return EvalReport(**m, latency=latency, rule=layer.rule_name, settings=layer.rule_settings(),
                       labels=y, predictions=predictions, top_scores=top,
                       thresholds={n: float(t) for n, t in zip(table.names, table.thresholds)})

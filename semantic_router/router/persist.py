@@ -61,11 +61,7 @@ def parse(data: Any) -> RouterConfig:
 
 def warmup(layer: RouteLayer) -> None:
     """Load and run the encoder once, so the first query does not pay for it (servers)."""
-    warm = getattr(layer, "warmup", None)
-    if callable(warm):
-        warm()
-    else:  # until RouteLayer.warmup() exists
-        layer.encoder.encode(["warm up"])
+    layer.warmup()
 
 
 def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False, **overrides: Any) -> RouteLayer:
@@ -86,7 +82,7 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False,
     settings.update(overrides)
     layer = cls(encoder=encoder, routes=config.routes, index=index, sparse_encoder=sparse, **settings)
     try:
-        layer.restore_extra(config.extra)
+        layer.restore_extra(config.extra, trained_rule=overrides.get("trained_rule"))
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"extra: cannot restore the saved rule/calibration: {exc}") from exc
     if warm:
@@ -146,27 +142,12 @@ def _in_file(path: str | Path) -> Iterator[None]:
 
 
 # -- saved routers (config + vectors + trained rule) -------------------------------------------------
-def _trained_rule_state(layer: RouteLayer) -> dict[str, Any] | None:
-    """The trained decision rule's learned arrays (None for the knn rule, which learns nothing).
-
-    With `_install_rule_state`, the one place persistence reaches into the layer's rule binding;
-    the core redesign replaces both with its snapshot's trained rule."""
-    layer.train_rule()  # public: trains now if the routes changed since
-    return layer._binding.to_state()
-
-
-def _install_rule_state(layer: RouteLayer, state: dict[str, Any]) -> bool:
-    """Give the layer back its trained rule (False: the state does not fit its routes; it retrains)."""
-    return layer._binding.restore(state, layer)
-
-
 def save(layer: RouteLayer, path: str | Path) -> None:
     """Write the config, every vector and the trained rule as a digested pickle, atomically."""
     names = set(layer.list_route_names())
     records = [r for r in layer.index.records() if r.route in names]
-    rule_state = _trained_rule_state(layer)
     dump_saved({"config": to_config(layer).model_dump(mode="json"), "records": records_to_plain(records),
-                "rule_state": rule_state}, path)
+                "rule_state": layer.rule_state()}, path)
 
 
 def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
@@ -191,12 +172,14 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **override
         rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
         index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
         index.upsert([by_key[k] for k in wanted])
-        layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
-        if rule_state is not None and "rule" not in overrides:  # a rule asked for by the caller trains anew
-            if rule_state["name"] != layer.rule_name:
-                raise ConfigError(f"saved rule state is for rule {rule_state['name']!r}, the config asks for "
-                                  f"{layer.rule_name!r}")
-            _install_rule_state(layer, rule_state)  # learned state: no retraining (retrains if it does not fit)
+        if "rule" in overrides:  # a rule asked for by the caller trains anew
+            rule_state = None
+        # learned state: used when it fits the routes, so nothing is retrained
+        layer = from_config(cls, config, encoder=encoder, index=index, trained_rule=rule_state, **overrides)
+        if rule_state is not None and rule_state["name"] != layer.rule_name:
+            layer.close()
+            raise ConfigError(f"saved rule state is for rule {rule_state['name']!r}, the config asks for "
+                              f"{layer.rule_name!r}")
     if warm:
         warmup(layer)
     return layer
@@ -235,51 +218,18 @@ def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **ove
     return from_file(cls, path, "yaml", warm=warm, **overrides)
 
 
-class PersistMixin:
-    """RouteLayer's save/load API: one-line delegations to the functions above."""
+def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
+    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
+    without `encoder`, the one the state names is built."""
+    from semantic_router.errors import SyncError
+    from semantic_router.router.sync import check_state
 
-    def to_config(self: RouteLayer) -> RouterConfig:
-        return to_config(self)
-
-    def to_dict(self: RouteLayer) -> dict[str, Any]:
-        return to_dict(self)
-
-    @classmethod
-    def from_config(cls, config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_dict(cls, config, warm=warm, **overrides)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_dict(cls, data, warm=warm, **overrides)
-
-    def to_json(self: RouteLayer, path: str | Path) -> None:
-        to_json(self, path)
-
-    def to_yaml(self: RouteLayer, path: str | Path) -> None:
-        to_yaml(self, path)
-
-    def to_file(self: RouteLayer, path: str | Path) -> None:
-        """Write by the file's suffix: .json / .yaml / .yml config, .pkl / .pickle saved router."""
-        to_file(self, path)
-
-    @classmethod
-    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
-        return from_file(cls, path, warm=warm, **overrides)
-
-    @classmethod
-    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_json(cls, path, warm=warm, **overrides)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        return from_yaml(cls, path, warm=warm, **overrides)
-
-    def save(self: RouteLayer, path: str | Path) -> None:
-        """Pickle the config, every vector and the trained rule so `load` encodes nothing."""
-        save(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
-        return load(cls, path, warm=warm, **overrides)
+    raw = index.read_state()
+    if raw is None:
+        raise SyncError(f"index {index.describe()} holds no router state to build from")
+    state = check_state(raw)
+    if encoder is None:
+        encoder = build({k: v for k, v in state.encoder.items() if k != "dimensions"}, ENCODERS, "encoder")
+    if "sparse_encoder" not in kwargs and state.sparse_encoder:
+        kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
+    return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
