@@ -13,24 +13,19 @@ its threshold; higher is better):
   stages (an LDA interim, then the logistic head in `refine`).
 - ``lda`` (`lda.py`): the same blend with a closed-form shrinkage-LDA head.
 
-Vector rules are trained from the records of the layer's index and retrained (lazily, on the
-next query) whenever the route utterances change; `RuleBinding` keeps track of that.
+Vector rules are trained in the change path (`Rule.train`) from the vectors a router snapshot
+already holds: never on the query path, never from the index.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from semantic_router.decision.summaries import Summaries
-
-if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
 
 DEFAULT_RULE = "classifier"
 
@@ -243,89 +238,3 @@ def make_rule(spec: Any) -> Rule:
         return RULES[spec["name"]](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for rule {spec['name']!r}: {exc}") from exc
-
-
-def signature(layer: RouteLayer) -> str:
-    """Digest of the layer's route columns and utterance ids: a trained rule fits this exactly."""
-    h = hashlib.sha1()
-    table = layer._table
-    ids = layer._ids
-    for name in table.names:
-        h.update(name.encode() + b"\0")
-        for i in sorted(ids.get(name, {}).values()):
-            h.update(i.encode() + b"\1")
-        h.update(b"\2")
-    return h.hexdigest()
-
-
-def training_data(layer: RouteLayer) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of every stored utterance of the layer's routes, and their route columns.
-
-    Rows are ordered by (route column, record id) so training does not depend on index history.
-    """
-    table = layer._table
-    wanted = {i: table.code[n] for n, m in layer._ids.items() if n in table.code for i in m.values()}
-    recs = [r for r in layer.index.records() if r.id in wanted]
-    recs.sort(key=lambda r: (wanted[r.id], r.id))
-    if not recs:
-        return np.zeros((0, layer.encoder.dimensions), np.float32), np.zeros(0, np.int64)
-    x = normalise(np.stack([r.dense for r in recs]).astype(np.float32))
-    return x, np.array([wanted[r.id] for r in recs], dtype=np.int64)
-
-
-class RuleBinding:
-    """A rule bound to a layer's routes: retrained when the route utterances change.
-
-    The check on the hot path is two identity comparisons; after a change the signature of the
-    routes decides whether the learned state still fits (threshold edits do not retrain).
-    """
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-        self.signature: str | None = None
-        self._seen: tuple[Any, Any] = (None, None)
-        self._lock = threading.RLock()
-        self.trainings = 0  # how many times the rule was (re)trained (tests read it)
-
-    def current(self, layer: RouteLayer) -> Rule:
-        """The rule, trained on the layer's current routes."""
-        if self.rule.uses_index:
-            return self.rule
-        if self._seen[0] is layer._table and self._seen[1] is layer._ids:
-            return self.rule
-        with self._lock:
-            table, ids = layer._table, layer._ids
-            if self._seen[0] is table and self._seen[1] is ids:
-                return self.rule
-            sig = signature(layer)
-            if sig != self.signature:
-                x, codes = training_data(layer)
-                self.rule.fit(x, codes, len(table))
-                self.signature = sig
-                self.trainings += 1
-            self._seen = (table, ids)
-            return self.rule
-
-    def replace(self, rule: Rule, keep_training: bool = False) -> None:
-        """Swap the rule; with `keep_training` the learned state stays valid (hyperparameter change)."""
-        with self._lock:
-            self.rule = rule
-            if not keep_training:
-                self.signature = None
-                self._seen = (None, None)
-
-    def to_state(self) -> dict[str, Any] | None:
-        """Learned state for `save` (None for rules without one or before training)."""
-        if self.rule.uses_index or self.signature is None:
-            return None
-        return {"signature": self.signature, **self.rule.to_state()}
-
-    def restore(self, state: dict[str, Any] | None, layer: RouteLayer) -> bool:
-        """Take back learned state saved by `to_state` if it fits the layer's routes."""
-        if not state or state.get("name") != self.rule.name or state.get("signature") != signature(layer):
-            return False
-        with self._lock:
-            self.rule._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
-            self.signature = state["signature"]
-            self._seen = (layer._table, layer._ids)
-        return True
