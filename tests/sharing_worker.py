@@ -1,7 +1,8 @@
 """A router instance in its own process, driven by JSON lines on stdin (for the sharing tests).
 
 Commands: {"op": "open", "url", "name", "mode", "routes": [...]}, {"op": "route", "texts": [...]},
-{"op": "add", "route": {...}}, {"op": "add_slow", "route", "pause"}, {"op": "delete", "name"}, {"op": "refresh"}, {"op": "sync", "mode"},
+{"op": "add", "route": {...}}, {"op": "add_slow", "route", "pause"}, {"op": "delete", "name"}, {"op": "refresh"},
+{"op": "sync", "mode"},
 {"op": "hold_lock"} (takes the index lock and never lets go), {"op": "quit"}.
 Each answer is one JSON line: {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
@@ -51,7 +52,7 @@ def main() -> None:
             elif op == "add_slow":  # announces the state write, then pauses before it (to be frozen there)
                 real, calls = rl.index.write_state, []
 
-                def slow(state, **kwargs):
+                def slow(state, real=real, calls=calls, cmd=cmd, **kwargs):
                     if not calls:
                         calls.append(1)
                         print(json.dumps({"ok": True, "publishing": True}), flush=True)
