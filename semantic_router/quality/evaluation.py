@@ -292,6 +292,7 @@ def evaluate(
         vectors, encode_s = encode(layer, items)
     vectors = np.asarray(vectors, dtype=np.float32)
     sparse = layer.sparse_encoder.encode_queries(items) if layer.sparse_encoder is not None else None
+    layer.train_rule()  # measure the rule that will serve, not a staged interim
     t0 = time.perf_counter()
     names, agg, ok = layer.score_batch(vectors, sparse)
     decide_s = time.perf_counter() - t0

@@ -203,12 +203,16 @@ class RouteLayer:
         return {**knn, **self.rule.params()}
 
     def train_rule(self) -> Rule:
-        """The decision rule, already trained on the current routes (every change trains it)."""
-        return self.store.snapshot.rule
+        """The decision rule, fully trained on the current routes: every change trains it, and a rule
+        staged for speed (`rule.pending`) is finished in the background; this waits for that."""
+        return self.store.final_rule()
 
     def rule_state(self) -> dict[str, Any] | None:
-        """Learned rule state for `save` (None for rules without one)."""
+        """Learned state of the fully trained rule, for `save` (None for rules without one)."""
         snap = self.store.snapshot
+        while snap.rule.pending:
+            self.store.final_rule()
+            snap = self.store.snapshot
         if snap.rule.uses_index:
             return None
         return {"signature": snap.signature(), **snap.rule.to_state()}
@@ -494,6 +498,7 @@ class RouteLayer:
             _call_quietly(getattr(part, "close", None))  # idempotent: the sync clients too
 
     def _stop_refresh(self) -> None:
+        self.store.close()
         if self._refresher is not None:
             self._refresher.stop()
             self._refresher = None

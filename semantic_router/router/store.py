@@ -30,6 +30,7 @@ from semantic_router.errors import (
     SyncError,
 )
 from semantic_router.index.base import Index, LeaseToken, Record
+from semantic_router.router.refiner import Refiner
 from semantic_router.router.snapshot import (
     ID_SCHEME,
     Draft,
@@ -64,8 +65,35 @@ class RouteStore:
         self.encoder = encoder
         self.index = index
         self.syncer = syncer
-        self.snapshot = snapshot  # the one reference queries read; replaced whole, never edited
+        self._current = snapshot
         self._mutex = threading.RLock()  # one writer at a time within this process
+        self.refiner = Refiner(lambda: self._current, self._install_refined)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The one reference queries read; replaced whole, never edited."""
+        return self._current
+
+    @snapshot.setter
+    def snapshot(self, new: Snapshot) -> None:
+        self._current = new
+        self.refiner.submit(new)  # a staged rule is finished in the background
+
+    def _install_refined(self, snap: Snapshot, rule: Rule) -> bool:
+        """Publish the refined rule of `snap` if `snap` is still current (a newer change trains its own)."""
+        with self._mutex:
+            if self._current is not snap:
+                return False
+            self._current = snap.evolve(rule=rule)
+            return True
+
+    def final_rule(self) -> Rule:
+        """The current rule once any staged training has finished (blocks meanwhile)."""
+        return self.refiner.wait()
+
+    def close(self) -> None:
+        """No background refinement starts after this."""
+        self.refiner.close()
 
     # -- the commit path ---------------------------------------------------------------------------
     def commit(self, change: Callable[[Draft], T], *, present: set[str] | None = None, prune: bool = False,
