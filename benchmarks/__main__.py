@@ -1,8 +1,9 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|changepath|all [options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|all [options]`.
 
-Writes JSON results (benchmarks/results/), a Markdown section per benchmark into
-docs/benchmarks.md and PNG plots (docs/img/). Embeddings are cached in benchmarks/.cache/, so
-a rerun of the quality benchmark takes seconds.
+Writes JSON results, Markdown sections and PNG plots into an output folder (`--out`, default
+benchmarks/out/, git-ignored); tracked files (docs/benchmarks.md, docs/img/, benchmarks/results/)
+change only with `--update-docs`. Embeddings are cached in benchmarks/.cache/, so a rerun of the
+quality benchmark takes seconds. Progress bars show only on a terminal; `--quiet` silences all.
 """
 
 from __future__ import annotations
@@ -15,74 +16,78 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
+OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
+WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", *OPTIONAL, "all"]
+# `all` runs these; coldstart, changepath and gateway run alone (fresh processes, servers, long runs)
+ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=WHAT)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: benchmarks/out/)")
+    p.add_argument("--update-docs", action="store_true",
+                   help="also write docs/benchmarks.md, docs/img/ and benchmarks/results/ (tracked files)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no log lines")
+    p.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
+    p.add_argument("--time-fit", action="store_true",
+                   help="quality: also time fit on CLINC val with real (uncached) encoding")
+    p.add_argument("--routes", default=None,
+                   help="quality on your data: router config (.yaml/.json) or labelled CSV/JSONL of utterances")
+    p.add_argument("--fit-data", default=None, help="quality on your data: labelled CSV/JSONL to fit on")
+    p.add_argument("--test-data", default=None, help="quality on your data: labelled CSV/JSONL to report on")
+    p.add_argument("--sizes", default="1000,10000,100000", help="scale: utterance counts")
+    p.add_argument("--backends", default="local", help="scale: index backends (local, redis-flat, redis-hnsw)")
+    p.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
+    p.add_argument("--repeat", type=int, default=5, help="coldstart: fresh processes per measurement")
+    p.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
+    return p
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["quality", "latency", "scale", "core", "remote", "encoders", "changepath",
-                                         "gateway", "all"])
-    parser.add_argument("--quick", action="store_true", help="tiny subset (seconds; for tests and smoke runs)")
-    parser.add_argument("--time-fit", action="store_true",
-                        help="quality: also time fit on CLINC val with real (uncached) encoding")
-    parser.add_argument("--routes", default=None,
-                        help="quality on your data: router config (.yaml/.json) or labelled CSV/JSONL of utterances")
-    parser.add_argument("--fit-data", default=None, help="quality on your data: labelled CSV/JSONL to fit on")
-    parser.add_argument("--test-data", default=None, help="quality on your data: labelled CSV/JSONL to report on")
-    parser.add_argument("--sizes", default="1000,10000,100000", help="scale: utterance counts")
-    parser.add_argument("--backends", default="local", help="scale: index backends (local, redis-flat, redis-hnsw)")
-    parser.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
-    parser.add_argument("--results", type=Path, default=None, help="directory for JSON results")
-    parser.add_argument("--doc", type=Path, default=None, help="Markdown file to update (docs/benchmarks.md)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="changepath: output folder (default benchmarks/.cache/changepath, git-ignored)")
-    parser.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
-    parser.add_argument("--img", type=Path, default=None, help="directory for PNG plots (docs/img)")
-    args = parser.parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.routes and not (args.fit_data and args.test_data):
+        p.error("--routes needs --fit-data and --test-data")
+    if args.repeat < 1:
+        p.error(f"--repeat must be at least 1, got {args.repeat}")
+    from benchmarks import output, report
 
-    if args.what == "gateway":  # its own runner: results to a git-ignored folder unless --results is given
-        from benchmarks import gateway
-
-        extra = ["--quick"] if args.quick else []
-        extra += ["--out", str(args.results)] if args.results else []
-        return gateway.main(extra + (["--doc", str(args.doc)] if args.doc else []))
-
-    from benchmarks import report
-
-    results = args.results or report.RESULTS
-    doc = args.doc or report.DOC
-    img = args.img or report.IMG
-    rel = os.path.relpath(img, doc.parent)
+    output.set_quiet(args.quiet)
+    out = output.Output(args.out or output.DEFAULT_OUT, update_docs=args.update_docs)
+    if out.out.exists() and not out.out.is_dir():
+        p.error(f"--out {out.out} is a file, not a folder")
     suffix = "-quick" if args.quick else ""
-    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks " + " ".join(a for a in (argv if argv is not None else sys.argv[1:])
+                                                  if a not in ("--update-docs", "--quiet"))
+    log = output.log
+    todo = ALL if args.what == "all" else (args.what,)
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    if args.what in ("quality", "all"):
+    if "quality" in todo:
         from benchmarks import quality
 
         qsuffix = suffix
         if args.routes:
-            if not (args.fit_data and args.test_data):
-                parser.error("--routes needs --fit-data and --test-data")
             qsuffix = "-custom"
             log(f"quality: {args.routes}")
             res = quality.run_custom(args.routes, args.fit_data, args.test_data, log=log)
         else:
             log("quality: CLINC150")
             res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
-        report.write_json("quality" + qsuffix, res, results)
-        png = report.plot_quality(res, img / f"accuracy_vs_threshold{qsuffix}.png")
-        report.update_section("quality" + qsuffix, report.quality_markdown(res, command, f"{rel}/{png.name}"), doc)
+        out.json("quality" + qsuffix, res)
+        img = out.plot(f"accuracy_vs_threshold{qsuffix}.png", lambda path: report.plot_quality(res, path))
+        out.section("quality" + qsuffix, report.quality_markdown(res, command, img))
         if not args.routes:
-            report.update_section("targets" + qsuffix, report.targets_markdown(res), doc)
-    if args.what in ("latency", "all"):
+            out.section("targets" + qsuffix, report.targets_markdown(res))
+    if "latency" in todo:
         from benchmarks import latency
 
         log("latency: CLINC150 routes, bundled model")
         res = latency.run(quick=args.quick, log=log)
-        report.write_json("latency" + suffix, res, results)
-        report.update_section("latency" + suffix, report.latency_markdown(res, command), doc)
-    if args.what in ("scale", "all"):
+        out.json("latency" + suffix, res)
+        out.section("latency" + suffix, report.latency_markdown(res, command))
+    if "scale" in todo:
         from benchmarks import scale
 
         sizes = (1000, 3000) if args.quick else tuple(int(s) for s in args.sizes.split(","))
@@ -91,42 +96,55 @@ def main(argv: list[str] | None = None) -> int:
         rules = tuple(args.rules.split(",")) if args.rules else scale.RULES
         res = scale.run(sizes=sizes, backends=backends, rules=rules, singles=50 if args.quick else 500, log=log)
         name = "scale" + ("" if backends == ("local",) else "-" + "-".join(backends)) + suffix
-        report.write_json(name, res, results)
-        png = report.plot_scale(res, img / f"latency_vs_utterances{name[5:]}.png")
-        report.update_section(name, report.scale_markdown(res, command, f"{rel}/{png.name}"), doc)
-    if args.what in ("core", "all"):
+        out.json(name, res)
+        img = out.plot(f"latency_vs_utterances{name[5:]}.png", lambda path: report.plot_scale(res, path))
+        out.section(name, report.scale_markdown(res, command, img))
+    if "core" in todo:
         from benchmarks import core
 
         log("core: router overhead over the encoder and batch vs single")
         res = core.run(quick=args.quick)
-        report.write_json("core" + suffix, res, results)
-        report.update_section("core" + suffix, f"Command: `{command}`\n\n" + core.markdown(res), doc)
-    if args.what in ("remote", "all"):
+        out.json("core" + suffix, res)
+        out.section("core" + suffix, f"Command: `{command}`\n\n" + core.markdown(res))
+    if "remote" in todo:
         from benchmarks import remote
 
         log("remote: Redis / Qdrant / Local at 5,000 utterances")
         res = remote.run(n_utterances=500 if args.quick else 5000, n_queries=30 if args.quick else 300)
-        report.write_json("remote" + suffix, res, results)
-        report.update_section("remote" + suffix, f"Command: `{command}`\n\n" + remote.markdown(res), doc)
-    if args.what in ("encoders", "all"):
+        out.json("remote" + suffix, res)
+        out.section("remote" + suffix, f"Command: `{command}`\n\n" + remote.markdown(res))
+    if "encoders" in todo:
         from benchmarks import encoders
 
         log("encoders: FastEmbed vs HuggingFace on the bundled model")
         res = encoders.run()
-        report.write_json("encoders" + suffix, res, results)
-        report.update_section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res), doc)
-    if args.what == "changepath":  # writes only to its output folder (never tracked files)
+        out.json("encoders" + suffix, res)
+        out.section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res))
+    if "coldstart" in todo:
+        from benchmarks import coldstart
+
+        log("coldstart: fresh processes (import, load, first query; the CLI)")
+        res = coldstart.run(repeat=1 if args.quick else args.repeat, quick=args.quick, work=out.out / "coldstart",
+                            log=log)
+        out.json("coldstart" + suffix, res)
+        out.section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
+    if "changepath" in todo:
         from benchmarks import changepath
 
         log("changepath: build and add-one-route against the numpy floor")
         sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
         res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
-                             repeats=1 if args.quick else 3, log=log,
-                             indexes=tuple(args.indexes.split(",")))
-        paths = changepath.write(res, changepath.markdown(res, command), args.out or changepath.OUT)
-        log(f"wrote {paths[0]}, {paths[1]}")
-        return 0
-    log(f"wrote {results}/, {doc}, {img}/")
+                             repeats=1 if args.quick else 3, log=log, indexes=tuple(args.indexes.split(",")))
+        out.json("changepath" + suffix, res)
+        out.section("changepath" + suffix, changepath.markdown(res, command))
+    if "gateway" in todo:
+        from benchmarks import gateway
+
+        log("gateway: HTTP gateway against a bare proxy")
+        res = gateway.run(out.out / "gateway", quick=args.quick, log=log)
+        out.json("gateway" + suffix, res)
+        out.section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
+    log(f"wrote {out.written()}")
     return 0
 
 

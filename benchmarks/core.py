@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from benchmarks.output import bar, show_progress
 
 from benchmarks.data import clinc, labelled, select
 from semantic_router import Route, RouteLayer
@@ -25,7 +25,7 @@ def run(n_texts: int = 200, n_vectors: int = 1000, quick: bool = False) -> dict[
 
     if quick:
         n_texts, n_vectors = 20, 100
-    encoder = HuggingFaceEncoder(cache_size=100_000)
+    encoder = HuggingFaceEncoder(cache_size=100_000, show_progress=show_progress())
     routes = [Route(name=n, utterances=u) for n, u in select(clinc()["train"], 10).items()]
     texts, _ = labelled("test")
     out: dict[str, Any] = {"utterances": sum(len(r.utterances) for r in routes), "rules": {}}
@@ -33,7 +33,7 @@ def run(n_texts: int = 200, n_vectors: int = 1000, quick: bool = False) -> dict[
         encoder.encode([t], "query")  # warm up
     vectors = encoder.encode(texts[:n_vectors], "query")
     enc_times = []
-    for rule in tqdm(("knn", "classifier"), desc="core overhead"):
+    for rule in bar(("knn", "classifier"), "core overhead"):
         rl = RouteLayer(encoder=encoder, routes=routes, rule=rule)
         rl(vector=vectors[0])
         # paired: the encoder alone, then the router on the same text with an empty query cache
@@ -82,7 +82,8 @@ def run(n_texts: int = 200, n_vectors: int = 1000, quick: bool = False) -> dict[
 def markdown(res: dict[str, Any]) -> str:
     lines = [f"Routes: CLINC150 K=10 first ({res['utterances']:,} utterances), LocalIndex, bundled model. "
              f"Encoder alone, p50 per uncached query: **{res['encoder_p50_ms']} ms**.", "",
-             "| rule | text-in p50 ms | overhead over the encoder ms (median of paired differences) | cache hit p50 ms | 1,000 single vector "
+             "| rule | text-in p50 ms | overhead over the encoder ms (median of paired differences) | cache hit p50 ms | "
+             "1,000 single vector "
              "calls q/s | route_batch of 1,000 vectors q/s | batch speedup | texts single q/s | texts batched q/s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rule, r in res["rules"].items():

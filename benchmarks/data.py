@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.output import write_atomic
 from semantic_router.encoders.base import DenseEncoder, InputType
 
 HERE = Path(__file__).resolve().parent
@@ -134,7 +135,7 @@ class CachedEncoder(DenseEncoder):
         tmp = self._path.with_name(self._path.name + ".tmp.npy")
         np.save(tmp, self._vectors)
         tmp.replace(self._path.with_suffix(".npy"))
-        self._path.with_suffix(".json").write_text(json.dumps(texts), encoding="utf-8")
+        write_atomic(self._path.with_suffix(".json"), json.dumps(texts))
 
 
 @lru_cache(maxsize=1)
@@ -144,4 +145,6 @@ def bundled_encoder() -> CachedEncoder:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from semantic_router.encoders import HuggingFaceEncoder
 
-    return CachedEncoder(HuggingFaceEncoder())  # progress bars only for big batches
+    from benchmarks.output import show_progress
+
+    return CachedEncoder(HuggingFaceEncoder(show_progress=show_progress()))  # bars only on a terminal

@@ -339,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(res)
     print(text)
     if args.doc is not None:
-        from benchmarks.report import update_section
+        from benchmarks.output import replace_section, write_atomic
 
-        update_section("gateway", "Command: `python -m benchmarks.gateway`\n\n" + text, args.doc)
+        current = args.doc.read_text(encoding="utf-8") if args.doc.exists() else "# Benchmarks\n"
+        write_atomic(args.doc, replace_section(current, "gateway", "Command: `python -m benchmarks.gateway`\n\n" + text))
     return 0
 
 

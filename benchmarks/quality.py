@@ -98,7 +98,7 @@ def run_selection(sel: dict[str, Any], routes: dict[str, list[str]], encoder: An
         sparse_t = layer.sparse_encoder.encode_queries(test[0]) if layer.sparse_encoder is not None else None
         row: dict[str, Any] = {"note": spec["note"], "build_s": round(t_build, 3), "train_rule_s": round(t_train, 3)}
         default = evaluate(layer, *test, vectors=tx, latency_sample=0)
-        row["default_threshold"] = {**summary(default), "threshold": float(layer._table.thresholds[0]),
+        row["default_threshold"] = {**summary(default), "threshold": float(layer.snapshot.table.thresholds[0]),
                                     "settings": layer.rule_settings()}
         row["curve_default"] = curve(layer, tx, test[1], sparse_t)
         row["fits"] = {}

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from benchmarks.output import bar
 
 from benchmarks.data import bundled_encoder, clinc, labelled, select
 from semantic_router import Route, RouteLayer
@@ -90,7 +90,7 @@ def run(n_utterances: int = 5000, n_queries: int = 300) -> dict[str, Any]:
     results: dict[str, Any] = {"utterances": sum(len(r.utterances) for r in routes), "routes": len(routes),
                                "queries": n_queries, "backends": {}}
     with _redis_url() as url:
-        for name, make in tqdm(_backends(url).items(), desc="remote backends"):
+        for name, make in bar(_backends(url).items(), "remote backends"):
             t0 = time.perf_counter()
             writer = RouteLayer(encoder=encoder, routes=routes, index=make(), auto_sync="local", rule="knn")
             build_s = time.perf_counter() - t0

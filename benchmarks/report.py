@@ -1,42 +1,15 @@
-"""Benchmark output: JSON results, Markdown sections in docs/benchmarks.md, PNG plots."""
+"""Benchmark reports: the Markdown of each section and its PNG plots (where they go: benchmarks/output.py)."""
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-DOC = ROOT / "docs" / "benchmarks.md"
-IMG = ROOT / "docs" / "img"
 
 # issue targets (bundled all-MiniLM-L6-v2, CLINC150)
 TARGETS = {
     "K=10": {"forced_choice": 0.86, "overall": 0.82, "no_route_recall": 0.80, "in_scope": 0.80},
     "ALL": {"forced_choice": 0.94, "overall": 0.88},
 }
-
-
-def write_json(name: str, results: dict[str, Any], out: Path = RESULTS) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.json"
-    path.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
-    return path
-
-
-def update_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace the text between `<!-- name:start -->` and `<!-- name:end -->` (appending the block if absent)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text, encoding="utf-8")
 
 
 def _f(v: Any) -> str:

@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# Install everything (CPU torch first) into .venv and run the whole test suite.
+# The README's test command (CI runs exactly this via .ci/run): install everything the suite needs into
+# .venv on a fresh machine (CPU torch first), lint with ruff, then run the whole suite (which also builds
+# the docs site with `mkdocs build --strict`, tests/test_docs.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The dashboard's browser test drives Debian's chromium (CI runs as root; elsewhere sudo asks).
-if [ ! -x /usr/bin/chromium ]; then
+
+# --- system packages: the dashboard's browser test drives Debian's chromium (CI runs as root; elsewhere sudo asks)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
 fi
+
+# --- Python packages ------------------------------------------------------------------------------------
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q torch==2.13.0
-python -m pip install -q -e '.[dev]'
-HF_HUB_OFFLINE=1 python -m pytest -q "$@"
+python -m pip install -q torch==2.13.0            # CPU build; an unpinned torch pulls a multi-GB CUDA build
+python -m pip install -q -e '.[dev]'              # every extra + pytest, hypothesis, ruff, mkdocs tools
+
+# --- lint, then the suite -------------------------------------------------------------------------------
+ruff check semantic_router tests benchmarks
+status=0
+HF_HUB_OFFLINE=1 python -m pytest -q "$@" || status=$?
+if [ "$status" = "5" ]; then  # pytest: "no tests collected"
+  echo "error: pytest collected no tests (arguments: ${*:-none}); check the test paths and -k/-m filters" >&2
+fi
+exit "$status"

@@ -1,23 +1,33 @@
-"""Router configuration <-> dict / JSON / YAML, component specs by name, and the saved-router file.
+"""Router configuration <-> dict / JSON / YAML, and component specs by name.
 
 A config holds routes, thresholds, routing settings and the encoder/index *specs* (type, name
-and options, never secrets). The pickle format holds the config plus every stored vector, read
-back through an unpickler that only accepts plain data and numpy arrays.
+and options, never secrets). Everything read from outside is validated strictly: a bad value
+raises `ConfigError` naming its dotted field path (``routes.0.score_threshold``), a YAML alias
+(the "billion laughs" bomb) is refused, and every file is written atomically.
+(The saved-router pickle format lives in `semantic_router._saved`.)
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-import io
+import inspect
 import json
-import pickle
+import typing
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
+from semantic_router._files import atomic_write
 from semantic_router.errors import ConfigError
 from semantic_router.route import Aggregation, Route
 
@@ -40,24 +50,45 @@ INDEXES = {
 }
 
 
+def describe_errors(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
+    """One line per error of a pydantic ValidationError: ``dotted.path: message (got value)``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+        msg = err["msg"]
+        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
+            msg += f" (got {type(err['input']).__name__}: {err['input']!r:.60})"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+class HistorySettings(BaseModel):
+    """How earlier user turns of a conversation weigh in its query vector."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    turns: int = Field(default=3, ge=0)
+
+
 class RouterConfig(BaseModel):
     """Everything needed to rebuild a router except the vectors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     format: str = FORMAT
-    version: int = VERSION
+    version: int = Field(default=VERSION, ge=1)
     encoder: dict[str, Any] = Field(default_factory=lambda: {"type": "huggingface"})
     sparse_encoder: dict[str, Any] | None = None
     index: dict[str, Any] = Field(default_factory=lambda: {"type": "local"})
-    alpha: float = Field(default=0.7, ge=0.0, le=1.0)
+    alpha: float = Field(default=0.7, ge=0.0, le=1.0, allow_inf_nan=False)
     top_k: int = Field(default=5, ge=1)
     aggregation: Aggregation = "max"
-    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
     routes: list[Route] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict, description="state of later features (fitted rules)")
     llm: dict[str, Any] | None = Field(default=None, description="LLM for dynamic routes, by spec")
-    history: dict[str, Any] = Field(default_factory=lambda: {"weight": 0.5, "turns": 3})
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     @field_validator("format")
     @classmethod
@@ -85,14 +116,54 @@ class RouterConfig(BaseModel):
 
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:
-        """Validate a dict (ours, or aurelio-style `encoder_type`/`encoder_name`), naming what is wrong."""
+        """Validate plain data (ours, or aurelio-style `encoder_type`/`encoder_name`): ConfigError naming
+        the dotted path of every bad field."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-        data = _from_foreign_layout(data)
         try:
+            data = _from_foreign_layout(data)
+            _check_route_data(data.get("routes"))
             return cls.model_validate(data)
         except ValidationError as exc:
+            raise ConfigError(f"{source}: invalid router config: {describe_errors(exc)}") from exc
+        except (TypeError, ValueError) as exc:  # Route's own checks raise TypeError for wrong types
             raise ConfigError(f"{source}: invalid router config: {exc}") from exc
+
+
+def _optional(annotation: Any) -> Any:
+    return annotation | None
+
+
+#: what a config file may hold for one route: the types of `Route`'s fields, checked strictly
+#: (no "0.5" for a number) before `Route` itself validates the values
+RouteData = create_model(
+    "RouteData",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    distance_threshold=(float | None, None),
+    **{name: (_optional(f.annotation), None) for name, f in Route.model_fields.items()},
+)
+
+
+def _check_route_data(routes: Any) -> None:
+    """Strict types of each route mapping, errors as ``routes.<i>.<field>``; the model checks the rest."""
+    if not isinstance(routes, list):
+        return  # missing or not a list: the model names it
+    for i, item in enumerate(routes):
+        if isinstance(item, Route):
+            continue
+        if not isinstance(item, dict):
+            raise ConfigError(f"routes.{i}: expected a route mapping (name, utterances, ...), "
+                              f"got {type(item).__name__}: {item!r:.60}")
+        try:
+            RouteData.model_validate(item)
+        except ValidationError as exc:
+            raise ConfigError(describe_errors(exc, ("routes", i))) from exc
+        try:
+            Route.model_validate(item)
+        except ValidationError as exc:
+            raise ConfigError(describe_errors(exc, ("routes", i))) from exc
+        except TypeError as exc:
+            raise ConfigError(f"routes.{i} ({item.get('name')!r}): {exc}") from exc
 
 
 def _from_foreign_layout(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,109 +175,124 @@ def _from_foreign_layout(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("encoder_name"):
         spec["name"] = data["encoder_name"]
     out["encoder"] = spec
-    out["routes"] = [{k: v for k, v in r.items() if k != "llm"} for r in data.get("routes", [])]
+    routes = data.get("routes", [])
+    if isinstance(routes, list):
+        out["routes"] = [{k: v for k, v in r.items() if k != "llm"} if isinstance(r, dict) else r for r in routes]
     return out
 
 
-def build(spec: dict[str, Any], registry: dict[str, str], kind: str) -> Any:
-    """Instantiate a component from its spec: `{"type": ..., **options}`."""
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"{kind} spec must be a mapping with a 'type', got {spec!r}")
+# -- component specs ------------------------------------------------------------------------------
+@functools.cache
+def _options_model(cls: type) -> type[BaseModel] | None:
+    """A strict pydantic model of `cls.__init__`'s keyword options (None: cannot be described)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return None
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError, AttributeError):  # annotations only type checkers resolve: check loosely
+        hints = {}
+    fields: dict[str, Any] = {}
+    extra = "forbid"
+    for name, p in list(params.items())[1:]:  # skip self
+        if p.kind is p.VAR_KEYWORD:
+            extra = "allow"  # **options: named ones are checked here, the rest by the class
+        elif p.kind not in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            fields[name] = (hints.get(name, Any), ... if p.default is p.empty else p.default)
+    try:
+        return create_model(f"{cls.__name__}Options",
+                            __config__=ConfigDict(extra=extra, strict=True, arbitrary_types_allowed=True),
+                            **fields)
+    except (TypeError, ValueError):  # no pydantic schema for some annotation: leave checks to the class
+        return None
+
+
+def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
+    """Instantiate a component from its spec: `{"type": ..., **options}`; options are checked
+    against the class's signature first, so a bad one is a ConfigError naming ``<kind>.<option>``."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise ConfigError(f"{kind} spec must be a mapping with a string 'type', got {spec!r:.80}")
     target = registry.get(spec["type"])
     if target is None:
         raise ConfigError(f"unknown {kind} type {spec['type']!r}; known: {', '.join(sorted(registry))}")
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module), attr)
     options = {k: v for k, v in spec.items() if k != "type"}
+    model = _options_model(cls)
+    if model is not None:
+        try:
+            checked = model.model_validate(options)
+        except ValidationError as exc:
+            raise ConfigError(f"bad options for {kind} {spec['type']!r}: "
+                              f"{describe_errors(exc, (kind.replace(' ', '_'),))}") from exc
+        options = {k: getattr(checked, k, v) for k, v in options.items()}
     try:
         return cls(**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad options for {kind} {spec['type']!r}: {exc}") from exc
 
 
-# -- files ------------------------------------------------------------------------------------
-def read_text_config(path: str | Path) -> RouterConfig:
-    """Read a JSON or YAML config (chosen by extension; YAML also reads JSON)."""
+# -- text files -----------------------------------------------------------------------------------
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"YAML aliases (*{event.anchor}) are not allowed in "
+                                                          "router configs", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str) -> Any:
+    """Plain data from YAML text, refusing aliases (yaml.YAMLError on bad input)."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+
+
+TEXT_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+def text_format(path: str | Path, fmt: str | None = None) -> str:
+    """"json" or "yaml": `fmt` if given, else by the file's suffix (ConfigError for any other)."""
+    if fmt is not None:
+        if fmt not in ("json", "yaml"):
+            raise ValueError(f"format must be 'json' or 'yaml', got {fmt!r}")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in TEXT_FORMATS:
+        raise ConfigError(f"cannot tell the format of {str(path)!r}: use a .json, .yaml or .yml file")
+    return TEXT_FORMATS[suffix]
+
+
+def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
+    """Read a JSON or YAML config (by `fmt`, else by suffix; YAML also reads JSON)."""
     p = Path(path)
+    fmt = text_format(p, fmt)
     try:
         text = p.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
     try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+        data = json.loads(text) if fmt == "json" else parse_yaml(text)
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        detail = " ".join(str(exc).split())  # one line: YAML errors quote the bad line under a caret
+        raise ConfigError(f"{p}: not valid {fmt.upper() if fmt == 'json' else 'YAML'}: {detail}") from exc
     return RouterConfig.parse(data, str(p))
 
 
-def write_text_config(config: RouterConfig, path: str | Path, fmt: str | None = None) -> None:
-    p = Path(path)
-    fmt = fmt or ("json" if p.suffix.lower() == ".json" else "yaml")
+def dump_text_config(config: RouterConfig, fmt: str) -> str:
     data = config.model_dump(mode="json")
-    text = json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    p.write_text(text, encoding="utf-8")
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if parse_yaml(text) != data:  # characters YAML reads as line breaks (NEL, U+2028...) must be escaped
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+    return text
 
 
-# -- saved routers (pickle of plain data) ---------------------------------------------------------
-_SAFE_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("builtins", "complex"),
-}
+def write_text_config(config: RouterConfig, path: str | Path, fmt: str | None = None) -> None:
+    """Write a config atomically as JSON or YAML (by `fmt`, else by suffix)."""
+    atomic_write(path, dump_text_config(config, text_format(path, fmt)))
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, numbers and numpy arrays; refuses any other class."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS or (module.startswith("numpy") and name in ("dtype", "ndarray")):
-            return super().find_class(module, name)
-        raise ConfigError(f"refusing to load {module}.{name}: saved routers hold only plain data")
-
-
-def dump_saved(payload: dict[str, Any], path: str | Path) -> None:
-    """Write a saved router: {"format", "version", "config", "records": [...]} as pickle."""
-    tmp = Path(f"{path}.tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump({"format": f"{FORMAT}/saved", "version": VERSION, **payload}, fh, protocol=5)
-    tmp.replace(path)  # never leave a half-written file at `path`
-
-
-def load_saved(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read saved router {str(p)!r}: {exc}") from exc
-    try:
-        payload = _PlainUnpickler(io.BytesIO(raw)).load()
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(f"{p}: not a saved router (corrupt or foreign pickle: {exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != f"{FORMAT}/saved":
-        raise ConfigError(f"{p}: not a saved router (foreign pickle content)")
-    if payload.get("version", 0) > VERSION:
-        raise ConfigError(f"{p}: saved by a newer version ({payload.get('version')})")
-    for key in ("config", "records"):
-        if key not in payload:
-            raise ConfigError(f"{p}: saved router is missing {key!r}")
-    return payload
-
-
-def records_to_plain(records: list[Any]) -> dict[str, Any]:
-    """Columnar plain form of records: one float32 matrix plus lists (compact and fast to load)."""
-    return {
-        "ids": [r.id for r in records],
-        "routes": [r.route for r in records],
-        "utterances": [r.utterance for r in records],
-        "dense": np.stack([r.dense for r in records]) if records else np.zeros((0, 0), np.float32),
-        "sparse": [None if r.sparse is None else r.sparse.to_dict() for r in records],
-        "metadata": [r.metadata for r in records],
-    }

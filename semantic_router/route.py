@@ -40,6 +40,39 @@ def check_threshold(value: Any, name: str, low: float = -1.0, high: float = 1.0)
     return float(value)
 
 
+def check_route_name(name: Any) -> str:
+    """A route name: non-empty, not blank, no leading or trailing whitespace (names that look the
+    same are the same), valid Unicode. Every index backend round-trips any such name exactly,
+    control characters included (tests/contract/test_route_names.py)."""
+    if not isinstance(name, str):
+        raise ValueError(f"route name must be a string, got {type(name).__name__}: {name!r:.60}")
+    if not name or not name.strip():
+        raise ValueError(f"route name must be a non-empty string, got {name!r}")
+    if name != name.strip():
+        raise ValueError(f"route name must not start or end with whitespace, got {name!r}")
+    return check_unicode(name, "route name")
+
+
+def check_unicode(text: str, what: str) -> str:
+    """Text that encodes to UTF-8 (no lone surrogates), or a ValueError naming it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode ({exc.reason} at position {exc.start}): {text!r:.60}") \
+            from None
+    return text
+
+
+def check_unique_names(routes: list[Route]) -> list[Route]:
+    """The routes, or a ValueError naming the first repeated route name."""
+    seen: set[str] = set()
+    for r in routes:
+        if r.name in seen:
+            raise ValueError(f"duplicate route name {r.name!r}")
+        seen.add(r.name)
+    return routes
+
+
 class Route(BaseModel):
     """A named destination and the example utterances that define it."""
 
@@ -65,9 +98,7 @@ class Route(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not v or not v.strip():
-            raise ValueError(f"route name must be a non-empty string, got {v!r}")
-        return v
+        return check_route_name(v)
 
     @field_validator("utterances", mode="before")
     @classmethod
@@ -79,6 +110,7 @@ class Route(BaseModel):
                 raise ValueError(f"utterance {i} must be a string, got {type(u).__name__}: {u!r:.60}")
             if not u.strip():
                 raise ValueError(f"utterance {i} is empty or blank: {u!r}")
+            check_unicode(u, f"utterance {i}")
         out = list(dict.fromkeys(v))
         if not out:
             raise ValueError("a route needs at least one utterance, got an empty list")
@@ -95,7 +127,9 @@ class Route(BaseModel):
         """OpenAI tool dicts or Python callables, stored as canonical OpenAI tool JSON."""
         if v is None:
             return None
-        from semantic_router.dynamic.schemas import normalize_schemas  # function-schema types; no I/O
+        from semantic_router.dynamic.schemas import (
+            normalize_schemas,  # function-schema types; no I/O
+        )
 
         if callable(v) or isinstance(v, dict):
             v = [v]

@@ -1,7 +1,8 @@
 """A router instance in its own process, driven by JSON lines on stdin (for the sharing tests).
 
 Commands: {"op": "open", "url", "name", "mode", "routes": [...]}, {"op": "route", "texts": [...]},
-{"op": "add", "route": {...}}, {"op": "delete", "name"}, {"op": "refresh"}, {"op": "sync", "mode"},
+{"op": "add", "route": {...}}, {"op": "add_slow", "route", "pause"}, {"op": "delete", "name"}, {"op": "refresh"},
+{"op": "sync", "mode"},
 {"op": "hold_lock"} (takes the index lock and never lets go), {"op": "quit"}.
 Each answer is one JSON line: {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
@@ -22,6 +23,8 @@ def main() -> None:
     from semantic_router.index.redis import RedisIndex
 
     encoder = HuggingFaceEncoder()
+    encoder.encode(["warm up"])  # load the model now: timings below measure locks, not model loading
+    encoder.calls = 0
     rl = None
     print(json.dumps({"ok": True, "ready": True}), flush=True)
     for line in sys.stdin:
@@ -46,6 +49,22 @@ def main() -> None:
                 out["encoded"] = encoder.calls - before
             elif op == "add":
                 rl.add(Route(**cmd["route"]))
+            elif op == "add_slow":  # announces the state write, then pauses before it (to be frozen there)
+                real, calls = rl.index.write_state, []
+
+                def slow(state, real=real, calls=calls, cmd=cmd, **kwargs):
+                    if not calls:
+                        calls.append(1)
+                        print(json.dumps({"ok": True, "publishing": True}), flush=True)
+                        time.sleep(cmd.get("pause", 0.5))
+                    return real(state, **kwargs)
+
+                rl.index.write_state = slow
+                try:
+                    rl.add(Route(**cmd["route"]))
+                finally:
+                    del rl.index.write_state
+                out["attempts"] = len(calls)
             elif op == "delete":
                 rl.delete(cmd["name"])
             elif op == "refresh":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmarks import data as bd
+from benchmarks import output
 
 
 @pytest.fixture()
@@ -34,32 +37,85 @@ def test_cached_encoder_reuses_vectors(encoder, tmp_path):
     assert (again.encode(["book a flight"])[0] == a[1]).all() and again.misses == 0
 
 
-def test_harness_runs_end_to_end(cached, tmp_path):
+def tracked_outputs() -> dict[str, str]:
+    """Hash of every file the benchmarks used to rewrite (docs/, benchmarks/results/)."""
+    root = Path(__file__).resolve().parent.parent
+    files = [p for d in (root / "docs", root / "benchmarks" / "results") if d.exists() for p in d.rglob("*")
+             if p.is_file()]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_harness_runs_end_to_end_into_its_output_folder(cached, tmp_path, capsys):
     from benchmarks.__main__ import main
 
+    before = tracked_outputs()
     out = tmp_path / "out"
-    doc = tmp_path / "docs" / "benchmarks.md"
-    doc.parent.mkdir()
-    doc.write_text("# Benchmarks\n\nhand-written text stays\n", encoding="utf-8")
-    assert main(["all", "--quick", "--results", str(out), "--doc", str(doc), "--img", str(tmp_path / "docs" / "img")]) == 0
-    quality = json.loads((out / "quality-quick.json").read_text())
+    assert main(["all", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no log lines (and no bars off a terminal)
+    quality = json.loads((out / "results" / "quality-quick.json").read_text())
     rules = quality["selections"][0]["rules"]
     assert set(rules) >= {"knn max (k=5)", "centroid", "classifier"}
     fitted = rules["classifier"]["fits"]["balanced"]
     assert 0.0 <= fitted["test"]["accuracy"] <= 1.0 and "lam" in fitted["params"]
-    latency = json.loads((out / "latency-quick.json").read_text())
+    latency = json.loads((out / "results" / "latency-quick.json").read_text())
     assert latency["rows"][0]["vector"]["p50_ms"] > 0
-    scale = json.loads((out / "scale-quick.json").read_text())
+    scale = json.loads((out / "results" / "scale-quick.json").read_text())
     assert {r["rule"] for r in scale["rows"]} == {"knn", "centroid", "classifier"}
-    text = doc.read_text()
-    assert "hand-written text stays" in text
+    text = (out / "benchmarks.md").read_text()
     for section in ("quality-quick", "targets-quick", "latency-quick", "scale-quick"):
         assert f"<!-- {section}:start -->" in text
-    assert (tmp_path / "docs" / "img" / "accuracy_vs_threshold-quick.png").stat().st_size > 1000
-    assert (tmp_path / "docs" / "img" / "latency_vs_utterances-quick.png").stat().st_size > 1000
-    # a rerun replaces the sections instead of appending them
-    main(["scale", "--quick", "--results", str(out), "--doc", str(doc), "--img", str(tmp_path / "docs" / "img")])
-    assert doc.read_text().count("<!-- scale-quick:start -->") == 1
+    assert "](img/accuracy_vs_threshold-quick.png)" in text
+    assert (out / "img" / "accuracy_vs_threshold-quick.png").stat().st_size > 1000
+    assert (out / "img" / "latency_vs_utterances-quick.png").stat().st_size > 1000
+    assert tracked_outputs() == before  # docs/ and benchmarks/results/ untouched without --update-docs
+    assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no temp files
+
+
+def test_default_output_folder_leaves_tracked_files_alone(capsys):
+    from benchmarks.__main__ import main
+
+    before = tracked_outputs()
+    assert main(["coldstart", "--quick"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    res = json.loads((output.DEFAULT_OUT / "results" / "coldstart-quick.json").read_text())
+    steps = {r["step"]: r for r in res["rows"]}
+    assert steps["semantic-router routes topics.yaml"]["median_s"] > 0
+    assert res["routes_imports_heavy"] == []  # `routes` loads no model runtime
+    assert tracked_outputs() == before
+
+
+def test_update_docs_writes_the_tracked_copies_and_keeps_hand_written_text(tmp_path):
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text("# Benchmarks\n\nhand-written text stays\n", encoding="utf-8")
+    dest = output.Output(tmp_path / "out", update_docs=True, docs=doc, docs_img=tmp_path / "docs" / "img",
+                         tracked_results=tmp_path / "results")
+    dest.json("x", {"a": 1})
+    link = dest.plot("p.png", lambda path: path.write_bytes(b"png") and path)
+    dest.section("x", f"one ![plot]({link})")
+    dest.section("x", "two")  # a rerun replaces the section instead of appending it
+    for md in (doc, tmp_path / "out" / "benchmarks.md"):
+        text = md.read_text()
+        assert text.count("<!-- x:start -->") == 1 and "two" in text and "one" not in text
+    assert "hand-written text stays" in doc.read_text()
+    assert json.loads((tmp_path / "results" / "x.json").read_text()) == {"a": 1}
+    assert (tmp_path / "docs" / "img" / "p.png").read_bytes() == b"png" == (tmp_path / "out" / "img" / "p.png").read_bytes()
+    without = output.Output(tmp_path / "out2")
+    without.section("y", "body")
+    assert "<!-- y:start -->" not in doc.read_text()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
+    target = output.write_atomic(tmp_path / "f.json", "old")
+    dest = output.Output(tmp_path)
+
+    def broken(path):
+        path.write_bytes(b"half")
+        raise RuntimeError("plot failed")
+
+    with pytest.raises(RuntimeError):
+        dest.plot("f.png", broken)
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.rglob("*")) == ["f.json", "img"]
 
 
 def test_quality_on_your_own_data(cached, tmp_path):
@@ -71,10 +127,10 @@ def test_quality_on_your_own_data(cached, tmp_path):
                                       "what is the capital of peru,\n")
     (tmp_path / "test.csv").write_text("text,route\nforecast for today,weather\nput on some rock,music\n"
                                        "tell me a joke,\n")
-    doc = tmp_path / "b.md"
+    out = tmp_path / "out"
     assert main(["quality", "--routes", str(tmp_path / "routes.csv"), "--fit-data", str(tmp_path / "fit.csv"),
-                 "--test-data", str(tmp_path / "test.csv"), "--results", str(tmp_path), "--doc", str(doc),
-                 "--img", str(tmp_path)]) == 0
-    res = json.loads((tmp_path / "quality-custom.json").read_text())
+                 "--test-data", str(tmp_path / "test.csv"), "--out", str(out), "--quiet"]) == 0
+    res = json.loads((out / "results" / "quality-custom.json").read_text())
+    doc = out / "benchmarks.md"
     assert res["selections"][0]["routes"] == 2 and "classifier" in res["selections"][0]["rules"]
     assert "<!-- quality-custom:start -->" in doc.read_text() and "targets" not in doc.read_text()

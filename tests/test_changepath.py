@@ -13,16 +13,22 @@ def test_changepath_quick_run_writes_only_its_folder(tmp_path):
     from benchmarks.__main__ import main
 
     out = tmp_path / "out"
-    assert main(["changepath", "--quick", "--rules", "lda,centroid", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["changepath.json", "changepath.md"]  # no temp files left
-    res = json.loads((out / "changepath.json").read_text())
+    assert main(["changepath", "--quick", "--quiet", "--rules", "lda,centroid,classifier", "--out", str(out)]) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["benchmarks.md", "results/changepath-quick.json"]  # no temp files left
+    res = json.loads((out / "results" / "changepath-quick.json").read_text())
     assert [(r["utterances"], r["routes"]) for r in res["sizes"]] == [(2000, 20), (5000, 50)]
     for row in res["sizes"]:
         assert row["floor_stack_s"] > 0 and row["indexes"]["local"]["build_s"] > 0
         for name in ("lda", "centroid"):
             r = row["rules"][name]
             assert r["build_s"] > 0 and r["add_route_s"] > 0 and r["add_matches_fresh_train"] is True
-    assert "| 2,000 / 20 | lda |" in (out / "changepath.md").read_text()
+        staged = row["rules"]["classifier"]  # over its sync budget: a pending interim, then a background refine
+        assert staged["pending"] is True and staged["add_matches_fresh_train"] is True
+        assert staged["build_refine_s"] > 0 and staged["add_refine_s"] > 0
+        assert not row["rules"]["lda"]["pending"] and "add_refine_s" not in row["rules"]["lda"]
+    text = (out / "benchmarks.md").read_text()
+    assert "| 2,000 / 20 | lda |" in text and "| 2,000 / 20 | classifier (pending interim) |" in text
 
 
 def test_synthetic_routes_are_read_only_unit_vectors():

@@ -48,27 +48,48 @@ def test_failed_add_leaves_layer_as_it_was(rl, encoder):
     class Boom(Exception):
         pass
 
-    original = rl.index.delete
+    original = rl.index.upsert
     failures = [Boom("index went away")]
 
-    def broken_delete(*a, **k):
+    def broken_upsert(*a, **k):
         if failures:
             raise failures.pop()
         return original(*a, **k)
 
-    rl.index.delete = broken_delete  # the index fails once in the middle of an update; the rollback works
+    rl.index.upsert = broken_upsert  # the index fails in the middle of an update: nothing changes
     try:
         with pytest.raises(Boom):
             rl.update("politics", utterances=["a brand new utterance about elections"])
     finally:
-        rl.index.delete = original
+        rl.index.upsert = original
     assert rl.get("politics").utterances == ["isn't politics the best thing ever", "don't you just love the president"]
+    assert rl.version == version
     consistent(rl)
     # an encoder failure: nothing reaches the index
     with pytest.raises(TypeError):
         rl.add(Route(name="bad", utterances=["fine"]).model_copy(update={"utterances": [42]}))
     assert "bad" not in rl.list_route_names()
     consistent(rl)
+
+
+def test_a_failing_garbage_collection_keeps_the_published_change(rl):
+    """Records are deleted only after the new snapshot is published: a failing delete leaves strays
+    the router ignores, never a half-applied change."""
+    original = rl.index.delete
+
+    def broken_delete(*a, **k):
+        raise RuntimeError("index went away")
+
+    rl.index.delete = broken_delete
+    try:
+        rl.update("politics", utterances=["a brand new utterance about elections"])
+    finally:
+        rl.index.delete = original
+    assert rl.get("politics").utterances == ["a brand new utterance about elections"]
+    assert rl("a brand new utterance about elections").name == "politics"
+    stale = {r.utterance for r in rl.index.records(route="politics")}
+    assert "a brand new utterance about elections" in stale and len(stale) == 3  # two strays left behind
+    rl.sync("local") if rl.auto_sync else None
 
 
 def test_delete_route(rl):

@@ -21,7 +21,8 @@ DATA = [
     ("do I need an umbrella", "weather"), ("is it going to snow tonight", "weather"), ("forecast for the weekend", "weather"),
     ("play the next track", "music"), ("I want to hear some rock", "music"), ("pause the song", "music"),
     ("there's a double charge on my card", "billing"), ("send me the receipt", "billing"), ("money back please", "billing"),
-    ("I need a plane ticket to berlin", "travel"), ("reserve a room for two nights", "travel"), ("is my flight delayed", "travel"),
+    ("I need a plane ticket to berlin", "travel"), ("reserve a room for two nights", "travel"),
+    ("is my flight delayed", "travel"),
     ("what is the capital of peru", None), ("tell me a joke about cats", None), ("how do I bake sourdough", None),
     ("who won the football game", None), ("what's 17 times 23", None), ("recommend a good novel", None),
 ]
@@ -104,9 +105,9 @@ def test_zero_threshold_is_respected(encoder):
     from semantic_router.quality.fit import _apply
 
     rl = make(encoder, rule="centroid")
-    _apply(rl, {}, 0.0, {n: 0.0 for n in ROUTES}, "balanced", 1)
+    _apply(rl, {}, 0.0, {n: 0.0 for n in ROUTES}, "balanced", 1, None)
     assert rl.score_threshold == 0.0 and all(r.score_threshold == 0.0 for r in rl.routes)
-    assert np.all(rl._table.thresholds == 0.0)
+    assert np.all(rl.snapshot.table.thresholds == 0.0)
     q = encoder.encode(["what is the capital of peru"])
     s = rl.train_rule().scores(q)[0]
     choice = rl(vector=q[0])
@@ -130,7 +131,7 @@ def test_fit_can_switch_rule_and_calibrate_isotonic(encoder, vectors):
     rl = make(encoder, rule="knn")
     rep = rl.fit(X, Y, rule="classifier", calibrate="isotonic", vectors=vectors, progress=False)
     assert rl.rule_name == "classifier" and rep.calibration == "isotonic"
-    cal = rl._calibration
+    cal = rl.snapshot.calibration
     assert cal.kind == "isotonic" and cal.ys == sorted(cal.ys)
     assert Calibration.from_dict(cal.to_dict())(0.5) == cal(0.5)
     rl.fit(X, Y, vectors=vectors, progress=False)  # without calibrate: confidence is raw again
@@ -160,10 +161,9 @@ def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     rl.to_yaml(tmp_path / "r.yaml")
     data = tmp_path / "d.csv"
     data.write_text("text,route\n" + "".join(f'"{t}",{r or ""}\n' for t, r in DATA), encoding="utf-8")
-    monkeypatch.setattr(cli, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
-    from semantic_router.cli import fit as cli_fit
+    from semantic_router.cli import loading
 
-    monkeypatch.setattr(cli_fit, "load_router", lambda path: RouteLayer.from_file(path, encoder=encoder))
+    monkeypatch.setattr(loading, "pick_encoder", lambda spec, onnx: encoder)
     runner = CliRunner()
     res = runner.invoke(cli.app, ["fit", str(tmp_path / "r.yaml"), str(data), "--out", str(tmp_path / "f.yaml"),
                                   "--plot", str(tmp_path / "f.png"), "--json"])

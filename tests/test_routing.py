@@ -47,8 +47,9 @@ def test_explain_gives_per_route_scores(rl):
 
 def test_default_threshold_comes_from_the_encoder(rl, encoder):
     assert rl.score_threshold is None
-    assert rl._table.thresholds[rl._table.code["politics"]] == encoder.score_threshold
-    assert rl._table.thresholds[rl._table.code["chitchat"]] == 0.4
+    table = rl.snapshot.table
+    assert table.thresholds[table.code["politics"]] == encoder.score_threshold
+    assert table.thresholds[table.code["chitchat"]] == 0.4
 
 
 def test_route_by_precomputed_vector(rl, encoder):
@@ -180,10 +181,11 @@ def test_hybrid_changes_scores_and_still_routes(encoder, politics_chitchat):
 def test_hybrid_refits_bm25_when_utterances_change(encoder, politics_chitchat):
     bm25 = BM25Encoder()
     rl = RouteLayer(encoder=encoder, routes=politics_chitchat, sparse_encoder=bm25)
-    n_before = bm25.corpus_size
+    fitted = rl.sparse_encoder  # each snapshot has its own fitted copy: queries never see a half-fitted one
+    n_before = fitted.corpus_size
     rl.add(Route(name="zebra", utterances=["zebras have stripes", "a zebra in the savanna"]))
-    assert bm25.corpus_size == n_before + 2
-    assert "zebra" in bm25.idf
+    assert rl.sparse_encoder.corpus_size == n_before + 2 and fitted.corpus_size == n_before
+    assert "zebra" in rl.sparse_encoder.idf and bm25.corpus_size == 0
     sparse = [r.sparse for r in rl.index.records()]
     assert all(s is not None for s in sparse)
     assert rl("zebra stripes", explain=True).scores["zebra"] > 0.5

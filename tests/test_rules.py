@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from semantic_router import Route, RouteLayer
-from semantic_router.decision.rules import ClassifierRule, RuleBinding, make_rule, train_logistic
+from semantic_router.decision.classifier import ClassifierRule, train_logistic
+from semantic_router.decision.rules import make_rule
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside"],
@@ -65,25 +66,28 @@ def test_classifier_scores_stay_on_the_cosine_scale(encoder):
     assert np.allclose(cls.copy_with(lam=0.0).scores(q), centroid, atol=1e-5)
 
 
-def test_rule_retrains_on_route_changes_only(encoder):
+def test_rule_trains_in_the_change_path_on_route_changes_only(encoder):
     rl = make(encoder)
+    first = rl.snapshot.rule
+    assert first.to_state()["arrays"], "trained by the constructor, not by the first query"
+    n_routes = len(rl.list_route_names())
     rl("play the next track")
-    binding = rl._binding
-    assert binding.trainings == 1
     rl("something else entirely")
-    assert binding.trainings == 1
-    rl.update("music", score_threshold=0.3)  # thresholds only: no retraining
-    rl("play the next track")
-    assert binding.trainings == 1
+    assert rl.snapshot.rule is first  # queries never train
+    rl.update("music", score_threshold=0.3)  # thresholds only: the same trained rule
+    assert rl.snapshot.rule is first
     rl.add(Route(name="cooking", utterances=["how do I bake bread", "a recipe for pasta", "how long to boil an egg"]))
+    trained = rl.snapshot.rule
+    assert trained is not first and trained.to_state()["arrays"]["weights"].shape[1] == len(rl.list_route_names())
     choice = rl("give me a recipe for lasagna", explain=True)
-    assert binding.trainings == 2 and choice.name == "cooking" and "cooking" in choice.scores
+    assert rl.snapshot.rule is trained and choice.name == "cooking" and "cooking" in choice.scores
     rl.delete("cooking")
     choice = rl("give me a recipe for lasagna", explain=True)
-    assert binding.trainings == 3 and "cooking" not in choice.scores
+    assert rl.snapshot.rule is not trained and "cooking" not in choice.scores
+    before = rl.snapshot.rule
     rl.add_utterances("music", ["turn the volume up"])
-    rl("turn it up")
-    assert binding.trainings == 4
+    assert rl.snapshot.rule is not before
+    assert first.to_state()["arrays"]["weights"].shape[1] == n_routes  # older snapshots' rules are never modified
 
 
 def test_switching_rule_is_a_committed_change(encoder):
@@ -125,19 +129,22 @@ def test_save_load_keeps_the_trained_rule(encoder, tmp_path):
     back = RouteLayer.load(tmp_path / "r.pkl", encoder=encoder)
     assert back.rule_name == "classifier"
     assert [(c.name, c.similarity_score) for c in back.route_batch(texts)] == before
-    assert back._binding.trainings == 0  # learned state came from the file
+    assert np.array_equal(back.rule.to_state()["arrays"]["weights"], rl.rule.to_state()["arrays"]["weights"])
     rl.to_yaml(tmp_path / "r.yaml")
     y = RouteLayer.from_yaml(tmp_path / "r.yaml", encoder=encoder)
-    assert y.rule_name == "classifier" and y._binding.trainings == 0
+    assert y.rule_name == "classifier"
     assert [(c.name, c.similarity_score) for c in y.route_batch(texts)] == before  # retrained, same result
     forced = RouteLayer.from_yaml(tmp_path / "r.yaml", encoder=encoder, rule="knn")
     assert forced.rule_name == "knn"
 
 
-def test_binding_refuses_state_of_other_routes(encoder):
+def test_saved_rule_state_of_other_routes_is_not_used(encoder):
     a = make(encoder)
-    a.train_rule()
-    state = a._binding.to_state()
-    b = RouteLayer(encoder=encoder, routes=[Route(name="weather", utterances=ROUTES["weather"])])
-    assert not b._binding.restore(state, b)
-    assert RuleBinding(make_rule("knn")).to_state() is None
+    state = a.rule_state()
+    one = [Route(name="weather", utterances=ROUTES["weather"])]
+    b = RouteLayer(encoder=encoder, routes=one, trained_rule=state)  # a state for other routes: retrained
+    assert b.rule.to_state()["arrays"]["weights"].shape[1] == 1
+    assert b("will it rain later").name == "weather"
+    same = RouteLayer(encoder=encoder, routes=a.routes, trained_rule=state)
+    assert np.array_equal(same.rule.to_state()["arrays"]["weights"], state["arrays"]["weights"])
+    assert make(encoder, rule="knn").rule_state() is None

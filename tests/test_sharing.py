@@ -168,3 +168,31 @@ def test_server_killed_mid_sync_then_the_next_sync_completes(private_redis, name
     assert sorted((r.route, r.utterance) for r in other.index.records()) == sorted(
         (r.name, u) for r in other.routes for u in r.utterances)
     assert other("I'd love a pizza").name == "food"
+
+
+def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers, encoder):
+    """SIGSTOP a writer between its record writes and its state write until its lease expires; a
+    second writer commits meanwhile; resumed, the first one's fenced write is refused and its retry
+    applies the change on top of the second's: both survive."""
+    import signal
+
+    (a,) = workers(1)
+    a(op="open", url=redis_url, name=name, mode="local", routes=ROUTES, lease=1.0)
+    b = RouteLayer(encoder=encoder, index=RedisIndex(redis_url, name=name), auto_sync="remote",
+                   lock_timeout=20.0, refresh_interval=3600)
+    a.send(op="add_slow", route={"name": "food", "utterances": ["I want a pizza"]}, pause=0.3)
+    assert a.read()["publishing"]
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2.0)  # a's lease (1 s) runs out while it is frozen
+        b.add(Route(name="music", utterances=["play some jazz"]))
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    done = a.read()
+    assert done["ok"], done
+    final = RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=encoder)
+    assert sorted(final.list_route_names()) == ["chitchat", "food", "music", "politics"]
+    assert sorted({r.route for r in final.index.records()}) == ["chitchat", "food", "music", "politics"]
+    assert final("play some jazz please").name == "music" and final("a pizza please").name == "food"
+    final.close()
+    b.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -78,11 +79,30 @@ def test_changes_propagate_on_refresh(shared, encoder):
     assert b.refresh() is False  # nothing new
 
 
-def test_refresh_interval_picks_up_changes_automatically(shared, encoder):
+def test_refresh_runs_in_the_background_never_inside_a_query(shared, encoder):
     a = RouteLayer(encoder=encoder, routes=routes(), index=shared(), auto_sync="local")
-    b = RouteLayer(encoder=encoder, index=shared(), auto_sync="remote", refresh_interval=0.0)
+    b = RouteLayer(encoder=encoder, index=shared(), auto_sync="remote", refresh_interval=0.05)
+    caller = threading.current_thread()
+    reads_by_caller = []
+    real = b.index.read_state
+
+    def counting_read_state(*args, **kwargs):
+        if threading.current_thread() is caller:
+            reads_by_caller.append(1)
+        return real(*args, **kwargs)
+
     a.delete("chitchat")
-    assert b("lovely weather today").name is None  # checked on the call itself
+    b.index.read_state = counting_read_state
+    try:
+        deadline = time.monotonic() + 10
+        while "chitchat" in b.list_route_names() and time.monotonic() < deadline:
+            b("lovely weather today")  # answered from the last snapshot meanwhile
+            time.sleep(0.01)
+        assert b("lovely weather today").name is None
+        assert reads_by_caller == []  # no state read on the query path
+    finally:
+        b.index.read_state = real
+        b.close()
 
 
 def test_writes_from_any_instance_apply_to_the_latest_set(shared, encoder):

@@ -1,5 +1,4 @@
-"""`semantic-router fit CONFIG DATA --out CONFIG2`: fit thresholds and the decision rule from the
-command line (registered on the CLI's typer app; cli.py imports this module)."""
+"""`semantic-router fit CONFIG DATA --out CONFIG2`: fit thresholds and the decision rule on labelled queries."""
 
 from __future__ import annotations
 
@@ -9,34 +8,52 @@ from typing import Optional
 
 import typer
 
-from semantic_router.cli import app, console, fail, load_router
+from semantic_router.cli import loading
+from semantic_router.cli.commands import CONFIG_HELP, DATA_HELP, ONNX_HELP, load_data
+from semantic_router.cli.output import console, die, show_progress
+
+CALIBRATIONS = ("platt", "isotonic")
 
 
-@app.command("fit")
+def _one_of(value: Optional[str], allowed: tuple[str, ...], option: str) -> None:
+    if value is not None and value not in allowed:
+        die(f"{option} {value!r} is not one of {', '.join(allowed)}")
+
+
 def fit_cmd(
-    config: Path = typer.Argument(..., help="router config (.yaml/.json) or saved router (.pkl)"),
-    data: Path = typer.Argument(..., help="labelled queries: CSV or JSONL with text,route (empty route = none)"),
-    out: Path = typer.Option(..., "--out", help="write the fitted router here (.yaml/.json config or .pkl)"),
+    config: Path = typer.Argument(..., help=CONFIG_HELP, show_default=False),
+    data: Path = typer.Argument(..., help=DATA_HELP, show_default=False),
+    out: Path = typer.Option(..., "--out", help="write the fitted router here (.yaml/.json config or .pkl)",
+                             show_default=False),
     objective: str = typer.Option("balanced", help="accuracy | balanced | f1"),
-    rule: Optional[str] = typer.Option(None, help="switch the decision rule first: knn | centroid | classifier"),
+    rule: Optional[str] = typer.Option(None, help="switch the decision rule first: knn | centroid | classifier",
+                                       show_default=False),
     per_route: bool = typer.Option(True, "--per-route/--global-only", help="refine each route's threshold"),
-    calibrate: Optional[str] = typer.Option(None, help="platt | isotonic: calibrated RouteChoice.confidence"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: score distributions and worst confusions"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="also save the fit report as JSON"),
+    calibrate: Optional[str] = typer.Option(None, help="platt | isotonic: calibrated RouteChoice.confidence",
+                                            show_default=False),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: score distributions and worst confusions",
+                                        show_default=False),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="also save the fit report as JSON",
+                                               show_default=False),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    onnx: Optional[bool] = typer.Option(None, "--onnx/--torch", help=ONNX_HELP, show_default=False),
 ) -> None:
     """Fit the router's thresholds (and its rule) on labelled queries and write the fitted router."""
-    from semantic_router.quality.evaluation import load_labelled
+    from semantic_router.decision.rules import RULES
+    from semantic_router.quality.fit import OBJECTIVES
 
-    rl = load_router(config)
-    try:
-        texts, labels = load_labelled(data)
-        report = rl.fit(texts, labels, objective=objective, rule=rule, per_route=per_route, calibrate=calibrate,
-                        progress=not as_json)
-    except (OSError, ValueError, TypeError) as exc:
-        fail(exc)
-        raise typer.Exit(2) from exc
-    if out.suffix.lower() in (".pkl", ".pickle"):
+    _one_of(objective, tuple(OBJECTIVES), "--objective")
+    _one_of(rule, tuple(RULES), "--rule")
+    _one_of(calibrate, CALIBRATIONS, "--calibrate")
+    # every output is checked before fitting, so a bad path never throws the work away
+    loading.writable_file(out, "--out", loading.CONFIG_SUFFIXES + loading.SAVED_SUFFIXES)
+    loading.writable_file(plot, "--plot", (".png",))
+    loading.writable_file(report_path, "--report", (".json",))
+    rl = loading.load_router(config, onnx=onnx)
+    texts, labels = load_data(rl, data)
+    report = rl.fit(texts, labels, objective=objective, rule=rule, per_route=per_route, calibrate=calibrate,
+                    progress=show_progress() and not as_json)
+    if out.suffix.lower() in loading.SAVED_SUFFIXES:
         rl.save(out)
     else:
         rl.to_file(out)
@@ -50,3 +67,7 @@ def fit_cmd(
         for table in report.rich_tables():
             console().print(table)
         console().print(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit_cmd)

@@ -124,7 +124,8 @@ class RouterConfig:
         self.data["routes"] = [r for r in self.data["routes"] if r["name"] != name]
 
     def __repr__(self) -> str:
-        return f"RouterConfig(encoder_type={self.encoder_type!r}, encoder_name={self.encoder_name!r}, routes={[r.name for r in self.routes]})"
+        return (f"RouterConfig(encoder_type={self.encoder_type!r}, encoder_name={self.encoder_name!r}, "
+                f"routes={[r.name for r in self.routes]})")
 
 
 LayerConfig = RouterConfig  # the name before aurelio 0.1
@@ -227,8 +228,8 @@ class HybridRouter(SemanticRouter):
     def __init__(self, encoder: DenseEncoder | None = None, sparse_encoder: SparseEncoder | None = None,
                  llm: Any = None, routes: Sequence[Route] | None = None, index: Index | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=BM25Encoder() if sparse_encoder is None else sparse_encoder,
-                         llm=llm, **kwargs)
+        sparse = BM25Encoder() if sparse_encoder is None else sparse_encoder
+        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=sparse, llm=llm, **kwargs)
 
 
 HybridRouteLayer = HybridRouter

@@ -1,3 +1,5 @@
 """How scores become decisions: decision rules, score aggregation and the route table."""
 
-from semantic_router.decision import lda as _lda  # noqa: F401  (registers the `lda` rule with make_rule)
+# importing the modules registers their rules with make_rule
+from semantic_router.decision import classifier as _classifier  # noqa: F401
+from semantic_router.decision import lda as _lda  # noqa: F401

@@ -8,29 +8,24 @@ its threshold; higher is better):
   only rule that uses hybrid (BM25 + dense) scores.
 - ``centroid``: cosine between the query and the normalised mean of each route's utterance
   vectors. One (R x d) product per query, independent of the number of utterances.
-- ``classifier``: a multinomial logistic-regression head trained on the route utterances'
-  (centred) embeddings. Score = cosine to the route centroid + ``lam`` * (1 + log P(route | query)),
-  clipped to [-1, 1], so it stays on the cosine scale and ``lam = 0`` is the centroid rule.
-  One ((2R + 1) x d) product per query. ``fit`` chooses ``lam`` with the thresholds.
+- ``classifier`` (`classifier.py`): a multinomial logistic-regression head trained on the route
+  utterances' (centred) embeddings, blended with centroid cosine; large route sets train in two
+  stages (an LDA interim, then the logistic head in `refine`).
+- ``lda`` (`lda.py`): the same blend with a closed-form shrinkage-LDA head.
 
-Vector rules are trained from the records of the layer's index and retrained (lazily, on the
-next query) whenever the route utterances change; `RuleBinding` keeps track of that.
+Vector rules are trained in the change path (`Rule.train`) from the vectors a router snapshot
+already holds: never on the query path, never from the index.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from semantic_router.decision.summaries import Summaries
-
-if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
 
 DEFAULT_RULE = "classifier"
 
@@ -39,7 +34,15 @@ RULES: dict[str, type[Rule]] = {}
 
 
 class Rule(ABC):
-    """A decision rule: learns from route utterance vectors, scores queries per route."""
+    """A decision rule: learns from route utterance vectors, scores queries per route.
+
+    Staged training (the change protocol): a change trains with `train(...)` and publishes the
+    rule it returns at once. When that rule is `pending` (a fast interim head standing in for a
+    slow one), the caller may call `refine(vectors_by_route)` off the query path (a background
+    thread) and publish the refined rule if the route set did not change meanwhile (otherwise
+    drop it: the newer change's rule is already pending or final). `refine` is pure (never
+    mutates `self`), thread-safe and deterministic; the refined rule is not pending.
+    """
 
     name: str = "rule"
     #: True when the rule scores index hits (the layer's search path) instead of its own vectors
@@ -82,6 +85,18 @@ class Rule(ABC):
         new.fit(x, codes, len(names))
         return new
 
+    @property
+    def pending(self) -> bool:
+        """True for an interim rule that `refine()` replaces with the fully trained one."""
+        return False
+
+    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None) -> Rule:
+        """The fully trained rule for a `pending` one (self when not pending); slow, run it off the query path.
+
+        `vectors_by_route` (the same routes' vectors given to `train`) is needed only by a rule that
+        does not hold them itself (one loaded from a saved state); pass them when you have them."""
+        return self
+
     def to_state(self) -> dict[str, Any]:
         """Params plus learned arrays (plain data and numpy arrays only)."""
         return {"name": self.name, "params": self.params(), "arrays": self._arrays()}
@@ -95,8 +110,12 @@ class Rule(ABC):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Rule:
         rule = make_rule({"name": state["name"], **state.get("params", {})})
-        rule._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
+        rule._restore(state)
         return rule
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Take back the learned part of `to_state` (subclasses with more than arrays extend it)."""
+        self._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
 
     def copy_with(self, **params: Any) -> Rule:
         """The same rule with other hyperparameters (learned arrays kept where still valid)."""
@@ -125,7 +144,7 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def _centroids(vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> np.ndarray:
+def centroids(vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> np.ndarray:
     sums = np.zeros((n_routes, vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, codes, vectors.astype(np.float64))
     return normalise(sums).astype(np.float32)
@@ -150,7 +169,7 @@ class CentroidRule(Rule):
         return new
 
     def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
-        self._c = np.ascontiguousarray(_centroids(vectors, codes, n_routes).T)
+        self._c = np.ascontiguousarray(centroids(vectors, codes, n_routes).T)
 
     @property
     def summaries(self) -> Summaries | None:
@@ -194,71 +213,6 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-class ClassifierRule(BlendRule):
-    """Logistic-regression head on centred utterance embeddings, blended with centroid cosine.
-
-    score(r) = clip(cos(query, centroid_r) + lam * (1 + log P(r | query)), -1, 1). The head is trained
-    with L-BFGS (scipy) on the utterances of the routes, L2 penalty 1/C, deterministic.
-    """
-
-    name = "classifier"
-
-    def __init__(self, C: float = 10.0, lam: float = 0.05, max_iter: int = 300, tol: float = 1e-4) -> None:
-        if not C > 0:
-            raise ValueError(f"C must be positive, got {C!r}")
-        super().__init__(lam)
-        self.C = float(C)
-        self.max_iter = int(max_iter)
-        self.tol = float(tol)
-        self._m: np.ndarray | None = None  # (d, 2R + 1): centroids | W | mu
-        self._b: np.ndarray | None = None  # (R,) bias minus mu @ W folded in at scoring
-        self._mw: np.ndarray | None = None  # (R,) mu @ W
-        self._mu2 = 0.0  # |mu|^2
-
-    def params(self) -> dict[str, Any]:
-        return {"C": self.C, "lam": self.lam, "max_iter": self.max_iter, "tol": self.tol}
-
-    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
-        x = np.asarray(vectors, dtype=np.float32)
-        d = x.shape[1]
-        cent = _centroids(x, codes, n_routes)
-        mu = x.mean(axis=0, dtype=np.float64).astype(np.float32)
-        if n_routes > 1:
-            w, b = train_logistic(normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol)
-        else:
-            w, b = np.zeros((d, n_routes), np.float32), np.zeros(n_routes, np.float32)
-        self._set(cent, w, b, mu)
-
-    def _set(self, cent: np.ndarray, w: np.ndarray, b: np.ndarray, mu: np.ndarray) -> None:
-        self._m = np.ascontiguousarray(np.concatenate([cent.T, w, mu[:, None]], axis=1), dtype=np.float32)
-        self._b = np.asarray(b, dtype=np.float32)
-        self._mw = (mu @ w).astype(np.float32)
-        self._mu2 = float(mu.astype(np.float64) @ mu.astype(np.float64))
-
-    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centroid cosines and log-probabilities, both (B, R): score = blend(cos, logp, lam)."""
-        if self._m is None:
-            raise RuntimeError("classifier rule is not trained")
-        r = self._b.shape[0]
-        z = queries @ self._m
-        # centring: |q - mu| for unit q, so the head sees (q - mu) / |q - mu| at the cost of one column
-        scale = np.sqrt(np.maximum(1.0 - 2.0 * z[:, -1] + self._mu2, 1e-12))
-        logits = (z[:, r : 2 * r] - self._mw) / scale[:, None] + self._b
-        return z[:, :r], log_softmax(logits)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        if self._m is None:
-            return {}
-        r = self._b.shape[0]
-        return {"centroids": self._m[:, :r].T.copy(), "weights": self._m[:, r : 2 * r].copy(),
-                "bias": self._b.copy(), "mean": self._m[:, -1].copy()}
-
-    def _load_arrays(self, arrays: dict[str, Any]) -> None:
-        if {"centroids", "weights", "bias", "mean"} <= set(arrays):
-            self._set(np.asarray(arrays["centroids"], np.float32), np.asarray(arrays["weights"], np.float32),
-                      np.asarray(arrays["bias"], np.float32), np.asarray(arrays["mean"], np.float32))
-
-
 def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
     """The classifier's score: cos + lam * (1 + log P), clipped to [-1, 1].
 
@@ -269,39 +223,6 @@ def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
     if lam == 0.0:
         return cos
     return np.clip(cos + lam * (1.0 + logp), -1.0, 1.0)
-
-
-def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 10.0, max_iter: int = 300,
-                   tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression, L2 penalty 1/(2C)|W|^2, L-BFGS from zero: (W (d, K), b (K,)).
-
-    Deterministic for the same inputs (fixed start, fixed row order, no randomness).
-    """
-    from scipy.optimize import minimize
-
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n, d = x.shape
-    k = n_classes
-    rows = np.arange(n)
-    codes = np.asarray(codes, dtype=np.int64)
-    inv_c = 1.0 / C
-
-    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta[: d * k].reshape(d, k)
-        z = x @ w.astype(np.float32) + theta[d * k :].astype(np.float32)
-        z -= z.max(axis=1, keepdims=True)
-        true = z[rows, codes].astype(np.float64)
-        np.exp(z, out=z)
-        total = z.sum(axis=1, keepdims=True)
-        g = z / total  # probabilities
-        loss = float((np.log(total[:, 0].astype(np.float64)) - true).sum()) + 0.5 * inv_c * float((w * w).sum())
-        g[rows, codes] -= 1.0
-        grad_w = (x.T @ g).astype(np.float64) + inv_c * w
-        return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0, dtype=np.float64)])
-
-    res = minimize(loss_grad, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "ftol": tol})
-    return res.x[: d * k].reshape(d, k).astype(np.float32), res.x[d * k :].astype(np.float32)
 
 
 def make_rule(spec: Any) -> Rule:
@@ -317,89 +238,3 @@ def make_rule(spec: Any) -> Rule:
         return RULES[spec["name"]](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for rule {spec['name']!r}: {exc}") from exc
-
-
-def signature(layer: RouteLayer) -> str:
-    """Digest of the layer's route columns and utterance ids: a trained rule fits this exactly."""
-    h = hashlib.sha1()
-    table = layer._table
-    ids = layer._ids
-    for name in table.names:
-        h.update(name.encode() + b"\0")
-        for i in sorted(ids.get(name, {}).values()):
-            h.update(i.encode() + b"\1")
-        h.update(b"\2")
-    return h.hexdigest()
-
-
-def training_data(layer: RouteLayer) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of every stored utterance of the layer's routes, and their route columns.
-
-    Rows are ordered by (route column, record id) so training does not depend on index history.
-    """
-    table = layer._table
-    wanted = {i: table.code[n] for n, m in layer._ids.items() if n in table.code for i in m.values()}
-    recs = [r for r in layer.index.records() if r.id in wanted]
-    recs.sort(key=lambda r: (wanted[r.id], r.id))
-    if not recs:
-        return np.zeros((0, layer.encoder.dimensions), np.float32), np.zeros(0, np.int64)
-    x = normalise(np.stack([r.dense for r in recs]).astype(np.float32))
-    return x, np.array([wanted[r.id] for r in recs], dtype=np.int64)
-
-
-class RuleBinding:
-    """A rule bound to a layer's routes: retrained when the route utterances change.
-
-    The check on the hot path is two identity comparisons; after a change the signature of the
-    routes decides whether the learned state still fits (threshold edits do not retrain).
-    """
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-        self.signature: str | None = None
-        self._seen: tuple[Any, Any] = (None, None)
-        self._lock = threading.RLock()
-        self.trainings = 0  # how many times the rule was (re)trained (tests read it)
-
-    def current(self, layer: RouteLayer) -> Rule:
-        """The rule, trained on the layer's current routes."""
-        if self.rule.uses_index:
-            return self.rule
-        if self._seen[0] is layer._table and self._seen[1] is layer._ids:
-            return self.rule
-        with self._lock:
-            table, ids = layer._table, layer._ids
-            if self._seen[0] is table and self._seen[1] is ids:
-                return self.rule
-            sig = signature(layer)
-            if sig != self.signature:
-                x, codes = training_data(layer)
-                self.rule.fit(x, codes, len(table))
-                self.signature = sig
-                self.trainings += 1
-            self._seen = (table, ids)
-            return self.rule
-
-    def replace(self, rule: Rule, keep_training: bool = False) -> None:
-        """Swap the rule; with `keep_training` the learned state stays valid (hyperparameter change)."""
-        with self._lock:
-            self.rule = rule
-            if not keep_training:
-                self.signature = None
-                self._seen = (None, None)
-
-    def to_state(self) -> dict[str, Any] | None:
-        """Learned state for `save` (None for rules without one or before training)."""
-        if self.rule.uses_index or self.signature is None:
-            return None
-        return {"signature": self.signature, **self.rule.to_state()}
-
-    def restore(self, state: dict[str, Any] | None, layer: RouteLayer) -> bool:
-        """Take back learned state saved by `to_state` if it fits the layer's routes."""
-        if not state or state.get("name") != self.rule.name or state.get("signature") != signature(layer):
-            return False
-        with self._lock:
-            self.rule._load_arrays({k: np.asarray(v) for k, v in state.get("arrays", {}).items()})
-            self.signature = state["signature"]
-            self._seen = (layer._table, layer._ids)
-        return True

@@ -92,18 +92,19 @@ def check_llm(llm: Any, route: str, text: str | None) -> None:
         raise ValueError(f"route {route!r} is dynamic: its arguments are extracted from text, not from a vector")
 
 
-def fill(layer: Any, choices: list[RouteChoice], text: str | None, messages: Any, simulate_static: bool) -> None:
-    """Fill `function_call` of dynamic choices in place (sync LLM calls)."""
-    for i in needs_llm(choices, layer._routes, simulate_static):
-        route = layer._routes[choices[i].name]
-        check_llm(layer.llm, route.name, text)
-        choices[i].function_call = layer.llm.extract_function_call(text, route.function_schemas, messages)
+def fill(llm: Any, routes: Mapping[str, Any], choices: list[RouteChoice], text: str | None, messages: Any,
+         simulate_static: bool) -> None:
+    """Fill `function_call` of dynamic choices in place (sync LLM calls); `routes` by name."""
+    for i in needs_llm(choices, routes, simulate_static):
+        route = routes[choices[i].name]
+        check_llm(llm, route.name, text)
+        choices[i].function_call = llm.extract_function_call(text, route.function_schemas, messages)
 
 
-async def afill(layer: Any, choices: list[RouteChoice], text: str | None, messages: Any,
+async def afill(llm: Any, routes: Mapping[str, Any], choices: list[RouteChoice], text: str | None, messages: Any,
                 simulate_static: bool) -> None:
     """Async `fill` on the LLM's async client."""
-    for i in needs_llm(choices, layer._routes, simulate_static):
-        route = layer._routes[choices[i].name]
-        check_llm(layer.llm, route.name, text)
-        choices[i].function_call = await layer.llm.aextract_function_call(text, route.function_schemas, messages)
+    for i in needs_llm(choices, routes, simulate_static):
+        route = routes[choices[i].name]
+        check_llm(llm, route.name, text)
+        choices[i].function_call = await llm.aextract_function_call(text, route.function_schemas, messages)

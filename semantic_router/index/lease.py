@@ -13,7 +13,8 @@ The backend supplies the store: `read()` the current lease and `swap(expected, n
 So across processes the lock keeps well-behaved writers apart, and a lease expires after `ttl`
 seconds if its holder dies (renewed in the background while held). The lock alone is no fence: a
 frozen holder may resume after its lease expired, so state writes are also conditioned on the
-stored version (see each backend's `write_state`), and `holds()` re-checks the lease before them. Expiry uses wall-clock time, so hosts need roughly synchronised clocks.
+stored version (see each backend's `write_state`), and `holds()` re-checks the lease before them.
+Expiry uses wall-clock time, so hosts need roughly synchronised clocks.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semantic_router._files import atomic_write
+
 if TYPE_CHECKING:
     from semantic_router.router.layer import RouteLayer
 
@@ -148,7 +150,7 @@ class EvalReport:
     def to_json(self, path: str | Path | None = None, details: bool = False) -> str:
         text = json.dumps(self.to_dict(details), indent=2)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     save = to_json
@@ -290,6 +292,7 @@ def evaluate(
         vectors, encode_s = encode(layer, items)
     vectors = np.asarray(vectors, dtype=np.float32)
     sparse = layer.sparse_encoder.encode_queries(items) if layer.sparse_encoder is not None else None
+    layer.train_rule()  # measure the rule that will serve, not a staged interim
     t0 = time.perf_counter()
     names, agg, ok = layer.score_batch(vectors, sparse)
     decide_s = time.perf_counter() - t0
@@ -298,7 +301,7 @@ def evaluate(
                "decide_ms_per_query": 1000 * decide_s / max(len(items), 1)}
     latency.update(single_query_latency(layer, vectors[:latency_sample]) if latency_sample and sparse is None else {})
     m = metrics(y, predictions, layer.list_route_names(), forced)
-    table = layer._table
+    table = layer.snapshot.table
     return EvalReport(**m, latency=latency, rule=layer.rule_name, settings=layer.rule_settings(),
                       labels=y, predictions=predictions, top_scores=top,
                       thresholds={n: float(t) for n, t in zip(table.names, table.thresholds)})

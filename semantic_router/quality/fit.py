@@ -13,6 +13,7 @@ Everything is deterministic: no randomness, ties broken by fixed order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semantic_router._files import atomic_write
 from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
 from semantic_router.decision.rules import BlendRule, blend, make_rule
 
@@ -179,7 +181,7 @@ def route_thresholds(conf: np.ndarray, pred: np.ndarray, y: np.ndarray, t: float
         n = int(m.sum())
         tr = t
         if n:
-            c, ok, oos = conf[m], ((y[m] == r)).astype(float), (y[m] < 0).astype(float)
+            c, ok, oos = conf[m], (y[m] == r).astype(float), (y[m] < 0).astype(float)
             u = np.unique(c)
             mids = np.concatenate([[u[0] - 1e-3], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-3]])  # between distinct scores
             cuts = np.concatenate([[t], mids[np.abs(mids - t) <= window * spread]])
@@ -240,7 +242,7 @@ class FitReport:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     save = to_json
@@ -271,11 +273,11 @@ class FitReport:
         return [head, info]
 
     def __str__(self) -> str:
+        import io
+
         from rich.console import Console
 
-        from semantic_router.quality.evaluation import _Null
-
-        console = Console(width=100, record=True, file=_Null(), force_terminal=False, color_system=None)
+        console = Console(width=100, record=True, file=io.StringIO(), force_terminal=False, color_system=None)
         for t in self.rich_tables():
             console.print(t)
         return console.export_text()
@@ -340,9 +342,9 @@ def fit(
     before = evaluate(layer, texts, labels, vectors=vectors, latency_sample=0).summary()
     bar.update()
     bar.set_postfix_str("searching")
-    code = {n: i for i, n in enumerate(layer._table.names)}
+    table_names = list(layer.snapshot.table.names)
+    code = {n: i for i, n in enumerate(table_names)}
     ycodes = np.array([-1 if lab is None else code[lab] for lab in labels], dtype=np.int64)
-    table_names = list(layer._table.names)
     best = None
     tried = []
     for params, scores in candidates(layer, vectors, sparse, lams):
@@ -355,14 +357,11 @@ def fit(
     params, _, t, pred, conf = best
     per = route_thresholds(conf, pred, ycodes, t, objective, table_names, prior) if per_route \
         else {n: t for n in table_names}
+    calibration = None
     if calibrate:  # P(the best route is right | its score), on the chosen setting's scores
         finite = np.isfinite(conf)
-        layer._calibration = Calibration.fit(calibrate, conf[finite], (pred == ycodes)[finite])
-        layer.extra["calibration"] = layer._calibration.to_dict()
-    else:
-        layer._calibration = None
-        layer.extra.pop("calibration", None)
-    _apply(layer, params, t, per, objective, len(texts))  # one committed (and synced) change
+        calibration = Calibration.fit(calibrate, conf[finite], (pred == ycodes)[finite])
+    _apply(layer, params, t, per, objective, len(texts), calibration)  # one committed (and synced) change
     bar.update()
     after_report = evaluate(layer, texts, labels, vectors=vectors, latency_sample=0)
     bar.update()
@@ -374,36 +373,41 @@ def fit(
                      candidates=tried, calibration=calibrate, after_report=after_report)
 
 
-def _apply(layer: RouteLayer, params: dict[str, Any], t: float, per: dict[str, float], objective: str, n: int) -> None:
-    """Store the fitted values on the router in one committed change (plain floats only)."""
-    if params:
-        layer._binding.replace(layer.rule.copy_with(**params), keep_training=True)
-    layer.extra["rule"] = layer.rule.spec()
-    layer.extra["fit"] = {"objective": objective, "n": n, "threshold": float(t)}
+def _apply(layer: RouteLayer, params: dict[str, Any], t: float, per: dict[str, float], objective: str, n: int,
+           calibration: Calibration | None) -> None:
+    """Store the fitted values on the router in one committed (and synced) change (plain floats only)."""
 
-    def change(current: dict) -> dict:
-        layer._score_threshold = float(t)
-        return {name: r.model_copy(update={"score_threshold": float(per.get(name, t))}) for name, r in current.items()}
+    def change(draft: Any) -> None:
+        if params:  # a changed blend weight keeps what the rule learned
+            draft.rule = draft.rule.copy_with(**params)
+            draft.rule_trained = True
+        draft.extra["rule"] = draft.rule.spec()
+        draft.extra["fit"] = {"objective": objective, "n": n, "threshold": float(t)}
+        draft.calibration = calibration
+        if calibration is not None:
+            draft.extra["calibration"] = calibration.to_dict()
+        else:
+            draft.extra.pop("calibration", None)
+        draft.settings = dataclasses.replace(draft.settings, score_threshold=float(t))
+        draft.routes = {name: r.model_copy(update={"score_threshold": float(per.get(name, t))})
+                        for name, r in draft.routes.items()}
 
-    mutate = getattr(layer, "_mutate", None)
-    if mutate is not None:
-        mutate(change)
-    else:  # pragma: no cover - before the sync-aware commit path existed
-        new = change(dict(layer._routes))
-        layer._commit(new)
+    layer.store.commit(change)
 
 
-def restore_extra(layer: RouteLayer, extra: dict[str, Any]) -> None:
-    """Take back the rule, its parameters and the calibration saved in a config's `extra`."""
-    layer.extra = dict(extra)
-    spec = layer.extra.get("rule")
-    if spec is not None and layer._rule_auto and spec != layer.rule.spec():
+def apply_extra(draft: Any, extra: dict[str, Any]) -> None:
+    """Take back the rule, its parameters and the calibration saved in a config's (or a shared
+    state's) `extra` into a change's draft."""
+    draft.extra = dict(extra)
+    spec = draft.extra.get("rule")
+    if spec is not None and draft.settings.rule_auto and spec != draft.rule.spec():
         rule = make_rule(spec)
-        same = rule.name == layer.rule.name and \
+        same = rule.name == draft.rule.name and \
             {k: v for k, v in rule.params().items() if k != "lam"} == \
-            {k: v for k, v in layer.rule.params().items() if k != "lam"}
-        # a changed blend weight keeps what was learned; anything else retrains (lazily)
-        layer._binding.replace(layer.rule.copy_with(**rule.params()) if same else rule, keep_training=same)
-    layer.extra["rule"] = layer.rule.spec()
-    cal = layer.extra.get("calibration")
-    layer._calibration = Calibration.from_dict(cal) if cal else None
+            {k: v for k, v in draft.rule.params().items() if k != "lam"}
+        # a changed blend weight keeps what was learned; anything else retrains
+        draft.rule = draft.rule.copy_with(**rule.params()) if same else rule
+        draft.rule_trained = same
+    draft.extra["rule"] = draft.rule.spec()
+    cal = draft.extra.get("calibration")
+    draft.calibration = Calibration.from_dict(cal) if cal else None

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from semantic_router._files import atomic_open
+
 if TYPE_CHECKING:
     from semantic_router.quality.evaluation import EvalReport
 
@@ -73,6 +75,9 @@ def plot_report(report: EvalReport, path: str | Path, worst: int = 10) -> Path:
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_open(out, "wb") as fh:  # a failed render leaves an older plot intact
+            fig.savefig(fh, format=out.suffix.lstrip(".").lower() or "png", dpi=110)
+    finally:
+        plt.close(fig)
     return out

@@ -1,41 +1,50 @@
-"""RouteLayer: composes encoder(s) and an index, and decides which route a query belongs to.
+"""RouteLayer: the public face of a router, composed of a few collaborators with narrow interfaces.
 
-Routing: encode -> index search -> fuse dense/sparse -> aggregate per route -> thresholds.
-Route changes all go through one commit path that encodes only new utterances and leaves
-the router unchanged if anything fails.
+- `RouteStore` (router/store.py) owns the current immutable `Snapshot` and the one commit path;
+- `Router` (router/routing.py) decides queries over ONE snapshot, sync or async, no I/O but the
+  encoder and the index search;
+- `Syncer` / `Refresher` (router/sync.py) share the route set through the index's state blob;
+- persistence is plain functions (router/persist.py); the decision rule is a `Rule` in the snapshot.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
-from semantic_router.router.aio import AsyncMixin
+
+from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
 from semantic_router.dynamic.conversation import History
-from semantic_router.encoders.base import DenseEncoder, SparseEncoder
+from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
-from semantic_router.router.store import RouteStore
-from semantic_router.router.persist import PersistMixin
-from semantic_router.route import Aggregation, Route, check_aggregation, check_threshold, similarity_from
-from semantic_router.router.routing import Query, RoutingMixin
-from semantic_router.decision.rules import DEFAULT_RULE, Rule, RuleBinding, make_rule
-from semantic_router.router.sync import SyncMixin
-from semantic_router.decision.table import RouteTable
+from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
+from semantic_router.config import RouterConfig
+from semantic_router.router import edits, persist
+from semantic_router.router.routing import Ask, Query, Router, batch_query, many_args, single_query
+from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
+from semantic_router.router.store import RouteStore, Utterance
+from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, diff, new_instance_id, \
+    sync_change
 
-SYNC_MODES = (None, "local", "remote", "merge-force-local", "merge-force-remote", "merge")
+SYNC_MODES = (None, *MODES)
+_UNSET: Any = object()
 
-__all__ = ["RouteLayer", "Query", "SYNC_MODES"]
+__all__ = ["SYNC_MODES", "Query", "RouteLayer"]
 
 
-class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
+class RouteLayer:
     """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
 
     def __init__(
         self,
         encoder: DenseEncoder | None = None,
-        routes: Sequence[Route] | None = None,
+        routes: Sequence[Route] | Route | None = None,
         index: Index | None = None,
         sparse_encoder: SparseEncoder | None = None,
         alpha: float | None = None,
@@ -50,7 +59,10 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
         llm: Any = None,
         history_weight: float = 0.5,
         history_turns: int = 3,
+        trained_rule: dict[str, Any] | None = None,
     ) -> None:
+        """`routes`: a list of Routes (one Route is taken as [route]). `trained_rule`: learned rule
+        state from `save` (used when it fits these routes, else the rule is trained)."""
         if encoder is None:
             from semantic_router.encoders.huggingface import HuggingFaceEncoder
 
@@ -63,102 +75,335 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
             raise TypeError(f"index must be an Index, got {type(index).__name__}")
         if auto_sync not in SYNC_MODES:
             raise ValueError(f"auto_sync must be one of {SYNC_MODES}, got {auto_sync!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        items = edits.checked_routes(routes)
+        self.refresh_interval = check_seconds(refresh_interval, "refresh_interval", allow_inf=True)
+        self.lock_timeout = check_seconds(lock_timeout, "lock_timeout")
         self.encoder = encoder
-        self.sparse_encoder = sparse_encoder
         self.index = index if index is not None else LocalIndex()
-        self.alpha = check_threshold(0.7 if alpha is None else alpha, "alpha", 0.0, 1.0)
-        self.top_k = top_k
-        self.aggregation: str = check_aggregation(aggregation or "max")
-        self._score_threshold = similarity_from(score_threshold, distance_threshold, "RouteLayer")
         self.auto_sync = auto_sync
         self.llm = llm  # fills function arguments of dynamic routes (semantic_router.llms)
         self.history = History(history_weight, history_turns)
-        self.extra: dict[str, Any] = {}
+        self.instance_id = new_instance_id()
         # rule=None: the classifier head, unless hit aggregation or hybrid scoring is asked for (knn only)
-        knn = sparse_encoder is not None or aggregation is not None or any(r.aggregation for r in routes or [])
-        self._rule_auto = rule is None
-        self._binding = RuleBinding(make_rule(rule if rule is not None else "knn" if knn else DEFAULT_RULE))
-        self._calibration: Any = None
-        self.extra["rule"] = self._binding.rule.spec()
-        self._sync_setup(refresh_interval, lock_timeout)
-        super().__init__()
+        knn = sparse_encoder is not None or aggregation is not None or any(r.aggregation for r in items)
+        settings = Settings(check_top_k(top_k), check_aggregation(aggregation or "max"),
+                            check_threshold(0.7 if alpha is None else alpha, "alpha", 0.0, 1.0),
+                            similarity_from(score_threshold, distance_threshold, "RouteLayer"), rule is None)
+        chosen = make_rule(rule if rule is not None else "knn" if knn else DEFAULT_RULE)
+        syncer = None
+        if auto_sync is not None:
+            syncer = Syncer(self.index, auto_sync, encoder, self.lock_timeout, self.instance_id)
+        empty = Snapshot.empty(settings, chosen, encoder.score_threshold, sparse_encoder, ID_SCHEME)
+        self.store = RouteStore(encoder, self.index, empty, syncer)
+        self.router = Router(encoder, self.index, self.history)
+        self._refresher: Refresher | None = None
         if auto_sync is None:
-            self._init_routes(list(routes or []))
+            present = set(self.index.ids()) if self.index.count() else set()
+
+            def initial(draft):
+                draft.routes = {r.name: r.model_copy(deep=True) for r in items}
+                draft.rule_state = trained_rule
+
+            self.store.commit(initial, present=present)
         else:
-            self._routes = {r.name: r.model_copy(deep=True) for r in self._checked_routes(list(routes or []))}
-            self.sync(auto_sync)
+            self._sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
+            if self.refresh_interval != float("inf"):
+                self._refresher = Refresher(self.refresh, self.refresh_interval)
 
-    @classmethod
-    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
-        """A router built from the state stored in a shared index, without encoding anything."""
-        from semantic_router.config import ENCODERS, build
-        from semantic_router.errors import SyncError
-        from semantic_router.router.sync import check_state
+    # -- the current snapshot and settings ---------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The immutable snapshot queries are answered from right now."""
+        return self.store.snapshot
 
-        state = index.read_state()
-        if state is None:
-            raise SyncError(f"index {index.describe()} holds no router state to build from")
-        state = check_state(state)
-        if encoder is None:
-            spec = {k: v for k, v in state["encoder"].items() if k != "dimensions"}
-            encoder = build(spec, ENCODERS, "encoder")
-        if "sparse_encoder" not in kwargs and state.get("sparse_encoder"):
-            kwargs["sparse_encoder"] = build(state["sparse_encoder"], ENCODERS, "sparse encoder")
-        return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
+    @property
+    def version(self) -> int:
+        """Increments with every committed change (for synced routers: the shared state's version)."""
+        snap = self.store.snapshot
+        return snap.remote_version if self.auto_sync is not None else snap.version
 
-    # -- thresholds ---------------------------------------------------------------------------
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Fitted extras (rule spec, fit summary, calibration, your own keys); item changes commit."""
+        return edits.ExtraView(dict(self.store.snapshot.extra), self.store.commit)
+
+    @property
+    def sparse_encoder(self) -> SparseEncoder | None:
+        """The sparse encoder fitted on the current utterances (hybrid routing), or None."""
+        return self.store.snapshot.sparse_encoder
+
+    def _setting(self, **values: Any) -> None:
+        self.store.commit(edits.settings(**values))
+
+    @property
+    def top_k(self) -> int:
+        return self.store.snapshot.settings.top_k
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self._setting(top_k=check_top_k(value))
+
+    @property
+    def aggregation(self) -> str:
+        return self.store.snapshot.settings.aggregation
+
+    @aggregation.setter
+    def aggregation(self, value: str) -> None:
+        value = check_aggregation(value)
+
+        def change(draft) -> None:  # a rule that ignores aggregation is switched to knn, as the constructor does
+            if not draft.rule.uses_index:
+                if not draft.settings.rule_auto:
+                    raise ValueError(f"aggregation {value!r} needs the knn rule; this router's rule is "
+                                     f"{draft.rule.name!r} (set rl.rule = 'knn' first)")
+                draft.rule = make_rule("knn")
+            edits.settings(aggregation=value)(draft)
+
+        self.store.commit(change)
+
+    @property
+    def alpha(self) -> float:
+        return self.store.snapshot.settings.alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self._setting(alpha=check_threshold(value, "alpha", 0.0, 1.0))
+
     @property
     def score_threshold(self) -> float | None:
         """The layer's default similarity threshold (None: the encoder's default applies)."""
-        return self._score_threshold
+        return self.store.snapshot.settings.score_threshold
 
     @score_threshold.setter
     def score_threshold(self, value: float | None) -> None:
-        value = None if value is None else check_threshold(value, "score_threshold")
+        self._setting(score_threshold=None if value is None else check_threshold(value, "score_threshold"))
 
-        def change(current: dict[str, Route]) -> None:
-            self._score_threshold = value
-
-        self._mutate(change)
-
-    def _rebuild_table(self) -> None:
-        known = None
-        if self.auto_sync is not None and self.index.is_remote:
-            known = frozenset(i for m in self._ids.values() for i in m.values())
-        self._table = RouteTable.build(list(self._routes.values()), self._score_threshold,
-                                       self.encoder.score_threshold, known)
-
-    # -- decision rule, fitting, evaluation -----------------------------------------------------
     @property
     def rule(self) -> Rule:
-        """The decision rule (see semantic_router.decision.rules); retrained when routes change."""
-        return self._binding.rule
+        """The decision rule, trained on the current routes (see semantic_router.decision.rules)."""
+        return self.store.snapshot.rule
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
         new = make_rule(rule)
 
-        def change(current: dict[str, Route]) -> None:  # a settings change: synced like any other
-            self._binding.replace(new)
-            self._rule_auto = False
-            self.extra["rule"] = new.spec()
+        def change(draft) -> None:  # a settings change: synced like any other
+            draft.rule = new
+            draft.settings = Settings(**{**draft.settings.__dict__, "rule_auto": False})
+            draft.extra["rule"] = new.spec()
 
-        self._mutate(change)
+        self.store.commit(change)
 
     @property
     def rule_name(self) -> str:
-        return self._binding.rule.name
+        return self.rule.name
 
     def rule_settings(self) -> dict[str, Any]:
         knn = {"top_k": self.top_k, "aggregation": self.aggregation} if self.rule.uses_index else {}
         return {**knn, **self.rule.params()}
 
     def train_rule(self) -> Rule:
-        """Train the decision rule on the current routes now (otherwise it happens on the next query)."""
-        return self._binding.current(self)
+        """The decision rule, fully trained on the current routes: every change trains it, and a rule
+        staged for speed (`rule.pending`) is finished in the background; this waits for that."""
+        return self.store.final_rule()
 
+    def rule_state(self) -> dict[str, Any] | None:
+        """Learned state of the fully trained rule, for `save` (None for rules without one)."""
+        snap = self.store.snapshot
+        while snap.rule.pending:
+            self.store.final_rule()
+            snap = self.store.snapshot
+        if snap.rule.uses_index:
+            return None
+        return {"signature": snap.signature(), **snap.rule.to_state()}
+
+    # -- routing --------------------------------------------------------------------------------------
+    def _one(self, text: Any, vector: Any, messages: Any, route_filter: Any, explain: bool, simulate_static: bool,
+             many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
+        """The snapshot (read once), the validated query and what is asked, for one query."""
+        snap = self.store.snapshot
+        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
+        k, agg = many_args(max_k, aggregation) if many else (1, None)
+        return snap, query, Ask(_filter(route_filter), explain, k, agg, many, simulate_static)
+
+    def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
+               simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
+        snap = self.store.snapshot
+        query = batch_query(texts, vectors, self.encoder.dimensions)
+        return snap, query, Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
+
+    def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+                 route_filter: Sequence[str] | None = None, explain: bool = False,
+                 simulate_static: bool = False) -> RouteChoice:
+        """Route one query (text, chat `messages`, or a precomputed embedding) to its best passing route."""
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static)
+        return self.router.route(*prepared, self.llm)[0][0]
+
+    route = __call__
+
+    def route_many(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+                   max_k: int | None = None, aggregation: Aggregation | None = None,
+                   route_filter: Sequence[str] | None = None, explain: bool = False,
+                   simulate_static: bool = False) -> list[RouteChoice]:
+        """Every route the query asks about, the rule's answer first (at most `max_k`; docs/rules.md)."""
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
+        return self.router.route(*prepared, self.llm)[0]
+
+    def route_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
+                    route_filter: Sequence[str] | None = None, explain: bool = False,
+                    simulate_static: bool = False) -> list[RouteChoice]:
+        """Route many queries with one batched encode and one batched search."""
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        return [c[0] for c in self.router.route(*prepared, self.llm)]
+
+    async def acall(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+                    route_filter: Sequence[str] | None = None, explain: bool = False,
+                    simulate_static: bool = False) -> RouteChoice:
+        """Async `rl(...)`: encoding and search never block the event loop."""
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static)
+        return (await self.router.aroute(*prepared, self.llm))[0][0]
+
+    async def aroute_many(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+                          max_k: int | None = None, aggregation: str | None = None,
+                          route_filter: Sequence[str] | None = None, explain: bool = False,
+                          simulate_static: bool = False) -> list[RouteChoice]:
+        """Async `route_many`."""
+        prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
+        return (await self.router.aroute(*prepared, self.llm))[0]
+
+    async def aroute_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
+                           route_filter: Sequence[str] | None = None, explain: bool = False,
+                           simulate_static: bool = False) -> list[RouteChoice]:
+        """Async `route_batch`: one batched encode, one batched search."""
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        return [c[0] for c in await self.router.aroute(*prepared, self.llm)]
+
+    def encode_queries(self, texts: list[str]):
+        """Dense (cached) and, in hybrid mode, sparse query vectors."""
+        return self.router.vectors(self.store.snapshot, Query(texts=check_texts(texts, "texts")))
+
+    def score_batch(self, vectors: Any, sparse: Any = None):
+        """Route names, (B, R) scores and pass mask for query vectors (evaluation, fitting)."""
+        snap = self.store.snapshot
+        vectors = batch_query(None, vectors, self.encoder.dimensions).vectors
+        if not len(snap.table):
+            return [], vectors[:, :0].astype(float), vectors[:, :0].astype(bool)
+        agg, ok = self.router.scores(snap, vectors, sparse)
+        return list(snap.table.names), agg, ok
+
+    # -- reading routes -------------------------------------------------------------------------------
+    @property
+    def routes(self) -> list[Route]:
+        """Copies of the routes (change them through add/update/delete)."""
+        return [r.model_copy(deep=True) for r in self.store.snapshot.routes.values()]
+
+    def list_route_names(self) -> list[str]:
+        return list(self.store.snapshot.routes)
+
+    def get(self, name: str) -> Route:
+        """A copy of the named route; RouteNotFoundError if there is none."""
+        return edits.existing(dict(self.store.snapshot.routes), name).model_copy(deep=True)
+
+    def get_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:
+        return self.store.utterances(route_name, ids)
+
+    # -- changing routes: every change is one commit ------------------------------------------------
+    def add(self, routes: Route | Sequence[Route]) -> None:
+        """Add one route or several; encodes their utterances. Existing names are refused."""
+        self.store.commit(edits.add(edits.checked_routes(routes)))
+
+    def delete(self, name: str) -> None:
+        """Remove a route and its utterances."""
+        self.store.commit(edits.delete(name))
+
+    def update(self, name: str, *, utterances: Sequence[str] = _UNSET, score_threshold: float | None = _UNSET,
+               distance_threshold: float | None = _UNSET, metadata: dict[str, Any] = _UNSET,
+               description: str | None = _UNSET, function_schemas: list[dict[str, Any]] | None = _UNSET,
+               aggregation: str | None = _UNSET) -> Route:
+        """Change fields of a route; new utterances are encoded, removed ones deleted."""
+        if distance_threshold is not _UNSET and score_threshold is not _UNSET:
+            raise ValueError("give score_threshold or distance_threshold, not both")
+        given = {k: v for k, v in {"utterances": utterances, "score_threshold": score_threshold,
+                                   "distance_threshold": distance_threshold, "metadata": metadata,
+                                   "description": description, "function_schemas": function_schemas,
+                                   "aggregation": aggregation}.items() if v is not _UNSET}
+        return self.store.commit(edits.update(name, given)).model_copy(deep=True)
+
+    def add_utterances(self, name: str, utterances: Sequence[str]) -> list[str]:
+        """Add utterances to a route; returns their stable ids (present ones are not re-added)."""
+        items = check_texts(utterances, "utterances")
+        if not items:
+            raise ValueError(f"add_utterances({name!r}, ...) got no utterances to add")
+        self.store.commit(edits.add_utterances(name, items))
+        ids = self.store.snapshot.ids[name]
+        return [ids[u] for u in items]
+
+    def delete_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> int:
+        """Delete utterances by route and/or id; a route left without utterances is removed."""
+        if route_name is None and ids is None:
+            raise ValueError("give route_name and/or ids (use clear() to remove everything)")
+
+        def doomed(routes) -> set[tuple[str, str]]:
+            return {(u.route, u.utterance) for u in self.store.utterances(route_name, ids)}
+
+        return self.store.commit(edits.delete_utterances(doomed))
+
+    def clear(self) -> None:
+        """Remove every route and utterance."""
+
+        def change(draft) -> None:
+            draft.routes = {}
+
+        self.store.commit(change)
+
+    async def aadd(self, routes: Route | Sequence[Route]) -> None:
+        await asyncio.to_thread(self.add, routes)
+
+    async def adelete(self, name: str) -> None:
+        await asyncio.to_thread(self.delete, name)
+
+    async def async_sync(self, mode: str | None = None) -> None:
+        await asyncio.to_thread(self.sync, mode)
+
+    async def arefresh(self) -> bool:
+        return await asyncio.to_thread(self.refresh)
+
+    # -- sharing through the index ----------------------------------------------------------------
+    @classmethod
+    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
+        """A router built from the state stored in a shared index, without encoding anything."""
+        return persist.from_index(cls, index, encoder, **kwargs)
+
+    def sync(self, mode: str | None = None) -> None:
+        """Reconcile with the index's state now (`mode` defaults to the layer's auto_sync)."""
+        self._sync(mode or self.auto_sync or "merge", dict(self.store.snapshot.routes), None)
+
+    def _sync(self, mode: str, local: dict[str, Route], rule_state: dict[str, Any] | None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"sync mode must be one of {MODES}, got {mode!r}")
+        store = self.store
+        if store.syncer is None:
+            store.syncer = Syncer(self.index, mode, self.encoder, self.lock_timeout, self.instance_id)
+        change = sync_change(local, mode, store.snapshot, rule_state)
+        store.commit(change, present=set(self.index.ids()), prune=True, publish=mode != "remote")
+
+    def is_synced(self) -> bool:
+        """True when the index's state holds exactly this router's routes and settings."""
+        syncer = self.store.syncer or Syncer(self.index, "merge", self.encoder, self.lock_timeout, self.instance_id)
+        raw = self.index.read_state()
+        return raw is not None and check_state(raw).hash == syncer.hash_of(self.store.snapshot)
+
+    def diff(self) -> list[RouteDiff]:
+        """What differs between this router and the index's state, route by route."""
+        raw = self.index.read_state()
+        remote = {} if raw is None else {r.name: r for r in check_state(raw).routes}
+        return diff(dict(self.store.snapshot.routes), remote)
+
+    def refresh(self) -> bool:
+        """Adopt the index's state if another instance changed it; True if anything changed."""
+        return self.store.refresh()
+
+    # -- fitting, evaluation, persistence -----------------------------------------------------------
     def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
         """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
 
@@ -173,12 +418,122 @@ class RouteLayer(RoutingMixin, AsyncMixin, PersistMixin, SyncMixin, RouteStore):
 
         return evaluate(self, X, y, **kwargs)
 
-    def restore_extra(self, extra: dict[str, Any]) -> None:
-        """Take back state of later features saved in a config (fitted decision rules)."""
-        from semantic_router.quality.fit import restore_extra
+    def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
+        """Take back state of later features saved in a config (fitted decision rules, calibration);
+        `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
+        from semantic_router.quality.fit import apply_extra
 
-        restore_extra(self, extra)
+        def change(draft: Any) -> None:
+            apply_extra(draft, extra)
+            draft.rule_state = trained_rule
+
+        self.store.commit(change)
+
+    def to_config(self) -> RouterConfig:
+        return persist.to_config(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return persist.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
+        return persist.from_dict(cls, data, warm=warm, **overrides)
+
+    @classmethod
+    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+        """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
+        return persist.from_dict(cls, config, warm=warm, **overrides)
+
+    def to_json(self, path: str | Path) -> None:
+        persist.to_json(self, path)
+
+    def to_yaml(self, path: str | Path) -> None:
+        persist.to_yaml(self, path)
+
+    def to_file(self, path: str | Path) -> None:
+        """Write by the file's suffix: .json / .yaml / .yml config, .pkl / .pickle saved router."""
+        persist.to_file(self, path)
+
+    @classmethod
+    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+        """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
+        return persist.from_file(cls, path, warm=warm, **overrides)
+
+    @classmethod
+    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+        return persist.from_json(cls, path, warm=warm, **overrides)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+        return persist.from_yaml(cls, path, warm=warm, **overrides)
+
+    def save(self, path: str | Path) -> None:
+        """Write the config, every vector and the trained rule (checked, atomic) so `load` encodes nothing."""
+        persist.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
+        return persist.load(cls, path, warm=warm, **overrides)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def warmup(self) -> None:
+        """Load and run the encoder once, so a server's first query does not pay for it."""
+        self.encoder.encode(["warm up"], "query")
+
+    def close(self) -> None:
+        """Stop the background refresh and close the index and encoders (their clients)."""
+        self._stop_refresh()
+        for part in self._parts():
+            _call_quietly(getattr(part, "close", None))
+
+    async def aclose(self) -> None:
+        """`close`, awaiting the async clients' own `aclose` first where they have one."""
+        await asyncio.to_thread(self._stop_refresh)
+        for part in self._parts():
+            result = _call_quietly(getattr(part, "aclose", None))
+            if inspect.isawaitable(result):
+                with contextlib.suppress(Exception):
+                    await result
+            _call_quietly(getattr(part, "close", None))  # idempotent: the sync clients too
+
+    def _stop_refresh(self) -> None:
+        self.store.close()
+        if self._refresher is not None:
+            self._refresher.stop()
+            self._refresher = None
+
+    def _parts(self) -> tuple[Any, ...]:
+        return self.index, self.encoder, self.store.snapshot.sparse_encoder
+
+    def __enter__(self) -> RouteLayer:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RouteLayer:  # noqa: PYI034
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
-        return (f"RouteLayer(routes={list(self._routes)}, encoder={self.encoder.name!r}, "
+        return (f"RouteLayer(routes={self.list_route_names()}, encoder={self.encoder.name!r}, "
                 f"index={self.index.type!r}, hybrid={self.sparse_encoder is not None})")
+
+
+def _call_quietly(fn: Any) -> Any:
+    """Call a close method if there is one; closing never raises (the router is going away)."""
+    if callable(fn):
+        with contextlib.suppress(Exception):
+            return fn()
+    return None
+
+
+def _filter(route_filter: Sequence[str] | None) -> tuple[str, ...] | None:
+    if route_filter is None:
+        return None
+    if isinstance(route_filter, str):
+        raise TypeError(f"route_filter must be a list of route names, got a string: {route_filter!r:.80}")
+    return tuple(route_filter)

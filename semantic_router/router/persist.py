@@ -1,31 +1,42 @@
-"""RouteLayer <-> RouterConfig, and save/load of a router with its vectors (nothing re-encoded)."""
+"""RouteLayer <-> RouterConfig, and save/load of a router with its vectors (nothing re-encoded).
+
+Plain functions that RouteLayer's methods delegate to. File formats: `.json`, `.yaml`/`.yml`
+(configs: routes and settings, utterances re-encoded on load) and `.pkl`/`.pickle` (saved
+routers: config plus every vector and the trained rule, see `semantic_router._saved`). Every
+write is atomic; every read is validated and fails with `ConfigError` naming what is wrong.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from semantic_router._saved import (
+    check_columns,
+    check_rule_state,
+    dump_saved,
+    load_saved,
+    records_to_plain,
+)
 from semantic_router.config import (
     ENCODERS,
     INDEXES,
     LLMS,
     RouterConfig,
     build,
-    dump_saved,
-    load_saved,
     read_text_config,
-    records_to_plain,
     write_text_config,
 )
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
-from semantic_router.ids import record_id
 from semantic_router.index.base import Record
 
 if TYPE_CHECKING:
     from semantic_router.router.layer import RouteLayer
+
+PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 def to_config(layer: RouteLayer) -> RouterConfig:
@@ -48,105 +59,177 @@ def parse(data: Any) -> RouterConfig:
     return data if isinstance(data, RouterConfig) else RouterConfig.parse(data)
 
 
-def from_config(cls: type[RouteLayer], config: RouterConfig, **overrides: Any) -> RouteLayer:
-    """Build a router from a config; `encoder=`, `index=`, `sparse_encoder=` and settings override it."""
+def warmup(layer: RouteLayer) -> None:
+    """Load and run the encoder once, so the first query does not pay for it (servers)."""
+    layer.warmup()
+
+
+def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False, **overrides: Any) -> RouteLayer:
+    """Build a router from a config; `encoder=`, `index=`, `sparse_encoder=` and settings override it.
+    `warm=True` loads and runs the encoder before returning."""
     encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
     index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
     sparse = overrides.pop("sparse_encoder", None)
     if sparse is None and config.sparse_encoder is not None:
-        sparse = build(config.sparse_encoder, ENCODERS, "sparse encoder")
+        sparse = build(config.sparse_encoder, ENCODERS, "sparse_encoder")
     settings = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
     if "aggregation" in config.model_fields_set:  # an explicit aggregation asks for the knn rule
         settings["aggregation"] = config.aggregation
     if config.llm is not None and "llm" not in overrides:
         settings["llm"] = build(config.llm, LLMS, "llm")
-    settings["history_weight"] = config.history.get("weight", 0.5)
-    settings["history_turns"] = config.history.get("turns", 3)
+    settings["history_weight"] = config.history.weight
+    settings["history_turns"] = config.history.turns
     settings.update(overrides)
     layer = cls(encoder=encoder, routes=config.routes, index=index, sparse_encoder=sparse, **settings)
-    layer.restore_extra(config.extra)
+    try:
+        layer.restore_extra(config.extra, trained_rule=overrides.get("trained_rule"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"extra: cannot restore the saved rule/calibration: {exc}") from exc
+    if warm:
+        warmup(layer)
     return layer
 
 
+def from_dict(cls: type[RouteLayer], data: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+    return from_config(cls, parse(data), warm=warm, **overrides)
+
+
+# -- files ------------------------------------------------------------------------------------------
+def file_kind(path: str | Path) -> str:
+    """"pickle", "json" or "yaml" by the file's suffix; ConfigError for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        return "pickle"
+    if suffix == ".json":
+        return "json"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    raise ConfigError(f"cannot tell the format of {str(path)!r} by its suffix: use .json, .yaml/.yml "
+                      "(configs) or .pkl/.pickle (saved routers with their vectors)")
+
+
+def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None:
+    """Write the router as `fmt` ("json", "yaml", "pickle"), else by suffix; atomically."""
+    kind = fmt or file_kind(path)
+    if kind == "pickle":
+        save(layer, path)
+    elif kind in ("json", "yaml"):
+        write_text_config(to_config(layer), path, kind)
+    else:
+        raise ValueError(f"format must be 'json', 'yaml' or 'pickle', got {fmt!r}")
+
+
+def from_file(cls: type[RouteLayer], path: str | Path, fmt: str | None = None, warm: bool = False,
+              **overrides: Any) -> RouteLayer:
+    """Read a router written by `to_file`/`save`: by `fmt`, else by suffix."""
+    kind = fmt or file_kind(path)
+    if kind == "pickle":
+        return load(cls, path, warm=warm, **overrides)
+    config = read_text_config(path, kind)
+    with _in_file(path):
+        return from_config(cls, config, warm=warm, **overrides)
+
+
+@contextlib.contextmanager
+def _in_file(path: str | Path) -> Iterator[None]:
+    """Prefix ConfigErrors raised while building from a file (e.g. a bad component spec) with its path."""
+    try:
+        yield
+    except ConfigError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+# -- saved routers (config + vectors + trained rule) -------------------------------------------------
 def save(layer: RouteLayer, path: str | Path) -> None:
-    records = [r for r in layer.index.records() if r.route in set(layer.list_route_names())]
-    dump_saved({"config": layer.to_dict(), "records": records_to_plain(records),
-                "rule_state": layer._binding.to_state()}, path)
+    """Write the config, every vector and the trained rule as a digested pickle, atomically."""
+    names = set(layer.list_route_names())
+    records = [r for r in layer.index.records() if r.route in names]
+    dump_saved({"config": to_config(layer).model_dump(mode="json"), "records": records_to_plain(records),
+                "rule_state": layer.rule_state()}, path)
 
 
-def load(cls: type[RouteLayer], path: str | Path, **overrides: Any) -> RouteLayer:
-    """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded."""
+def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded.
+
+    Refuses (ConfigError) corrupted files, vectors that are NaN/inf/zero or of the wrong dimension,
+    utterances without a vector, and rule state that cannot fit the routes."""
+    source = str(path)
     payload = load_saved(path)
-    config = RouterConfig.parse(payload["config"], str(path))
-    records = _records_from_plain(payload["records"], str(path))
-    wanted = {record_id(r.name, u) for r in config.routes for u in r.utterances}
-    missing = wanted - {r.id for r in records}
-    if missing:
-        raise ConfigError(f"{path}: saved router is inconsistent: {len(missing)} utterance(s) have no stored vector")
-    encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
-    if records and records[0].dense.shape[0] != encoder.dimensions:
-        raise ConfigError(
-            f"{path}: vectors have dimension {records[0].dense.shape[0]}, encoder {encoder.name!r} has {encoder.dimensions}"
-        )
-    index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
-    index.upsert([r for r in records if r.id in wanted])
-    layer = from_config(cls, config, encoder=encoder, index=index, **overrides)
-    layer._binding.restore(payload.get("rule_state"), layer)  # learned rule state: no retraining
+    with _in_file(path):
+        config = RouterConfig.parse(payload["config"], source)
+        by_key = {(r.route, r.utterance): r for r in _records_from_plain(payload["records"], source)}
+        wanted = [(r.name, u) for r in config.routes for u in r.utterances]
+        missing = [k for k in wanted if k not in by_key]
+        if missing:
+            raise ConfigError(f"saved router is inconsistent: {len(missing)} utterance(s) have no stored "
+                              f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
+        encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
+        dims = by_key[wanted[0]].dense.shape[0] if wanted else encoder.dimensions
+        if dims != encoder.dimensions:
+            raise ConfigError(f"vectors have dimension {dims}, encoder {encoder.name!r} has {encoder.dimensions}")
+        rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
+        index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
+        index.upsert([by_key[k] for k in wanted])
+        if "rule" in overrides:  # a rule asked for by the caller trains anew
+            rule_state = None
+        # learned state: used when it fits the routes, so nothing is retrained
+        layer = from_config(cls, config, encoder=encoder, index=index, trained_rule=rule_state, **overrides)
+        if rule_state is not None and rule_state["name"] != layer.rule_name:
+            layer.close()
+            raise ConfigError(f"saved rule state is for rule {rule_state['name']!r}, the config asks for "
+                              f"{layer.rule_name!r}")
+    if warm:
+        warmup(layer)
     return layer
 
 
 def _records_from_plain(plain: Any, source: str) -> list[Record]:
+    dense = check_columns(plain, source)
     try:
-        dense = np.asarray(plain["dense"], dtype=np.float32)
-        n = len(plain["ids"])
-        if dense.shape[0] != n or any(len(plain[k]) != n for k in ("routes", "utterances", "sparse", "metadata")):
-            raise ValueError("columns have different lengths")
         return [
             Record(plain["routes"][i], plain["utterances"][i], dense[i],
                    None if plain["sparse"][i] is None else SparseVector.from_dict(plain["sparse"][i]),
-                   plain["metadata"][i], plain["ids"][i])
-            for i in range(n)
+                   plain["metadata"][i])  # ids from today's scheme (files may predate it)
+            for i in range(dense.shape[0])
         ]
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
 
 
-class PersistMixin:
-    """RouteLayer's save/load API: config files (JSON/YAML/dict) and saved routers (pickle)."""
+def to_dict(layer: RouteLayer) -> dict[str, Any]:
+    return to_config(layer).model_dump(mode="json")
 
-    def to_config(self: RouteLayer) -> RouterConfig:
-        return to_config(self)
 
-    def to_dict(self: RouteLayer) -> dict[str, Any]:
-        return to_config(self).model_dump(mode="json")
+def to_json(layer: RouteLayer, path: str | Path) -> None:
+    to_file(layer, path, "json")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> RouteLayer:
-        return from_config(cls, parse(data), **overrides)
 
-    def to_json(self: RouteLayer, path: str | Path) -> None:
-        write_text_config(to_config(self), path, "json")
+def to_yaml(layer: RouteLayer, path: str | Path) -> None:
+    to_file(layer, path, "yaml")
 
-    def to_yaml(self: RouteLayer, path: str | Path) -> None:
-        write_text_config(to_config(self), path, "yaml")
 
-    def to_file(self: RouteLayer, path: str | Path) -> None:
-        """Write JSON or YAML by the file's extension."""
-        write_text_config(to_config(self), path)
+def from_json(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    return from_file(cls, path, "json", warm=warm, **overrides)
 
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> RouteLayer:
-        """Read a JSON or YAML config and build the router (encodes the utterances)."""
-        return from_config(cls, read_text_config(path), **overrides)
 
-    from_json = from_file
-    from_yaml = from_file
+def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    return from_file(cls, path, "yaml", warm=warm, **overrides)
 
-    def save(self: RouteLayer, path: str | Path) -> None:
-        """Pickle the config and every vector so `load` encodes nothing. Load only trusted files."""
-        save(self, path)
 
-    @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything. Load only files from trusted sources."""
-        return load(cls, path, **overrides)
+def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
+    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
+    without `encoder`, the one the state names is built."""
+    from semantic_router.errors import SyncError
+    from semantic_router.router.sync import check_state
+
+    raw = index.read_state()
+    if raw is None:
+        raise SyncError(f"index {index.describe()} holds no router state to build from")
+    state = check_state(raw)
+    if encoder is None:
+        encoder = build({k: v for k, v in state.encoder.items() if k != "dimensions"}, ENCODERS, "encoder")
+    if "sparse_encoder" not in kwargs and state.sparse_encoder:
+        kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
+    return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)

@@ -1,35 +1,38 @@
-"""RouteLayer's routing: inputs -> query vectors -> a search plan -> decisions -> choices.
+"""Routing: validated inputs -> query vectors -> index searches -> decisions, over ONE snapshot.
 
-The decision logic is one generator plan (`_route_plan`) that yields index searches, so the
-sync API (`drive`) and the async one (`aio.py`, `adrive`) share it line for line.
+`decide` is a pure generator over a Snapshot: it yields the `Search`es it needs (none for vector
+rules) and returns the choices, so the sync path (`Router.route`) and the async one
+(`Router.aroute`, on the index's native async client) share every line of the decision logic.
+Nothing here trains, writes, or reads anything but the snapshot it was handed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from semantic_router.decision import scoring
-from semantic_router.dynamic import conversation as dynamic
-from semantic_router.encoders.base import SparseVector, check_texts
-from semantic_router.index.base import HitBatch
-from semantic_router.router.plans import Plan, drive
-from semantic_router.route import Aggregation, RouteChoice, check_aggregation
 from semantic_router.decision.table import RouteTable
-
-if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+from semantic_router.dynamic import conversation as dynamic
+from semantic_router.encoders.base import check_texts
+from semantic_router.errors import RemoteStateLost, RouteNotFoundError
+from semantic_router.index.base import HitBatch, Index
+from semantic_router.route import RouteChoice, check_aggregation, check_unicode
+from semantic_router.router._multilabel import explain_away
+from semantic_router.router.snapshot import Snapshot
+from semantic_router.vectors import SparseVector
 
 _WIDEN = 4  # search depth multiplier when a near route that fails may hide a farther one that passes
 
 
 @dataclass(slots=True)
 class Query:
-    """Validated input of one routing call: texts to encode, or ready vectors."""
+    """Validated input of one routing call: texts to encode, or ready unit vectors."""
 
     texts: list[str] | None = None  # with history: last user turn first, then earlier turns
     vectors: np.ndarray | None = None
@@ -37,204 +40,315 @@ class Query:
     messages: Any = None
 
 
-class RoutingMixin:
-    """`rl(...)`, `route_many`, `route_batch` and the decision plan behind them."""
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a routing call wants back."""
 
-    def __call__(self: RouteLayer, text: str | None = None, *, vector: Any = None, messages: Any = None,
-                 route_filter: Sequence[str] | None = None, explain: bool = False,
-                 simulate_static: bool = False) -> RouteChoice:
-        """Route one query (text, chat `messages`, or a precomputed embedding) to its best passing route."""
-        return self._route(self._query(text, vector, messages), route_filter, explain, 1, None, False,
-                           simulate_static)[0][0]
+    route_filter: tuple[str, ...] | None = None
+    explain: bool = False
+    max_k: int = 1
+    aggregation: str | None = None
+    many: bool = False
+    simulate_static: bool = False
 
-    route = __call__
 
-    def route_many(self: RouteLayer, text: str | None = None, *, vector: Any = None, messages: Any = None,
-                   max_k: int | None = None, aggregation: Aggregation | None = None,
-                   route_filter: Sequence[str] | None = None, explain: bool = False,
-                   simulate_static: bool = False) -> list[RouteChoice]:
-        """Every route that passes its own threshold, best first (at most `max_k`)."""
-        query = self._query(text, vector, messages)
-        max_k, agg = self._many_args(max_k, aggregation)
-        return self._route(query, route_filter, explain, max_k, agg, True, simulate_static)[0]
+@dataclass(frozen=True, slots=True)
+class Search:
+    """One index search a decision needs."""
 
-    def route_batch(self: RouteLayer, texts: Sequence[str] | None = None, *, vectors: Any = None,
-                    route_filter: Sequence[str] | None = None, explain: bool = False,
-                    simulate_static: bool = False) -> list[RouteChoice]:
-        """Route many queries with one batched encode and one batched search."""
-        out = self._route(self._batch_query(texts, vectors), route_filter, explain, 1, None, False, simulate_static)
-        return [c[0] for c in out]
+    vectors: np.ndarray
+    sparse: list[SparseVector] | None
+    top_k: int
+    routes: list[str] | None
 
-    def encode_queries(self: RouteLayer, texts: list[str]) -> tuple[np.ndarray, list[SparseVector] | None]:
-        """Dense (cached) and, in hybrid mode, sparse query vectors."""
-        dense = self.encoder.encode_queries(texts)
-        sparse = self.sparse_encoder.encode_queries(texts) if self.sparse_encoder is not None else None
-        return dense, sparse
 
-    def score_batch(self: RouteLayer, vectors: np.ndarray, sparse: list[SparseVector] | None = None):
-        """Route names, (B, R) aggregates and pass mask for unit query vectors (evaluation, fitting)."""
-        self._maybe_refresh()
-        table = self._table
-        vectors = self._check_vectors(vectors, batch=True)
-        if not len(table):
-            return [], np.zeros((len(vectors), 0)), np.zeros((len(vectors), 0), dtype=bool)
-        plan = self._decide_plan(table, vectors, sparse, None, None, 1)  # as route(): deeper only for the best
-        agg, ok = drive(plan, self.index.query_batch)
-        return list(table.names), agg, ok
+Decision = Generator[Search, HitBatch, Any]
 
-    # -- inputs ---------------------------------------------------------------------------------
-    def _query(self: RouteLayer, text: Any, vector: Any, messages: Any) -> Query:
-        given = sum(x is not None for x in (text, vector, messages))
-        if given != 1:
-            raise ValueError("give exactly one of: a text, a vector, or messages" if given else
-                             "give a text, a vector or messages to route")
-        if vector is not None:
-            return Query(vectors=self._check_vectors(vector, batch=False))
-        if messages is not None:
-            texts = dynamic.history_texts(messages, self.history)
-            return Query(texts=texts, history=True, messages=dynamic.prior_messages(messages))
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string, got {type(text).__name__}: {text!r:.80}")
-        if not text.strip():
-            raise ValueError(f"text is empty or blank: {text!r}")
-        return Query(texts=[text])
 
-    def _batch_query(self: RouteLayer, texts: Any, vectors: Any) -> Query:
-        if (texts is None) == (vectors is None):
-            raise ValueError("route_batch needs texts or vectors (exactly one of them)")
-        if texts is not None:
-            return Query(texts=check_texts(texts, "texts"))
-        return Query(vectors=self._check_vectors(vectors, batch=True))
+# -- inputs ------------------------------------------------------------------------------------------
+def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dynamic.History) -> Query:
+    given = sum(x is not None for x in (text, vector, messages))
+    if given != 1:
+        raise ValueError("give exactly one of: a text, a vector, or messages" if given else
+                         "give a text, a vector or messages to route")
+    if vector is not None:
+        return Query(vectors=check_vectors(vector, dims, batch=False))
+    if messages is not None:
+        return Query(texts=dynamic.history_texts(messages, history), history=True,
+                     messages=dynamic.prior_messages(messages))
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}: {text!r:.80}")
+    if not text.strip():
+        raise ValueError(f"text is empty or blank: {text!r}")
+    return Query(texts=[check_unicode(text, "text")])
 
-    @staticmethod
-    def _many_args(max_k: Any, aggregation: Any) -> tuple[int, str | None]:
-        if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
-            raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
-        return max_k or 0, None if aggregation is None else check_aggregation(aggregation)
 
-    def _check_vectors(self: RouteLayer, vector: Any, batch: bool) -> np.ndarray:
+def batch_query(texts: Any, vectors: Any, dims: int) -> Query:
+    if (texts is None) == (vectors is None):
+        raise ValueError("route_batch needs texts or vectors (exactly one of them)")
+    if texts is not None:
+        if isinstance(texts, (list, tuple)) and not texts:
+            return Query(texts=[])
+        items = check_texts(texts, "texts")
+        for i, t in enumerate(items):
+            check_unicode(t, f"texts[{i}]")
+        return Query(texts=items)
+    if isinstance(vectors, (list, tuple)) and not vectors:
+        return Query(vectors=np.zeros((0, dims), np.float32))
+    return Query(vectors=check_vectors(vectors, dims, batch=True))
+
+
+def many_args(max_k: Any, aggregation: Any) -> tuple[int, str | None]:
+    if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
+        raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
+    return max_k or 0, None if aggregation is None else check_aggregation(aggregation)
+
+
+def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
+    """Unit float32 rows from one vector (or a batch): real, finite, non-zero, the encoder's width."""
+    if isinstance(vector, np.ndarray) and vector.dtype == np.float32:
+        arr = vector
+    else:
         try:
-            arr = np.asarray(vector, dtype=np.float32)
+            raw = np.asarray(vector)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"vector must be numeric, got {type(vector).__name__}") from exc
-        if arr.ndim == 1 and not batch:
-            arr = arr[None, :]
-        dims = self.encoder.dimensions
-        if arr.ndim != 2 or arr.shape[1] != dims:
-            raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims}")
-        if len(arr) == 1:  # the common single query: one dot product instead of several array passes
+        if raw.dtype.kind == "c":
+            raise TypeError(f"vector must hold real numbers, got complex values ({raw.dtype})")
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"vector must be numeric, got {type(vector).__name__} of {raw.dtype}")
+        arr = raw.astype(np.float32)
+    if arr.ndim == 1 and not batch:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != dims or (not batch and len(arr) != 1):
+        what = "one vector" if not batch else "a (n, dims) array of vectors"
+        raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims} "
+                         f"(expected {what})")
+    if len(arr) == 1:  # the common single query: one dot product instead of several array passes
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # huge/tiny: handled below
             norm = math.sqrt(float(np.dot(arr[0], arr[0])))
-            if math.isfinite(norm) and norm > 0:
-                return arr / np.float32(norm)
-        norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
-        if not (np.isfinite(norms).all() and norms.all()):
-            if not np.isfinite(arr).all():
-                raise ValueError("vector holds NaN or infinite values")
-            raise ValueError("vector is all zeros (no direction to compare)")
-        return arr / norms[:, None]
+        if math.isfinite(norm) and norm > 0:
+            return arr / np.float32(norm)
+    if not np.isfinite(arr).all():
+        raise ValueError("vector holds NaN or infinite values")
+    scale = np.abs(arr).max(axis=1, keepdims=True) if arr.size else np.ones((len(arr), 1), np.float32)
+    if not scale.all():
+        raise ValueError("vector is all zeros (no direction to compare)")
+    arr = arr / scale  # huge (1e30) or tiny (1e-30) vectors: scaled before squaring, no over/underflow
+    return (arr / np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]).astype(np.float32)
 
-    def _query_vectors(self: RouteLayer, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
+
+# -- deciding (pure) ---------------------------------------------------------------------------------
+def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None, ask: Ask,
+           remote: bool) -> Decision:
+    """The choices for B unit query vectors; yields the index searches it needs."""
+    table = snap.table
+    if not len(vectors):
+        return []
+    if ask.route_filter is not None:
+        for name in ask.route_filter:
+            if name not in table.code:
+                raise unknown(snap, name)
+    if not len(table):
+        return [[] if ask.many else [RouteChoice.built(None, None, {})] for _ in range(len(vectors))]
+    want = ask.max_k or len(table) if ask.many else 1
+    if ask.many and not snap.rule.uses_index and ask.aggregation is None:
+        return many_by_evidence(snap, vectors, ask)
+    agg, ok = yield from scores(snap, vectors, sparse, ask.route_filter, ask.aggregation, want, remote)
+    if ask.many:
+        picks = [[(r, float(agg[i, r])) for r in scoring.ranked(agg[i], ok[i], ask.max_k or None)]
+                 for i in range(len(vectors))]
+        return many_choices(snap, vectors, picks, agg, ask)
+    if len(vectors) == 1:
+        cand = np.flatnonzero(ok[0])
+        b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
+        return [[choice(snap, b, float(agg[0, b]) if b >= 0 else math.nan, agg[0] if ask.explain else None)]]
+    best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
+    return [[choice(snap, int(b), float(s), agg[i] if ask.explain else None)]
+            for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
+
+
+def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None,
+           route_filter: Sequence[str] | None, aggregation: str | None, want: int, remote: bool) -> Decision:
+    """Per-route scores and pass mask (B, R); knn rows short of `want` passing routes search deeper."""
+    table, rule = snap.table, snap.rule
+    if not rule.uses_index and aggregation is None:
+        return masked(table, rule.scores(vectors).astype(np.float64), route_filter)
+    if snap.remote_lost:
+        raise RemoteStateLost(f"the shared index lost this router's records ({snap.remote_lost}); "
+                              "routing on it would answer wrong")
+    settings = snap.settings
+    k = settings.top_k
+    routes = None if route_filter is None else list(route_filter)
+    hits = yield Search(vectors, sparse, k, routes)
+    if remote and snap.n_records and routes is None and len(hits) and not (hits.routes != "").any():
+        raise RemoteStateLost(f"the shared index returned no records though this router holds {snap.n_records} "
+                              "(was it restarted empty?)")
+    agg, ok = aggregate(snap, hits, aggregation)
+    if (ok.any(axis=1) if want == 1 else ok.sum(axis=1) >= want).all():
+        return agg, ok  # the common case: every query has its answer from the first search
+    rows = np.arange(len(vectors))
+    while k < snap.n_records:
+        short = ok[rows].sum(axis=1) < want
+        fused = fuse(snap, hits)
+        floor = np.nanmin(np.where(np.isfinite(hits.dense), fused, np.nan), axis=1, initial=np.inf)
+        hidden = np.isnan(agg[rows]) & (table.thresholds[None, :] <= floor[:, None] * (k if aggregation == "sum" else 1))
+        short &= hidden.any(axis=1)
+        rows, k = rows[short], k * _WIDEN
+        if not len(rows):
+            break
+        sub_sparse = None if sparse is None else [sparse[i] for i in rows]
+        hits = yield Search(vectors[rows], sub_sparse, k, routes)
+        agg[rows], ok[rows] = aggregate(snap, hits, aggregation)
+    return agg, ok
+
+
+def masked(table: RouteTable, agg: np.ndarray, route_filter: Sequence[str] | None):
+    if route_filter is not None:
+        keep = set(route_filter)
+        agg[:, [c for n, c in table.code.items() if n not in keep]] = np.nan
+    return agg, scoring.passing(agg, table.thresholds)
+
+
+def fuse(snap: Snapshot, hits: HitBatch) -> np.ndarray:
+    return scoring.fuse(hits.dense, hits.sparse, snap.settings.alpha if snap.sparse_encoder is not None else 1.0)
+
+
+def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None):
+    table = snap.table
+    codes = table.codes(hits.routes, hits.ids)
+    methods = table.methods if aggregation is None else (None,) * len(table)
+    agg = scoring.aggregate_routes(codes, fuse(snap, hits), methods, aggregation or snap.settings.aggregation,
+                                   snap.settings.top_k)
+    return agg, scoring.passing(agg, table.thresholds)
+
+
+def many_by_evidence(snap: Snapshot, vectors: np.ndarray, ask: Ask) -> list[list[RouteChoice]]:
+    """route_many under a vector rule: which routes PASS is each route's own evidence (its best
+    utterance cosine vs its threshold); which route comes FIRST is the rule's best passing route
+    (what `rl(...)` answers, with the rule's score); the others follow by evidence."""
+    table = snap.table
+    rule_scores, rule_ok = masked(table, snap.rule.scores(vectors).astype(np.float64), ask.route_filter)
+    evidence = snap.evidence(vectors)
+    if evidence is None:  # vectors not held (cannot happen for trained vector rules): the rule alone
+        evidence = rule_scores
+    evidence, ev_ok = masked(table, evidence, ask.route_filter)
+    best, best_score = scoring.best(rule_scores, rule_ok)
+    picks = []
+    for i in range(len(vectors)):
+        row = [] if best[i] < 0 else [(int(best[i]), float(best_score[i]))]
+        row += [(r, float(evidence[i, r])) for r in scoring.ranked(evidence[i], ev_ok[i], None) if r != best[i]]
+        picks.append(row[: ask.max_k] if ask.max_k else row)
+    return many_choices(snap, vectors, picks, rule_scores, ask)
+
+
+def many_choices(snap: Snapshot, vectors: np.ndarray, picks: list[list[tuple[int, float]]], scores_: np.ndarray,
+                 ask: Ask) -> list[list[RouteChoice]]:
+    """Choices of route_many: the routes passing on their own evidence, then those passing on what
+    they leave unexplained in the query (a query about two topics; see router/_multilabel.py)."""
+    matrix, starts = snap.evidence_matrix
+    allowed = np.ones(len(snap.table), dtype=bool)
+    if ask.route_filter is not None:
+        allowed[:] = False
+        allowed[[snap.table.code[n] for n in ask.route_filter]] = True
+    out = []
+    for i, row in enumerate(picks):
+        if len(starts) and (not ask.max_k or len(row) < ask.max_k):
+            row = row + explain_away(vectors[i], matrix, starts, snap.table.thresholds, [r for r, _ in row],
+                                     allowed, ask.max_k)
+        explain = scores_[i] if ask.explain else None
+        out.append([choice(snap, r, s, explain) for r, s in row])
+    return out
+
+
+def choice(snap: Snapshot, r: int, score: float, agg: np.ndarray | None) -> RouteChoice:
+    """The choice of route code `r` (-1: no route); with `agg`, every scored route's score too."""
+    table = snap.table
+    scores_ = None if agg is None else {table.names[j]: float(agg[j]) for j in np.flatnonzero(~np.isnan(agg))}
+    if r < 0:
+        return RouteChoice.built(None, None, {}, scores_)
+    route = table.routes[r]
+    confidence = None if snap.calibration is None else snap.calibration(score)
+    return RouteChoice.built(route.name, score, dict(route.metadata), scores_, confidence)
+
+
+def unknown(snap: Snapshot, name: str) -> RouteNotFoundError:
+    known = ", ".join(list(snap.routes)[:10]) or "none"
+    return RouteNotFoundError(f"unknown route {name!r} (routes: {known})")
+
+
+# -- running a decision -----------------------------------------------------------------------------
+class Router:
+    """Runs decisions against an encoder and an index: sync, or async without blocking the loop."""
+
+    def __init__(self, encoder: Any, index: Index, history: dynamic.History) -> None:
+        self.encoder = encoder
+        self.index = index
+        self.history = history
+
+    def route(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
+        vectors, sparse = self.vectors(snap, query)
+        out = self.drive(decide(snap, vectors, sparse, ask, self.index.is_remote))
+        if not ask.simulate_static and snap.table.dynamic:
+            for i, choices in enumerate(out):
+                dynamic.fill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
+        return out
+
+    async def aroute(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
+        vectors, sparse = await self.avectors(snap, query)
+        plan = decide(snap, vectors, sparse, ask, self.index.is_remote)
+        try:
+            search = next(plan)
+            while True:
+                hits = await self.index.aquery_batch(search.vectors, search.sparse, search.top_k, search.routes)
+                search = plan.send(hits)
+        except StopIteration as done:
+            out = done.value
+        if not ask.simulate_static and snap.table.dynamic:
+            for i, choices in enumerate(out):
+                await dynamic.afill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
+        return out
+
+    def scores(self, snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None):
+        """(B, R) scores and pass mask of unit vectors, as `route` decides them (fit, evaluate)."""
+        return self.drive(scores(snap, vectors, sparse, None, None, 1, self.index.is_remote))
+
+    def drive(self, plan: Decision) -> Any:
+        """Answer each search a decision yields with the index's sync client; its result."""
+        try:
+            search = next(plan)
+            while True:
+                search = plan.send(self.index.query_batch(search.vectors, search.sparse, search.top_k,
+                                                          search.routes))
+        except StopIteration as done:
+            return done.value
+
+    @staticmethod
+    def text_of(query: Query, i: int) -> str | None:
+        return None if query.texts is None else query.texts[0 if query.history else i]
+
+    def vectors(self, snap: Snapshot, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
         if query.vectors is not None:
             return query.vectors, None
+        if not query.texts:
+            return np.zeros((0, self.encoder.dimensions), np.float32), None
         dense = self.encoder.encode_queries(query.texts)
         if query.history:
             dense = dynamic.blend(dense, self.history)
         texts = query.texts[:1] if query.history else query.texts
-        sparse = None if self.sparse_encoder is None else self.sparse_encoder.encode_queries(texts)
+        sparse = None if snap.sparse_encoder is None else snap.sparse_encoder.encode_queries(texts)
         return dense, sparse
 
-    # -- deciding -------------------------------------------------------------------------------
-    def _route(self: RouteLayer, query: Query, route_filter: Sequence[str] | None, explain: bool, max_k: int,
-               aggregation: str | None, many: bool, simulate_static: bool) -> list[list[RouteChoice]]:
-        self._maybe_refresh()
-        vectors, sparse = self._query_vectors(query)
-        out = drive(self._route_plan(vectors, sparse, route_filter, explain, max_k, aggregation, many),
-                    self.index.query_batch)
-        if simulate_static or not self._table.dynamic:
-            return out
-        for i, choices in enumerate(out):
-            text = None if query.texts is None else query.texts[0 if query.history else i]
-            dynamic.fill(self, choices, text, query.messages, simulate_static)
-        return out
-
-    def _route_plan(self: RouteLayer, vectors: np.ndarray, sparse: list[SparseVector] | None,
-                    route_filter: Sequence[str] | None, explain: bool, max_k: int, aggregation: str | None,
-                    many: bool) -> Plan[list[list[RouteChoice]]]:
-        table = self._table
-        if route_filter is not None:
-            route_filter = list(route_filter)
-            for name in route_filter:
-                if name not in table.code:
-                    raise self._unknown(name)
-        if not len(table):
-            return [[] if many else [RouteChoice.built(None, None, {})] for _ in range(len(vectors))]
-        agg, ok = yield from self._decide_plan(table, vectors, sparse, route_filter, aggregation, max_k or len(table))
-        if many:
-            return [self._choices(table, agg[i], ok[i], max_k, explain) for i in range(len(vectors))]
-        if len(vectors) == 1:
-            cand = np.flatnonzero(ok[0])
-            b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
-            return [[self._choice(table, b, float(agg[0, b]) if b >= 0 else math.nan, agg[0] if explain else None)]]
-        best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
-        return [[self._choice(table, int(b), float(s), agg[i] if explain else None)]
-                for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
-
-    def _decide_plan(self: RouteLayer, table: RouteTable, vectors: np.ndarray, sparse: list[SparseVector] | None,
-                     route_filter: list[str] | None, aggregation: str | None, want: int):
-        """Aggregates and pass mask (B, R); rows short of `want` passing routes search deeper."""
-        rule = self._binding.current(self)
-        if not rule.uses_index and aggregation is None:
-            agg = rule.scores(vectors).astype(np.float64)
-            if route_filter is not None:
-                keep = set(route_filter)
-                agg[:, [c for n, c in table.code.items() if n not in keep]] = np.nan
-            return agg, scoring.passing(agg, table.thresholds)
-        k = self.top_k
-        hits = yield (vectors, sparse, k, route_filter)
-        agg, ok = self._aggregate(table, hits, aggregation)
-        if (ok.any(axis=1) if want == 1 else ok.sum(axis=1) >= want).all():
-            return agg, ok  # the common case: every query has its answer from the first search
-        rows = np.arange(len(vectors))
-        total: int | None = None
-        while True:
-            a, passed = agg[rows], ok[rows]
-            short = passed.sum(axis=1) < want
-            if not short.any():
-                break
-            total = self.index.count() if total is None else total  # only asked when deeper search may help
-            if k >= total:
-                break
-            floor = np.nanmin(np.where(np.isfinite(hits.dense), self._fused(hits), np.nan), axis=1, initial=np.inf)
-            hidden = np.isnan(a) & (table.thresholds[None, :] <= floor[:, None] * (k if aggregation == "sum" else 1))
-            short &= hidden.any(axis=1)
-            rows, k = rows[short], k * _WIDEN
-            if not len(rows):
-                break
-            sub_sparse = None if sparse is None else [sparse[i] for i in rows]
-            hits = yield (vectors[rows], sub_sparse, k, route_filter)
-            agg[rows], ok[rows] = self._aggregate(table, hits, aggregation)
-        return agg, ok
-
-    def _fused(self: RouteLayer, hits: HitBatch) -> np.ndarray:
-        return scoring.fuse(hits.dense, hits.sparse, self.alpha if self.sparse_encoder is not None else 1.0)
-
-    def _aggregate(self: RouteLayer, table: RouteTable, hits: HitBatch, aggregation: str | None):
-        codes = table.codes(hits.routes, hits.ids)
-        methods = table.methods if aggregation is None else (None,) * len(table)
-        agg = scoring.aggregate_routes(codes, self._fused(hits), methods, aggregation or self.aggregation, self.top_k)
-        return agg, scoring.passing(agg, table.thresholds)
-
-    def _choices(self: RouteLayer, table: RouteTable, agg: np.ndarray, ok: np.ndarray, max_k: int,
-                 explain: bool) -> list[RouteChoice]:
-        """Every passing route of one query, best first (route_many)."""
-        return [self._choice(table, r, float(agg[r]), agg if explain else None)
-                for r in scoring.ranked(agg, ok, max_k or None)]
-
-    def _choice(self: RouteLayer, table: RouteTable, r: int, score: float, agg: np.ndarray | None) -> RouteChoice:
-        """The choice of route code `r` (-1: no route); with `agg`, every scored route's aggregate too."""
-        scores = None if agg is None else {table.names[j]: float(agg[j]) for j in np.flatnonzero(~np.isnan(agg))}
-        if r < 0:
-            return RouteChoice.built(None, None, {}, scores)
-        route = table.routes[r]
-        confidence = None if self._calibration is None else self._calibration(score)
-        return RouteChoice.built(route.name, score, dict(route.metadata), scores, confidence)
+    async def avectors(self, snap: Snapshot, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
+        if query.vectors is not None:
+            return query.vectors, None
+        if not query.texts:
+            return np.zeros((0, self.encoder.dimensions), np.float32), None
+        dense = await self.encoder.aencode_queries(query.texts)
+        if query.history:
+            dense = dynamic.blend(dense, self.history)
+        texts = query.texts[:1] if query.history else query.texts
+        sparse = None
+        if snap.sparse_encoder is not None:
+            sparse = await asyncio.to_thread(snap.sparse_encoder.encode_queries, texts)
+        return dense, sparse

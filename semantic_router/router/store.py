@@ -1,26 +1,52 @@
-"""Route management for RouteLayer: add, delete, update, utterance CRUD, one atomic commit path.
+"""RouteStore: owns the current Snapshot and the one commit path every change goes through.
 
-Every change computes the new route set, encodes only utterances the index lacks, writes the
-index, and only then swaps the router's routes; a failure on the way leaves everything as it was.
+A change runs under the writers' lock: take the latest snapshot (for a shared index: the latest
+published state), let the change edit a Draft, encode only utterances no snapshot has a vector
+for, write the new records, train the decision rule from vectors already in hand, build the new
+Snapshot off to the side, publish it (fenced state write when shared), swap the reference, and
+only then delete records nothing references any more. A failure before the swap leaves the router
+as it was (records this change wrote are taken back); queries never wait for any of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from semantic_router.encoders.base import check_texts
-from semantic_router.errors import RouteNotFoundError
-from semantic_router.ids import record_id
-from semantic_router.index.base import Record
-from semantic_router.route import Route
+import numpy as np
+
+from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
+from semantic_router.errors import (
+    RemoteStateLost,
+    RouteNotFoundError,
+    StateConflict,
+    SyncError,
+)
+from semantic_router.index.base import Index, LeaseToken, Record
+from semantic_router.router.refiner import Refiner
+from semantic_router.router.snapshot import (
+    ID_SCHEME,
+    Draft,
+    Snapshot,
+    id_function,
+    signature,
+    unit_rows,
+)
 
-_UNSET: Any = object()
+if TYPE_CHECKING:
+    from semantic_router.router.sync import Syncer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -33,31 +59,320 @@ class Utterance:
 
 
 class RouteStore:
-    """Mixin holding the route set; the layer supplies encoder, sparse_encoder and index."""
+    """The route set of one router: `snapshot` for readers, `commit` for writers."""
 
-    def __init__(self) -> None:
-        self._routes: dict[str, Route] = {}
-        self._ids: dict[str, dict[str, str]] = {}  # route -> utterance -> id
-        self.version = 0
+    def __init__(self, encoder: Any, index: Index, snapshot: Snapshot, syncer: Syncer | None = None) -> None:
+        self.encoder = encoder
+        self.index = index
+        self.syncer = syncer
+        self._current = snapshot
         self._mutex = threading.RLock()  # one writer at a time within this process
-        self._rebuild_table()
+        self.refiner = Refiner(lambda: self._current, self._install_refined)
 
-    # -- reading ------------------------------------------------------------------------------
     @property
-    def routes(self) -> list[Route]:
-        """Copies of the routes (change them through add/update/delete)."""
-        return [r.model_copy(deep=True) for r in self._routes.values()]
+    def snapshot(self) -> Snapshot:
+        """The one reference queries read; replaced whole, never edited."""
+        return self._current
 
-    def list_route_names(self) -> list[str]:
-        return list(self._routes)
+    @snapshot.setter
+    def snapshot(self, new: Snapshot) -> None:
+        self._current = new
+        self.refiner.submit(new)  # a staged rule is finished in the background
 
-    def get(self, name: str) -> Route:
-        """A copy of the named route; RouteNotFoundError if there is none."""
-        return self._existing(name).model_copy(deep=True)
+    def _install_refined(self, snap: Snapshot, rule: Rule) -> bool:
+        """Publish the refined rule of `snap` if `snap` is still current (a newer change trains its own)."""
+        with self._mutex:
+            if self._current is not snap:
+                return False
+            self._current = snap.evolve(rule=rule)
+            return True
 
-    def get_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:
-        names = list(self._routes) if route_name is None else [self._existing(route_name).name]
-        found = [Utterance(i, n, u) for n in names for u, i in self._ids[n].items()]
+    def final_rule(self) -> Rule:
+        """The current rule once any staged training has finished (blocks meanwhile)."""
+        return self.refiner.wait()
+
+    def close(self) -> None:
+        """No background refinement starts after this."""
+        self.refiner.close()
+
+    # -- the commit path ---------------------------------------------------------------------------
+    def commit(self, change: Callable[[Draft], T], *, present: set[str] | None = None, prune: bool = False,
+               publish: bool = True) -> T:
+        """Apply `change` to the latest route set and publish the result; returns what `change` returns.
+
+        `present`: ids the index holds (None: exactly the current snapshot's records); with `prune`,
+        every other present record is removed. `publish=False` adopts without writing shared state."""
+        with self._mutex:
+            for attempt in range(CONFLICT_RETRIES):
+                try:
+                    return self._attempt(change, present, prune, publish)
+                except StateConflict as exc:
+                    log.info("shared state moved on during a change (attempt %d): %s", attempt + 1, exc)
+                    last = exc
+            raise SyncError(f"gave up after {CONFLICT_RETRIES} conflicting writes to the shared state: {last}") \
+                from last
+
+    def _attempt(self, change: Callable[[Draft], T], present: set[str] | None, prune: bool, publish: bool) -> T:
+        with self._writing() as lease:
+            base, expected, present = self._latest(present)
+            draft = base.draft()
+            draft.shared = bool(expected)
+            result = change(draft)
+            scheme = base.id_scheme if self.syncer is None else max(base.id_scheme, ID_SCHEME)
+            if scheme != base.id_scheme:  # re-key records written under the legacy id scheme
+                present = set(self.index.ids()) if present is None else present
+            new, records, doomed, originals = self.build(base, draft, present, prune, scheme)
+            written = [r.id for r in records[: len(records) - len(originals)]]  # fresh ones; then hybrid rewrites
+            self._write(records, written, originals)
+            try:
+                if self.syncer is not None and publish:
+                    new = self.syncer.publish(new, expected, lease)
+                elif self.syncer is not None and expected is not None:
+                    new = new.evolve(remote_version=expected)
+            except BaseException:
+                self._take_back(written)
+                raise
+            self.snapshot = new
+            self._collect(doomed)
+            return result
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[LeaseToken | None]:
+        if self.syncer is None:
+            yield None
+        else:
+            with self.syncer.writing() as lease:
+                yield lease
+
+    def _latest(self, present: set[str] | None) -> tuple[Snapshot, int | None, set[str] | None]:
+        """The snapshot to change (adopting a newer shared state first) and the state version read."""
+        base = self.snapshot
+        if self.syncer is None:
+            return base, None, present
+        state = self.syncer.read()
+        if state is None:
+            if base.remote_version > 0:
+                return self._lost(base, "the shared state is gone", 0, present)
+            return base, 0, present
+        if state.version != base.remote_version:
+            base = self.adopted(state)
+        if self.syncer.records_missing(state, base):
+            return self._lost(base, "records listed in the shared state are missing", state.version, present)
+        return base, state.version, present
+
+    def _lost(self, base: Snapshot, why: str, version: int, present: set[str] | None):
+        if not self.syncer.local_truth:
+            self.snapshot = base.evolve(remote_lost=why)
+            raise RemoteStateLost(
+                f"{why} in index {self.index.describe()}: the shared index lost data (restarted without "
+                "persistence?). Re-create it from a saved router, or open with auto_sync='local' to rewrite it "
+                "from this router's copy")
+        log.warning("%s: rewriting the shared index from this router's copy (auto_sync=%r)", why, self.syncer.mode)
+        return base, version, set(self.index.ids()) if present is None else present
+
+    def build(self, base: Snapshot, draft: Draft, present: set[str] | None = None, prune: bool = False,
+              scheme: int | None = None) -> tuple[Snapshot, list[Record], list[str], list[Record]]:
+        """The snapshot `draft` describes, the records to write, the ids to delete once it is
+        published, and the stored records a failed write must restore (hybrid rewrites).
+
+        A vector comes from the base snapshot (by utterance), else from the index (records it holds:
+        adopted, synced or re-keyed routes), else from the encoder (new utterances only)."""
+        scheme = base.id_scheme if scheme is None else scheme
+        make_id = id_function(scheme)
+        same_ids = scheme == base.id_scheme
+        ids: dict[str, dict[str, str]] = {}
+        vectors: dict[str, np.ndarray | None] = {}
+        known: dict[tuple[str, str], np.ndarray] = {}
+        for name, route in draft.routes.items():
+            old = base.vectors.get(name)
+            if same_ids and base.routes.get(name) is route:  # untouched route: nothing to recompute
+                ids[name] = base.ids[name]
+                if old is not None:
+                    vectors[name] = old  # the very same array (rules reuse its work)
+                    continue
+            else:
+                before = base.ids.get(name, {}) if same_ids else {}
+                ids[name] = {u: before.get(u) or make_id(name, u) for u in route.utterances}
+            if old is not None and same_ids and list(base.ids[name]) == route.utterances:
+                vectors[name] = old  # same utterances (a threshold or metadata change): the same array
+            elif old is not None:
+                known.update(((name, u), v) for u, v in zip(base.ids[name], old))
+        untouched = {n for n, r in draft.routes.items() if same_ids and base.routes.get(n) is r}
+        if present is None:  # incremental: only changed routes can write or drop records
+            held_sets = {n: set(base.ids.get(n, {}).values()) for n in draft.routes if n not in untouched}
+
+            def is_held(n: str, i: str) -> bool:
+                return n in untouched or i in held_sets[n]
+
+            write = [(n, u, i) for n in held_sets for u, i in ids[n].items() if i not in held_sets[n]]
+            doomed = [i for n, m in base.ids.items() if n not in draft.routes for i in m.values()]
+            doomed += [i for n in held_sets for i in held_sets[n] - set(ids[n].values())]
+        else:
+            def is_held(n: str, i: str) -> bool:
+                return i in present
+
+            desired = {i for m in ids.values() for i in m.values()}
+            write = [(n, u, i) for n, m in ids.items() for u, i in m.items() if i not in present]
+            doomed = list((present - desired) if prune else (base.known_ids - desired))
+        doomed.sort()
+        need_all = not draft.rule.uses_index
+        needed = [(n, u, i) for n, m in ids.items() if n not in vectors for u, i in m.items()
+                  if (n, u) not in known and (need_all or not is_held(n, i))]
+        found = self._find_vectors(needed, read_index={n for n, _, i in needed if present is not None or is_held(n, i)})
+        found.update(known)
+        for name in draft.routes:
+            if name not in vectors:
+                rows = [found.get((name, u)) for u in ids[name]]
+                vectors[name] = None if any(r is None for r in rows) else unit_rows(np.stack(rows))
+        position = {n: {u: j for j, u in enumerate(ids[n])} for n in {n for n, _, _ in write}}
+        records = [Record(n, u, found[(n, u)] if (n, u) in found else vectors[n][position[n][u]], id=i)
+                   for n, u, i in write]
+        sparse, rewritten, originals = self._sparse(base, draft, records, bool(write or doomed))
+        snapshot = self._snapshot(base, draft, ids, vectors, sparse, scheme)
+        return snapshot, records + rewritten, doomed, originals
+
+    def _find_vectors(self, needed: list[tuple[str, str, str]],
+                      read_index: set[str]) -> dict[tuple[str, str], np.ndarray]:
+        """Vectors for (route, utterance): read from the index for `read_index` routes, else encoded."""
+        found: dict[tuple[str, str], np.ndarray] = {}
+        for name in sorted(read_index):
+            for r in self.index.records(route=name):
+                found[(r.route, r.utterance)] = r.dense
+        lacking = [(n, u) for n, u, _ in needed if (n, u) not in found]
+        if lacking:
+            dense = np.asarray(self.encoder.encode([u for _, u in lacking]), dtype=np.float32)
+            found.update(zip(lacking, dense))
+        return found
+
+    def _sparse(self, base: Snapshot, draft: Draft, records: list[Record], changed: bool):
+        """Hybrid routers: a freshly fitted copy of the sparse encoder; when utterances changed,
+        every stored document vector is rewritten (corpus statistics moved)."""
+        if base.sparse_encoder is None:
+            return None, [], []
+        if not changed and base.sparse_encoder.is_fitted:
+            return base.sparse_encoder, [], []
+        sparse = copy.deepcopy(base.sparse_encoder)
+        utterances = [u for r in draft.routes.values() for u in r.utterances]
+        if utterances:
+            sparse.fit(utterances)
+        if not changed:
+            return sparse, [], []
+        added = {r.id for r in records}
+        originals = [r for r in self.index.records() if r.id not in added and r.route in draft.routes]
+        rewritten = [copy.copy(r) for r in originals]
+        targets = records + rewritten
+        for r, vec in zip(targets, sparse.encode_documents([r.utterance for r in targets])):
+            r.sparse = vec
+        return sparse, rewritten, originals
+
+    def _snapshot(self, base: Snapshot, draft: Draft, ids: dict[str, dict[str, str]],
+                  vectors: dict[str, np.ndarray | None], sparse: Any, scheme: int) -> Snapshot:
+        routes = list(draft.routes.values())
+        names = [r.name for r in routes]
+        rule = draft.rule
+        same_columns = names == list(base.table.names) and all(vectors[n] is base.vectors.get(n) for n in names)
+        if names and not rule.uses_index and not (same_columns and (rule is base.rule or draft.rule_trained)):
+            saved = draft.rule_state
+            if saved and saved.get("name") == rule.name and saved.get("signature") == signature(names, ids):
+                rule = Rule.from_state(saved)  # learned state from a saved router: no retraining
+            else:
+                rule = rule.train({n: vectors[n] for n in names}, names, base.rule)
+        known = frozenset(i for m in ids.values() for i in m.values()) if self.index.is_remote else None
+        table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, known)
+        extra = {**draft.extra, "rule": rule.spec()}
+        return Snapshot(MappingProxyType(dict(draft.routes)),
+                        MappingProxyType({n: MappingProxyType(m) for n, m in ids.items()}),
+                        MappingProxyType(vectors), table, rule, draft.settings, MappingProxyType(extra),
+                        draft.calibration, sparse, base.version + 1, base.remote_version, scheme,
+                        sum(len(m) for m in ids.values()))
+
+    def _write(self, records: list[Record], written: list[str], originals: list[Record]) -> None:
+        if not records:
+            return
+        try:
+            self.index.upsert(records)
+        except BaseException:
+            self._take_back(written)
+            if originals:
+                with contextlib.suppress(Exception):
+                    self.index.upsert(originals)
+            raise
+
+    def _take_back(self, written: list[str]) -> None:
+        """Delete records this change wrote that no published state references."""
+        if not written:
+            return
+        keep: set[str] = set()
+        if self.syncer is not None:
+            with contextlib.suppress(Exception):
+                state = self.syncer.read()
+                if state is not None:
+                    keep = self.syncer.referenced_ids(state)
+        doomed = [i for i in written if i not in keep and i not in self.snapshot.known_ids]
+        if doomed:
+            with contextlib.suppress(Exception):
+                self.index.delete(ids=doomed)
+
+    def _collect(self, doomed: list[str]) -> None:
+        """Garbage: records the published snapshot no longer references (best effort; a remote
+        router ignores stray records, and the next prune removes them)."""
+        if not doomed:
+            return
+        try:
+            self.index.delete(ids=doomed)
+        except Exception as exc:  # the change is published: do not report it as failed
+            log.warning("could not delete %d unreferenced records: %s", len(doomed), exc)
+
+    # -- adopting a shared state ----------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Adopt the shared state if another instance changed it; True if anything changed.
+
+        Lost remote data is noticed here too: the snapshot is marked (queries that need the index
+        then raise RemoteStateLost) or, where this router's copy is the truth, the index is rewritten."""
+        if self.syncer is None:
+            return False
+        state = self.syncer.read()
+        snap = self.snapshot
+        lost = (state is None and snap.remote_version > 0) or (
+            state is not None and state.version == snap.remote_version and self.syncer.records_missing(state, snap))
+        if lost:
+            if self.syncer.local_truth:
+                self.commit(lambda draft: None)  # the commit path notices the loss and rewrites
+                return True
+            why = "the shared state is gone" if state is None else "records of the shared state are missing"
+            self.snapshot = snap.evolve(remote_lost=why)
+            return False
+        if state is None or state.version == snap.remote_version:
+            return False
+        with self._mutex:
+            if state.version != self.snapshot.remote_version:
+                self.snapshot = self.adopted(state)
+        return True
+
+    def adopted(self, state: Any) -> Snapshot:
+        """The snapshot of a newer shared state (routes, settings, extras), built off to the side:
+        nothing is encoded, vectors of changed routes are read from the index."""
+        base = self.snapshot
+        draft = self.syncer.draft_from(state, base)
+        rebased = base.evolve(id_scheme=state.id_scheme)
+        new, _, _, _ = self.build(rebased, draft, present=self.syncer.referenced_ids(state), prune=False,
+                                  scheme=state.id_scheme)
+        return new.evolve(remote_version=state.version)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:
+        """Stored utterances (of one route, or with these ids) of the current snapshot."""
+        snap = self.snapshot
+        if route_name is None:
+            names = list(snap.routes)
+        else:
+            if not isinstance(route_name, str):
+                raise TypeError(f"route name must be a string, got {type(route_name).__name__}: {route_name!r:.80}")
+            if route_name not in snap.routes:
+                known = ", ".join(list(snap.routes)[:10]) or "none"
+                raise RouteNotFoundError(f"unknown route {route_name!r} (routes: {known})")
+            names = [route_name]
+        found = [Utterance(i, n, u) for n in names for u, i in snap.ids[n].items()]
         if ids is None:
             return found
         by_id = {u.id: u for u in found}
@@ -65,247 +380,3 @@ class RouteStore:
         if missing:
             raise KeyError(f"unknown utterance id(s): {missing[:5]}")
         return [by_id[i] for i in ids]
-
-    # -- changing ------------------------------------------------------------------------------
-    def add(self, routes: Route | Sequence[Route]) -> None:
-        """Add one route or several; encodes their utterances. Existing names are refused."""
-        items = [routes] if isinstance(routes, Route) else list(routes)
-        for r in items:
-            if not isinstance(r, Route):
-                raise TypeError(f"expected Route objects, got {type(r).__name__}: {r!r:.80}")
-
-        def change(current: dict[str, Route]) -> dict[str, Route]:
-            for r in items:
-                if r.name in current:
-                    raise ValueError(f"route {r.name!r} already exists (use update() to change it)")
-                current[r.name] = r.model_copy(deep=True)
-            return current
-
-        self._mutate(change)
-
-    def delete(self, name: str) -> None:
-        """Remove a route and its utterances."""
-
-        def change(current: dict[str, Route]) -> dict[str, Route]:
-            self._existing(name)
-            return {n: r for n, r in current.items() if n != name}
-
-        self._mutate(change)
-
-    def update(
-        self,
-        name: str,
-        *,
-        utterances: Sequence[str] = _UNSET,
-        score_threshold: float | None = _UNSET,
-        distance_threshold: float | None = _UNSET,
-        metadata: dict[str, Any] = _UNSET,
-        description: str | None = _UNSET,
-        function_schemas: list[dict[str, Any]] | None = _UNSET,
-        aggregation: str | None = _UNSET,
-    ) -> Route:
-        """Change fields of a route; new utterances are encoded, removed ones deleted."""
-        given = {"utterances": utterances, "score_threshold": score_threshold, "metadata": metadata,
-                 "description": description, "function_schemas": function_schemas, "aggregation": aggregation}
-        if distance_threshold is not _UNSET and score_threshold is not _UNSET:
-            raise ValueError("give score_threshold or distance_threshold, not both")
-        result: list[Route] = []
-
-        def change(current: dict[str, Route]) -> dict[str, Route]:
-            data = self._existing(name).model_dump()
-            data.update({k: v for k, v in given.items() if v is not _UNSET})
-            if distance_threshold is not _UNSET:
-                data.pop("score_threshold")
-                data["distance_threshold"] = distance_threshold
-            route = Route.model_validate(data)
-            result.append(route)
-            return {n: (route if n == name else r) for n, r in current.items()}
-
-        self._mutate(change)
-        return result[0].model_copy(deep=True)
-
-    def add_utterances(self, name: str, utterances: Sequence[str]) -> list[str]:
-        """Add utterances to a route; returns their stable ids (present ones are not re-added)."""
-        items = check_texts(utterances, "utterances")
-
-        def change(current: dict[str, Route]) -> dict[str, Route]:
-            route = self._existing(name)
-            merged = route.model_copy(update={"utterances": list(dict.fromkeys(route.utterances + items))})
-            return {n: (merged if n == name else r) for n, r in current.items()}
-
-        self._mutate(change)
-        return [record_id(name, u) for u in items]
-
-    def delete_utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> int:
-        """Delete utterances by route and/or id; a route left without utterances is removed."""
-        if route_name is None and ids is None:
-            raise ValueError("give route_name and/or ids (use clear() to remove everything)")
-        count: list[int] = []
-
-        def change(current: dict[str, Route]) -> dict[str, Route]:
-            doomed = {(u.route, u.utterance) for u in self.get_utterances(route_name, ids)}
-            count.append(len(doomed))
-            new: dict[str, Route] = {}
-            for n, r in current.items():
-                keep = [u for u in r.utterances if (n, u) not in doomed]
-                if keep:
-                    new[n] = r if len(keep) == len(r.utterances) else r.model_copy(update={"utterances": keep})
-            return new
-
-        self._mutate(change)
-        return count[0]
-
-    def clear(self) -> None:
-        """Remove every route and utterance."""
-        self._mutate(lambda current: {})
-
-    # -- the one commit path ----------------------------------------------------------------------
-    def _mutate(self, change: Callable[[dict[str, Route]], dict[str, Route] | None]) -> None:
-        """Apply `change` to the latest route set under the writers' lock and commit it.
-
-        `change` gets a copy of the current routes and returns the new set, or None when it only
-        changed settings."""
-        with self._write_lock():
-            new = change(dict(self._routes))
-            if new is None:
-                self._rebuild_table()
-                self.version += 1
-                self._changed()
-            else:
-                self._commit(new)
-
-    def _write_lock(self) -> contextlib.AbstractContextManager[None]:  # the layer adds remote locking
-        return self._mutex
-
-    @staticmethod
-    def _checked_routes(routes: list[Route]) -> list[Route]:
-        names: set[str] = set()
-        for r in routes:
-            if not isinstance(r, Route):
-                raise TypeError(f"expected Route objects, got {type(r).__name__}: {r!r:.80}")
-            if r.name in names:
-                raise ValueError(f"duplicate route name {r.name!r}")
-            names.add(r.name)
-        return routes
-
-    def _init_routes(self, routes: list[Route]) -> None:
-        self._checked_routes(routes)
-        present = set(self.index.ids()) if self.index.count() else set()
-        with self._mutex:
-            self._commit({r.name: r.model_copy(deep=True) for r in routes}, present)
-
-    def _commit(self, new: dict[str, Route], present: set[str] | None = None, prune: bool = False) -> None:
-        """Make `new` the route set: encode what the index lacks, write records, then swap.
-
-        Without `present`, the index is assumed to hold exactly the current routes' records and
-        only the difference is written. With `present` (the ids the index holds), records are
-        written for every desired id it lacks, and with `prune` every other record is removed."""
-        if present is None:
-            ids, to_add, to_remove = self._incremental(new)
-        else:
-            ids = {n: {u: self._ids.get(n, {}).get(u) or record_id(n, u) for u in r.utterances} for n, r in new.items()}
-            desired = {i for m in ids.values() for i in m.values()}
-            to_add = [(n, u, i) for n, m in ids.items() for u, i in m.items() if i not in present]
-            to_remove = [i for i in present if i not in desired] if prune else []
-        sparse_before = copy.deepcopy(self.sparse_encoder)
-        try:
-            fresh = self._encode_new(to_add)
-            rewritten, originals = self._refit_sparse(fresh, new, rewrite=bool(to_add or to_remove))
-            self._write_index(fresh + rewritten, to_remove, [r.id for r in fresh], originals)
-        except BaseException:
-            self.sparse_encoder = sparse_before
-            raise
-        self._routes, self._ids = new, ids
-        self._rebuild_table()
-        self.version += 1
-        self._changed()
-
-    def _swap(self, new: dict[str, Route]) -> None:
-        """Take a route set whose records the index already holds (written by another instance)."""
-        ids = {n: {u: self._ids.get(n, {}).get(u) or record_id(n, u) for u in r.utterances} for n, r in new.items()}
-        if self.sparse_encoder is not None:
-            utterances = [u for r in new.values() for u in r.utterances]
-            if utterances:
-                self.sparse_encoder.fit(utterances)  # query-side statistics; stored vectors are current
-        self._routes, self._ids = new, ids
-        self._rebuild_table()
-
-    def _incremental(self, new: dict[str, Route]):
-        """Per-route diff of the current and the new route set (unchanged routes cost nothing)."""
-        old = self._routes
-        ids = dict(self._ids)
-        to_add: list[tuple[str, str, str]] = []
-        to_remove: list[str] = []
-        for name in list(old) + [n for n in new if n not in old]:
-            before = self._ids.get(name, {})
-            if name in old and name in new and old[name].utterances == new[name].utterances:
-                continue
-            if name not in new:
-                ids.pop(name, None)
-                to_remove += before.values()
-                continue
-            now = {u: before.get(u) or record_id(name, u) for u in new[name].utterances}
-            ids[name] = now
-            to_add += [(name, u, i) for u, i in now.items() if u not in before]
-            to_remove += [i for u, i in before.items() if u not in now]
-        return ids, to_add, to_remove
-
-    def _encode_new(self, pairs: list[tuple[str, str, str]]) -> list[Record]:
-        if not pairs:
-            return []
-        dense = self.encoder.encode([u for _, u, _ in pairs])
-        return [Record(n, u, dense[j], id=i) for j, (n, u, i) in enumerate(pairs)]
-
-    def _refit_sparse(
-        self, fresh: list[Record], routes: dict[str, Route], rewrite: bool
-    ) -> tuple[list[Record], list[Record]]:
-        """Refit BM25 on the new utterance set; when utterances changed, every stored document
-        vector is rewritten (corpus statistics moved).
-
-        Returns the rewritten stored records and their originals (to restore on failure)."""
-        if self.sparse_encoder is None or not (rewrite or not self.sparse_encoder.is_fitted):
-            return [], []
-        all_utterances = [u for r in routes.values() for u in r.utterances]
-        if all_utterances:
-            self.sparse_encoder.fit(all_utterances)
-        if not rewrite:
-            return [], []
-        added = {r.id for r in fresh}
-        originals = [r for r in self.index.records() if r.id not in added and r.route in routes]
-        rewritten = [copy.copy(r) for r in originals]
-        targets = fresh + rewritten
-        for r, vec in zip(targets, self.sparse_encoder.encode_documents([r.utterance for r in targets])):
-            r.sparse = vec
-        return rewritten, originals
-
-    def _write_index(self, records: list[Record], remove: list[str], added: list[str], originals: list[Record]) -> None:
-        try:
-            if records:
-                self.index.upsert(records)
-            if remove:
-                self.index.delete(ids=remove)
-        except BaseException:
-            # best effort: take back what this change wrote
-            if added:
-                self.index.delete(ids=added)
-            if originals:
-                self.index.upsert(originals)
-            raise
-
-    def _changed(self) -> None:
-        """Hook called after every committed change (remote sync writes the shared state here)."""
-
-    def _existing(self, name: str) -> Route:
-        if not isinstance(name, str):
-            raise TypeError(f"route name must be a string, got {type(name).__name__}: {name!r:.80}")
-        try:
-            return self._routes[name]
-        except KeyError:
-            raise self._unknown(name) from None
-
-    def _unknown(self, name: str) -> RouteNotFoundError:
-        known = ", ".join(list(self._routes)[:10]) or "none"
-        return RouteNotFoundError(f"unknown route {name!r} (routes: {known})")
-
-    def _rebuild_table(self) -> None:  # overridden by the layer (needs its thresholds)
-        self._table = RouteTable.build([], None, 0.5)

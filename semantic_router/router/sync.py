@@ -1,25 +1,42 @@
 """auto_sync: one route set shared by many router instances through the index's state blob.
 
-The index stores the full router state (routes, settings, encoder identity, fitted extras) with
-a version and an order-independent hash. Writers hold the index lock, re-read the state, apply
-their change to the latest route set, write records, then the state. Readers adopt a newer
-version without encoding anything (the vectors are already in the shared index).
+The index stores the full router state (routes, settings, encoder identity, fitted extras, id
+scheme) with a version and an order-independent hash. Writers hold the index lock, re-read the
+state, apply their change to the latest route set, write new records, publish the state with a
+fenced write (the version they read, their lease), and only then delete unreferenced records.
+Readers adopt a newer version off the query path (a background thread) without encoding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import json
+import logging
+import threading
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from semantic_router.errors import SyncError
-from semantic_router.route import Route
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
-if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+from semantic_router.errors import ConfigError, SyncError
+from semantic_router.index.base import Index, LeaseToken
+from semantic_router.route import Aggregation, Route, check_unique_names
+from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
+
+log = logging.getLogger(__name__)
 
 STATE_FORMAT = "semantic-router/state"
 MODES = ("local", "remote", "merge-force-local", "merge-force-remote", "merge")
@@ -44,54 +61,54 @@ def state_hash(routes: list[Route], settings: dict[str, Any], encoder: dict[str,
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def settings_of(layer: RouteLayer) -> dict[str, Any]:
-    return {"aggregation": layer.aggregation, "top_k": layer.top_k, "alpha": layer.alpha,
-            "score_threshold": layer.score_threshold}
+class SharedSettings(BaseModel):
+    """Router settings in a shared state, validated like a config (replicas never adopt bad ones)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    aggregation: Aggregation = "max"
+    top_k: StrictInt = Field(5, ge=1)
+    alpha: float = Field(0.7, ge=0.0, le=1.0)
+    score_threshold: float | None = Field(None, ge=-1.0, le=1.0)
 
 
-def encoder_identity(layer: RouteLayer) -> dict[str, Any]:
-    return {"type": layer.encoder.type, "name": layer.encoder.name, "dimensions": layer.encoder.dimensions}
+class SharedState(BaseModel):
+    """The state blob of a shared index."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["semantic-router/state"]
+    version: StrictInt = Field(ge=0)
+    hash: str | None = None
+    encoder: dict[str, Any] = Field(default_factory=dict)
+    sparse_encoder: dict[str, Any] | None = None
+    settings: SharedSettings = Field(default_factory=SharedSettings)
+    routes: list[Route] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
+    id_scheme: StrictInt = Field(1, ge=1)  # absent: written before collision-free ids (legacy)
+
+    @field_validator("routes")
+    @classmethod
+    def _unique(cls, routes: list[Route]) -> list[Route]:
+        return check_unique_names(routes)
 
 
-def local_hash(layer: RouteLayer) -> str:
-    return state_hash(list(layer._routes.values()), settings_of(layer), encoder_identity(layer), layer.extra)
-
-
-def build_state(layer: RouteLayer, version: int) -> dict[str, Any]:
-    """The state blob written to the index."""
-    return {
-        "format": STATE_FORMAT,
-        "version": version,
-        "hash": local_hash(layer),
-        "encoder": {**layer.encoder.spec(), **encoder_identity(layer)},
-        "sparse_encoder": None if layer.sparse_encoder is None else layer.sparse_encoder.spec(),
-        "settings": settings_of(layer),
-        "routes": [r.model_dump(mode="json") for r in layer._routes.values()],
-        "extra": layer.extra,
-        "updated_by": layer.instance_id,
-        "updated_at": time.time(),
-    }
-
-
-def check_state(state: Any) -> dict[str, Any]:
+def check_state(state: Any, where: str = "the index") -> SharedState:
+    """A validated SharedState, or a clear error naming the bad field."""
+    if isinstance(state, SharedState):
+        return state
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise SyncError(f"the index holds no semantic-router state (found {type(state).__name__})")
-    return state
+        raise SyncError(f"{where} holds no semantic-router state (found {type(state).__name__})")
+    try:
+        return SharedState.model_validate(state)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
+                             for e in exc.errors())
+        raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
 
 
-def check_encoder(layer: RouteLayer, state: dict[str, Any]) -> None:
-    """Refuse to mix vector spaces: the stored encoder must be ours."""
-    stored = state.get("encoder") or {}
-    mine = encoder_identity(layer)
-    if (stored.get("name"), stored.get("dimensions")) != (mine["name"], mine["dimensions"]):
-        raise SyncError(
-            f"the index was built with encoder {stored.get('name')!r} ({stored.get('dimensions')} dims); "
-            f"this router uses {mine['name']!r} ({mine['dimensions']} dims). Use the same encoder or another index."
-        )
-
-
-def remote_routes(state: dict[str, Any]) -> dict[str, Route]:
-    return {d["name"]: Route.model_validate(d) for d in state.get("routes", [])}
+def remote_routes(state: Any) -> dict[str, Route]:
+    return {r.name: r for r in check_state(state).routes}
 
 
 def merge_routes(local: dict[str, Route], remote: dict[str, Route], mode: str) -> dict[str, Route]:
@@ -149,132 +166,153 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
     return out
 
 
+
+
+def sync_change(local: dict[str, Route], mode: str, mine: Snapshot, rule_state: dict[str, Any] | None):
+    """The change a sync makes: the merge of `local` and the shared routes; settings, rule and
+    fitted extras stay this router's unless the mode makes the remote side the truth."""
+
+    def change(draft: Draft) -> None:
+        remote = dict(draft.routes) if draft.shared else {}
+        draft.routes = merge_routes(local, remote, mode)
+        if not draft.shared or mode not in ("remote", "merge-force-remote"):
+            draft.settings, draft.rule, draft.extra = mine.settings, mine.rule, dict(mine.extra)
+            draft.calibration = mine.calibration
+        draft.rule_state = rule_state
+
+    return change
+
+
 def new_instance_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class SyncMixin:
-    """RouteLayer's side of auto_sync: reconcile, publish after changes, adopt newer versions."""
+class Syncer:
+    """The shared-index side of a router: read and validate the state, publish fenced, adopt."""
 
-    refresh_interval: float = 5.0
-    lock_timeout: float = 30.0
-
-    def _sync_setup(self, refresh_interval: float, lock_timeout: float) -> None:
-        self.instance_id = new_instance_id()
-        self.refresh_interval = refresh_interval
-        self.lock_timeout = lock_timeout
-        self._remote_version = 0
-        self._last_check = time.monotonic()
-
-    # -- public -------------------------------------------------------------------------------
-    def sync(self: RouteLayer, mode: str | None = None) -> None:
-        """Reconcile with the index's state now (`mode` defaults to the layer's auto_sync)."""
-        mode = mode or self.auto_sync or "merge"
+    def __init__(self, index: Index, mode: str, encoder: Any, lock_timeout: float, instance_id: str) -> None:
         if mode not in MODES:
-            raise ValueError(f"sync mode must be one of {MODES}, got {mode!r}")
-        with self._mutex, self.index.lock(self.lock_timeout):
-            state = self.index.read_state()
-            remote: dict[str, Route] = {}
-            if state is not None:
-                check_state(state)
-                check_encoder(self, state)
-                remote = remote_routes(state)
-                self._remote_version = int(state.get("version", 0))
-                if mode == "remote" or (mode == "merge-force-remote"):
-                    self._adopt_settings(state)
-            target = merge_routes(self._routes, remote, mode)
-            self._publishing = state is None or mode != "remote"
+            raise ValueError(f"auto_sync must be one of {MODES}, got {mode!r}")
+        self.index = index
+        self.mode = mode
+        self.encoder = encoder
+        self.lock_timeout = lock_timeout
+        self.instance_id = instance_id
+
+    @property
+    def local_truth(self) -> bool:
+        """True when this router's copy is the truth (lost remote data is rewritten from it)."""
+        return self.mode in ("local", "merge-force-local")
+
+    def writing(self) -> contextlib.AbstractContextManager[LeaseToken]:
+        return self.index.lock(self.lock_timeout)
+
+    def read(self) -> SharedState | None:
+        raw = self.index.read_state()
+        if raw is None:
+            return None
+        state = check_state(raw, f"index {self.index.type!r}")
+        self.check_encoder(state)
+        return state
+
+    def identity(self) -> dict[str, Any]:
+        e = self.encoder
+        return {"type": e.type, "name": e.name, "dimensions": e.dimensions}
+
+    def check_encoder(self, state: SharedState) -> None:
+        """Refuse to mix vector spaces: the stored encoder must be ours."""
+        stored, mine = state.encoder, self.identity()
+        if (stored.get("name"), stored.get("dimensions")) != (mine["name"], mine["dimensions"]):
+            raise SyncError(
+                f"the index was built with encoder {stored.get('name')!r} ({stored.get('dimensions')} dims); "
+                f"this router uses {mine['name']!r} ({mine['dimensions']} dims). Use the same encoder or another "
+                "index.")
+
+    def hash_of(self, snap: Snapshot) -> str:
+        return state_hash(list(snap.routes.values()), snap.settings.plain(), self.identity(), dict(snap.extra))
+
+    def state_of(self, snap: Snapshot, version: int) -> dict[str, Any]:
+        """The state blob a snapshot publishes."""
+        sparse = snap.sparse_encoder
+        return {
+            "format": STATE_FORMAT,
+            "version": version,
+            "hash": self.hash_of(snap),
+            "encoder": {**self.encoder.spec(), **self.identity()},
+            "sparse_encoder": None if sparse is None else sparse.spec(),
+            "settings": snap.settings.plain(),
+            "routes": [r.model_dump(mode="json") for r in snap.routes.values()],
+            "extra": dict(snap.extra),
+            "id_scheme": snap.id_scheme,
+            "updated_by": self.instance_id,
+            "updated_at": time.time(),
+        }
+
+    def publish(self, snap: Snapshot, expected: int | None, lease: LeaseToken | None) -> Snapshot:
+        """Write the snapshot's state, fenced: only over version `expected`, only under `lease`."""
+        version = (expected or 0) + 1
+        state = self.state_of(snap, version)
+        if _fenced(self.index):
+            self.index.write_state(state, expected_version=expected or 0, lease=lease)
+        else:  # a backend without the fenced contract yet: the lock alone protects the write
+            self.index.write_state(state)
+        return snap.evolve(remote_version=version)
+
+    def referenced_ids(self, state: SharedState) -> set[str]:
+        make_id = id_function(state.id_scheme)
+        return {make_id(r.name, u) for r in state.routes for u in r.utterances}
+
+    def records_missing(self, state: SharedState, snap: Snapshot) -> bool:
+        """Cheap check that the index still holds the state's records (fewer records than listed)."""
+        listed = sum(len(r.utterances) for r in state.routes)
+        return listed > 0 and self.index.count() < listed
+
+    def draft_from(self, state: SharedState, base: Snapshot) -> Draft:
+        """The change that takes another instance's state: routes, settings, fitted extras."""
+        from semantic_router.quality.fit import apply_extra
+
+        s = state.settings
+        settings = Settings(s.top_k, s.aggregation, s.alpha, s.score_threshold, base.settings.rule_auto)
+        draft = Draft({r.name: r for r in state.routes}, settings, base.rule, dict(base.extra), base.calibration)
+        apply_extra(draft, state.extra)
+        return draft
+
+
+def _fenced(index: Index) -> bool:
+    """True when the backend's write_state takes `expected_version` and `lease` (the fenced contract)."""
+    try:
+        return "expected_version" in inspect.signature(type(index).write_state).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class Refresher:
+    """A daemon thread adopting newer shared states every `interval` s, off the query path.
+
+    It holds the router only weakly: a router nobody references is collected and the thread ends."""
+
+    MIN_INTERVAL = 0.05
+
+    def __init__(self, refresh: Callable[[], Any], interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="semantic-router-refresh",
+                                        args=(weakref.WeakMethod(refresh), max(interval, self.MIN_INTERVAL),
+                                              self._stop))
+        self._thread.start()
+
+    @staticmethod
+    def _run(ref: weakref.WeakMethod, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            fn = ref()
+            if fn is None:
+                return
             try:
-                self._commit(target, present=set(self.index.ids()), prune=True)
-            finally:
-                self._publishing = True
-            if state is not None and mode == "remote":
-                self.version = self._remote_version
-            self._last_check = time.monotonic()
+                fn()
+            except Exception as exc:  # the router keeps serving its last snapshot
+                log.warning("background refresh failed: %s", exc)
+            del fn
 
-    def is_synced(self: RouteLayer) -> bool:
-        """True when the index's state holds exactly this router's routes and settings."""
-        state = self.index.read_state()
-        return state is not None and state.get("hash") == local_hash(self)
-
-    def diff(self: RouteLayer) -> list[RouteDiff]:
-        """What differs between this router and the index's state, route by route."""
-        state = self.index.read_state()
-        return diff(self._routes, remote_routes(check_state(state)) if state is not None else {})
-
-    def refresh(self: RouteLayer) -> bool:
-        """Adopt the index's state if another instance changed it; True if anything changed."""
-        self._last_check = time.monotonic()
-        if self.auto_sync is None:
-            return False
-        state = self.index.read_state()
-        if state is None or int(state.get("version", 0)) == self._remote_version:
-            return False
-        with self._mutex:
-            self._adopt(check_state(state))
-        return True
-
-    # -- hooks used by the layer and the commit path --------------------------------------------
-    def _maybe_refresh(self: RouteLayer) -> None:
-        if self.auto_sync is not None and time.monotonic() - self._last_check >= self.refresh_interval:
-            self.refresh()
-
-    def _write_lock(self: RouteLayer):
-        """Writers: the process mutex, and for synced routers the index lock plus a fresh state."""
-        if self.auto_sync is None:
-            return self._mutex
-        return _SyncedWrite(self)
-
-    def _changed(self: RouteLayer) -> None:
-        super()._changed()  # type: ignore[misc]
-        if self.auto_sync is None or not getattr(self, "_publishing", True):
-            return
-        self._remote_version += 1
-        self.index.write_state(build_state(self, self._remote_version))
-        self.version = self._remote_version
-
-    def _adopt(self: RouteLayer, state: dict[str, Any]) -> None:
-        """Take another instance's state: routes, settings, extras; nothing is encoded."""
-        check_encoder(self, state)
-        routes = remote_routes(state)
-        self._adopt_settings(state)
-        self._swap(routes)
-        self._remote_version = self.version = int(state.get("version", 0))
-
-    def _adopt_settings(self: RouteLayer, state: dict[str, Any]) -> None:
-        s = state.get("settings") or {}
-        self.aggregation = s.get("aggregation", self.aggregation)
-        self.top_k = s.get("top_k", self.top_k)
-        self.alpha = s.get("alpha", self.alpha)
-        self._score_threshold = s.get("score_threshold", self._score_threshold)
-        self.restore_extra(state.get("extra") or {})
-
-
-class _SyncedWrite:
-    """Context: process mutex + index lease lock, refreshed to the latest state on entry."""
-
-    def __init__(self, layer: RouteLayer) -> None:
-        self.layer = layer
-        self.lock = None
-
-    def __enter__(self) -> None:
-        self.layer._mutex.acquire()
-        try:
-            self.lock = self.layer.index.lock(self.layer.lock_timeout)
-            self.lock.__enter__()
-        except BaseException:
-            self.layer._mutex.release()
-            raise
-        try:
-            state = self.layer.index.read_state()
-            if state is not None and int(state.get("version", 0)) != self.layer._remote_version:
-                self.layer._adopt(check_state(state))
-        except BaseException as exc:
-            self.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            self.lock.__exit__(*exc)
-        finally:
-            self.layer._mutex.release()
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)

@@ -1,0 +1,127 @@
+"""Where benchmark results go: an output folder by default, the tracked docs only when asked.
+
+`Output(out)` writes `out/results/NAME.json`, `out/img/*.png` and Markdown sections into
+`out/benchmarks.md`. With `update_docs=True` the same sections, plots and JSON also go to
+`docs/benchmarks.md`, `docs/img/` and `benchmarks/results/` (the tracked copies). Every file is
+written to a temporary file in its folder and renamed, so an interrupted run leaves no half file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmarks" / "out"  # git-ignored
+DOCS = ROOT / "docs" / "benchmarks.md"
+DOCS_IMG = ROOT / "docs" / "img"
+TRACKED_RESULTS = ROOT / "benchmarks" / "results"
+
+T = TypeVar("T")
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """`--quiet`: no progress bars and no log lines."""
+    global _quiet
+    _quiet = quiet
+
+
+def show_progress() -> bool:
+    """Progress bars only on a terminal, and never with `--quiet`."""
+    return not _quiet and sys.stderr.isatty()
+
+
+def bar(items: Iterable[T], desc: str) -> Iterator[T]:
+    """A tqdm bar over `items` when `show_progress()`, else the items as they are."""
+    if not show_progress():
+        yield from items
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(items, desc=desc)
+
+
+def log(message: str) -> None:
+    if not _quiet:
+        print(message, flush=True)
+
+
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    """Write `data` to a temporary file beside `path`, flush it to disk, rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """`text` with the block between `<!-- name:start -->` and `<!-- name:end -->` replaced (appended if absent)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        return re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+@dataclass(frozen=True)
+class Output:
+    """The destinations of one benchmark run."""
+
+    out: Path = DEFAULT_OUT
+    update_docs: bool = False
+    docs: Path = DOCS
+    docs_img: Path = DOCS_IMG
+    tracked_results: Path = TRACKED_RESULTS
+
+    @property
+    def doc(self) -> Path:
+        return self.out / "benchmarks.md"
+
+    def json(self, name: str, results: dict[str, Any]) -> Path:
+        text = json.dumps(results, indent=2, default=float) + "\n"
+        if self.update_docs:
+            write_atomic(self.tracked_results / f"{name}.json", text)
+        return write_atomic(self.out / "results" / f"{name}.json", text)
+
+    def section(self, name: str, body: str) -> None:
+        """Put a Markdown section into the output's benchmarks.md (and docs/benchmarks.md with update_docs).
+        Image links inside `body` are relative (`img/NAME.png`): both files keep their plots in `img/`."""
+        for doc in [self.doc] + ([self.docs] if self.update_docs else []):
+            text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+            write_atomic(doc, replace_section(text, name, body))
+
+    def plot(self, filename: str, draw: Callable[[Path], Path]) -> str:
+        """Draw a plot into the output's img/ (and docs/img with update_docs); return its relative link."""
+        for folder in [self.out / "img"] + ([self.docs_img] if self.update_docs else []):
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".png", dir=folder)
+            os.close(fd)
+            try:
+                draw(Path(tmp))
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, folder / filename)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        return f"img/{filename}"
+
+    def written(self) -> str:
+        where = f"{self.out}/ (results/, img/, benchmarks.md)"
+        return where + (f" and {self.docs}, {self.docs_img}/, {self.tracked_results}/" if self.update_docs else "")

@@ -1,0 +1,130 @@
+"""Route-set edits as pure functions over a change's Draft (the store commits them).
+
+Each returns what the public method returns; each validates against the LATEST route set (the
+one the store hands it under the writers' lock), so concurrent writers never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from semantic_router.errors import RouteNotFoundError
+from semantic_router.route import Route
+from semantic_router.router.snapshot import Draft
+
+
+def existing(routes: dict[str, Route], name: Any) -> Route:
+    if not isinstance(name, str):
+        raise TypeError(f"route name must be a string, got {type(name).__name__}: {name!r:.80}")
+    try:
+        return routes[name]
+    except KeyError:
+        known = ", ".join(list(routes)[:10]) or "none"
+        raise RouteNotFoundError(f"unknown route {name!r} (routes: {known})") from None
+
+
+def checked_routes(routes: Any) -> list[Route]:
+    """A list of distinct Routes; one Route is taken as [route]; anything else is a TypeError."""
+    if routes is None:
+        return []
+    if isinstance(routes, Route):
+        return [routes]
+    if isinstance(routes, (str, bytes, dict)) or not isinstance(routes, Sequence):
+        raise TypeError(f"routes must be a Route or a list of Route objects, got {type(routes).__name__}: "
+                        f"{routes!r:.80}")
+    names: set[str] = set()
+    for i, r in enumerate(routes):
+        if not isinstance(r, Route):
+            raise TypeError(f"routes[{i}] must be a Route, got {type(r).__name__}: {r!r:.80}")
+        if r.name in names:
+            raise ValueError(f"duplicate route name {r.name!r}")
+        names.add(r.name)
+    return list(routes)
+
+
+def add(items: list[Route]):
+    def change(draft: Draft) -> None:
+        for r in items:
+            if r.name in draft.routes:
+                raise ValueError(f"route {r.name!r} already exists (use update() to change it)")
+            draft.routes[r.name] = r.model_copy(deep=True)
+    return change
+
+
+def delete(name: str):
+    def change(draft: Draft) -> None:
+        existing(draft.routes, name)
+        del draft.routes[name]
+    return change
+
+
+def update(name: str, given: dict[str, Any]):
+    def change(draft: Draft) -> Route:
+        data = existing(draft.routes, name).model_dump()
+        if "distance_threshold" in given:
+            data.pop("score_threshold")
+        data.update(given)
+        route = Route.model_validate(data)
+        draft.routes[name] = route
+        return route
+    return change
+
+
+def add_utterances(name: str, items: list[str]):
+    def change(draft: Draft) -> None:
+        route = existing(draft.routes, name)
+        merged = list(dict.fromkeys(route.utterances + items))
+        draft.routes[name] = route.model_copy(update={"utterances": merged})
+    return change
+
+
+def delete_utterances(doomed_of: Any):
+    """`doomed_of(routes)` -> the (route, utterance) pairs to delete; returns how many were."""
+    def change(draft: Draft) -> int:
+        doomed = doomed_of(draft.routes)
+        new: dict[str, Route] = {}
+        for n, r in draft.routes.items():
+            keep = [u for u in r.utterances if (n, u) not in doomed]
+            if keep:
+                new[n] = r if len(keep) == len(r.utterances) else r.model_copy(update={"utterances": keep})
+        draft.routes = new
+        return len(doomed)
+    return change
+
+
+def settings(**values: Any):
+    """A settings change (validated by Settings itself)."""
+    def change(draft: Draft) -> None:
+        draft.settings = dataclasses.replace(draft.settings, **values)
+    return change
+
+
+class ExtraView(dict):
+    """`rl.extra`: a copy of the fitted extras whose item changes are committed (and, for shared
+    route sets, published) like any other change, so `rl.extra["key"] = value` keeps working."""
+
+    def __init__(self, data: dict[str, Any], commit: Any) -> None:
+        super().__init__(data)
+        self.commit = commit
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.commit(lambda draft: draft.extra.__setitem__(key, value))
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.commit(lambda draft: draft.extra.pop(key, None))
+
+    def pop(self, key: str, *default: Any) -> Any:
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self.commit(lambda draft: draft.extra.pop(key, None))
+        return value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        items = dict(*args, **kwargs)
+        super().update(items)
+        self.commit(lambda draft: draft.extra.update(items))
