@@ -63,8 +63,12 @@ def prior_messages(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, A
 
 def history_texts(messages: Any, history: History) -> list[str]:
     """The texts to encode: last user turn first, then up to `turns` earlier ones, newest first."""
-    turns = user_turns(messages)
-    earlier = turns[:-1][::-1][: history.turns] if history.weight > 0 else []
+    return turn_texts(user_turns(messages), history)
+
+
+def turn_texts(turns: Sequence[str], history: History) -> list[str]:
+    """`history_texts` for user turns already extracted (oldest first), e.g. by a server."""
+    earlier = list(turns[:-1])[::-1][: history.turns] if history.weight > 0 else []
     return [turns[-1], *earlier]
 
 

@@ -4,7 +4,7 @@ Each request submits the texts it needs (a prompt, or a conversation's last user
 ones, newest first). One worker collects the requests that arrive within `window` seconds (and, under load,
 everything that queued while the previous batch ran), encodes every distinct text in one
 `encoder.encode_queries` call in a worker thread (never on the event loop), blends each conversation's turns
-into one query vector the way the library's history-aware routing does, and routes the whole batch with one
+into one query vector with the library's history-aware blending (`dynamic.conversation`), and routes the whole batch with one
 `route_batch(vectors=...)`.
 
 The window is only waited while more requests are on their way (`expect()` / `arrived()` bracket the
@@ -22,26 +22,9 @@ from typing import Any
 import numpy as np
 
 from semantic_router import RouteChoice, RouteLayer
+from semantic_router.dynamic.conversation import History, blend, turn_texts
 
-__all__ = ["MicroBatcher", "blend_turns", "history_texts"]
-
-
-def history_texts(user_turns: Sequence[str], weight: float, turns: int) -> list[str]:
-    """Texts to encode for a conversation: the last user turn, then up to `turns` earlier ones, newest first.
-
-    Mirrors the library's history-aware routing (`rl(messages=...)`), re-implemented here because the
-    library keeps it in an internal module."""
-    earlier = list(user_turns[:-1])[::-1][:turns] if weight > 0 else []
-    return [user_turns[-1], *earlier]
-
-
-def blend_turns(vectors: np.ndarray, weight: float) -> np.ndarray:
-    """One unit vector: row 0 (last turn) plus weight**j times row j (earlier turns), normalised."""
-    if len(vectors) == 1:
-        return vectors[0]
-    weights = weight ** np.arange(len(vectors), dtype=np.float32)
-    v = (weights[:, None] * vectors).sum(axis=0)
-    return v / np.linalg.norm(v)
+__all__ = ["MicroBatcher"]
 
 
 @dataclass(eq=False)
@@ -62,9 +45,7 @@ class MicroBatcher:
         self.window = window
         self.max_batch = max_batch
         self.enabled = enabled
-        history = getattr(layer, "history", None)
-        self.history_weight = float(getattr(history, "weight", 0.5))
-        self.history_turns = int(getattr(history, "turns", 3))
+        self.history: History = layer.history  # the library's history-aware blending of conversation turns
         self.batches = 0  # encoder calls made (tests and /stats read them)
         self.items = 0
         self._pending: list[_Item] = []
@@ -102,7 +83,7 @@ class MicroBatcher:
 
     async def classify_conversation(self, user_turns: Sequence[str]) -> RouteChoice:
         """Route a conversation (its user turns, oldest first) with the library's history blending."""
-        return await self.classify_texts(history_texts(user_turns, self.history_weight, self.history_turns))
+        return await self.classify_texts(turn_texts(user_turns, self.history))
 
     def classify_sync(self, texts: list[str]) -> RouteChoice:
         """The same computation without batching, for warm-up and the CLI."""
@@ -178,8 +159,7 @@ class MicroBatcher:
         unique = list(dict.fromkeys(t for item in batch for t in item.texts))
         vectors = self.layer.encoder.encode_queries(unique)
         row = {t: i for i, t in enumerate(unique)}
-        queries = np.stack([blend_turns(vectors[[row[t] for t in item.texts]], self.history_weight)
-                            for item in batch])
+        queries = np.concatenate([blend(vectors[[row[t] for t in item.texts]], self.history) for item in batch])
         self.batches += 1
         self.items += len(batch)
         return self.layer.route_batch(vectors=queries, explain=True, simulate_static=True)
