@@ -250,6 +250,22 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """YAML's safe dumper writing shared objects out in full: `parse_yaml` refuses aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text that `parse_yaml` reads back as `data`: no aliases, and characters YAML reads as
+    line breaks (NEL, U+2028...) escaped when they occur."""
+    text = yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+    if parse_yaml(text) != data:
+        text = yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=False)
+    return text
+
+
 TEXT_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
@@ -265,8 +281,9 @@ def text_format(path: str | Path, fmt: str | None = None) -> str:
     return TEXT_FORMATS[suffix]
 
 
-def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
-    """Read a JSON or YAML config (by `fmt`, else by suffix; YAML also reads JSON)."""
+def read_text_data(path: str | Path, fmt: str | None = None) -> Any:
+    """Plain data from a JSON or YAML file (by `fmt`, else by suffix; YAML also reads JSON, never
+    aliases); a one-line ConfigError naming the file when it cannot be read or parsed."""
     p = Path(path)
     fmt = text_format(p, fmt)
     try:
@@ -274,21 +291,20 @@ def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
     try:
-        data = json.loads(text) if fmt == "json" else parse_yaml(text)
+        return json.loads(text) if fmt == "json" else parse_yaml(text)
     except (ValueError, yaml.YAMLError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         detail = " ".join(str(exc).split())  # one line: YAML errors quote the bad line under a caret
         raise ConfigError(f"{p}: not valid {fmt.upper() if fmt == 'json' else 'YAML'}: {detail}") from exc
-    return RouterConfig.parse(data, str(p))
+
+
+def read_text_config(path: str | Path, fmt: str | None = None) -> RouterConfig:
+    """Read a JSON or YAML config (by `fmt`, else by suffix; YAML also reads JSON)."""
+    return RouterConfig.parse(read_text_data(path, fmt), str(path))
 
 
 def dump_text_config(config: RouterConfig, fmt: str) -> str:
     data = config.model_dump(mode="json")
-    if fmt == "json":
-        return json.dumps(data, indent=2)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    if parse_yaml(text) != data:  # characters YAML reads as line breaks (NEL, U+2028...) must be escaped
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
-    return text
+    return json.dumps(data, indent=2) if fmt == "json" else dump_yaml(data)
 
 
 def write_text_config(config: RouterConfig, path: str | Path, fmt: str | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import yaml
@@ -152,3 +153,25 @@ def test_config_files_bad_input(tmp_path, routes):
         RouterConfig.from_file(tmp_path / "absent.json")
     with pytest.raises(TypeError, match="RouterConfig or a dict"):
         SemanticRouter.from_config("layer.json")
+
+
+def test_config_files_refuse_a_yaml_alias_bomb(tmp_path):
+    from tests.test_config_validation import BOMB
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: not valid YAML: YAML aliases \(\*a\) are not allowed"):
+        RouterConfig.from_file(path)
+    assert time.perf_counter() - start < 5  # a guard against the expansion, not a benchmark
+
+
+def test_config_files_keep_line_break_characters_and_write_atomically(tmp_path):
+    # YAML reads NEL / U+2028 written raw as line breaks; the file must give back the exact text
+    route = Route(name="odd\u2028name", utterances=["next\x85line", "para\u2029graph", "tab\tand\nnewline"])
+    config = RouterConfig(routes=[route])
+    path = tmp_path / "layer.yaml"
+    path.write_text("old")
+    config.to_file(path)
+    assert RouterConfig.from_file(path).routes == [route]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layer.yaml"]  # no temporary file left

@@ -313,3 +313,12 @@ def test_opens_a_router_built_with_the_native_api(encoder, redis_url):
         assert router("Lebron James and basketball").name == "sports"
     finally:
         native.index.drop()
+
+
+def test_from_yaml_refuses_a_yaml_alias_bomb(tmp_path):
+    from tests.test_config_validation import BOMB
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)
+    with pytest.raises(ValueError, match=r"not valid YAML: YAML aliases \(\*a\) are not allowed"):
+        SemanticRouter.from_yaml(path)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from semantic_router import RouteLayer
-from semantic_router.config import ENCODERS, INDEXES, RouterConfig, build
+from semantic_router.config import ENCODERS, INDEXES, RouterConfig, build, dump_yaml, parse_yaml
 from semantic_router.errors import ConfigError
 from tests.hash_encoder import HashEncoder
 
@@ -138,6 +138,14 @@ def test_an_innocent_alias_is_refused_too_with_its_line(tmp_path):
     path.write_text("u: &u [hello there]\nroutes:\n- name: greet\n  utterances: *u\n")
     with pytest.raises(ConfigError, match="line 4"):
         RouteLayer.from_yaml(path, encoder=HashEncoder())
+
+
+def test_dumped_yaml_never_has_aliases_so_it_reads_back():
+    shared = ["hello there", "next\x85line"]  # one object twice: a plain YAML dumper writes &id001 / *id001
+    data = {"a": shared, "b": {"utterances": shared}}
+    text = dump_yaml(data)
+    assert "&" not in text and "*" not in text
+    assert parse_yaml(text) == data
 
 
 @pytest.mark.parametrize("name, content, words", [

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from semantic_router import Route, RouteChoice
 from semantic_router import RouteLayer as CoreRouteLayer
-from semantic_router.compat.files import write_atomic
+from semantic_router._files import atomic_write
+from semantic_router.config import dump_yaml, read_text_data
 from semantic_router.encoders import BM25Encoder, DenseEncoder, HuggingFaceEncoder, SparseEncoder
 from semantic_router.errors import ConfigError, RouteNotFoundError
 from semantic_router.index import Index, LocalIndex
@@ -78,18 +78,11 @@ class RouterConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> RouterConfig:
-        """Read a .json, .yaml or .yml config (this library's layout or aurelio's)."""
+        """Read a .json, .yaml or .yml config (this library's layout or aurelio's); YAML aliases are
+        refused (a few hundred bytes of nested aliases expand to gigabytes)."""
         p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix not in (".json", ".yaml", ".yml"):
-            raise ValueError(f"Unsupported file type {suffix!r} for {str(p)!r}. Only .json and .yaml are supported")
-        try:
-            text = p.read_text(encoding="utf-8")
-            data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {exc}") from exc
+        _check_suffix(p)
+        data = read_text_data(p)
         if not isinstance(data, dict) or "routes" not in data:
             raise ConfigError(f"{p}: not a router config (expected a mapping with 'routes')")
         if "encoder_type" in data or "encoder_name" in data:  # aurelio's layout; a route's own `llm` is not mapped
@@ -102,13 +95,10 @@ class RouterConfig:
 
     def to_file(self, path: str | Path) -> None:
         """Write JSON or YAML by the file's extension, atomically (missing folders are created)."""
-        suffix = Path(path).suffix.lower()
-        if suffix not in (".json", ".yaml", ".yml"):
-            raise ValueError(f"Unsupported file type {suffix!r} for {str(path)!r}. Only .json and .yaml are supported")
+        suffix = _check_suffix(Path(path))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
-        text = json.dumps(data, indent=2) if suffix == ".json" else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        write_atomic(path, text)
+        atomic_write(path, json.dumps(data, indent=2) if suffix == ".json" else dump_yaml(data))
 
     def add(self, route: Route) -> None:
         if not isinstance(route, Route):
@@ -129,6 +119,14 @@ class RouterConfig:
 
 
 LayerConfig = RouterConfig  # the name before aurelio 0.1
+
+
+def _check_suffix(path: Path) -> str:
+    """The file's suffix, lower-cased; aurelio's ValueError for anything but JSON or YAML."""
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ValueError(f"Unsupported file type {suffix!r} for {str(path)!r}. Only .json and .yaml are supported")
+    return suffix
 
 
 class SemanticRouter(CoreRouteLayer):

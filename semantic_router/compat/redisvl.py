@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from semantic_router import RouteLayer
-from semantic_router.compat.files import write_atomic
+from semantic_router._files import atomic_write
 from semantic_router.compat.redisvl_schema import (
     DistanceAggregationMethod,
     HFTextVectorizer,
@@ -35,6 +33,7 @@ from semantic_router.compat.redisvl_schema import (
     to_core_route,
     vectorizer_dict,
 )
+from semantic_router.config import dump_yaml, read_text_data
 from semantic_router.encoders import DenseEncoder
 from semantic_router.errors import LockTimeout, RemoteStateLost, StateConflict, SyncError
 from semantic_router.index import Index, LocalIndex
@@ -276,7 +275,7 @@ class SemanticRouter:
         path = Path(file_path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"Schema file {file_path} already exists.")
-        write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        atomic_write(path, dump_yaml(self.to_dict()))
 
     @classmethod
     def from_yaml(cls, file_path: str | os.PathLike[str], **kwargs: Any) -> SemanticRouter:
@@ -284,11 +283,7 @@ class SemanticRouter:
         path = Path(file_path)
         if not path.exists():
             raise FileNotFoundError(f"File {file_path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{file_path}: not valid YAML: {exc}") from exc
-        return cls.from_dict(data, **kwargs)
+        return cls.from_dict(read_text_data(path, "yaml"), **kwargs)  # ConfigError for bad YAML or aliases
 
     def __repr__(self) -> str:
         return f"SemanticRouter(name={self.name!r}, routes={self.route_names}, index={self.layer.index.type!r})"
