@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             log("quality: CLINC150")
             res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
         out.json("quality" + qsuffix, res)
-        img = out.plot(f"accuracy_vs_threshold{qsuffix}.png", lambda path: report.plot_quality(res, path))
+        img = out.plot(f"accuracy_vs_threshold{qsuffix}.png", lambda fh: report.plot_quality(res, fh))
         out.section("quality" + qsuffix, report.quality_markdown(res, command, img))
         if not args.routes:
             out.section("targets" + qsuffix, report.targets_markdown(res))
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         res = scale.run(sizes=sizes, backends=backends, rules=rules, singles=50 if args.quick else 500, log=log)
         name = "scale" + ("" if backends == ("local",) else "-" + "-".join(backends)) + suffix
         out.json(name, res)
-        img = out.plot(f"latency_vs_utterances{name[5:]}.png", lambda path: report.plot_scale(res, path))
+        img = out.plot(f"latency_vs_utterances{name[5:]}.png", lambda fh: report.plot_scale(res, fh))
         out.section(name, report.scale_markdown(res, command, img))
     if "core" in todo:
         from benchmarks import core

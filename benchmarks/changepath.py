@@ -19,12 +19,9 @@ and the index are timed directly; the router's own overhead on a change is not i
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +29,6 @@ import numpy as np
 DIMS = 384
 SIZES = ((10_000, 100), (100_000, 1_000))
 RULES = ("lda", "classifier", "centroid")
-OUT = Path(__file__).resolve().parent / ".cache" / "changepath"
 
 
 def clustered(n_routes: int, per_route: int, dims: int = DIMS, seed: int = 0) -> dict[str, np.ndarray]:
@@ -171,22 +167,3 @@ def _same(r: dict[str, Any]) -> str:
     if not r.get("incremental", True):
         return "n/a (full retrain)"
     return "yes" if r["add_matches_fresh_train"] else "NO"
-
-
-def write(res: dict[str, Any], text: str, out: Path = OUT) -> tuple[Path, Path]:
-    """changepath.json and changepath.md in `out`, each written atomically (temp file, fsync, rename)."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, body in (("changepath.json", json.dumps(res, indent=2, default=float) + "\n"), ("changepath.md", text)):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        paths.append(out / name)
-    return paths[0], paths[1]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.output import write_atomic
+from semantic_router._files import atomic_open
 from semantic_router.encoders.base import DenseEncoder, InputType
 
 HERE = Path(__file__).resolve().parent
@@ -132,9 +133,8 @@ class CachedEncoder(DenseEncoder):
         texts = [None] * len(self._index)
         for t, i in self._index.items():
             texts[i] = t
-        tmp = self._path.with_name(self._path.name + ".tmp.npy")
-        np.save(tmp, self._vectors)
-        tmp.replace(self._path.with_suffix(".npy"))
+        with atomic_open(self._path.with_suffix(".npy"), "wb") as fh:
+            np.save(fh, self._vectors)
         write_atomic(self._path.with_suffix(".json"), json.dumps(texts))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.output import update_section, write_atomic, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / ".cache" / "gateway"
@@ -142,8 +143,7 @@ def _gateway(backend: str, out: Path, name: str, encoder: dict[str, Any] | None,
         model["backends"] = [{"base_url": backend + "/v1", "weight": 1.0, "api_key_env": None}]
     cfg["server"]["batch_window_ms"] = window_ms
     cfg["sessions"]["enabled"] = False
-    path = out / f"gateway-{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path = write_atomic(out / f"gateway-{name}.yaml", yaml.safe_dump(cfg, sort_keys=False))
     port = _free_port()
     cli = "import sys; from semantic_router.cli import app; sys.argv[0] = 'semantic-router'; app()"
     return Proc(["-c", cli, "serve", str(path), "--port", str(port), "--log-level", "warning"], port, "/ready")
@@ -264,9 +264,13 @@ def run(out: Path, quick: bool = False, rounds: int = 5, log: Any = print) -> di
     finally:
         for proc in reversed(procs):
             proc.stop()
-    (out / "gateway.json").write_text(json.dumps(res, indent=2) + "\n")
-    (out / "gateway.md").write_text(markdown(res))
+    save(res, out)
     return res
+
+
+def save(res: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """gateway.json and gateway.md in `out`, each written atomically."""
+    return write_json(out / "gateway.json", res), write_atomic(out / "gateway.md", markdown(res))
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -339,10 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(res)
     print(text)
     if args.doc is not None:
-        from benchmarks.output import replace_section, write_atomic
-
-        current = args.doc.read_text(encoding="utf-8") if args.doc.exists() else "# Benchmarks\n"
-        write_atomic(args.doc, replace_section(current, "gateway", "Command: `python -m benchmarks.gateway`\n\n" + text))
+        update_section(args.doc, "gateway", "Command: `python -m benchmarks.gateway`\n\n" + text)
     return 0
 
 

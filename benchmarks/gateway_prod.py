@@ -291,14 +291,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the Markdown section into this file (e.g. docs/benchmarks.md)")
     parser.add_argument("--quick", action="store_true", help="a small run (for smoke tests)")
     args = parser.parse_args(argv)
-    from benchmarks import report
+    from benchmarks.output import update_section, write_json
 
     res = run(quick=args.quick)
     name = "gateway-prod" + ("-quick" if args.quick else "")
-    print(f"wrote {report.write_json(name, res, args.out)}")
+    print(f"wrote {write_json(args.out / f'{name}.json', res)}")
     if args.doc is not None:
         command = "python -m benchmarks.gateway_prod" + (" --quick" if args.quick else "") + " --doc " + str(args.doc)
-        report.update_section(name, markdown(res, command), args.doc)
+        update_section(args.doc, name, markdown(res, command))
         print(f"updated {args.doc}")
     return 0
 

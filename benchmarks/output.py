@@ -3,20 +3,22 @@
 `Output(out)` writes `out/results/NAME.json`, `out/img/*.png` and Markdown sections into
 `out/benchmarks.md`. With `update_docs=True` the same sections, plots and JSON also go to
 `docs/benchmarks.md`, `docs/img/` and `benchmarks/results/` (the tracked copies). Every file is
-written to a temporary file in its folder and renamed, so an interrupted run leaves no half file.
+written by the package's `atomic_write` (a unique temporary file in its folder, fsynced, renamed),
+so an interrupted run leaves no half file.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
+
+from semantic_router._files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out"  # git-ignored
@@ -55,21 +57,20 @@ def log(message: str) -> None:
 
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write `data` to a temporary file beside `path`, flush it to disk, rename it over `path`."""
+    """`atomic_write` (text as UTF-8) after creating missing folders: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, data)
+
+
+def write_json(path: Path, results: dict[str, Any]) -> Path:
+    """Results as indented JSON (numpy numbers as floats), atomically."""
+    return write_atomic(path, json.dumps(results, indent=2, default=float) + "\n")
+
+
+def update_section(doc: Path, name: str, body: str) -> Path:
+    """Replace (or append) the Markdown section `name` of `doc`, keeping the rest; atomically."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+    return write_atomic(doc, replace_section(text, name, body))
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -96,30 +97,23 @@ class Output:
         return self.out / "benchmarks.md"
 
     def json(self, name: str, results: dict[str, Any]) -> Path:
-        text = json.dumps(results, indent=2, default=float) + "\n"
         if self.update_docs:
-            write_atomic(self.tracked_results / f"{name}.json", text)
-        return write_atomic(self.out / "results" / f"{name}.json", text)
+            write_json(self.tracked_results / f"{name}.json", results)
+        return write_json(self.out / "results" / f"{name}.json", results)
 
     def section(self, name: str, body: str) -> None:
         """Put a Markdown section into the output's benchmarks.md (and docs/benchmarks.md with update_docs).
         Image links inside `body` are relative (`img/NAME.png`): both files keep their plots in `img/`."""
         for doc in [self.doc] + ([self.docs] if self.update_docs else []):
-            text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-            write_atomic(doc, replace_section(text, name, body))
+            update_section(doc, name, body)
 
-    def plot(self, filename: str, draw: Callable[[Path], Path]) -> str:
-        """Draw a plot into the output's img/ (and docs/img with update_docs); return its relative link."""
+    def plot(self, filename: str, draw: Callable[[BinaryIO], object]) -> str:
+        """Render a plot once (`draw` writes the image into a binary file) and write it into the output's
+        img/ (and docs/img with update_docs); return its relative link. A failed render writes nothing."""
+        image = io.BytesIO()
+        draw(image)
         for folder in [self.out / "img"] + ([self.docs_img] if self.update_docs else []):
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".png", dir=folder)
-            os.close(fd)
-            try:
-                draw(Path(tmp))
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, folder / filename)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            write_atomic(folder / filename, image.getvalue())
         return f"img/{filename}"
 
     def written(self) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 # issue targets (bundled all-MiniLM-L6-v2, CLINC150)
 TARGETS = {
@@ -109,7 +108,8 @@ def scale_markdown(res: dict[str, Any], command: str, img: str | None = None) ->
     return "\n".join(lines)
 
 
-def plot_quality(res: dict[str, Any], path: Path) -> Path:
+def plot_quality(res: dict[str, Any], out: BinaryIO) -> None:
+    """Accuracy against the global threshold per selection and rule, as PNG into `out`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,13 +131,12 @@ def plot_quality(res: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
-    return path
 
 
-def plot_scale(res: dict[str, Any], path: Path) -> Path:
+def plot_scale(res: dict[str, Any], out: BinaryIO) -> None:
+    """p50 latency against the number of utterances per backend and rule, as PNG into `out`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +156,5 @@ def plot_scale(res: dict[str, Any], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
-    return path

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from benchmarks import data as bd
 from benchmarks import output
+from tests.hash_encoder import HashEncoder
 
 
 @pytest.fixture()
@@ -91,7 +94,7 @@ def test_update_docs_writes_the_tracked_copies_and_keeps_hand_written_text(tmp_p
     dest = output.Output(tmp_path / "out", update_docs=True, docs=doc, docs_img=tmp_path / "docs" / "img",
                          tracked_results=tmp_path / "results")
     dest.json("x", {"a": 1})
-    link = dest.plot("p.png", lambda path: path.write_bytes(b"png") and path)
+    link = dest.plot("p.png", lambda fh: fh.write(b"png"))
     dest.section("x", f"one ![plot]({link})")
     dest.section("x", "two")  # a rerun replaces the section instead of appending it
     for md in (doc, tmp_path / "out" / "benchmarks.md"):
@@ -109,13 +112,45 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     target = output.write_atomic(tmp_path / "f.json", "old")
     dest = output.Output(tmp_path)
 
-    def broken(path):
-        path.write_bytes(b"half")
+    def broken(fh):
+        fh.write(b"half")
         raise RuntimeError("plot failed")
 
     with pytest.raises(RuntimeError):
         dest.plot("f.png", broken)
-    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.rglob("*")) == ["f.json", "img"]
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.rglob("*")) == ["f.json"]
+
+
+def test_every_benchmark_writer_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeypatch):
+    from benchmarks import gateway
+
+    res = {"direct": {}, "rows": [1.5]}
+    dest = output.Output(tmp_path / "out")
+    cache = bd.CachedEncoder(HashEncoder(dims=8), tmp_path / "cache")
+    texts = (f"text {i}" for i in itertools.count())  # a new text: the embedding cache saves its files
+    writers = {
+        "json": lambda: dest.json("x", res),
+        "section": lambda: dest.section("x", "body"),
+        "plot": lambda: dest.plot("p.png", lambda fh: fh.write(b"png")),
+        "gateway": lambda: gateway.save(res, tmp_path / "gw"),
+        "vectors": lambda: cache.encode([next(texts)]),
+    }
+    monkeypatch.setattr(gateway, "markdown", lambda res: "gateway table\n")
+    for write in writers.values():
+        write()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert any("cache" in str(p) and p.suffix == ".npy" for p in before)
+
+    def broken(*args, **kwargs):
+        raise OSError("rename failed")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", broken)
+        for write in writers.values():
+            with pytest.raises(OSError, match="rename failed"):
+                write()
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # every old file byte-identical, no temporary file left behind
 
 
 def test_quality_on_your_own_data(cached, tmp_path):

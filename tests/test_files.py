@@ -196,3 +196,71 @@ def test_report_writers_are_atomic(small_router, tmp_path, monkeypatch):
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b'"accuracy"' in (tmp_path / "eval.json").read_bytes()
     assert listing(tmp_path) == sorted(targets)
+
+
+# -- no writer around the helper: library, CLI and benchmarks ----------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+#: files allowed to write directly: the helper itself; the ONNX export fills a private temporary folder
+#: that is renamed into place whole (a folder, which atomic_write cannot do)
+DIRECT_WRITERS = {"semantic_router/_files.py", "semantic_router/encoders/fastembed.py"}
+SERIALISERS = {("np", "save"), ("np", "savez"), ("np", "savetxt"), ("json", "dump"), ("yaml", "dump"),
+               ("yaml", "safe_dump"), ("pickle", "dump")}  # fine into a file handle from atomic_open
+RAW = {("os", "fdopen"), ("os", "replace"), ("os", "rename"), ("tempfile", "mkstemp"), ("shutil", "copy"),
+       ("shutil", "copy2"), ("shutil", "copyfile")}
+
+
+def direct_writes(source: str) -> list[tuple[int, str]]:
+    """Calls in `source` that write a file without going through `_files` (line, what)."""
+    import ast
+
+    tree = ast.parse(source)
+    handles = {item.optional_vars.id for node in ast.walk(tree) if isinstance(node, (ast.With, ast.AsyncWith))
+               for item in node.items if isinstance(item.optional_vars, ast.Name)
+               and "atomic_open" in ast.unparse(item.context_expr)}
+    handles |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg) and node.annotation is not None
+                and ast.unparse(node.annotation) in ("BinaryIO", "IO[bytes]", "TextIO")}  # a file given by the caller
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f, what = node.func, ""
+        mode = next((k.value for k in node.keywords if k.arg == "mode"), node.args[1] if len(node.args) > 1 else None)
+        writes = isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax+")
+        if isinstance(f, ast.Attribute) and f.attr in ("write_text", "write_bytes", "savefig"):
+            what = f.attr if not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in handles) else ""
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (f.value.id, f.attr) in RAW:
+            what = f"{f.value.id}.{f.attr}"
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (f.value.id, f.attr) in SERIALISERS:
+            targets = [a.id for a in node.args if isinstance(a, ast.Name)]
+            if f.attr == "save" or len(node.args) > 1:  # np.save(file, arr), json.dump(obj, file)
+                what = "" if set(targets) & handles else f"{f.value.id}.{f.attr}"
+        elif (isinstance(f, ast.Name) and f.id == "open" or isinstance(f, ast.Attribute) and f.attr == "open") \
+                and writes:
+            what = "open for writing"
+        if what:
+            found.append((node.lineno, what))
+    return found
+
+
+def test_the_scan_finds_direct_writes():
+    source = textwrap.dedent("""
+        path.write_text("x"); open(p, "w"); p.open(mode="ab"); np.save("x.npy", a); os.replace(a, b)
+        fig.savefig(path); json.dump(obj, fh)
+        with atomic_open(path, "wb") as out:
+            np.save(out, a); fig.savefig(out); json.dump(obj, out)
+        open(p); p.read_text(); json.dumps(obj)
+        def draw(res, image: BinaryIO):
+            fig.savefig(image)
+    """)
+    assert [w for _, w in direct_writes(source)] == ["write_text", "open for writing", "open for writing", "np.save",
+                                                     "os.replace", "savefig", "json.dump"]
+
+
+def test_library_cli_and_benchmarks_write_files_only_through_the_atomic_helper():
+    found = {}
+    for folder in ("semantic_router", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = str(path.relative_to(ROOT))
+            if rel not in DIRECT_WRITERS and (hits := direct_writes(path.read_text(encoding="utf-8"))):
+                found[rel] = hits
+    assert found == {}
