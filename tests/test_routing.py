@@ -201,3 +201,16 @@ def test_choices_behave_like_validated_models(rl):
     choice.function_call = [{"name": "f", "arguments": {}}]  # assignable like any model field
     assert choice.function_call[0]["name"] == "f"
     assert RouteChoice.model_validate_json(choice.model_dump_json()) == choice
+
+
+@pytest.mark.parametrize("rule", ["knn", "centroid", "classifier"])
+def test_names_differing_by_a_trailing_nul_stay_two_routes_in_batches(rule):
+    from tests.hash_encoder import HashEncoder
+
+    routes = [Route(name="a", utterances=["alpha apple", "alpha avocado"]),
+              Route(name="a\x00", utterances=["beta banana", "beta berry"])]
+    rl = RouteLayer(encoder=HashEncoder(), routes=routes, rule=rule, top_k=4, score_threshold=0.1)
+    queries = ["beta banana berry", "alpha apple avocado"] * 20  # 40 queries x 4 hits: the batched lookup
+    expected = ["a\x00", "a"] * 20
+    assert [c.name for c in rl.route_batch(queries)] == expected
+    assert [rl(q).name for q in queries[:2]] == expected[:2]
