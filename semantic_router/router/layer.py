@@ -3,34 +3,31 @@
 - `RouteStore` (router/store.py) owns the current immutable `Snapshot` and the one commit path;
 - `Router` (router/routing.py) decides queries over ONE snapshot, sync or async, no I/O but the
   encoder and the index search;
-- `Syncer` / `Refresher` (router/sync.py) share the route set through the index's state blob;
-- persistence is plain functions (router/persist.py); the decision rule is a `Rule` in the snapshot.
+- `Sharing` (router/sharing.py) shares the route set through the index's state blob (router/sync.py);
+- persistence is plain functions (router/persist.py), closing is router/lifecycle.py; the decision
+  rule is a `Rule` in the snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-
+from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
 from semantic_router.dynamic.conversation import History
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
-from semantic_router.config import RouterConfig
-from semantic_router.router import edits, persist
-from semantic_router.router.routing import Ask, Query, Router, batch_query, many_args, single_query
+from semantic_router.router import edits, lifecycle, persist
+from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
+from semantic_router.router.sharing import Sharing
 from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
 from semantic_router.router.store import RouteStore, Utterance
-from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, diff, new_instance_id, \
-    sync_change
+from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
@@ -90,13 +87,10 @@ class RouteLayer:
                             check_threshold(0.7 if alpha is None else alpha, "alpha", 0.0, 1.0),
                             similarity_from(score_threshold, distance_threshold, "RouteLayer"), rule is None)
         chosen = make_rule(rule if rule is not None else "knn" if knn else DEFAULT_RULE)
-        syncer = None
-        if auto_sync is not None:
-            syncer = Syncer(self.index, auto_sync, encoder, self.lock_timeout, self.instance_id)
         empty = Snapshot.empty(settings, chosen, encoder.score_threshold, sparse_encoder, ID_SCHEME)
-        self.store = RouteStore(encoder, self.index, empty, syncer)
+        self.store = RouteStore(encoder, self.index, empty)
         self.router = Router(encoder, self.index, self.history)
-        self._refresher: Refresher | None = None
+        self.sharing = Sharing(self.store, self.index, encoder, self.lock_timeout, self.instance_id)
         if auto_sync is None:
             present = set(self.index.ids()) if self.index.count() else set()
 
@@ -105,10 +99,9 @@ class RouteLayer:
                 draft.rule_state = trained_rule
 
             self.store.commit(initial, present=present)
-        else:
-            self._sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
-            if self.refresh_interval != float("inf"):
-                self._refresher = Refresher(self.refresh, self.refresh_interval)
+        else:  # the store publishes every change from the first sync on
+            self.sharing.sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
+            self.sharing.start_refresh(self.refresh, self.refresh_interval)
 
     # -- the current snapshot and settings ---------------------------------------------------------
     @property
@@ -223,14 +216,13 @@ class RouteLayer:
         """The snapshot (read once), the validated query and what is asked, for one query."""
         snap = self.store.snapshot
         query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
-        k, agg = many_args(max_k, aggregation) if many else (1, None)
-        return snap, query, Ask(_filter(route_filter), explain, k, agg, many, simulate_static)
+        return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
     def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
                simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
         query = batch_query(texts, vectors, self.encoder.dimensions)
-        return snap, query, Ask(_filter(route_filter), explain, 1, None, False, simulate_static)
+        return snap, query, ask_for(route_filter, explain, simulate_static)
 
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
                  route_filter: Sequence[str] | None = None, explain: bool = False,
@@ -376,28 +368,15 @@ class RouteLayer:
 
     def sync(self, mode: str | None = None) -> None:
         """Reconcile with the index's state now (`mode` defaults to the layer's auto_sync)."""
-        self._sync(mode or self.auto_sync or "merge", dict(self.store.snapshot.routes), None)
-
-    def _sync(self, mode: str, local: dict[str, Route], rule_state: dict[str, Any] | None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"sync mode must be one of {MODES}, got {mode!r}")
-        store = self.store
-        if store.syncer is None:
-            store.syncer = Syncer(self.index, mode, self.encoder, self.lock_timeout, self.instance_id)
-        change = sync_change(local, mode, store.snapshot, rule_state)
-        store.commit(change, present=set(self.index.ids()), prune=True, publish=mode != "remote")
+        self.sharing.sync(mode or self.auto_sync or "merge", dict(self.store.snapshot.routes), None)
 
     def is_synced(self) -> bool:
         """True when the index's state holds exactly this router's routes and settings."""
-        syncer = self.store.syncer or Syncer(self.index, "merge", self.encoder, self.lock_timeout, self.instance_id)
-        raw = self.index.read_state()
-        return raw is not None and check_state(raw).hash == syncer.hash_of(self.store.snapshot)
+        return self.sharing.is_synced()
 
     def diff(self) -> list[RouteDiff]:
         """What differs between this router and the index's state, route by route."""
-        raw = self.index.read_state()
-        remote = {} if raw is None else {r.name: r for r in check_state(raw).routes}
-        return diff(dict(self.store.snapshot.routes), remote)
+        return self.sharing.diff()
 
     def refresh(self) -> bool:
         """Adopt the index's state if another instance changed it; True if anything changed."""
@@ -483,25 +462,15 @@ class RouteLayer:
 
     def close(self) -> None:
         """Stop the background refresh and close the index and encoders (their clients)."""
-        self._stop_refresh()
-        for part in self._parts():
-            _call_quietly(getattr(part, "close", None))
+        lifecycle.close(self._stop_background, self._parts())
 
     async def aclose(self) -> None:
         """`close`, awaiting the async clients' own `aclose` first where they have one."""
-        await asyncio.to_thread(self._stop_refresh)
-        for part in self._parts():
-            result = _call_quietly(getattr(part, "aclose", None))
-            if inspect.isawaitable(result):
-                with contextlib.suppress(Exception):
-                    await result
-            _call_quietly(getattr(part, "close", None))  # idempotent: the sync clients too
+        await lifecycle.aclose(self._stop_background, self._parts())
 
-    def _stop_refresh(self) -> None:
+    def _stop_background(self) -> None:
         self.store.close()
-        if self._refresher is not None:
-            self._refresher.stop()
-            self._refresher = None
+        self.sharing.stop()
 
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder
@@ -521,19 +490,3 @@ class RouteLayer:
     def __repr__(self) -> str:
         return (f"RouteLayer(routes={self.list_route_names()}, encoder={self.encoder.name!r}, "
                 f"index={self.index.type!r}, hybrid={self.sparse_encoder is not None})")
-
-
-def _call_quietly(fn: Any) -> Any:
-    """Call a close method if there is one; closing never raises (the router is going away)."""
-    if callable(fn):
-        with contextlib.suppress(Exception):
-            return fn()
-    return None
-
-
-def _filter(route_filter: Sequence[str] | None) -> tuple[str, ...] | None:
-    if route_filter is None:
-        return None
-    if isinstance(route_filter, str):
-        raise TypeError(f"route_filter must be a list of route names, got a string: {route_filter!r:.80}")
-    return tuple(route_filter)

@@ -98,10 +98,18 @@ def batch_query(texts: Any, vectors: Any, dims: int) -> Query:
     return Query(vectors=check_vectors(vectors, dims, batch=True))
 
 
-def many_args(max_k: Any, aggregation: Any) -> tuple[int, str | None]:
-    if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
-        raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
-    return max_k or 0, None if aggregation is None else check_aggregation(aggregation)
+def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool = False, max_k: Any = None,
+            aggregation: Any = None) -> Ask:
+    """What a routing call asks, validated: `route_filter` a list of names (not one string); for
+    `many`, a positive `max_k` (None: every route) and a known `aggregation`."""
+    k, agg = 1, None
+    if many:
+        if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
+            raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
+        k, agg = max_k or 0, None if aggregation is None else check_aggregation(aggregation)
+    if isinstance(route_filter, str):
+        raise TypeError(f"route_filter must be a list of route names, got a string: {route_filter!r:.80}")
+    return Ask(None if route_filter is None else tuple(route_filter), explain, k, agg, many, simulate_static)
 
 
 def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
