@@ -29,7 +29,7 @@ from pydantic import (
 
 from semantic_router._files import atomic_write
 from semantic_router.errors import ConfigError
-from semantic_router.route import Aggregation, Route
+from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
 VERSION = 1
@@ -107,12 +107,7 @@ class RouterConfig(BaseModel):
     @field_validator("routes")
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
-        seen: set[str] = set()
-        for r in routes:
-            if r.name in seen:
-                raise ValueError(f"duplicate route name {r.name!r}")
-            seen.add(r.name)
-        return routes
+        return check_unique_names(routes)
 
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:
