@@ -1,14 +1,13 @@
 """Helpers shared by the remote index backends: batching, request sizes, vector formats, hybrid
-merge, prepared searches and the tenacity retry policy. No client calls here."""
+merge, prepared searches and the tenacity retry policy (`LoopClients` lives in semantic_router.sdk).
+No client calls here."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from tenacity import (
@@ -21,6 +20,7 @@ from tenacity import (
 )
 
 from semantic_router.index.base import Hit, HitBatch, Record
+from semantic_router.sdk.clients import LoopClients as LoopClients  # re-exported for the backends
 from semantic_router.vectors import SparseVector
 
 T = TypeVar("T")
@@ -156,34 +156,3 @@ class RetryPolicy:
 
     async def acall(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         return await AsyncRetrying(**self._options())(fn, *args, **kwargs)
-
-
-C = TypeVar("C")
-
-
-class LoopClients(Generic[C]):
-    """Async clients, one per event loop (their connections are bound to the loop that opened
-    them), made on first use; `aclose()` closes the running loop's, `forget()` drops the rest
-    (a client of another loop cannot be closed from outside it)."""
-
-    def __init__(self, make: Callable[[], C], close: Callable[[C], Awaitable[Any]]) -> None:
-        self._make, self._close = make, close
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
-
-    def get(self) -> C:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._make()
-        return client
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-    async def aclose(self) -> None:
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await self._close(client)
-
-    def forget(self) -> None:
-        self._clients.clear()
