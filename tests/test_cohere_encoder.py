@@ -36,7 +36,7 @@ def fresh(emulator, monkeypatch):
 
 
 def make(emulator, **kw) -> CohereEncoder:
-    options = {"api_key": KEY, "base_url": emulator.url, "backoff": 0.01, "timeout": 5.0, **kw}
+    options = {"api_key": KEY, "base_url": emulator.url, "timeout": 5.0, **kw}
     return CohereEncoder(**options)
 
 
@@ -80,28 +80,30 @@ def test_batches_of_96(emulator):
         make(emulator, batch_size=97)
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_retries_transient_errors(emulator, status):
-    emulator.faults.fail(status, times=2)
-    assert make(emulator).encode(["hello"]).shape == (1, 1024)
-    assert len(emulator.log) == 3  # the SDK's own retries are off: every attempt is ours
+def test_a_rejected_request_is_not_retried(emulator):
+    with pytest.raises(EncoderError, match=r"rejected the embeddings request .*\(HTTP 400\).*output_dimension") as err:
+        make(emulator, name="embed-v4.0", dimensions=100).encode(["hello"])
+    assert (err.value.status, err.value.retryable) == (400, False)
+    assert len(emulator.log) == 1
 
 
-def test_exhausted_retries_raise(emulator):
-    emulator.faults.fail(429, times=10)
-    with pytest.raises(EncoderError, match=r"after 4 attempt\(s\).*HTTP 429"):
-        make(emulator, max_retries=3).encode(["hello"])
-    assert len(emulator.log) == 4
-
-
-def test_timeouts(emulator):
+def test_timeouts_the_sdk_leaves_alone_are_retried_here(emulator):
     emulator.faults.stall(1.5, times=1)
     start = time.monotonic()
     assert make(emulator, timeout=0.3).encode(["slow"]).shape == (1, 1024)
     assert time.monotonic() - start < 1.4 and len(emulator.log) == 2
     emulator.faults.stall(1.0, times=5)
-    with pytest.raises(EncoderError, match="timed out"):
+    with pytest.raises(EncoderError, match=r"after up to 1 retry: timed out") as err:
         make(emulator, timeout=0.2, max_retries=1).encode(["slower"])
+    assert (err.value.status, err.value.retryable) == (None, True)
+
+
+def test_a_timeout_after_sdk_retries_is_retried_with_a_fresh_sdk_budget(emulator):
+    """A 503 (the SDK retries it) then a stall (the SDK gives up at once; tenacity tries again)."""
+    emulator.faults.fail(503, times=1, retry_after_ms=1)
+    emulator.faults.stall(1.0, times=1)
+    assert make(emulator, timeout=0.3, max_retries=1).encode(["mixed"]).shape == (1, 1024)
+    assert len(emulator.log) == 3
 
 
 def test_missing_key(monkeypatch):
@@ -146,9 +148,11 @@ async def test_async_bounded_concurrency(emulator):
 
 
 async def test_async_exhausted_retries(emulator):
-    emulator.faults.fail(500, times=10)
-    with pytest.raises(EncoderError, match=r"after 2 attempt\(s\)"):
+    emulator.faults.fail(500, times=10, retry_after_ms=1)
+    with pytest.raises(EncoderError, match=r"after up to 1 retry: HTTP 500") as err:
         await make(emulator, max_retries=1).aencode(["x"])
+    assert (err.value.status, err.value.retryable) == (500, True)
+    assert len(emulator.log) == 2
 
 
 def test_spec_without_secrets(emulator, monkeypatch):
@@ -186,6 +190,6 @@ async def test_close_and_aclose_release_the_http_clients(emulator):
     https = list(enc._http.values())
     assert len(https) == 2 and not any(h.is_closed for h in https)
     await enc.aclose()
-    assert all(h.is_closed for h in https) and not enc._http and not enc._async
+    assert all(h.is_closed for h in https) and not enc._http and not len(enc._clients.per_loop)
     assert enc.encode(["again"]).shape == (1, 1024)  # reconnects on the next call
     enc.close()

@@ -44,7 +44,7 @@ def routes():
 @pytest.fixture()
 def llm(emulator):
     emulator.reset()
-    return OpenAILLM(api_key=KEY, base_url=emulator.url, backoff=0.01, timeout=5.0)
+    return OpenAILLM(api_key=KEY, base_url=emulator.url, timeout=5.0)
 
 
 def test_schemas_from_callables_are_stored_as_openai_tools(routes):
@@ -138,3 +138,17 @@ def test_bad_messages(encoder, routes, bad, msg):
     rl = RouteLayer(encoder=encoder, routes=routes)
     with pytest.raises(ValueError, match=msg):
         rl(messages=bad)
+
+
+async def test_closing_the_router_closes_the_llm_clients(encoder, routes, llm):
+    """`async with` / `with` RouteLayer close the LLM's async and sync SDK clients, not only the index's."""
+    async with RouteLayer(encoder=encoder, routes=routes, llm=llm) as rl:
+        assert (await rl.acall("how is the weather in Rome?")).function_call[0]["arguments"] == {"location": "Rome"}
+        async_client = llm._clients.per_loop.current()
+        assert not async_client.is_closed()
+    assert async_client.is_closed()
+    with RouteLayer(encoder=encoder, routes=routes, llm=llm) as rl:
+        assert rl("how is the weather in Rome?").function_call[0]["name"] == "get_weather"
+        sync_client = llm._clients.sync.current
+        assert not sync_client.is_closed()
+    assert sync_client.is_closed()

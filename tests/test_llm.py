@@ -54,7 +54,7 @@ def fresh(emulator, monkeypatch):
 
 
 def make(emulator, **kw) -> OpenAILLM:
-    return OpenAILLM(**{"api_key": KEY, "base_url": emulator.url, "backoff": 0.01, "timeout": 5.0, **kw})
+    return OpenAILLM(**{"api_key": KEY, "base_url": emulator.url, "timeout": 5.0, **kw})
 
 
 def test_default_behaviour_end_to_end_and_request_shape(emulator):
@@ -150,25 +150,32 @@ def test_on_invalid_raise_does_not_retry(emulator):
     assert len(emulator.log) == 1
 
 
-def test_transient_faults_are_retried(emulator):
-    emulator.faults.fail(500, times=2)
+def test_the_sdk_retries_transient_faults(emulator):
+    emulator.faults.fail(500, times=2, retry_after_ms=10)
     emulator.faults.fail(429, retry_after=0.05)
     calls = make(emulator).extract_function_call("weather in Lima", SCHEMAS)
     assert calls == [{"name": "get_weather", "arguments": {"location": "Lima"}}]
-    assert len(emulator.log) == 4
+    assert len(emulator.log) == 4  # three failures, then success: the SDK client retried (max_retries=3)
 
 
 def test_timeout_is_retried(emulator):
     emulator.faults.stall(2.0)
     calls = make(emulator, timeout=0.5).extract_function_call("weather in Lima", SCHEMAS)
     assert calls == [{"name": "get_weather", "arguments": {"location": "Lima"}}]
+    assert len(emulator.log) == 2
 
 
-def test_retries_are_bounded(emulator):
-    emulator.faults.fail(503, times=10)
-    with pytest.raises(LLMError, match=r"failed after 3 attempt\(s\).*HTTP 503"):
-        make(emulator, max_retries=2).extract_function_call("weather in Lima", SCHEMAS)
-    assert len(emulator.log) == 3
+async def test_aclose_closes_the_async_client_and_a_later_call_reconnects(emulator):
+    llm = make(emulator)
+    assert (await llm.aextract_function_call("weather in Oslo", SCHEMAS))[0]["name"] == "get_weather"
+    llm.extract_function_call("weather in Oslo", SCHEMAS)
+    async_client, sync_client = llm._clients.per_loop.current(), llm._clients.sync.current
+    assert not async_client.is_closed() and not sync_client.is_closed()
+    await llm.aclose()
+    assert async_client.is_closed() and sync_client.is_closed()
+    assert (await llm.aextract_function_call("weather in Rome", SCHEMAS))[0]["arguments"] == {"location": "Rome"}
+    assert llm._clients.per_loop.current() is not async_client
+    await llm.aclose()
 
 
 def test_wrong_key_is_a_clear_error_and_not_retried(emulator):
@@ -176,6 +183,7 @@ def test_wrong_key_is_a_clear_error_and_not_retried(emulator):
         make(emulator, api_key="sk-wrong-key").extract_function_call("weather in Paris", SCHEMAS)
     assert "sk-wrong-key" not in str(info.value)
     assert len(emulator.log) == 1 and not emulator.log.requests[0]["key_ok"]
+    assert (info.value.status, info.value.retryable) == (401, False)
 
 
 def test_unknown_model_and_missing_key(emulator, monkeypatch):
@@ -205,7 +213,7 @@ def test_bad_input_is_refused_before_any_request(emulator):
 async def test_async_path_gives_the_same_result(emulator):
     llm = make(emulator)
     emulator.queue_calls(("get_weather", {"location": "Paris", "days": "2"}))
-    emulator.faults.fail(500)
+    emulator.faults.fail(500, retry_after_ms=10)
     history = [{"role": "user", "content": "hello"}]
     got = await llm.aextract_function_call("weather in Paris for 2 days", SCHEMAS, messages=history)
     assert got == llm.extract_function_call("weather in Paris for 2 days", SCHEMAS, messages=history)
@@ -238,6 +246,8 @@ def test_importing_the_package_does_not_import_openai():
 def test_request_the_api_rejects_is_a_clear_error_and_not_retried(emulator):
     history = [{"role": "assistant", "content": None, "tool_calls": [
         {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}]
-    with pytest.raises(LLMError, match=r"rejected the chat request for model 'gpt-4o-mini' \(HTTP 400\).*call_1"):
+    with pytest.raises(LLMError, match=r"rejected the chat request for model 'gpt-4o-mini' \(HTTP 400\).*call_1"
+                       ) as info:
         make(emulator).extract_function_call("time in Paris", SCHEMAS, messages=history)
+    assert (info.value.status, info.value.retryable) == (400, False)
     assert len(emulator.log) == 1

@@ -42,7 +42,7 @@ def fresh(emulator, monkeypatch):
 
 
 def make(emulator, **kw) -> OpenAIEncoder:
-    options = {"api_key": KEY, "base_url": emulator.url, "backoff": 0.01, "timeout": 5.0, **kw}
+    options = {"api_key": KEY, "base_url": emulator.url, "timeout": 5.0, **kw}
     return OpenAIEncoder(**options)
 
 
@@ -110,41 +110,23 @@ def test_default_batch_stays_under_the_api_limit(emulator):
     assert [r["batch_size"] for r in emulator.log.requests] == [2048, 52]
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_retries_transient_errors(emulator, status):
-    emulator.faults.fail(status, times=2)
-    vectors = make(emulator).encode(["hello there"])
-    assert vectors.shape == (1, 1536)
-    assert len(emulator.log) == 3  # two failures, then success; the SDK itself did not retry
-
-
-def test_exhausted_retries_raise(emulator):
-    emulator.faults.fail(500, times=10)
-    with pytest.raises(EncoderError, match=r"after 3 attempt\(s\).*HTTP 500"):
-        make(emulator, max_retries=2).encode(["hello"])
-    assert len(emulator.log) == 3
-
-
-def test_sdk_retries_are_disabled(emulator):
-    emulator.faults.fail(429, times=1)
-    with pytest.raises(EncoderError, match="HTTP 429"):
-        make(emulator, max_retries=0).encode(["hello"])
-    assert len(emulator.log) == 1
-
-
-def test_total_retry_time_is_bounded(emulator):
-    emulator.faults.fail(503, times=1000)
-    start = time.monotonic()
-    with pytest.raises(EncoderError):
-        make(emulator, max_retries=1000, backoff=0.05, max_backoff=0.1, max_retry_time=0.6).encode(["x"])
-    assert time.monotonic() - start < 2.0
-
-
 def test_retry_after_is_honoured(emulator):
-    emulator.faults.fail(429, times=1, retry_after=0.4)
+    emulator.faults.fail(429, times=1, retry_after=1)
     start = time.monotonic()
-    make(emulator, backoff=0.001).encode(["x"])
-    assert time.monotonic() - start >= 0.35
+    make(emulator).encode(["x"])
+    assert time.monotonic() - start >= 0.95  # the SDK's own first wait is at most 0.5 s
+    assert len(emulator.log) == 2
+
+
+def test_bad_retry_options_are_refused():
+    with pytest.raises(ValueError, match="max_retries must be an integer >= 0, got -1"):
+        OpenAIEncoder(api_key=KEY, max_retries=-1)
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got 0"):
+        OpenAIEncoder(api_key=KEY, timeout=0)
+    with pytest.raises(ValueError, match="concurrency must be an integer >= 1, got 0"):
+        OpenAIEncoder(api_key=KEY, concurrency=0)
+    with pytest.raises(TypeError, match="max_retry_time"):  # the SDK backs off: no own budget any more
+        OpenAIEncoder(api_key=KEY, max_retry_time=5.0)
 
 
 def test_timeout_is_retried(emulator):
@@ -156,8 +138,10 @@ def test_timeout_is_retried(emulator):
 
 def test_timeouts_exhausted(emulator):
     emulator.faults.stall(1.0, times=5)
-    with pytest.raises(EncoderError, match="timed out"):
+    with pytest.raises(EncoderError, match=r"after up to 1 retry: timed out \(no answer within 0.2s\)") as err:
         make(emulator, timeout=0.2, max_retries=1).encode(["slow"])
+    assert (err.value.status, err.value.retryable) == (None, True)
+    assert len(emulator.log) == 2
 
 
 def test_missing_key_is_a_clear_error(monkeypatch):
@@ -170,7 +154,7 @@ def test_missing_key_is_a_clear_error(monkeypatch):
 def test_base_url_needs_no_key(emulator):
     emulator.api_key = None  # a self-hosted server that takes no key
     try:
-        enc = OpenAIEncoder(base_url=emulator.url, backoff=0.01)
+        enc = OpenAIEncoder(base_url=emulator.url)
         assert enc.encode(["hi"]).shape == (1, 1536)
         assert emulator.log.requests[-1]["authorization"] == "Bearer not-needed"
     finally:
@@ -201,7 +185,7 @@ async def test_async_path_bounded_concurrency(emulator):
 
 
 async def test_async_retries_and_errors(emulator):
-    emulator.faults.fail(429, times=1)
+    emulator.faults.fail(429, times=1, retry_after_ms=10)
     enc = make(emulator)
     assert (await enc.aencode_queries(["weather?"])).shape == (1, 1536)
     assert len(emulator.log) == 2
@@ -249,15 +233,16 @@ async def test_close_and_aclose_release_the_clients(emulator):
     enc = make(emulator)
     enc.encode(["hello"])
     await enc.aencode(["hello"])
-    sync_client, (async_client, _) = enc._client, next(iter(enc._async.values()))
+    sync_client, (async_client, _) = enc._clients.sync.current, enc._clients.per_loop.current()
+    assert not sync_client.is_closed() and not async_client.is_closed()
     await enc.aclose()
-    assert sync_client.is_closed() and async_client.is_closed() and not enc._async
+    assert sync_client.is_closed() and async_client.is_closed() and not len(enc._clients.per_loop)
     assert enc.encode(["again"]).shape == (1, 1536)  # reconnects on the next call
     enc.close()
 
 
 def test_errors_carry_status_and_retryable(emulator):
-    emulator.faults.fail(503, times=5)
+    emulator.faults.fail(503, times=5, retry_after_ms=1)
     with pytest.raises(EncoderError) as gave_up:
         make(emulator, max_retries=1).encode(["x"])
     assert (gave_up.value.status, gave_up.value.retryable) == (503, True)

@@ -1,7 +1,9 @@
 """Cohere embeddings on the `cohere` SDK (v2 embed endpoint), asymmetric by input type.
 
 Queries are sent as `search_query` and utterances as `search_document`, the pairing Cohere's v3+
-models are trained for. Batching, retries and error mapping live in `remote.py`.
+models are trained for. Batching and error mapping live in `remote.py`. The SDK retries 429/5xx and
+connection errors itself (`max_retries` per request, honouring Retry-After); it leaves timeouts
+alone, so `_failure` marks them for RemoteEncoder's tenacity retries.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from semantic_router._extras import extra
 from semantic_router.encoders.base import InputType
-from semantic_router.encoders.remote import Failure, RemoteEncoder, parse_retry_after
+from semantic_router.encoders.remote import RemoteEncoder
+from semantic_router.sdk.failures import Failure
 
 with extra("cohere", "CohereEncoder"):
     import cohere
@@ -55,7 +58,8 @@ class CohereEncoder(RemoteEncoder):
         score_threshold: float | None = None,
         **options: Any,
     ) -> None:
-        """`options` (concurrency, max_retry_time, backoff, cache_size, ...) go to RemoteEncoder."""
+        """`max_retries` goes to the SDK (per request), `timeout` bounds each try; `options`
+        (concurrency, cache_size) go to RemoteEncoder."""
         super().__init__(name, dimensions=dimensions, api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, batch_size=batch_size, score_threshold=score_threshold, **options)
 
@@ -64,8 +68,7 @@ class CohereEncoder(RemoteEncoder):
         return name.startswith("embed-v4")
 
     def _client_options(self) -> dict[str, Any]:
-        # max_retries=0: RemoteEncoder's retries are the only ones
-        return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout, "max_retries": 0,
+        return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout,
                 "client_name": "semantic-router"}
 
     # the SDK clients have no close(): they get HTTP clients we own, closed with them
@@ -96,8 +99,9 @@ class CohereEncoder(RemoteEncoder):
         self._http: dict[int, Any] = {}  # id(SDK client) -> its httpx client
 
     def _params(self, texts: list[str], input_type: InputType) -> dict[str, Any]:
+        # max_retries per request (RequestOptions): older SDKs have no client-level setting
         params: dict[str, Any] = {"model": self.name, "texts": texts, "input_type": INPUT_TYPES[input_type],
-                                  "embedding_types": ["float"]}
+                                  "embedding_types": ["float"], "request_options": {"max_retries": self.max_retries}}
         if self.dimensions_param is not None:
             params["output_dimension"] = self.dimensions_param
         return params
@@ -116,9 +120,9 @@ class CohereEncoder(RemoteEncoder):
         if isinstance(exc, ApiError) and exc.status_code is not None:
             body = exc.body
             message = body.get("message") if isinstance(body, dict) else body
-            return Failure(exc.status_code, str(message or type(exc).__name__), parse_retry_after(exc.headers))
-        if isinstance(exc, httpx.TimeoutException):
-            return Failure(None, f"timed out (no answer within {self.timeout:g}s)")
-        if isinstance(exc, httpx.TransportError):
-            return Failure(None, f"connection failed: {exc}")
+            return Failure(exc.status_code, str(message or type(exc).__name__))
+        if isinstance(exc, httpx.TimeoutException):  # the SDK does not retry these
+            return Failure(None, f"timed out (no answer within {self.timeout:g}s)", sdk_retries=False)
+        if isinstance(exc, httpx.TransportError):  # the SDK retries failed connects only
+            return Failure(None, f"connection failed: {exc}", sdk_retries=isinstance(exc, httpx.ConnectError))
         return None

@@ -1,6 +1,7 @@
 """OpenAI embeddings (and any OpenAI-compatible server via `base_url`: vLLM, Ollama, LiteLLM, TEI).
 
-Thin: batching, retries and error mapping live in `remote.py`; this file only knows the SDK.
+Thin: batching and error mapping live in `remote.py`; this file only knows the SDK, which retries
+every transient fault itself (408/409/429/5xx, timeouts, connection errors; it honours Retry-After).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 from semantic_router._extras import extra
 from semantic_router.encoders.base import InputType
-from semantic_router.encoders.remote import Failure, RemoteEncoder, openai_failure
+from semantic_router.encoders.remote import RemoteEncoder
+from semantic_router.sdk.failures import Failure, openai_failure
 
 with extra("openai", "OpenAIEncoder"):
     import openai
@@ -46,7 +48,8 @@ class OpenAIEncoder(RemoteEncoder):
         score_threshold: float | None = None,
         **options: Any,
     ) -> None:
-        """`dimensions` shortens text-embedding-3 vectors server-side; `options` go to RemoteEncoder."""
+        """`dimensions` shortens text-embedding-3 vectors server-side; `max_retries` goes to the SDK client,
+        `timeout` bounds each try; `options` (concurrency, cache_size) go to RemoteEncoder."""
         super().__init__(name, dimensions=dimensions, api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, batch_size=batch_size, score_threshold=score_threshold, **options)
 
@@ -55,8 +58,8 @@ class OpenAIEncoder(RemoteEncoder):
         return name.startswith("text-embedding-3")
 
     def _client_options(self) -> dict[str, Any]:
-        # max_retries=0: RemoteEncoder's retries are the only ones
-        return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout, "max_retries": 0}
+        return {"api_key": self._api_key, "base_url": self.base_url, "timeout": self.timeout,
+                "max_retries": self.max_retries}
 
     def _make_client(self) -> openai.OpenAI:
         return openai.OpenAI(**self._client_options())

@@ -1,71 +1,30 @@
 """Shared machinery of encoders that call a remote embeddings API (OpenAI, Cohere, compatible servers).
 
 Provider modules only say how to build the SDK client, send one batch and read an SDK exception;
-this module does the rest once: API key lookup, batching under the provider's limit, retries of
-429/5xx/timeouts with jittered exponential backoff (bounded attempts and total time), mapping
-failures to clear `EncoderError`s, and bounded concurrency across batches on the async path.
-The SDKs' own retries are switched off by the providers, so the retries here are the only ones.
+this module does the rest once: API key lookup, batching under the provider's limit, bounded
+concurrency across batches on the async path, and failures as `EncoderError`s with `status` and
+`retryable` that name the provider and model, never the key. Retries follow the one policy of
+`semantic_router.sdk.failures`: the SDK retries transient faults (its client gets `max_retries`);
+tenacity retries only those it leaves alone (Cohere's SDK: timeouts).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import random
 import threading
-import time
-import weakref
 from abc import abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
-import tenacity
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import AsyncRetrying, Retrying
 
 from semantic_router.encoders.base import DenseEncoder, InputType
 from semantic_router.errors import EncoderError
-
-logger = logging.getLogger(__name__)
-
-# tenacity >= 8.3 can stop *before* a sleep that would overrun the time budget
-stop_before_delay = getattr(tenacity, "stop_before_delay", tenacity.stop_after_delay)
-
-RETRY_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
-AUTH_STATUSES = frozenset({401, 403, 498})  # 498: Cohere's "invalid token"
-REQUEST_STATUSES = frozenset({400, 404, 422})
-DUMMY_KEY = "not-needed"  # sent to self-hosted servers that take no key; SDKs insist on one
-
-
-@dataclass(frozen=True)
-class Failure:
-    """What a provider exception says: HTTP status (None: no answer, e.g. a timeout) and message."""
-
-    status: int | None
-    message: str
-    retry_after: float | None = None
-
-    @property
-    def transient(self) -> bool:
-        return self.status is None or self.status in RETRY_STATUSES or self.status >= 500
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from a `Retry-After` header (the HTTP-date form is ignored)."""
-    try:
-        value = headers.get("retry-after") if headers is not None else None
-        return max(float(value), 0.0) if value is not None else None
-    except (TypeError, ValueError, AttributeError):
-        return None
+from semantic_router.sdk.clients import DUMMY_KEY, SDKClients
+from semantic_router.sdk.failures import Failure, RemoteCall, check_call_options
 
 
 class RemoteEncoder(DenseEncoder):
@@ -94,26 +53,24 @@ class RemoteEncoder(DenseEncoder):
         batch_size: int | None = None,
         score_threshold: float | None = None,
         concurrency: int = 4,
-        max_retry_time: float = 60.0,
-        backoff: float = 0.5,
-        max_backoff: float = 20.0,
         cache_size: int = 4096,
     ) -> None:
+        """`timeout` bounds each try (seconds); `max_retries` retries of a transient fault (429, 5xx,
+        no answer), done by the SDK with its backoff (see `semantic_router.sdk.failures`);
+        `concurrency` caps batches in flight on the async path."""
         super().__init__(cache_size=cache_size)
         batch_size = self.max_batch if batch_size is None else batch_size
         if not 1 <= batch_size <= self.max_batch:
             raise ValueError(f"batch_size must be between 1 and {self.max_batch} for {self.provider}, got {batch_size}")
-        if timeout <= 0 or max_retries < 0 or concurrency < 1 or max_retry_time <= 0 or backoff < 0:
-            raise ValueError("timeout, max_retry_time and concurrency must be positive; max_retries, backoff >= 0")
+        check_call_options(timeout, max_retries)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self.name = name
         self.base_url = base_url
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.batch_size = batch_size
         self.concurrency = concurrency
-        self.max_retry_time = float(max_retry_time)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
         self.requested_dimensions = dimensions
         self._dims = self._check_dimensions(dimensions)
         self._api_key = self._resolve_key(api_key)
@@ -130,7 +87,7 @@ class RemoteEncoder(DenseEncoder):
 
     @abstractmethod
     def _make_client(self) -> Any:
-        """The provider's sync SDK client, with its own retries disabled and `self.timeout` set."""
+        """The provider's sync SDK client, retrying `self.max_retries` times, each try bounded by `self.timeout`."""
 
     @abstractmethod
     def _make_async_client(self) -> Any:
@@ -154,7 +111,8 @@ class RemoteEncoder(DenseEncoder):
 
     @abstractmethod
     def _failure(self, exc: BaseException) -> Failure | None:
-        """Read an SDK/transport exception; None when it is not an API or network failure."""
+        """Read an SDK/transport exception (and whether the SDK retries its kind); None when it is
+        not an API or network failure."""
 
     # -- setup ------------------------------------------------------------------------------
     def _resolve_key(self, api_key: str | None) -> str:
@@ -190,42 +148,19 @@ class RemoteEncoder(DenseEncoder):
         return None
 
     def _init_clients(self) -> None:
-        self._client: Any = None
-        self._client_lock = threading.Lock()
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Semaphore]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
-
-    def _async_state(self) -> tuple[Any, asyncio.Semaphore]:
-        """Async client and semaphore of the running loop (an async client cannot cross loops)."""
-        loop = asyncio.get_running_loop()
-        state = self._async.get(loop)
-        if state is None:
-            state = self._async[loop] = (self._make_async_client(), asyncio.Semaphore(self.concurrency))
-        return state
+        # per event loop: the async client and the semaphore bounding its batches in flight
+        self._clients: SDKClients[Any, tuple[Any, asyncio.Semaphore]] = SDKClients(
+            self._make_client, self._close_client,
+            lambda: (self._make_async_client(), asyncio.Semaphore(self.concurrency)),
+            lambda state: self._aclose_client(state[0]))
 
     def close(self) -> None:
-        """Close the sync client; async clients of event loops other than a running one are
-        dropped (they cannot be closed from outside their loop). A later call reconnects."""
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            self._close_client(client)
-        self._async.clear()
+        """Close the SDK clients this encoder opened (see `SDKClients.close`); a later call reconnects."""
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the running event loop's async client, then everything `close` closes."""
-        state = self._async.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            await self._aclose_client(state[0])
-        self.close()
+        await self._clients.aclose()
 
     # -- encoding ---------------------------------------------------------------------------
     @property
@@ -244,7 +179,7 @@ class RemoteEncoder(DenseEncoder):
         return self._matrix(rows)
 
     async def _aencode(self, texts: list[str], input_type: InputType) -> np.ndarray:
-        client, semaphore = self._async_state()
+        client, semaphore = self._clients.per_loop.get()
 
         async def one(batch: list[str]) -> Sequence[Sequence[float]]:
             async with semaphore:
@@ -260,28 +195,15 @@ class RemoteEncoder(DenseEncoder):
         return self._matrix([row for part in parts for row in part])
 
     def _call(self, batch: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
-        client = self._sync_client()
-        started = time.monotonic()
-        try:
-            rows = self._retrying(Retrying)(self._request, client, batch, input_type)
-        except RetryError as err:
-            raise self._gave_up(err, started) from err.last_attempt.exception()
-        except EncoderError:
-            raise
-        except Exception as exc:
-            raise self._to_error(exc) from exc
+        call = self._remote_call()
+        with self._errors(call):
+            rows = call.retrying(Retrying)(self._request, self._clients.sync.get(), batch, input_type)
         return self._checked(rows, batch)
 
     async def _acall(self, client: Any, batch: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
-        started = time.monotonic()
-        try:
-            rows = await self._retrying(AsyncRetrying)(self._arequest, client, batch, input_type)
-        except RetryError as err:
-            raise self._gave_up(err, started) from err.last_attempt.exception()
-        except EncoderError:
-            raise
-        except Exception as exc:
-            raise self._to_error(exc) from exc
+        call = self._remote_call()
+        with self._errors(call):
+            rows = await call.retrying(AsyncRetrying)(self._arequest, client, batch, input_type)
         return self._checked(rows, batch)
 
     def _matrix(self, rows: list[Sequence[float]]) -> np.ndarray:
@@ -296,69 +218,23 @@ class RemoteEncoder(DenseEncoder):
                                f"(model {self.name!r})")
         return rows
 
-    # -- retries ----------------------------------------------------------------------------
-    def _retrying(self, cls: type[Retrying | AsyncRetrying]) -> Any:
-        return cls(
-            stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(self.max_retry_time),
-            wait=self._wait,
-            retry=retry_if_exception(self._is_transient),
-            before_sleep=self._log_retry,
-            reraise=False,
-        )
+    # -- retries and errors -----------------------------------------------------------------
+    def _remote_call(self) -> RemoteCall:
+        return RemoteCall(provider=self.provider, what="embeddings request", model=self.name,
+                          where=self.base_url or f"the {self.provider} API", key_env=self.key_env,
+                          max_retries=self.max_retries, read=self._failure, hint="is the model name right?",
+                          secret=self._api_key)
 
-    def _is_transient(self, exc: BaseException) -> bool:
-        failure = self._failure(exc)
-        return failure is not None and failure.transient
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Full-jitter exponential backoff, but never less than a server's Retry-After."""
-        wait = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)))
-        exc = state.outcome.exception() if state.outcome is not None else None
-        failure = self._failure(exc) if exc is not None else None
-        if failure is not None and failure.retry_after is not None:
-            wait = max(wait, min(failure.retry_after, self.max_backoff))
-        return wait
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        failure = self._failure(exc) if exc is not None else None
-        what = f"HTTP {failure.status}" if failure and failure.status else (failure.message if failure else exc)
-        sleep = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.warning("%s embeddings (%s): attempt %d failed (%s); retrying in %.2fs",
-                       self.provider, self.name, state.attempt_number, what, sleep)
-
-    # -- errors -----------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
-        key = getattr(self, "_api_key", "")
-        return text.replace(key, "***") if len(key) >= 4 else text
-
-    def _gave_up(self, err: RetryError, started: float) -> EncoderError:
-        exc = err.last_attempt.exception()
-        failure = self._failure(exc) if exc is not None else None
-        why = f"HTTP {failure.status}: {failure.message}" if failure and failure.status else (
-            failure.message if failure else repr(exc))
-        return EncoderError(self._scrub(
-            f"{self.provider} embeddings for model {self.name!r} failed after {err.last_attempt.attempt_number} "
-            f"attempt(s) in {time.monotonic() - started:.1f}s: {why}"
-        ), status=failure.status if failure else None, retryable=True)
-
-    def _to_error(self, exc: BaseException) -> EncoderError:
-        failure = self._failure(exc)
-        where = self.base_url or f"the {self.provider} API"
-        if failure is None:
-            text = f"{self.provider} embeddings for model {self.name!r} failed: {type(exc).__name__}: {exc}"
-        elif failure.status in AUTH_STATUSES:
-            text = (f"{self.provider} rejected the API key (HTTP {failure.status}) at {where}; check api_key= or "
-                    f"{' / '.join(self.key_env)}: {failure.message}")
-        elif failure.status == 404:
-            text = f"{self.provider} model {self.name!r} was not found at {where} (HTTP 404): {failure.message}"
-        elif failure.status in REQUEST_STATUSES:
-            text = (f"{self.provider} rejected the request for model {self.name!r} (HTTP {failure.status}); "
-                    f"is the model name right? {failure.message}")
-        else:
-            text = f"{self.provider} embeddings for model {self.name!r} failed (HTTP {failure.status}): {failure.message}"
-        return EncoderError(self._scrub(text), status=failure.status if failure else None,
-                            retryable=failure is not None and failure.transient)
+    @staticmethod
+    @contextmanager
+    def _errors(call: RemoteCall) -> Iterator[None]:
+        """Turn any failure of the block but our own into an `EncoderError` that says what failed."""
+        try:
+            yield
+        except EncoderError:
+            raise
+        except Exception as exc:
+            raise call.error(exc, EncoderError) from exc
 
     # -- config -----------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -370,7 +246,7 @@ class RemoteEncoder(DenseEncoder):
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_client", "_client_lock", "_async", "_http")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_clients", "_http")}
         state.pop("_cache_lock", None)
         return state
 
@@ -378,18 +254,3 @@ class RemoteEncoder(DenseEncoder):
         self.__dict__.update(state)
         self._cache_lock = threading.Lock()
         self._init_clients()
-
-
-def openai_failure(exc: BaseException, timeout: float) -> Failure | None:
-    """What an `openai` SDK exception says, for retry decisions and messages (embeddings and chat)."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        message = str(body.get("message") or exc.message)
-        return Failure(exc.status_code, message, parse_retry_after(exc.response.headers))
-    if isinstance(exc, openai.APITimeoutError):
-        return Failure(None, f"timed out (no answer within {timeout:g}s)")
-    if isinstance(exc, openai.APIConnectionError):
-        return Failure(None, f"connection failed: {exc.__cause__ or exc}")
-    return None

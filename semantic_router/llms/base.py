@@ -2,46 +2,32 @@
 
 `BaseLLM` does everything provider-independent once: the conversation sent (system prompt, prior
 messages, query), checking every returned call against the schemas and re-asking with the errors
-as feedback, retrying transient faults (429/5xx/timeouts) with jittered backoff, and mapping
-failures to clear errors. A provider subclass builds its SDK clients, sends one chat request and
-reads an SDK exception. Messages are in OpenAI chat format throughout.
+as feedback (`max_invalid_retries`: no SDK retries invalid output), and mapping failures to clear
+errors. Transient faults (429/5xx/timeouts) follow the one retry policy of
+`semantic_router.sdk.failures`: the SDK client retries them (`max_retries`). A provider subclass
+builds its SDK clients, sends one chat request and reads an SDK exception. Messages are in OpenAI
+chat format throughout.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
-import time
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import AsyncRetrying, Retrying
 
 from semantic_router.dynamic.schemas import (
     Schema,
     normalize_schemas,
     validate_arguments,
 )
-from semantic_router.encoders.remote import (
-    AUTH_STATUSES,
-    REQUEST_STATUSES,
-    Failure,
-    stop_before_delay,
-)
 from semantic_router.errors import ArgumentError, SemanticRouterError
+from semantic_router.sdk.clients import SDKClients
+from semantic_router.sdk.failures import Failure, RemoteCall, check_call_options
 
 logger = logging.getLogger(__name__)
 
@@ -88,29 +74,27 @@ class BaseLLM(ABC):
     _secret: str = ""  # scrubbed from every error message
 
     def __init__(self, name: str, *, temperature: float | None = 0.0, timeout: float = 30.0, max_retries: int = 3,
-                 on_invalid: OnInvalid = "retry", max_invalid_retries: int = 1, max_retry_time: float = 60.0,
-                 backoff: float = 0.5, max_backoff: float = 20.0, system_prompt: str | None = None) -> None:
+                 on_invalid: OnInvalid = "retry", max_invalid_retries: int = 1, system_prompt: str | None = None) -> None:
+        """`timeout` bounds each try (seconds); `max_retries` retries of a transient fault, done by the
+        SDK; `max_invalid_retries` re-asks after invalid function calls (with `on_invalid="retry"`)."""
         if on_invalid not in ("retry", "raise"):
             raise ValueError(f"on_invalid must be 'retry' or 'raise', got {on_invalid!r}")
-        if timeout <= 0 or max_retry_time <= 0 or min(max_retries, max_invalid_retries, backoff, max_backoff) < 0:
-            raise ValueError("timeout and max_retry_time must be positive; max_retries, max_invalid_retries, "
-                             "backoff and max_backoff must be >= 0")
+        check_call_options(timeout, max_retries)
+        if isinstance(max_invalid_retries, bool) or not isinstance(max_invalid_retries, int) or max_invalid_retries < 0:
+            raise ValueError(f"max_invalid_retries must be an integer >= 0, got {max_invalid_retries!r}")
         self.name = name
         self.temperature = temperature
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.on_invalid = on_invalid
         self.max_invalid_retries = max_invalid_retries
-        self.max_retry_time = float(max_retry_time)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
         self.system_prompt = system_prompt or SYSTEM_PROMPT
         self._init_clients()
 
     # -- provider hooks ---------------------------------------------------------------------
     @abstractmethod
     def _make_client(self) -> Any:
-        """The sync SDK client, with its own retries off (the ones here are the only ones)."""
+        """The sync SDK client, retrying `self.max_retries` times, each try bounded by `self.timeout`."""
 
     @abstractmethod
     def _make_async_client(self) -> Any:
@@ -126,7 +110,16 @@ class BaseLLM(ABC):
 
     @abstractmethod
     def _failure(self, exc: BaseException) -> Failure | None:
-        """Read an SDK/transport exception; None when it is not an API or network failure."""
+        """Read an SDK/transport exception (and whether the SDK retries its kind); None when it is
+        not an API or network failure."""
+
+    def _close_client(self, client: Any) -> None:
+        """Release a sync client made by `_make_client` (SDK clients have `close()`)."""
+        client.close()
+
+    async def _aclose_client(self, client: Any) -> None:
+        """Release an async client made by `_make_async_client`."""
+        await client.close()
 
     # -- public API -------------------------------------------------------------------------
     def extract_function_call(self, query: str, schemas: Sequence[Any],
@@ -188,95 +181,49 @@ class BaseLLM(ABC):
         raise ArgumentError(f"{self.provider} model {self.name!r} returned invalid function calls "
                             f"{attempts} time(s) (on_invalid={self.on_invalid!r}); last: {'; '.join(problems)}")
 
-    # -- transport: retries and error mapping -------------------------------------------------
+    # -- transport: clients, retries and error mapping ---------------------------------------
     def _init_clients(self) -> None:
-        self._client: Any = None
-        self._client_lock = threading.Lock()
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: SDKClients[Any, Any] = SDKClients(self._make_client, self._close_client,
+                                                         self._make_async_client, self._aclose_client)
+
+    def close(self) -> None:
+        """Close the SDK clients this LLM opened (see `SDKClients.close`); a later call reconnects."""
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's async client, then everything `close` closes."""
+        await self._clients.aclose()
 
     def _call(self, messages: list[dict[str, Any]], tools: list[Schema]) -> Reply:
-        with self._client_lock:
-            if self._client is None:
-                self._client = self._make_client()
-        started = time.monotonic()
+        call = self._remote_call()
         try:
-            return self._retrying(Retrying)(self._request, self._client, messages, tools)
+            return call.retrying(Retrying)(self._request, self._clients.sync.get(), messages, tools)
         except Exception as exc:
-            raise self._to_error(exc, started) from exc
+            raise self._to_error(call, exc) from exc
 
     async def _acall(self, messages: list[dict[str, Any]], tools: list[Schema]) -> Reply:
-        loop = asyncio.get_running_loop()  # an async client cannot cross event loops
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = self._make_async_client()
-        started = time.monotonic()
+        call = self._remote_call()
         try:
-            return await self._retrying(AsyncRetrying)(self._arequest, client, messages, tools)
+            return await call.retrying(AsyncRetrying)(self._arequest, self._clients.per_loop.get(), messages, tools)
         except Exception as exc:
-            raise self._to_error(exc, started) from exc
+            raise self._to_error(call, exc) from exc
 
-    def _retrying(self, cls: type[Retrying | AsyncRetrying]) -> Any:
-        return cls(stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(self.max_retry_time),
-                   wait=self._wait, retry=retry_if_exception(self._is_transient), before_sleep=self._log_retry)
+    def _remote_call(self) -> RemoteCall:
+        return RemoteCall(provider=self.provider, what="chat request", model=self.name,
+                          where=self.base_url or f"the {self.provider} API", key_env=self.key_env,
+                          max_retries=self.max_retries, read=self._failure,
+                          hint="check the function schemas and options", secret=self._secret)
 
-    def _is_transient(self, exc: BaseException) -> bool:
-        failure = self._failure(exc)
-        return failure is not None and failure.transient
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Full-jitter exponential backoff, but never less than a server's Retry-After."""
-        wait = float(np.random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1))))
-        failure = self._failure(state.outcome.exception()) if state.outcome and state.outcome.failed else None
-        if failure is not None and failure.retry_after is not None:
-            wait = max(wait, min(failure.retry_after, self.max_backoff))
-        return wait
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        sleep = state.next_action.sleep if state.next_action else 0.0
-        logger.warning("%s chat (%s): attempt %d failed (%s); retrying in %.2fs", self.provider, self.name,
-                       state.attempt_number, self._describe(exc), sleep)
-
-    def _describe(self, exc: BaseException | None) -> str:
-        failure = self._failure(exc) if exc is not None else None
-        if failure is None:
-            return f"{type(exc).__name__}: {exc}"
-        return f"HTTP {failure.status}: {failure.message}" if failure.status else failure.message
-
-    def _to_error(self, exc: Exception, started: float) -> Exception:
+    @staticmethod
+    def _to_error(call: RemoteCall, exc: Exception) -> Exception:
         """An LLMError saying what failed, key scrubbed; ArgumentError/LLMError/ValueError pass through."""
-        if isinstance(exc, (SemanticRouterError, ValueError)):
-            return exc
-        if isinstance(exc, RetryError):
-            attempt = exc.last_attempt
-            text = (f"{self.provider} chat request for model {self.name!r} failed after {attempt.attempt_number} "
-                    f"attempt(s) in {time.monotonic() - started:.1f}s: {self._describe(attempt.exception())}")
-            last = attempt.exception()
-            failure = self._failure(last) if last is not None else None
-            return LLMError(self._scrub(text), status=failure.status if failure else None, retryable=True)
-        failure = self._failure(exc)
-        where = self.base_url or f"the {self.provider} API"
-        if failure is not None and failure.status in AUTH_STATUSES:
-            text = (f"{self.provider} rejected the API key (HTTP {failure.status}) at {where}; check api_key= or "
-                    f"{' / '.join(self.key_env)}: {failure.message}")
-        elif failure is not None and failure.status == 404:
-            text = f"{self.provider} model {self.name!r} was not found at {where} (HTTP 404): {failure.message}"
-        elif failure is not None and failure.status in REQUEST_STATUSES:
-            text = (f"{self.provider} rejected the chat request for model {self.name!r} (HTTP {failure.status}); "
-                    f"check the function schemas and options: {failure.message}")
-        else:
-            text = f"{self.provider} chat request for model {self.name!r} failed: {self._describe(exc)}"
-        return LLMError(self._scrub(text), status=failure.status if failure else None,
-                        retryable=failure is not None and failure.transient)
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if len(self._secret) >= 4 else text
+        return exc if isinstance(exc, (SemanticRouterError, ValueError)) else call.error(exc, LLMError)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_client", "_client_lock", "_async_clients")}
+        return {k: v for k, v in self.__dict__.items() if k != "_clients"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

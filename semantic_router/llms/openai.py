@@ -1,7 +1,8 @@
 """OpenAI chat completions with native tool calling (and any OpenAI-compatible server via `base_url`).
 
-Thin: the conversation, validation, re-asks and retries live in `base.py`; this file only knows
-the SDK, which it imports on first use so that importing semantic_router never imports openai.
+Thin: the conversation, validation, re-asks and error mapping live in `base.py`; this file only
+knows the SDK, which it imports on first use so that importing semantic_router never imports
+openai. The SDK retries every transient fault itself (408/409/429/5xx, timeouts, connection errors).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import os
 from typing import Any
 
 from semantic_router.dynamic.schemas import Schema
-from semantic_router.encoders.remote import DUMMY_KEY, Failure, openai_failure
 from semantic_router.llms.base import BaseLLM, LLMError, OnInvalid, Reply, ToolCall
+from semantic_router.sdk.clients import DUMMY_KEY
+from semantic_router.sdk.failures import Failure, openai_failure
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -26,7 +28,8 @@ class OpenAILLM(BaseLLM):
     def __init__(self, name: str = DEFAULT_MODEL, api_key: str | None = None, base_url: str | None = None,
                  temperature: float | None = 0.0, timeout: float = 30.0, max_retries: int = 3,
                  on_invalid: OnInvalid = "retry", max_invalid_retries: int = 1, **options: Any) -> None:
-        """`temperature=None` leaves it out (models that refuse it); `options` go to BaseLLM (backoff, ...)."""
+        """`temperature=None` leaves it out (models that refuse it); `max_retries` goes to the SDK client;
+        `options` go to BaseLLM (system_prompt)."""
         self.base_url = base_url
         key = api_key or os.environ.get("OPENAI_API_KEY") or (DUMMY_KEY if base_url else None)
         if not key:
@@ -37,8 +40,8 @@ class OpenAILLM(BaseLLM):
                          on_invalid=on_invalid, max_invalid_retries=max_invalid_retries, **options)
 
     def _client_options(self) -> dict[str, Any]:
-        # max_retries=0: BaseLLM's retries are the only ones
-        return {"api_key": self._secret, "base_url": self.base_url, "timeout": self.timeout, "max_retries": 0}
+        return {"api_key": self._secret, "base_url": self.base_url, "timeout": self.timeout,
+                "max_retries": self.max_retries}
 
     def _make_client(self) -> Any:
         import openai

@@ -461,7 +461,7 @@ class RouteLayer:
         self.encoder.encode(["warm up"], "query")
 
     def close(self) -> None:
-        """Stop the background refresh and close the index and encoders (their clients)."""
+        """Stop the background work and close the index, encoders and LLM (their clients)."""
         lifecycle.close(self._stop_background, self._parts())
 
     async def aclose(self) -> None:
@@ -473,7 +473,7 @@ class RouteLayer:
         self.sharing.stop()
 
     def _parts(self) -> tuple[Any, ...]:
-        return self.index, self.encoder, self.store.snapshot.sparse_encoder
+        return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
     def __enter__(self) -> RouteLayer:  # noqa: PYI034
         return self

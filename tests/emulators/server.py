@@ -23,6 +23,7 @@ class Fault:
     status: int | None = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None  # the error body's message (default: "injected HTTP <status>")
 
 
 class FaultPlan:
@@ -32,11 +33,15 @@ class FaultPlan:
         self._queue: list[Fault] = []
         self._lock = threading.Lock()
 
-    def fail(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
-        """Answer the next `times` requests with `status` (e.g. 429 or 500)."""
+    def fail(self, status: int, times: int = 1, retry_after: float | None = None,
+             retry_after_ms: int | None = None, message: str | None = None) -> None:
+        """Answer the next `times` requests with `status` (e.g. 429 or 500), with a `Retry-After`
+        (seconds) and/or a `retry-after-ms` header when given (both SDKs honour the latter)."""
         headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = str(retry_after_ms)
         with self._lock:
-            self._queue.extend(Fault(status=status, headers=headers) for _ in range(times))
+            self._queue.extend(Fault(status=status, headers=headers, message=message) for _ in range(times))
 
     def stall(self, seconds: float, times: int = 1) -> None:
         """Hold the next `times` requests for `seconds` before answering normally (client timeouts)."""
@@ -114,7 +119,7 @@ async def injected_response(faults: FaultPlan, latency: float, error: Callable[[
     fault = await apply_fault(faults.next())
     if fault is None:
         return None
-    response = error(fault.status, f"injected HTTP {fault.status}")
+    response = error(fault.status, fault.message or f"injected HTTP {fault.status}")
     response.headers.update(fault.headers)
     return response
 
