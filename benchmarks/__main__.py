@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backends", default="local", help="scale: index backends (local, redis-flat, redis-hnsw)")
     p.add_argument("--rules", default=None, help="scale: decision rules (default: knn,centroid,classifier)")
     p.add_argument("--repeat", type=int, default=5, help="coldstart: fresh processes per measurement")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="core: also run on the library of this source tree (e.g. a git worktree of an older commit)")
+    p.add_argument("--rounds", type=int, default=3, help="core --baseline: alternating rounds of fresh processes")
     p.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
     return p
 
@@ -50,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.routes and not (args.fit_data and args.test_data):
         p.error("--routes needs --fit-data and --test-data")
-    if args.repeat < 1:
-        p.error(f"--repeat must be at least 1, got {args.repeat}")
+    for flag, value in (("--repeat", args.repeat), ("--rounds", args.rounds)):
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
+    if args.baseline is not None and not (args.baseline / "semantic_router" / "__init__.py").is_file():
+        p.error(f"--baseline {args.baseline} has no semantic_router package")
     from benchmarks import output, report
 
     output.set_quiet(args.quiet)
@@ -62,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks " + " ".join(a for a in (argv if argv is not None else sys.argv[1:])
                                                   if a not in ("--update-docs", "--quiet"))
     log = output.log
+    loads = [output.load_average()]
+
+    def section(name: str, body: str) -> None:
+        """Write a section with the machine's load during its benchmark (the machine is shared and noisy)."""
+        out.section(name, body.rstrip() + f"\n\nMachine load (1-minute average, as `uptime` shows): {loads[0]} "
+                    f"before, {output.load_average()} after, on {os.cpu_count()} CPUs.\n")
+        loads[0] = output.load_average()
     todo = ALL if args.what == "all" else (args.what,)
 
     if "quality" in todo:
@@ -77,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             res = quality.run(quick=args.quick, time_fit=args.time_fit, log=log)
         out.json("quality" + qsuffix, res)
         img = out.plot(f"accuracy_vs_threshold{qsuffix}.png", lambda fh: report.plot_quality(res, fh))
-        out.section("quality" + qsuffix, report.quality_markdown(res, command, img))
+        section("quality" + qsuffix, report.quality_markdown(res, command, img))
         if not args.routes:
             out.section("targets" + qsuffix, report.targets_markdown(res))
     if "latency" in todo:
@@ -86,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         log("latency: CLINC150 routes, bundled model")
         res = latency.run(quick=args.quick, log=log)
         out.json("latency" + suffix, res)
-        out.section("latency" + suffix, report.latency_markdown(res, command))
+        section("latency" + suffix, report.latency_markdown(res, command))
     if "scale" in todo:
         from benchmarks import scale
 
@@ -98,28 +111,35 @@ def main(argv: list[str] | None = None) -> int:
         name = "scale" + ("" if backends == ("local",) else "-" + "-".join(backends)) + suffix
         out.json(name, res)
         img = out.plot(f"latency_vs_utterances{name[5:]}.png", lambda fh: report.plot_scale(res, fh))
-        out.section(name, report.scale_markdown(res, command, img))
+        section(name, report.scale_markdown(res, command, img))
     if "core" in todo:
         from benchmarks import core
 
-        log("core: router overhead over the encoder and batch vs single")
-        res = core.run(quick=args.quick)
+        if args.baseline:
+            log(f"core: this tree against {args.baseline}, {args.rounds} alternating rounds of fresh processes")
+            res = core.compare({"current": output.ROOT, "baseline": args.baseline}, out.out / "core",
+                               rounds=args.rounds, quick=args.quick, log=log)
+            text = core.compare_markdown(res)
+        else:
+            log("core: router overhead over the encoder and the numpy floor, batch vs single")
+            res = core.run(quick=args.quick)
+            text = core.markdown(res)
         out.json("core" + suffix, res)
-        out.section("core" + suffix, f"Command: `{command}`\n\n" + core.markdown(res))
+        section("core" + suffix, f"Command: `{command}`\n\n" + text)
     if "remote" in todo:
         from benchmarks import remote
 
         log("remote: Redis / Qdrant / Local at 5,000 utterances")
         res = remote.run(n_utterances=500 if args.quick else 5000, n_queries=30 if args.quick else 300)
         out.json("remote" + suffix, res)
-        out.section("remote" + suffix, f"Command: `{command}`\n\n" + remote.markdown(res))
+        section("remote" + suffix, f"Command: `{command}`\n\n" + remote.markdown(res))
     if "encoders" in todo:
         from benchmarks import encoders
 
         log("encoders: FastEmbed vs HuggingFace on the bundled model")
         res = encoders.run()
         out.json("encoders" + suffix, res)
-        out.section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res))
+        section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res))
     if "coldstart" in todo:
         from benchmarks import coldstart
 
@@ -127,23 +147,24 @@ def main(argv: list[str] | None = None) -> int:
         res = coldstart.run(repeat=1 if args.quick else args.repeat, quick=args.quick, work=out.out / "coldstart",
                             log=log)
         out.json("coldstart" + suffix, res)
-        out.section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
+        section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
     if "changepath" in todo:
         from benchmarks import changepath
 
         log("changepath: build and add-one-route against the numpy floor")
         sizes = ((2_000, 20), (5_000, 50)) if args.quick else changepath.SIZES
         res = changepath.run(sizes=sizes, rules=tuple(args.rules.split(",")) if args.rules else changepath.RULES,
-                             repeats=1 if args.quick else 3, log=log, indexes=tuple(args.indexes.split(",")))
+                             repeats=1 if args.quick else 3, log=log, indexes=tuple(args.indexes.split(",")),
+                             steady=0.2 if args.quick else 1.0)
         out.json("changepath" + suffix, res)
-        out.section("changepath" + suffix, changepath.markdown(res, command))
+        section("changepath" + suffix, changepath.markdown(res, command))
     if "gateway" in todo:
         from benchmarks import gateway
 
         log("gateway: HTTP gateway against a bare proxy")
         res = gateway.run(out.out / "gateway", quick=args.quick, log=log)
         out.json("gateway" + suffix, res)
-        out.section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
+        section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
     log(f"wrote {out.written()}")
     return 0
 

@@ -51,6 +51,11 @@ def bar(items: Iterable[T], desc: str) -> Iterator[T]:
     yield from tqdm(items, desc=desc)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (what `uptime` shows first), recorded beside every timing."""
+    return round(os.getloadavg()[0], 2)
+
+
 def log(message: str) -> None:
     if not _quiet:
         print(message, flush=True)

@@ -64,8 +64,15 @@ def test_harness_runs_end_to_end_into_its_output_folder(cached, tmp_path, capsys
     assert latency["rows"][0]["vector"]["p50_ms"] > 0
     scale = json.loads((out / "results" / "scale-quick.json").read_text())
     assert {r["rule"] for r in scale["rows"]} == {"knn", "centroid", "classifier"}
+    core = json.loads((out / "results" / "core-quick.json").read_text())
+    assert set(core["rules"]) == {"knn", "classifier"} and Path(core["library"]) == output.ROOT / "semantic_router"
+    for r in core["rules"].values():  # each path against the numpy floor measured in the same process
+        assert r["floor_single_us"] > 0 and r["single_x_floor"] == pytest.approx(r["single_us"] / r["floor_single_us"],
+                                                                                 rel=0.02, abs=0.01)
+        assert r["floor_batch_us"] > 0 and r["batch_x_floor"] > 0 and r["batch_vector_qps"] > 0
     text = (out / "benchmarks.md").read_text()
-    for section in ("quality-quick", "targets-quick", "latency-quick", "scale-quick"):
+    assert "Machine load (1-minute average" in text
+    for section in ("quality-quick", "targets-quick", "latency-quick", "scale-quick", "core-quick"):
         assert f"<!-- {section}:start -->" in text
     assert "](img/accuracy_vs_threshold-quick.png)" in text
     assert (out / "img" / "accuracy_vs_threshold-quick.png").stat().st_size > 1000
@@ -169,3 +176,33 @@ def test_quality_on_your_own_data(cached, tmp_path):
     doc = out / "benchmarks.md"
     assert res["selections"][0]["routes"] == 2 and "classifier" in res["selections"][0]["rules"]
     assert "<!-- quality-custom:start -->" in doc.read_text() and "targets" not in doc.read_text()
+
+
+def test_core_baseline_imports_the_library_of_the_other_tree(tmp_path):
+    """`core --baseline TREE` runs the benchmark with TREE's semantic_router and this checkout's benchmarks."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks import core
+
+    tree = tmp_path / "old"
+    (tree / "semantic_router").mkdir(parents=True)
+    (tree / "semantic_router" / "__init__.py").write_text("OLD = True\n")
+    work = tmp_path / "work"
+    probe = "import benchmarks.core, semantic_router; print(semantic_router.__file__, benchmarks.core.__file__)"
+    for where, lib in ((tree, tree / "semantic_router"), (output.ROOT, output.ROOT / "semantic_router")):
+        env = {**os.environ, "PYTHONPATH": core.library_path(where, work)}
+        done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=work, capture_output=True, text=True,
+                              check=True)
+        imported, bench = done.stdout.split()
+        assert Path(imported).resolve() == (lib / "__init__.py").resolve()
+        assert Path(bench).resolve() == output.ROOT / "benchmarks" / "core.py"
+
+
+def test_core_baseline_must_be_a_source_tree(tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["core", "--baseline", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and "has no semantic_router package" in capsys.readouterr().err
