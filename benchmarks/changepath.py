@@ -13,8 +13,10 @@ router snapshot's arrays). For each size and rule, in one run:
   pending interim, timed as build / add; `refine()` of the built interim (cold) and of the added one
   (warm-started from the refined build) are timed once each: the time until the final rule is served.
 
-`RouteLayer(routes=...)` cannot take vectors (routes carry texts the router encodes), so the rule
-and the index are timed directly; the router's own overhead on a change is not included.
+Then the same change THROUGH A RouteLayer with the default rule, on each index (`live_change.py`): build
+until the constructor returns and until the refined rule is published, add one route until `rl(vector=)`
+names it and until its refined rule is published, while a second thread keeps routing (calls answered,
+errors, wrong names and p99 latency during the add and during each background refinement).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from benchmarks import live_change
+from benchmarks.output import load_average
 
 DIMS = 384
 SIZES = ((10_000, 100), (100_000, 1_000))
@@ -86,7 +91,8 @@ def upsert_time(vectors: dict[str, np.ndarray], index: Any) -> float:
 
 
 def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int = 3,
-            log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",)) -> dict[str, Any]:
+            log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",), steady: float = 1.0
+            ) -> dict[str, Any]:
     from semantic_router.decision.rules import Rule, make_rule
 
     per = n_utterances // n_routes
@@ -126,14 +132,21 @@ def measure(n_utterances: int, n_routes: int, rules: Sequence[str], repeats: int
         refine = f", background refine {res['add_refine_s']:.1f}s" if "add_refine_s" in res else ""
         log(f"    {name}: build {build:.3f}s ({build / floor:.1f}x floor), add one route {add:.3f}s{refine}, "
             f"incremental == fresh: {res['add_matches_fresh_train']}")
+    row["router"] = {}
+    for kind in indexes:  # the whole change path a user sees, with a thread querying meanwhile
+        row["router"][kind] = live_change.measure(vectors, extra, make_index(kind), steady=steady)
+        live_change.summary(row["router"][kind], log, f"{kind} ")
     return row
 
 
 def run(sizes: Sequence[tuple[int, int]] = SIZES, rules: Sequence[str] = RULES, repeats: int = 3,
-        log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",)) -> dict[str, Any]:
+        log: Callable[[str], None] = print, indexes: Sequence[str] = ("local",), steady: float = 1.0
+        ) -> dict[str, Any]:
     t0 = time.perf_counter()
+    load_before = load_average()
     out = {"dims": DIMS, "cpus": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-           "sizes": [measure(n, r, rules, repeats, log, indexes) for n, r in sizes]}
+           "sizes": [measure(n, r, rules, repeats, log, indexes, steady) for n, r in sizes]}
+    out["load_avg"] = [load_before, load_average()]
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -160,7 +173,47 @@ def markdown(res: dict[str, Any], command: str) -> str:
             refine = " / ".join(f"{r[k]:.1f}" if k in r else "-" for k in ("build_refine_s", "add_refine_s"))
             lines.append(f"| {size} | {label} | {r['build_s']:.3f} | {r['build_x_floor']:.1f} | {r['add_route_s']:.3f} "
                          f"| {tgt} | {_same(r)} | {refine} |")
+    return "\n".join(lines) + "\n\n" + router_markdown(res)
+
+
+WINDOWS = ("refining_build", "adding", "refining_add", "steady")
+
+
+def router_markdown(res: dict[str, Any]) -> str:
+    """The change through a RouteLayer while a probe thread routes: times, targets, and the probe's calls."""
+    rows = [(row, kind, r) for row in res["sizes"] for kind, r in row.get("router", {}).items()]
+    if not rows:
+        return ""
+    rule = rows[0][2]["rule"]
+    lines = [f"Through a `RouteLayer` (default rule `{rule}`, lookup encoder so no model time), a second thread routing "
+             "a random existing route every 2 ms. *Served*: from the start of `rl.add(route)` until `rl(vector=...)` "
+             "names the new route; *refined*: until the refined rule is published (`train_rule()` returns), from the "
+             "start of the constructor or of the add. Probe: calls started in each window, answered / errors / wrong "
+             "route, and p99 (max) latency in ms: while the build's rule is refined, during the add, while the "
+             "add's rule is refined, and steady afterwards.", "",
+             "| utterances / routes | index | build (s) | x floor | build refined (s) | add: served (s) | "
+             "add refined (s) | target build / served (s) | met | probe: refining build | adding | refining add "
+             "| steady |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row, kind, r in rows:
+        target = TARGETS.get((row["utterances"], row["routes"]))
+        probe = r["probe"]
+        clean = all(w["errors"] == 0 and w["wrong"] == 0 for w in probe.values())
+        met = "-" if target is None else "yes" if (r["build_s"] <= target[0] and r["add_served_s"] <= target[1]
+                                                 and clean and r["refined_serves_new"]) else "**no**"
+        cells = [_window(probe[w]) for w in WINDOWS]
+        lines.append(f"| {row['utterances']:,} / {row['routes']:,} | {kind} | {r['build_s']:.3f} | "
+                     f"{r['build_s'] / row['floor_stack_s']:.1f} | {r['build_refined_s']:.2f} | {r['add_served_s']:.3f}"
+                     f"{' (interim)' if r['add_pending'] else ''} | {r['add_refined_s']:.2f} | "
+                     f"{'-' if target is None else f'<= {target[0]} / <= {target[1]}'} | {met} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _window(w: dict[str, Any]) -> str:
+    if not w["calls"]:
+        return "0 calls"
+    return (f"{w['calls'] - w['errors'] - w['wrong']} / {w['errors']} / {w['wrong']}; "
+            f"{w['p99_ms']} ({w['max_ms']})")
 
 
 def _same(r: dict[str, Any]) -> str:

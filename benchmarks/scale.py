@@ -65,11 +65,10 @@ class LookupEncoder(DenseEncoder):
         return self._v.shape[1]
 
     def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
-        out = np.empty((len(texts), self._v.shape[1]), dtype=np.float32)
+        rows = [int(t[1:]) if t.startswith("u") and t[1:].isdigit() else -1 for t in texts]
+        out = self._v[rows].astype(np.float32)  # one gather; other texts are overwritten below
         for j, t in enumerate(texts):
-            if t.startswith("u") and t[1:].isdigit():
-                out[j] = self._v[int(t[1:])]
-            else:
+            if rows[j] < 0:
                 out[j] = np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(self._v.shape[1])
         return out
 
