@@ -7,7 +7,7 @@ Per decision rule, routes from CLINC150 K=10 first (1,500 utterances), LocalInde
 * vectors in, against the numpy floor on the same utterance matrix (`matrix @ v` + argmax per query;
   `vectors @ matrix.T` + argmax for a batch): 1,000 single calls and one `route_batch` of the same
   1,000 vectors. Router and floor alternate for several rounds so machine load hits both alike (best
-  round of each); the ratios to the floor are what compares across runs and machines.
+  round of each, BLAS on one thread for both); the ratios to the floor compare across runs and machines.
 
 `compare(trees)` runs this in one fresh process per source tree, alternating the trees for several
 rounds: two versions of the library (before and after a change) measured back to back, each as
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from benchmarks.output import ROOT, bar, load_average, show_progress, write_atomic
 
@@ -45,8 +46,8 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -> dict[str, float]:
     """Single calls and one batch of `vectors`, each against the numpy floor, in alternating rounds; the best
-    round of each (the least disturbed by other load: with 2 shared cores a threaded BLAS call can wait a whole
-    scheduler slice for its second thread, router and floor alike)."""
+    round of each. BLAS runs on one thread meanwhile, router and floor alike: on 2 shared cores a threaded
+    BLAS call can wait a whole scheduler slice for its second thread, which swamps a 50 us product."""
     def singles() -> None:
         for v in vectors:
             rl(vector=v)
@@ -59,9 +60,10 @@ def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -
         "single": singles, "floor_single": floor_singles,
         "batch": lambda: rl.route_batch(vectors=vectors), "floor_batch": lambda: (vectors @ matrix.T).argmax(axis=1)}
     times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            times[name].append(timed(fn))
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(rounds):
+            for name, fn in runs.items():
+                times[name].append(timed(fn))
     us = {k: min(v) / len(vectors) * 1e6 for k, v in times.items()}
     return {"single_us": round(us["single"], 2), "floor_single_us": round(us["floor_single"], 2),
             "single_x_floor": round(us["single"] / us["floor_single"], 2),
@@ -94,7 +96,7 @@ def rule_figures(rl: Any, encoder: Any, texts: list[str], n_texts: int, matrix: 
             "batch_text_qps": round(len(batch_texts) / batch_text_s, 1)}
 
 
-def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 5, quick: bool = False) -> dict[str, Any]:
+def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 9, quick: bool = False) -> dict[str, Any]:
     import semantic_router
     from semantic_router import Route, RouteLayer
     from semantic_router.encoders import HuggingFaceEncoder
@@ -127,7 +129,8 @@ def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 5, quick: bool 
 def markdown(res: dict[str, Any]) -> str:
     lines = [f"Routes: CLINC150 K=10 first ({res['utterances']:,} utterances), LocalIndex, bundled model. "
              f"Encoder alone, p50 per uncached query: **{res['encoder_p50_ms']} ms**. Vectors in: 1,000 query "
-             f"vectors, best of {res['rounds']} rounds alternating with the numpy floor on the same utterance "
+             f"vectors, best of {res['rounds']} rounds alternating with the numpy floor (BLAS on one thread for both) "
+             "on the same utterance "
              "matrix (`matrix @ v` + argmax per query; `vectors @ matrix.T` + argmax per batch).", "",
              "| rule | text-in p50 ms | overhead over the encoder ms (median of paired differences) | cache hit p50 ms | "
              "single vector call us (x floor) | route_batch of 1,000 vectors us per query (x floor) | batch speedup | "
@@ -205,7 +208,8 @@ def compare_markdown(res: dict[str, Any]) -> str:
     lines = [f"Each tree ran in {res['rounds']} fresh processes, alternating (load average {res['load_avg'][0]} "
              f"before, {res['load_avg'][1]} after, {os.cpu_count()} CPUs); cells are medians over the rounds. "
              "Routes: CLINC150 K=10 first (1,500 utterances), LocalIndex, bundled model; vectors in: best of "
-             f"{res['trees'][next(iter(res['trees']))]['runs'][0]['rounds']} alternating rounds per process against "
+             f"{res['trees'][next(iter(res['trees']))]['runs'][0]['rounds']} alternating rounds per process (BLAS on one "
+             "thread for both) against "
              "the floor = numpy on the same utterance matrix in the same process (`matrix @ v` + argmax per query, "
              "`vectors @ matrix.T` + argmax per batch of 1,000).", ""]
     lines += [f"- **{label}**: `{t['commit']}` (encoder alone p50 {t['encoder_p50_ms']} ms)" for label, t in trees.items()]
