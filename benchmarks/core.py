@@ -7,7 +7,10 @@ Per decision rule, routes from CLINC150 K=10 first (1,500 utterances), LocalInde
 * vectors in, against the numpy floor on the same utterance matrix (`matrix @ v` + argmax per query;
   `vectors @ matrix.T` + argmax for a batch): 1,000 single calls and one `route_batch` of the same
   1,000 vectors. Router and floor alternate for several rounds so machine load hits both alike (best
-  round of each, BLAS on one thread for both); the ratios to the floor compare across runs and machines.
+  round of each); the ratios to the floor compare across runs and machines.
+
+numpy's BLAS runs on one thread while a router is timed (router and floor alike). A staged rule is timed
+once refined (`train_rule()`), as the tree before the redesign trained its rule on the first query.
 
 `compare(trees)` runs this in one fresh process per source tree, alternating the trees for several
 rounds: two versions of the library (before and after a change) measured back to back, each as
@@ -46,8 +49,7 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -> dict[str, float]:
     """Single calls and one batch of `vectors`, each against the numpy floor, in alternating rounds; the best
-    round of each. BLAS runs on one thread meanwhile, router and floor alike: on 2 shared cores a threaded
-    BLAS call can wait a whole scheduler slice for its second thread, which swamps a 50 us product."""
+    round of each."""
     def singles() -> None:
         for v in vectors:
             rl(vector=v)
@@ -60,10 +62,9 @@ def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -
         "single": singles, "floor_single": floor_singles,
         "batch": lambda: rl.route_batch(vectors=vectors), "floor_batch": lambda: (vectors @ matrix.T).argmax(axis=1)}
     times: dict[str, list[float]] = {k: [] for k in runs}
-    with threadpool_limits(limits=1, user_api="blas"):
-        for _ in range(rounds):
-            for name, fn in runs.items():
-                times[name].append(timed(fn))
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            times[name].append(timed(fn))
     us = {k: min(v) / len(vectors) * 1e6 for k, v in times.items()}
     return {"single_us": round(us["single"], 2), "floor_single_us": round(us["floor_single"], 2),
             "single_x_floor": round(us["single"] / us["floor_single"], 2),
@@ -76,7 +77,9 @@ def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -
 def rule_figures(rl: Any, encoder: Any, texts: list[str], n_texts: int, matrix: np.ndarray, vectors: np.ndarray,
                  rounds: int, enc_times: list[float]) -> dict[str, Any]:
     """One router's figures: text in (paired with the encoder alone, whose times go to `enc_times`), cache
-    hits, vectors in against the floor, and a batch of texts."""
+    hits, vectors in against the floor, and a batch of texts. `run` calls it with numpy's BLAS on one thread:
+    on 2 shared cores a threaded BLAS call can wait a whole scheduler slice for its second thread, which
+    swamps a 50 us product (router and floor alike; the encoder's own threads are not limited)."""
     enc, router, hits = [], [], []
     for t in texts[1000:1000 + n_texts]:  # paired: the encoder alone, then the router with an empty query cache
         enc.append(timed(lambda t=t: encoder.encode([t], "query")))
@@ -118,8 +121,10 @@ def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 9, quick: bool 
     enc_times: list[float] = []
     for rule in bar(RULES, "core overhead"):
         rl = RouteLayer(encoder=encoder, routes=routes, rule=rule)
-        rl(vector=vectors[0])
-        out["rules"][rule] = rule_figures(rl, encoder, texts, n_texts, matrix, vectors, rounds, enc_times)
+        rl(vector=vectors[0])  # the tree before the redesign trained its rule here, on the first query
+        rl.train_rule()  # a staged rule: time the final one, not the interim while it is refined in the background
+        with threadpool_limits(limits=1, user_api="blas"):
+            out["rules"][rule] = rule_figures(rl, encoder, texts, n_texts, matrix, vectors, rounds, enc_times)
         getattr(rl, "close", lambda: None)()  # the tree before the redesign has no close()
     out["encoder_p50_ms"] = round(float(np.median(enc_times) * 1e3), 3)
     out["load_avg"] = [load_before, load_average()]
