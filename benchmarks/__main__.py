@@ -1,4 +1,4 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|all [options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|changepath|all [options]`.
 
 Writes JSON results, Markdown sections and PNG plots into an output folder (`--out`, default
 benchmarks/out/, git-ignored); tracked files (docs/benchmarks.md, docs/img/, benchmarks/results/)
