@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.output import ROOT, bar, load_average, show_progress, write_atomic
+from benchmarks.output import ROOT, bar, load_average, show_progress
 
 RULES = ("knn", "classifier")
 #: figures compared between trees (medians over rounds); the ratios are the ones to read
@@ -168,17 +168,17 @@ def commit_of(tree: Path) -> str:
 
 
 def run_tree(tree: Path, work: Path, quick: bool) -> dict[str, Any]:
-    """`run()` in a fresh process on the library of `tree`; checks it really imported that library."""
-    dest = work / f"core-{time.time_ns()}.json"
+    """`run()` in a fresh process on the library of `tree` (its results: the last line of its output);
+    checks it really imported that library. The child writes no file, so it needs nothing of the
+    library but its public API."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": library_path(tree, work)}
-    argv = [sys.executable, "-m", "benchmarks.core", "--json", str(dest), *(["--quick"] if quick else [])]
+    argv = [sys.executable, "-m", "benchmarks.core", *(["--quick"] if quick else [])]
     done = subprocess.run(argv, env=env, cwd=work, capture_output=True, text=True, timeout=1800,
                           stdin=subprocess.DEVNULL)  # cwd: not this checkout, whose package would shadow the tree's
     if done.returncode != 0:
         raise RuntimeError(f"core benchmark on {tree} failed: {done.stderr.strip()[-800:]}")
-    res = json.loads(dest.read_text(encoding="utf-8"))
-    dest.unlink()
+    res = json.loads(done.stdout.strip().splitlines()[-1])
     if Path(res["library"]) != (tree.resolve() / "semantic_router"):
         raise RuntimeError(f"expected the library of {tree}, the benchmark imported {res['library']}")
     return res
@@ -231,11 +231,5 @@ def compare_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # pragma: no cover - the child process of `compare`
-    import argparse
-
-    p = argparse.ArgumentParser(description="core benchmark in this process; results as JSON")
-    p.add_argument("--json", type=Path, required=True)
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    write_atomic(args.json, json.dumps(run(quick=args.quick), indent=2))
+if __name__ == "__main__":  # pragma: no cover - the child process of `compare`: results as one JSON line
+    print(json.dumps(run(quick="--quick" in sys.argv[1:])))

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks.output import write_atomic
-from semantic_router._files import atomic_open
 from semantic_router.encoders.base import DenseEncoder, InputType
 
 HERE = Path(__file__).resolve().parent
@@ -129,6 +128,8 @@ class CachedEncoder(DenseEncoder):
             self._encode(missing, "document")
 
     def _save(self) -> None:
+        from semantic_router._files import atomic_open  # here: see benchmarks/output.py write_atomic
+
         self.dir.mkdir(parents=True, exist_ok=True)
         texts = [None] * len(self._index)
         for t, i in self._index.items():

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
-
-from semantic_router._files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out"  # git-ignored
@@ -63,6 +62,9 @@ def log(message: str) -> None:
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
     """`atomic_write` (text as UTF-8) after creating missing folders: readers see the old file or the new one."""
+    # imported here: `core --baseline` imports this module against an older library that has no `_files`
+    from semantic_router._files import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, data)
 
