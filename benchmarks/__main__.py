@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import encoders
 
         log("encoders: FastEmbed vs HuggingFace on the bundled model")
-        res = encoders.run()
+        res = encoders.run(singles=20, batches=3) if args.quick else encoders.run()
         out.json("encoders" + suffix, res)
         section("encoders" + suffix, f"Command: `{command}`\n\n" + encoders.markdown(res))
     if "coldstart" in todo:
