@@ -29,17 +29,17 @@ def small_problem() -> tuple[np.ndarray, np.ndarray]:
     return x / np.linalg.norm(x, axis=1, keepdims=True), codes
 
 
-def test_train_logistic_stops_at_the_evaluation_after_should_stop_turns_true():
+def test_train_logistic_stops_at_the_first_product_after_should_stop_turns_true():
     x, codes = small_problem()
     asked = []
 
     def should_stop() -> bool:
         asked.append(True)
-        return len(asked) >= 3
+        return len(asked) >= 5
 
     with pytest.raises(RefineCancelled):
         train_logistic(x, codes, 3, should_stop=should_stop)
-    assert len(asked) == 3  # asked once per evaluation: two ran, the third was refused
+    assert len(asked) == 5  # asked before each evaluation's two products: two evaluations ran, the third refused
 
 
 def test_a_should_stop_that_never_fires_changes_nothing():

@@ -121,7 +121,7 @@ class ClassifierRule(BlendRule):
                should_stop: Callable[[], bool] | None = None) -> ClassifierRule:
         """The logistic head for a pending rule (self otherwise): the same routes, the same summaries.
 
-        `should_stop` is polled before each L-BFGS function evaluation (see `Rule.refine`)."""
+        `should_stop` is polled during each L-BFGS function evaluation (see `train_logistic`, `Rule.refine`)."""
         if not self._pending:
             return self
         assert self._names is not None
@@ -242,8 +242,8 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
 
     Starts from zero, or from `start` = (W0, b0) (a warm start: the previous solution of a
     nearby problem). Deterministic for the same inputs (fixed start, fixed row order, no randomness).
-    `should_stop` is asked before every function evaluation; True raises `RefineCancelled`, so a
-    closing router's refinement ends within one pass over the utterances.
+    `should_stop` is asked before each of an evaluation's two (N x d x K) products; True raises
+    `RefineCancelled`, so a closing router's refinement ends within one such product.
     """
     from scipy.optimize import minimize
 
@@ -254,9 +254,12 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
     codes = np.asarray(codes, dtype=np.int64)
     inv_c = 1.0 / C
 
-    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def check() -> None:
         if should_stop is not None and should_stop():
             raise RefineCancelled("logistic training stopped on request")
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        check()
         w = theta[: d * k].reshape(d, k)
         z = x @ w.astype(np.float32) + theta[d * k:].astype(np.float32)
         z -= z.max(axis=1, keepdims=True)
@@ -266,6 +269,7 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
         g = z / total  # probabilities
         loss = float((np.log(total[:, 0].astype(np.float64)) - true).sum()) + 0.5 * inv_c * float((w * w).sum())
         g[rows, codes] -= 1.0
+        check()  # also between the evaluation's two big products: a stop waits for at most one of them
         grad_w = (x.T @ g).astype(np.float64) + inv_c * w
         return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0, dtype=np.float64)])
 
