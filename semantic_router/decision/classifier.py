@@ -13,7 +13,7 @@ caller to publish when it is done. Small route sets train fully and at once, as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from semantic_router.decision.lda import LdaRule
 from semantic_router.decision.rules import (
     BlendRule,
+    RefineCancelled,
     Rule,
     centroids,
     log_softmax,
@@ -116,8 +117,11 @@ class ClassifierRule(BlendRule):
         r = self._b.shape[0]
         return self._names, self._m[:, r: 2 * r], self._b
 
-    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None) -> ClassifierRule:
-        """The logistic head for a pending rule (self otherwise): the same routes, the same summaries."""
+    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None, *,
+               should_stop: Callable[[], bool] | None = None) -> ClassifierRule:
+        """The logistic head for a pending rule (self otherwise): the same routes, the same summaries.
+
+        `should_stop` is polled during each L-BFGS function evaluation (see `train_logistic`, `Rule.refine`)."""
         if not self._pending:
             return self
         assert self._names is not None
@@ -132,7 +136,7 @@ class ClassifierRule(BlendRule):
         parts = [np.asarray(s.vectors, dtype=np.float32) for s in lda.summaries.routes]
         codes = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
         new = ClassifierRule(**self.params())
-        new._fit(np.concatenate(parts), codes, len(parts), self._start(lda.summaries.dims))
+        new._fit(np.concatenate(parts), codes, len(parts), self._start(lda.summaries.dims), should_stop)
         new._lda, new._names = lda, self._names
         return new
 
@@ -155,13 +159,14 @@ class ClassifierRule(BlendRule):
         self._fit(vectors, codes, n_routes, None)
 
     def _fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int,
-             start: tuple[np.ndarray, np.ndarray] | None) -> None:
+             start: tuple[np.ndarray, np.ndarray] | None, should_stop: Callable[[], bool] | None = None) -> None:
         x = np.asarray(vectors, dtype=np.float32)
         d = x.shape[1]
         cent = centroids(x, codes, n_routes)
         mu = x.mean(axis=0, dtype=np.float64).astype(np.float32)
         if n_routes > 1:
-            w, b = train_logistic(normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol, start)
+            w, b = train_logistic(normalise(x - mu), codes, n_routes, self.C, self.max_iter, self.tol, start,
+                                  should_stop=should_stop)
         else:
             w, b = np.zeros((d, n_routes), np.float32), np.zeros(n_routes, np.float32)
         self._set(cent, w, b, mu)
@@ -231,12 +236,14 @@ class ClassifierRule(BlendRule):
 
 
 def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 10.0, max_iter: int = 300,
-                   tol: float = 1e-4, start: tuple[np.ndarray, np.ndarray] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   tol: float = 1e-4, start: tuple[np.ndarray, np.ndarray] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression, L2 penalty 1/(2C)|W|^2, L-BFGS: (W (d, K), b (K,)).
 
     Starts from zero, or from `start` = (W0, b0) (a warm start: the previous solution of a
     nearby problem). Deterministic for the same inputs (fixed start, fixed row order, no randomness).
+    `should_stop` is asked before each of an evaluation's two (N x d x K) products; True raises
+    `RefineCancelled`, so a closing router's refinement ends within one such product.
     """
     from scipy.optimize import minimize
 
@@ -247,7 +254,12 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
     codes = np.asarray(codes, dtype=np.int64)
     inv_c = 1.0 / C
 
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise RefineCancelled("logistic training stopped on request")
+
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        check()
         w = theta[: d * k].reshape(d, k)
         z = x @ w.astype(np.float32) + theta[d * k:].astype(np.float32)
         z -= z.max(axis=1, keepdims=True)
@@ -257,6 +269,7 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
         g = z / total  # probabilities
         loss = float((np.log(total[:, 0].astype(np.float64)) - true).sum()) + 0.5 * inv_c * float((w * w).sum())
         g[rows, codes] -= 1.0
+        check()  # also between the evaluation's two big products: a stop waits for at most one of them
         grad_w = (x.T @ g).astype(np.float64) + inv_c * w
         return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0, dtype=np.float64)])
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from semantic_router._blas import single_threaded_blas
 from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise
 from semantic_router.decision.summaries import Summaries
 
@@ -57,11 +58,9 @@ class LdaRule(BlendRule):
     def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
               previous: Rule | None = None) -> LdaRule:
         """A new trained rule; summaries of routes whose array is unchanged come from `previous`."""
-        from threadpoolctl import threadpool_limits
-
         before = previous._summaries if isinstance(previous, LdaRule) else None
         # small BLAS calls: threaded BLAS made them 10-20x slower on a busy 2-core machine (measured)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             summaries = Summaries.collect(vectors_by_route, names, before)
             new = LdaRule(**self.params())
             new._summaries = summaries

@@ -20,7 +20,7 @@ already holds: never on the query path, never from the index.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,10 @@ DEFAULT_RULE = "classifier"
 
 #: rule name -> class; every Rule subclass that names itself registers here (see make_rule)
 RULES: dict[str, type[Rule]] = {}
+
+
+class RefineCancelled(Exception):
+    """`refine` gave up because its `should_stop` said so (the router is closing); internal, the refiner catches it."""
 
 
 class Rule(ABC):
@@ -90,11 +94,14 @@ class Rule(ABC):
         """True for an interim rule that `refine()` replaces with the fully trained one."""
         return False
 
-    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None) -> Rule:
+    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None, *,
+               should_stop: Callable[[], bool] | None = None) -> Rule:
         """The fully trained rule for a `pending` one (self when not pending); slow, run it off the query path.
 
         `vectors_by_route` (the same routes' vectors given to `train`) is needed only by a rule that
-        does not hold them itself (one loaded from a saved state); pass them when you have them."""
+        does not hold them itself (one loaded from a saved state); pass them when you have them.
+        `should_stop` is polled during the training: once it returns True, `RefineCancelled` is raised
+        within one optimisation step (a closing router stops its background refinement)."""
         return self
 
     def to_state(self) -> dict[str, Any]:
