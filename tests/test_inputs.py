@@ -61,8 +61,17 @@ def test_huge_and_tiny_vectors_normalise_safely(rl, encoder, scale):
     got = rl(vector=v * scale)
     assert got.name == expected.name == "weather"
     assert got.similarity_score == pytest.approx(expected.similarity_score, abs=1e-5)
-    batch = rl.route_batch(vectors=np.stack([v * scale, v]))
-    assert [c.name for c in batch] == ["weather", "weather"]
+    batch = rl.route_batch(vectors=np.stack([v * scale, v, v * 3]))  # a mixed batch: rows rescaled one by one
+    assert [c.name for c in batch] == ["weather"] * 3
+    for c in batch:
+        assert c.similarity_score == pytest.approx(expected.similarity_score, abs=1e-5)
+
+
+@pytest.mark.parametrize("bad,match", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (0.0, "all zeros")])
+def test_one_bad_row_fails_the_batch(rl, encoder, bad, match):
+    v = encoder.encode(["will it rain today"], "query")[0]
+    with pytest.raises(ValueError, match=match):
+        rl.route_batch(vectors=np.stack([v, np.full_like(v, bad)]))
 
 
 def test_lone_surrogates_are_value_errors(rl, encoder):

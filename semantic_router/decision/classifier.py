@@ -188,7 +188,9 @@ class ClassifierRule(BlendRule):
         z = queries @ self._m
         # centring: |q - mu| for unit q, so the head sees (q - mu) / |q - mu| at the cost of one column
         scale = np.sqrt(np.maximum(1.0 - 2.0 * z[:, -1] + self._mu2, 1e-12))
-        logits = (z[:, r: 2 * r] - self._mw) / scale[:, None] + self._b
+        logits = z[:, r: 2 * r] - self._mw
+        logits /= scale[:, None]
+        logits += self._b
         return z[:, :r], log_softmax(logits)
 
     def copy_with(self, **params: Any) -> ClassifierRule:

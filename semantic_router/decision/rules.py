@@ -217,7 +217,8 @@ class BlendRule(Rule):
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise log of the softmax, computed stably."""
     z = logits - logits.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
 
 
 def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
@@ -229,7 +230,11 @@ def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
     """
     if lam == 0.0:
         return cos
-    return np.clip(cos + lam * (1.0 + logp), -1.0, 1.0)
+    out = logp + 1.0  # in place from here: this runs on every query
+    out *= lam
+    out += cos
+    np.minimum(out, 1.0, out=out)
+    return np.maximum(out, -1.0, out=out)
 
 
 def make_rule(spec: Any) -> Rule:

@@ -52,6 +52,9 @@ class Ask:
     simulate_static: bool = False
 
 
+_PLAIN = Ask()  # what most calls ask: shared, since an Ask is immutable
+
+
 @dataclass(frozen=True, slots=True)
 class Search:
     """One index search a decision needs."""
@@ -67,7 +70,7 @@ Decision = Generator[Search, HitBatch, Any]
 
 # -- inputs ------------------------------------------------------------------------------------------
 def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dynamic.History) -> Query:
-    given = sum(x is not None for x in (text, vector, messages))
+    given = (text is not None) + (vector is not None) + (messages is not None)
     if given != 1:
         raise ValueError("give exactly one of: a text, a vector, or messages" if given else
                          "give a text, a vector or messages to route")
@@ -102,6 +105,8 @@ def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool 
             aggregation: Any = None) -> Ask:
     """What a routing call asks, validated: `route_filter` a list of names (not one string); for
     `many`, a positive `max_k` (None: every route) and a known `aggregation`."""
+    if route_filter is None and not (explain or simulate_static or many):
+        return _PLAIN  # the common call: one shared, immutable Ask
     k, agg = 1, None
     if many:
         if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
@@ -132,17 +137,35 @@ def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
         what = "one vector" if not batch else "a (n, dims) array of vectors"
         raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims} "
                          f"(expected {what})")
-    if len(arr) == 1:  # the common single query: one dot product instead of several array passes
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # huge/tiny: handled below
-            norm = math.sqrt(float(np.dot(arr[0], arr[0])))
-        if math.isfinite(norm) and norm > 0:
-            return arr / np.float32(norm)
+    if len(arr) == 1:  # the common single query: one float64 dot (no overflow for float32 input)
+        w = arr[0].astype(np.float64)
+        norm2 = float(w @ w)
+        if _SAFE_NORM2[0] < norm2 < _SAFE_NORM2[1]:
+            return arr / np.float32(math.sqrt(norm2))
+        return _rescaled(arr)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # out-of-band rows are redone below
+        norm2 = np.einsum("ij,ij->i", arr, arr)
+    good = (norm2 > _SAFE_NORM2[0]) & (norm2 < _SAFE_NORM2[1])
+    if good.all():  # one pass for the squares, one for the division
+        return arr / np.sqrt(norm2)[:, None]
+    out = np.empty_like(arr)
+    out[good] = arr[good] / np.sqrt(norm2[good])[:, None]
+    out[~good] = _rescaled(arr[~good])
+    return out
+
+
+#: squared norms whose float32 division is exact enough; rows outside are rescaled first
+_SAFE_NORM2 = (1e-30, 1e30)
+
+
+def _rescaled(arr: np.ndarray) -> np.ndarray:
+    """Unit rows of vectors too large or small to square in float32 (1e30, 1e-30); refuses NaN, inf, zero."""
     if not np.isfinite(arr).all():
         raise ValueError("vector holds NaN or infinite values")
-    scale = np.abs(arr).max(axis=1, keepdims=True) if arr.size else np.ones((len(arr), 1), np.float32)
+    scale = np.abs(arr).max(axis=1, keepdims=True)
     if not scale.all():
         raise ValueError("vector is all zeros (no direction to compare)")
-    arr = arr / scale  # huge (1e30) or tiny (1e-30) vectors: scaled before squaring, no over/underflow
+    arr = arr / scale  # scaled before squaring: no over/underflow
     return (arr / np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]).astype(np.float32)
 
 
@@ -168,7 +191,7 @@ def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
                  for i in range(len(vectors))]
         return many_choices(snap, vectors, picks, agg, ask)
     if len(vectors) == 1:
-        cand = np.flatnonzero(ok[0])
+        cand = ok[0].nonzero()[0]
         b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
         return [[choice(snap, b, float(agg[0, b]) if b >= 0 else math.nan, agg[0] if ask.explain else None)]]
     best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
