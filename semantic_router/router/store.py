@@ -92,7 +92,8 @@ class RouteStore:
         return self.refiner.wait()
 
     def close(self) -> None:
-        """No background refinement starts after this."""
+        """Stop the background refinement in progress (within one L-BFGS evaluation; the interim keeps
+        serving) and start no other."""
         self.refiner.close()
 
     # -- the commit path ---------------------------------------------------------------------------
