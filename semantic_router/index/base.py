@@ -37,7 +37,9 @@ class Record:
     def __post_init__(self) -> None:
         if not self.id:
             self.id = record_id(self.route, self.utterance)
-        self.dense = np.asarray(self.dense, dtype=np.float32).reshape(-1)
+        dense = self.dense
+        if not (type(dense) is np.ndarray and dense.dtype == np.float32 and dense.ndim == 1):  # else as given
+            self.dense = np.asarray(dense, dtype=np.float32).reshape(-1)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class _Snapshot:
         matrix = np.empty((n, dims), dtype=np.float32)
         if n0:
             matrix[:n0] = self.matrix
-        matrix[n0:] = np.stack([r.dense for r in records])
+        np.stack([r.dense for r in records], out=matrix[n0:])  # straight into place: no second copy
         vocab = dict(self.vocab)
         rows, cols, vals = [], [], []
         for i, r in enumerate(records):
@@ -128,7 +128,8 @@ class LocalIndex(Index):
                     )
             latest = {r.id: r for r in records}  # last write of an id wins
             keep = np.fromiter((i not in latest for i in snap.ids), dtype=bool, count=len(snap.ids))
-            self._snap = snap.take(keep).append(list(latest.values()))
+            kept = snap if keep.all() else snap.take(keep)  # no rewrite: append copies the rows once anyway
+            self._snap = kept.append(list(latest.values()))
 
     def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
         with self._write:

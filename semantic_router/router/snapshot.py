@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
@@ -31,6 +31,18 @@ def id_function(scheme: int):
     if scheme >= 2 or not hasattr(id_schemes, "legacy_record_id"):
         return id_schemes.record_id
     return id_schemes.legacy_record_id
+
+
+def ids_function(scheme: int):
+    """The batch record id function (route, utterances) -> ids, in order, of an id scheme."""
+    return id_schemes.record_ids if scheme >= 2 else id_schemes.legacy_record_ids
+
+
+def route_ids(name: str, utterances: Sequence[str], before: Mapping[str, str], make_ids: Any) -> dict[str, str]:
+    """Utterance -> record id for route `name`: the ids `before` has are kept, the others made in one batch."""
+    new = [u for u in utterances if u not in before]
+    made = dict(zip(new, make_ids(name, new)))
+    return {u: before.get(u) or made[u] for u in utterances}
 
 
 def check_top_k(value: Any) -> int:
@@ -74,14 +86,23 @@ class Settings:
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Read-only float32 unit rows; huge or tiny (but finite, non-zero) vectors normalise safely."""
-    x = np.asarray(vectors, dtype=np.float64)
+    given = np.asarray(vectors)
+    x = np.array(given, dtype=np.float64)  # a private copy: normalised in place below
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array of vectors, got shape {x.shape}")
-    scale = np.max(np.abs(x), axis=1, keepdims=True) if x.size else np.ones((len(x), 1))
-    if not (np.isfinite(scale).all() and (scale > 0).all()):
-        raise ValueError("vectors must be finite and non-zero")
-    x = x / scale  # scaled first: 1e30 or 1e-30 never over- or underflows the norm
-    out = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    if given.dtype.kind == "f" and given.dtype.itemsize <= 4:
+        # squares of float32 values neither over- nor underflow float64: no scaling pass needed
+        squares = np.add.reduce(x * x, axis=1, keepdims=True)
+        if not (np.isfinite(squares).all() and (squares > 0).all()):
+            raise ValueError("vectors must be finite and non-zero")
+    else:
+        scale = np.max(np.abs(x), axis=1, keepdims=True) if x.size else np.ones((len(x), 1))
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("vectors must be finite and non-zero")
+        x /= scale  # scaled first: 1e30 or 1e-30 never over- or underflows the norm
+        squares = np.add.reduce(x * x, axis=1, keepdims=True)
+    x /= np.sqrt(squares)  # the 2-norm, summed as np.linalg.norm sums it
+    out = x.astype(np.float32)
     out.flags.writeable = False
     return out
 

@@ -35,7 +35,8 @@ from semantic_router.router.snapshot import (
     ID_SCHEME,
     Draft,
     Snapshot,
-    id_function,
+    ids_function,
+    route_ids,
     signature,
     unit_rows,
 )
@@ -177,28 +178,29 @@ class RouteStore:
         published, and the stored records a failed write must restore (hybrid rewrites).
 
         A vector comes from the base snapshot (by utterance), else from the index (records it holds:
-        adopted, synced or re-keyed routes), else from the encoder (new utterances only)."""
+        adopted, synced or re-keyed routes), else from the encoder (new utterances only). Work is
+        per route (ids hashed in one batch, a fully encoded route's matrix is one slice, not a stack)."""
         scheme = base.id_scheme if scheme is None else scheme
-        make_id = id_function(scheme)
+        make_ids = ids_function(scheme)
         same_ids = scheme == base.id_scheme
         ids: dict[str, dict[str, str]] = {}
         vectors: dict[str, np.ndarray | None] = {}
-        known: dict[tuple[str, str], np.ndarray] = {}
+        known: dict[str, dict[str, np.ndarray]] = {}  # route -> utterance -> the base snapshot's vector
+        untouched: set[str] = set()
         for name, route in draft.routes.items():
             old = base.vectors.get(name)
             if same_ids and base.routes.get(name) is route:  # untouched route: nothing to recompute
+                untouched.add(name)
                 ids[name] = base.ids[name]
                 if old is not None:
                     vectors[name] = old  # the very same array (rules reuse its work)
                     continue
             else:
-                before = base.ids.get(name, {}) if same_ids else {}
-                ids[name] = {u: before.get(u) or make_id(name, u) for u in route.utterances}
+                ids[name] = route_ids(name, route.utterances, base.ids.get(name, {}) if same_ids else {}, make_ids)
             if old is not None and same_ids and list(base.ids[name]) == route.utterances:
                 vectors[name] = old  # same utterances (a threshold or metadata change): the same array
             elif old is not None:
-                known.update(((name, u), v) for u, v in zip(base.ids[name], old))
-        untouched = {n for n, r in draft.routes.items() if same_ids and base.routes.get(n) is r}
+                known[name] = dict(zip(base.ids[name], old))
         if present is None:  # incremental: only changed routes can write or drop records
             held_sets = {n: set(base.ids.get(n, {}).values()) for n in draft.routes if n not in untouched}
 
@@ -217,33 +219,65 @@ class RouteStore:
             doomed = list((present - desired) if prune else (base.known_ids - desired))
         doomed.sort()
         need_all = not draft.rule.uses_index
-        needed = [(n, u, i) for n, m in ids.items() if n not in vectors for u, i in m.items()
-                  if (n, u) not in known and (need_all or not is_held(n, i))]
-        found = self._find_vectors(needed, read_index={n for n, _, i in needed if present is not None or is_held(n, i)})
-        found.update(known)
+        needed = {n: [u for u, i in ids[n].items() if u not in known.get(n, ()) and (need_all or not is_held(n, i))]
+                  for n in ids if n not in vectors}
+        # the index is read for routes it may hold records of (an empty `present`: it holds none)
+        read_index = {n for n, us in needed.items() if us and (present or any(is_held(n, ids[n][u]) for u in us))}
+        found, blocks = self._find_vectors(needed, read_index)
+        for name, rows in known.items():
+            found.setdefault(name, {}).update(rows)
         for name in draft.routes:
             if name not in vectors:
-                rows = [found.get((name, u)) for u in ids[name]]
-                vectors[name] = None if any(r is None for r in rows) else unit_rows(np.stack(rows))
-        position = {n: {u: j for j, u in enumerate(ids[n])} for n in {n for n, _, _ in write}}
-        records = [Record(n, u, found[(n, u)] if (n, u) in found else vectors[n][position[n][u]], id=i)
-                   for n, u, i in write]
+                vectors[name] = self._matrix(list(ids[name]), found.get(name, {}), blocks.get(name))
+        records = self._records(write, found, vectors, ids)
         sparse, rewritten, originals = self._sparse(base, draft, records, bool(write or doomed))
         snapshot = self._snapshot(base, draft, ids, vectors, sparse, scheme)
         return snapshot, records + rewritten, doomed, originals
 
-    def _find_vectors(self, needed: list[tuple[str, str, str]],
-                      read_index: set[str]) -> dict[tuple[str, str], np.ndarray]:
-        """Vectors for (route, utterance): read from the index for `read_index` routes, else encoded."""
-        found: dict[tuple[str, str], np.ndarray] = {}
+    def _find_vectors(self, needed: dict[str, list[str]], read_index: set[str]
+                      ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+        """Vectors of the `needed` utterances per route: read from the index for `read_index` routes,
+        else encoded (all in one call). Also each route all of whose utterances were encoded, in
+        order: its rows as one slice of the encoded matrix (no per-row stacking)."""
+        found: dict[str, dict[str, np.ndarray]] = {}
         for name in sorted(read_index):
             for r in self.index.records(route=name):
-                found[(r.route, r.utterance)] = r.dense
-        lacking = [(n, u) for n, u, _ in needed if (n, u) not in found]
+                found.setdefault(r.route, {})[r.utterance] = r.dense
+        lacking = {n: [u for u in us if u not in found.get(n, ())] for n, us in needed.items()}
+        lacking = {n: us for n, us in lacking.items() if us}
+        blocks: dict[str, np.ndarray] = {}
         if lacking:
-            dense = np.asarray(self.encoder.encode([u for _, u in lacking]), dtype=np.float32)
-            found.update(zip(lacking, dense))
-        return found
+            dense = np.asarray(self.encoder.encode([u for us in lacking.values() for u in us]), dtype=np.float32)
+            start = 0
+            for name, us in lacking.items():
+                block = dense[start:start + len(us)]
+                start += len(us)
+                found.setdefault(name, {}).update(zip(us, block))
+                blocks[name] = block
+        return found, blocks
+
+    @staticmethod
+    def _matrix(utterances: list[str], found: dict[str, np.ndarray], block: np.ndarray | None) -> np.ndarray | None:
+        """A route's read-only unit rows in utterance order, or None when some vector was not read."""
+        if block is not None and len(block) == len(utterances):  # every row encoded, in this order
+            return unit_rows(block)
+        rows = [found.get(u) for u in utterances]
+        return None if any(r is None for r in rows) else unit_rows(np.stack(rows))
+
+    @staticmethod
+    def _records(write: list[tuple[str, str, str]], found: dict[str, dict[str, np.ndarray]],
+                 vectors: dict[str, np.ndarray | None], ids: dict[str, dict[str, str]]) -> list[Record]:
+        """The records to write: each with the vector read or encoded for it, else its snapshot row."""
+        position: dict[str, dict[str, int]] = {}
+        records = []
+        for n, u, i in write:
+            vector = found.get(n, {}).get(u)
+            if vector is None:
+                if n not in position:
+                    position[n] = {v: j for j, v in enumerate(ids[n])}
+                vector = vectors[n][position[n][u]]
+            records.append(Record(n, u, vector, id=i))
+        return records
 
     def _sparse(self, base: Snapshot, draft: Draft, records: list[Record], changed: bool):
         """Hybrid routers: a freshly fitted copy of the sparse encoder; when utterances changed,
