@@ -21,6 +21,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 if HIREDIS_AVAILABLE:
     import hiredis
+
 T = TypeVar("T")
 Cmd = tuple[Any, ...]
 

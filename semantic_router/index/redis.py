@@ -15,6 +15,9 @@ Route filters search ``rt``, the hex SHA-256 of the route name, so every name a 
 (jittered exponential backoff on connection errors and timeouts) is the only retry layer. Queries
 have a native async path on ``redis.asyncio``; every other async method runs in a worker thread.
 State writes are fenced by one Lua script (lease token and stored version checked, then SET).
+Record writes are streamed on one connection (`_redis_stream`): one HSET per record, and an HDEL of
+optional fields only for a hash that existed (HSET's reply says so); no MULTI, since a commit's
+atomicity comes from the fenced state write, not from the records.
 
 Limitation: Redis has no sparse-vector search. With sparse query vectors the dense KNN is widened
 to max(4*top_k, 50) candidates, their sparse dot products are computed client-side from the stored
