@@ -12,12 +12,12 @@ from redis.retry import Retry
 from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index import _redis_stream
-from semantic_router.index._redis_stream import CHUNK, stream
+from semantic_router.index._redis_stream import CHUNK, WINDOW, stream
 from semantic_router.index.base import Record
 from semantic_router.index.redis import RedisIndex
 
 DIM = 8
-N = 2 * CHUNK + CHUNK // 2  # three chunks, the last one partial
+N = (WINDOW + 2) * CHUNK + CHUNK // 2  # more chunks than the window, the last one partial
 
 
 def unit(seed: int) -> np.ndarray:
@@ -57,10 +57,11 @@ def test_overwriting_drops_optional_fields_only_where_a_hash_existed(private_red
 
 def test_an_error_reply_mid_stream_keeps_the_others_in_place(private_redis):
     raw = redis.Redis.from_url(private_redis.url)
-    raw.set("k:1234", "a string, not a hash")
+    bad = CHUNK + 3  # in the second chunk
+    raw.set(f"k:{bad}", "a string, not a hash")
     replies = stream(raw, list(range(N)), lambda i: ("HSET", f"k:{i}", "f", str(i)))
-    assert isinstance(replies[1234], redis.exceptions.ResponseError) and "WRONGTYPE" in str(replies[1234])
-    assert [r for i, r in enumerate(replies) if i != 1234] == [1] * (N - 1)
+    assert isinstance(replies[bad], redis.exceptions.ResponseError) and "WRONGTYPE" in str(replies[bad])
+    assert [r for i, r in enumerate(replies) if i != bad] == [1] * (N - 1)
     assert raw.hget(f"k:{N - 1}", "f") == str(N - 1).encode()
 
     idx = RedisIndex(private_redis.url, name="wrongtype")
