@@ -107,3 +107,18 @@ def test_both_packers_store_the_same_hashes(private_redis, monkeypatch, hiredis)
         assert g.sparse is not None and g.sparse.to_dict() == r.sparse.to_dict()
         assert np.array_equal(g.dense, r.dense)
     assert [h.id for h in idx.query(records[7].dense, top_k=1, routes=["天气 route"])] == [records[7].id]
+
+
+def test_a_failure_mid_stream_leaves_no_pending_replies_on_a_pooled_connection(private_redis):
+    client = redis.Redis.from_url(private_redis.url)
+    client.set("marker", "value")
+
+    def command(i: int) -> tuple:
+        if i == 2 * CHUNK:  # two chunks sent, their replies unread
+            raise ValueError("bad record")
+        return ("HSET", f"k:{i}", "f", str(i))
+
+    with pytest.raises(ValueError, match="bad record"):
+        stream(client, list(range(N)), command)
+    assert client.get("marker") == b"value"  # not a stale HSET reply
+    assert client.hget(f"k:{CHUNK}", "f") == str(CHUNK).encode()

@@ -41,6 +41,9 @@ def stream(client: redis.Redis, items: Sequence[T], command: Callable[[T], Cmd],
     try:
         return conn.retry.call_with_retry(lambda: _exchange(conn, items, command, chunk, window),
                                           lambda _error: conn.disconnect())
+    except BaseException:
+        conn.disconnect()  # replies may be pending: the pool must not hand this connection out as is
+        raise
     finally:
         pool.release(conn)
 
