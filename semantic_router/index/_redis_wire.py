@@ -5,6 +5,7 @@ Pure functions over redis-py replies (RESP2 lists or RESP3 maps); no connection 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -18,8 +19,11 @@ from semantic_router.vectors import SparseVector
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
 TAG_FIELD = "rt"
+#: the fields every record's hash holds (`sparse` and `metadata` only when the record has them)
+CORE_FIELDS = ("id", "route", TAG_FIELD, "utterance", "dense")
 
 
+@functools.lru_cache(maxsize=4096)  # a bulk write tags thousands of records of few routes
 def route_tag(route: str) -> str:
     """The TAG value stored for a route: hex SHA-256 of its name. Hex needs no escaping, and
     RediSearch neither trims, splits nor case-folds it, so every route name filters exactly."""
@@ -67,15 +71,15 @@ def parse_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
     return int(reply[0]), [(text(k), {text(f[i]): f[i + 1] for i in range(0, len(f), 2)}) for k, f in zip(keys, fields)]
 
 
-def record_fields(r: Record) -> dict[str, Any]:
-    """The hash fields stored for a record (its route tag included)."""
-    f: dict[str, Any] = {"id": r.id, "route": r.route, TAG_FIELD: route_tag(r.route), "utterance": r.utterance,
-                         "dense": r.dense.tobytes()}
+def record_args(r: Record) -> tuple[Any, ...]:
+    """The hash fields stored for a record (its route tag included), as HSET's field, value, ... list."""
+    args: tuple[Any, ...] = ("id", r.id, "route", r.route, TAG_FIELD, route_tag(r.route), "utterance", r.utterance,
+                             "dense", r.dense.tobytes())
     if r.sparse is not None:
-        f["sparse"] = json.dumps({str(k): v for k, v in r.sparse.to_dict().items()})
+        args += ("sparse", json.dumps({str(k): v for k, v in r.sparse.to_dict().items()}))
     if r.metadata is not None:
-        f["metadata"] = json.dumps(r.metadata)
-    return f
+        args += ("metadata", json.dumps(r.metadata))
+    return args
 
 
 def hash_record(raw: dict[Any, Any]) -> Record:

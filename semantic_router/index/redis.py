@@ -15,6 +15,9 @@ Route filters search ``rt``, the hex SHA-256 of the route name, so every name a 
 (jittered exponential backoff on connection errors and timeouts) is the only retry layer. Queries
 have a native async path on ``redis.asyncio``; every other async method runs in a worker thread.
 State writes are fenced by one Lua script (lease token and stored version checked, then SET).
+Record writes are streamed on one connection (`_redis_stream`): one HSET per record, and an HDEL of
+optional fields only for a hash that existed (HSET's reply says so); no MULTI, since a commit's
+atomicity comes from the fenced state write, not from the records.
 
 Limitation: Redis has no sparse-vector search. With sparse query vectors the dense KNN is widened
 to max(4*top_k, 50) candidates, their sparse dot products are computed client-side from the stored
@@ -43,11 +46,12 @@ from semantic_router.index._common import (
     query_matrix,
 )
 from semantic_router.index._redis_wire import (
+    CORE_FIELDS,
     TAG_FIELD,
     hash_record,
     info_field,
     parse_search,
-    record_fields,
+    record_args,
     route_tag,
     strip_password,
     tag_filter,
@@ -63,6 +67,8 @@ with extra("redis", "RedisIndex"):
     from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import EqualJitterBackoff
     from redis.retry import Retry
+
+    from semantic_router.index._redis_stream import stream
 
 __all__ = ["RedisIndex", "route_tag", "strip_password"]
 
@@ -291,14 +297,23 @@ class RedisIndex(Index):
             if count:
                 raise ValueError(f"records for route {records[0].route!r} have dimension {dims}, index holds {stored}")
             self._create(dims, drop=stored is not None)
-        cmds: list[Cmd] = []
-        for r in {r.id: r for r in records}.values():  # last write of an id wins
-            key, fields = self.record_prefix + r.id, record_fields(r)
-            cmds.append(("HSET", key, *(x for kv in fields.items() for x in kv)))
-            gone = [f for f in _OPTIONAL if f not in fields]
-            if gone:
-                cmds.append(("HDEL", key, *gone))
-        self._run(cmds)
+        unique = list({r.id: r for r in records}.values())  # last write of an id wins
+        try:
+            replies = stream(self._client, unique, self._hset)
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc) from exc
+        # HSET counts the fields it added: fewer than the core fields means the hash existed, and
+        # may still hold an optional field this record lacks (a fresh record needs no HDEL)
+        stale: list[Cmd] = []
+        for r, added in zip(unique, replies):
+            self._check(added, ("HSET",), False)
+            gone = [f for f in _OPTIONAL if getattr(r, f) is None]
+            if gone and int(added) < len(CORE_FIELDS):
+                stale.append(("HDEL", self.record_prefix + r.id, *gone))
+        self._run(stale)
+
+    def _hset(self, r: Record) -> Cmd:
+        return ("HSET", self.record_prefix + r.id, *record_args(r))
 
     def delete(self, ids: Sequence[str] | None = None, route: str | None = None) -> int:
         keys = {self.record_prefix + i for i in ids or ()}
