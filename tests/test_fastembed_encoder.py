@@ -51,12 +51,44 @@ def cache(tmp_path_factory):
         yield root
 
 
+_CHILD = """
+import json, os
+import semantic_router.encoders.fastembed as fe
+from semantic_router.encoders import FastEmbedEncoder
+vec = FastEmbedEncoder().encode(["offline and concurrent"])[0]
+print(json.dumps({"exports": fe.export_count, "head": vec[:4].tolist()}))
+"""
+
+
 @pytest.fixture(scope="module")
-def fast(cache) -> FastEmbedEncoder:
+def concurrent_exports(cache) -> list[dict]:
+    """Two processes exporting into the module's empty cache at once; each reports its export count and a
+    vector. The module's other tests reuse that export, so the suite pays for one export, not two.
+
+    Both run with HF_HUB_OFFLINE=1 and every hub/proxy address pointing at a closed port, so any
+    attempt to reach the network would fail.
+    """
+    assert not (cache / "onnx").exists()
+    dead = "http://127.0.0.1:9"
+    env = {**os.environ, "SEMANTIC_ROUTER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": dead,
+           "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
+           "PYTHONPATH": os.getcwd(), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+@pytest.fixture(scope="module")
+def fast(concurrent_exports) -> FastEmbedEncoder:
     before = fe.export_count
     enc = FastEmbedEncoder()
     enc.encode(["warm up"])
-    assert fe.export_count == before + 1
+    assert fe.export_count == before  # the export the two processes left in the cache
     return enc
 
 
@@ -140,32 +172,8 @@ def test_routes_like_the_huggingface_encoder(fast, politics_chitchat):
     assert layer("I'm interested in learning about llama 2").name is None
 
 
-_CHILD = """
-import json, os
-import semantic_router.encoders.fastembed as fe
-from semantic_router.encoders import FastEmbedEncoder
-vec = FastEmbedEncoder().encode(["offline and concurrent"])[0]
-print(json.dumps({"exports": fe.export_count, "head": vec[:4].tolist()}))
-"""
-
-
-def test_concurrent_offline_exports_in_two_processes(tmp_path):
-    """Two processes exporting into one empty cache at once: one exports, the other waits and reuses it.
-
-    Both run with HF_HUB_OFFLINE=1 and every hub/proxy address pointing at a closed port, so any
-    attempt to reach the network would fail.
-    """
-    dead = "http://127.0.0.1:9"
-    env = {**os.environ, "SEMANTIC_ROUTER_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": dead,
-           "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
-           "PYTHONPATH": os.getcwd(), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    assert sorted(r["exports"] for r in results) == [0, 1]
-    np.testing.assert_allclose(results[0]["head"], results[1]["head"], atol=1e-6)
-    assert len([p for p in (tmp_path / "onnx").iterdir() if p.is_dir()]) == 1
+def test_concurrent_offline_exports_in_two_processes(concurrent_exports, cache):
+    """Two processes exporting into one empty cache at once: one exports, the other waits and reuses it."""
+    assert sorted(r["exports"] for r in concurrent_exports) == [0, 1]
+    np.testing.assert_allclose(concurrent_exports[0]["head"], concurrent_exports[1]["head"], atol=1e-6)
+    assert len([p for p in (cache / "onnx").iterdir() if p.is_dir()]) == 1
