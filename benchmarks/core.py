@@ -75,7 +75,7 @@ def vector_path(rl: Any, matrix: np.ndarray, vectors: np.ndarray, rounds: int) -
 
 
 def rule_figures(rl: Any, encoder: Any, texts: list[str], n_texts: int, matrix: np.ndarray, vectors: np.ndarray,
-                 rounds: int, enc_times: list[float]) -> dict[str, Any]:
+                 rounds: int, enc_times: list[float], n_batch: int = 256) -> dict[str, Any]:
     """One router's figures: text in (paired with the encoder alone, whose times go to `enc_times`), cache
     hits, vectors in against the floor, and a batch of texts. `run` calls it with numpy's BLAS on one thread:
     on 2 shared cores a threaded BLAS call can wait a whole scheduler slice for its second thread, which
@@ -88,7 +88,7 @@ def rule_figures(rl: Any, encoder: Any, texts: list[str], n_texts: int, matrix: 
         hits.append(timed(lambda t=t: rl(t)))  # repeated: served from the query cache
     enc_times += enc
     text_p50 = float(np.median(router) * 1e3)
-    batch_texts = texts[5000:5000 + 256] if len(texts) > 5256 else texts[-256:]
+    batch_texts = texts[5000:5000 + n_batch] if len(texts) > 5000 + n_batch else texts[-n_batch:]
     encoder.clear_cache()
     batch_text_s = timed(lambda: rl.route_batch(batch_texts))
     return {"text_in_p50_ms": round(text_p50, 3),
@@ -100,20 +100,24 @@ def rule_figures(rl: Any, encoder: Any, texts: list[str], n_texts: int, matrix: 
 
 
 def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 9, quick: bool = False) -> dict[str, Any]:
+    """The figures per rule; `quick` (the harness test, smoke runs) shrinks every size: K=2 routes (300
+    utterances), 100 vectors, 32 batched texts, 2 rounds. Its numbers show the harness works, nothing more."""
     import semantic_router
     from semantic_router import Route, RouteLayer
     from semantic_router.encoders import HuggingFaceEncoder
 
     from benchmarks.data import clinc, labelled, select
 
+    per_route, n_batch = 10, 256
     if quick:
-        n_texts, n_vectors, rounds = 20, 100, 2
+        n_texts, n_vectors, rounds, per_route, n_batch = 20, 100, 2, 2, 32
     load_before = load_average()
     encoder = HuggingFaceEncoder(cache_size=100_000, show_progress=show_progress())
-    routes = [Route(name=n, utterances=u) for n, u in select(clinc()["train"], 10).items()]
+    routes = [Route(name=n, utterances=u) for n, u in select(clinc()["train"], per_route).items()]
     texts, _ = labelled("test")
     out: dict[str, Any] = {"library": str(Path(semantic_router.__file__).resolve().parent),
-                           "utterances": sum(len(r.utterances) for r in routes), "rounds": rounds, "rules": {}}
+                           "per_route": per_route, "utterances": sum(len(r.utterances) for r in routes),
+                           "vectors": n_vectors, "batch_texts": n_batch, "rounds": rounds, "rules": {}}
     for t in texts[:10]:
         encoder.encode([t], "query")  # warm up
     vectors = np.asarray(encoder.encode(texts[:n_vectors], "query"), dtype=np.float32)
@@ -124,7 +128,8 @@ def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 9, quick: bool 
         rl(vector=vectors[0])  # the tree before the redesign trained its rule here, on the first query
         rl.train_rule()  # a staged rule: time the final one, not the interim while it is refined in the background
         with threadpool_limits(limits=1, user_api="blas"):
-            out["rules"][rule] = rule_figures(rl, encoder, texts, n_texts, matrix, vectors, rounds, enc_times)
+            out["rules"][rule] = rule_figures(rl, encoder, texts, n_texts, matrix, vectors, rounds, enc_times,
+                                              n_batch)
         getattr(rl, "close", lambda: None)()  # the tree before the redesign has no close()
     out["encoder_p50_ms"] = round(float(np.median(enc_times) * 1e3), 3)
     out["load_avg"] = [load_before, load_average()]
@@ -132,13 +137,15 @@ def run(n_texts: int = 200, n_vectors: int = 1000, rounds: int = 9, quick: bool 
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = [f"Routes: CLINC150 K=10 first ({res['utterances']:,} utterances), LocalIndex, bundled model. "
-             f"Encoder alone, p50 per uncached query: **{res['encoder_p50_ms']} ms**. Vectors in: 1,000 query "
+    lines = [f"Routes: CLINC150 K={res.get('per_route', 10)} first ({res['utterances']:,} utterances), LocalIndex, "
+             f"bundled model. Encoder alone, p50 per uncached query: **{res['encoder_p50_ms']} ms**. Vectors in: "
+             f"{res.get('vectors', 1000):,} query "
              f"vectors, best of {res['rounds']} rounds alternating with the numpy floor (BLAS on one thread for both) "
              "on the same utterance "
              "matrix (`matrix @ v` + argmax per query; `vectors @ matrix.T` + argmax per batch).", "",
              "| rule | text-in p50 ms | overhead over the encoder ms (median of paired differences) | cache hit p50 ms | "
-             "single vector call us (x floor) | route_batch of 1,000 vectors us per query (x floor) | batch speedup | "
+             f"single vector call us (x floor) | route_batch of {res.get('vectors', 1000):,} vectors us per query (x floor) | "
+             "batch speedup | "
              "texts single q/s | texts batched q/s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rule, r in res["rules"].items():

@@ -37,3 +37,12 @@ def politics_chitchat():
         metadata={"team": "bot"},
     )
     return [politics, chitchat]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    """A SEMANTIC_ROUTER_CACHE with the bundled model's ONNX export, made once per session by two racing
+    processes (tests.onnx_export); tests that run ONNX point SEMANTIC_ROUTER_CACHE at `.path`."""
+    from tests.onnx_export import export_in_two_processes
+
+    return export_in_two_processes(tmp_path_factory.mktemp("onnx_cache"))

@@ -5,6 +5,9 @@ Commands: {"op": "open", "url", "name", "mode", "routes": [...]}, {"op": "route"
 {"op": "sync", "mode"},
 {"op": "hold_lock"} (takes the index lock and never lets go), {"op": "quit"}.
 Each answer is one JSON line: {"ok": true, ...} or {"ok": false, "error": "..."}.
+
+The worker encodes with the test HashEncoder, not the real model: what is shared between processes is
+the index and its state, and a child that imports no torch starts in about a second instead of ~10.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def make_encoder():
+    """The encoder of every sharing-test router, in the workers and in the test process alike (the index
+    refuses a router whose encoder differs from the one that wrote it)."""
+    from tests.hash_encoder import HashEncoder
+
+    return HashEncoder(dims=64)
+
+
 def main() -> None:
     from semantic_router import Route, RouteLayer
-    from semantic_router.encoders import HuggingFaceEncoder
     from semantic_router.index.redis import RedisIndex
 
-    encoder = HuggingFaceEncoder()
-    encoder.encode(["warm up"])  # load the model now: timings below measure locks, not model loading
-    encoder.calls = 0
+    encoder = make_encoder()
     rl = None
     print(json.dumps({"ok": True, "ready": True}), flush=True)
     for line in sys.stdin:

@@ -48,9 +48,10 @@ def tracked_outputs() -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def test_harness_runs_end_to_end_into_its_output_folder(cached, tmp_path, capsys):
+def test_harness_runs_end_to_end_into_its_output_folder(cached, tmp_path, capsys, onnx_cache, monkeypatch):
     from benchmarks.__main__ import main
 
+    monkeypatch.setenv("SEMANTIC_ROUTER_CACHE", str(onnx_cache.path))  # the encoders benchmark reuses its export
     before = tracked_outputs()
     out = tmp_path / "out"
     assert main(["all", "--quick", "--quiet", "--out", str(out)]) == 0

@@ -1,4 +1,7 @@
-"""Router instances in separate processes share one route set in a real Redis."""
+"""Router instances in separate processes share one route set in a real Redis.
+
+The worker processes and the routers here that share an index with them encode with the cheap HashEncoder
+(tests.sharing_worker.make_encoder): the sharing is under test, not the model."""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ import pytest
 from semantic_router import Route, RouteLayer
 from semantic_router.errors import IndexBackendError, LockTimeout
 from semantic_router.index.redis import RedisIndex
+from tests.sharing_worker import make_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
-QUERIES = ["don't you love politics?", "lovely weather today", "are aliens real?", "I want a pizza"]
+QUERIES = ["don't you just love politics", "lovely weather today", "are aliens real?", "I want a pizza"]
 ROUTES = [
     {"name": "politics", "utterances": ["isn't politics the best thing ever", "don't you just love the president"]},
     {"name": "chitchat", "utterances": ["how's the weather today?", "lovely weather today"], "score_threshold": 0.4},
@@ -108,7 +112,7 @@ def test_two_processes_syncing_at_once_end_with_the_union(redis_url, name, worke
     b.send(op="open", url=redis_url, name=name, mode="merge", routes=theirs + [shared], barrier=barrier)
     ra, rb = a.read(), b.read()
     assert ra["ok"] and rb["ok"], (ra, rb)
-    final = RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=None)
+    final = RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=make_encoder())
     expected = {r["name"] for r in mine + theirs} | {"both"}
     assert set(final.list_route_names()) == expected
     stored = final.index.records()
@@ -122,7 +126,6 @@ def test_a_dead_lock_holder_does_not_block_writers_forever(redis_url, name, work
     a(op="hold_lock")
     a.kill()  # dies holding the lock
     b(op="open", url=redis_url, name=name, mode="remote", lock_timeout=10.0)
-    b(op="route", texts=["warm up"])  # the model loads lazily: keep its load time out of the timed wait
     t0 = time.monotonic()
     b(op="add", route={"name": "food", "utterances": ["pizza"]})
     assert time.monotonic() - t0 < 10.0
@@ -170,7 +173,7 @@ def test_server_killed_mid_sync_then_the_next_sync_completes(private_redis, name
     assert other("I'd love a pizza").name == "food"
 
 
-def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers, encoder):
+def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers):
     """SIGSTOP a writer between its record writes and its state write until its lease expires; a
     second writer commits meanwhile; resumed, the first one's fenced write is refused and its retry
     applies the change on top of the second's: both survive."""
@@ -178,7 +181,7 @@ def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers, 
 
     (a,) = workers(1)
     a(op="open", url=redis_url, name=name, mode="local", routes=ROUTES, lease=1.0)
-    b = RouteLayer(encoder=encoder, index=RedisIndex(redis_url, name=name), auto_sync="remote",
+    b = RouteLayer(encoder=make_encoder(), index=RedisIndex(redis_url, name=name), auto_sync="remote",
                    lock_timeout=20.0, refresh_interval=3600)
     a.send(op="add_slow", route={"name": "food", "utterances": ["I want a pizza"]}, pause=0.3)
     assert a.read()["publishing"]
@@ -190,7 +193,7 @@ def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers, 
         a.proc.send_signal(signal.SIGCONT)
     done = a.read()
     assert done["ok"], done
-    final = RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=encoder)
+    final = RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=make_encoder())
     assert sorted(final.list_route_names()) == ["chitchat", "food", "music", "politics"]
     assert sorted({r.route for r in final.index.records()}) == ["chitchat", "food", "music", "politics"]
     assert final("play some jazz please").name == "music" and final("a pizza please").name == "food"

@@ -41,7 +41,9 @@ class ThreadServer:
 def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on",
                   startup_timeout: float = 60.0) -> ThreadServer:
     """Serve `app` on host:port (0: a free port, bound before the thread starts) and wait until it listens."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the proto says TCP; without
+    # it every keep-alive response waits ~40 ms (Nagle against the client's delayed ACK)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]

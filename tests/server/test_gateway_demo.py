@@ -66,3 +66,20 @@ def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_demo_backend_connections_send_without_nagle_delay():
+    """The thread server's accepted connections have TCP_NODELAY: with Nagle on, each response on a kept-alive
+    connection waited ~40 ms for the client's delayed ACK (the demo backends and every test emulator)."""
+    from semantic_router.server.demo import DemoBackend, run_in_thread
+
+    server = run_in_thread(DemoBackend(name="nagle", models=("m",)).app())
+    try:
+        with httpx.Client() as client:  # keeps its connection open, so the server's side of it can be read
+            for _ in range(2):
+                assert client.get(server.url + "/v1/models").json()["data"] == [{"id": "m", "object": "model"}]
+            (connection,) = server.server.server_state.connections
+            sock = connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.stop()
