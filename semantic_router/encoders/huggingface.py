@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ class HuggingFaceEncoder(LocalModelEncoder):
         return dims
 
     def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
-        progress = self.show_progress if self.show_progress is not None else len(texts) >= _PROGRESS_MIN
+        progress = self.show_progress
+        if progress is None:  # default: a bar for long work on a terminal only, quiet in scripts and CI
+            progress = len(texts) >= _PROGRESS_MIN and sys.stderr.isatty()
         return self.model.encode(
             texts,
             batch_size=self.batch_size,
