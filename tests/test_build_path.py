@@ -133,3 +133,46 @@ def test_local_index_upsert_appends_or_replaces_rows():
     assert got == {("a", "y"): [0.0, 1.0], ("b", "z"): [1.0, 1.0], ("a", "x"): [0.5, 0.5]}
     hits = index.query_batch(np.array([[0.0, 1.0]], np.float32), top_k=1)
     assert hits.routes[0, 0] == "a" and hits.utterances[0, 0] == "y"
+
+
+
+class GatedIndex(LocalIndex):
+    """A LocalIndex whose upsert meets the rule's training at `gate` (a 2-party barrier): both pass
+    only if they run at the same time; one after the other, the barrier breaks after 5 s."""
+
+    def __init__(self, gate, fail: bool = False) -> None:
+        super().__init__()
+        self.gate, self.fail = gate, fail
+
+    def upsert(self, records):
+        self.gate.wait()
+        if self.fail:
+            raise ConnectionError("index down")
+        super().upsert(records)
+
+
+@pytest.mark.parametrize("fails", [None, "training", "writing"])
+def test_records_are_written_while_the_rule_trains_and_a_failure_of_either_takes_them_back(monkeypatch, fails):
+    import threading
+
+    from semantic_router.decision.rules import CentroidRule
+
+    gate = threading.Barrier(2, timeout=5)
+    train = CentroidRule.train
+
+    def gated_train(self, *args, **kwargs):
+        gate.wait()  # passes only while the records are being written
+        if fails == "training":
+            raise RuntimeError("training failed")
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(CentroidRule, "train", gated_train)
+    index = GatedIndex(gate, fail=fails == "writing")
+    if fails is None:
+        rl = RouteLayer(encoder=HashEncoder(), routes=ROUTES, index=index, rule="centroid")
+        check_router(rl, HashEncoder())
+        assert rl("play some jazz").name == "music"
+        return
+    with pytest.raises(RuntimeError if fails == "training" else ConnectionError, match="failed|down"):
+        RouteLayer(encoder=HashEncoder(), routes=ROUTES, index=index, rule="centroid")
+    assert index.records() == []  # what the failed change wrote was taken back

@@ -2,8 +2,8 @@
 
 A change runs under the writers' lock: take the latest snapshot (for a shared index: the latest
 published state), let the change edit a Draft, encode only utterances no snapshot has a vector
-for, write the new records, train the decision rule from vectors already in hand, build the new
-Snapshot off to the side, publish it (fenced state write when shared), swap the reference, and
+for, write the new records while training the decision rule from vectors already in hand (the two
+overlap), build the new Snapshot off to the side, publish it (fenced state write when shared), swap the reference, and
 only then delete records nothing references any more. A failure before the swap leaves the router
 as it was (records this change wrote are taken back); queries never wait for any of it.
 """
@@ -14,6 +14,7 @@ import contextlib
 import copy
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -57,6 +58,23 @@ class Utterance:
     id: str
     route: str
     utterance: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A change worked out before its snapshot is built: per-route ids and vectors, records to write
+    (fresh ones first, then hybrid rewrites), ids to collect after publishing, originals to restore."""
+
+    ids: dict[str, dict[str, str]]
+    vectors: dict[str, np.ndarray | None]
+    sparse: Any
+    records: list[Record]
+    doomed: list[str]
+    originals: list[Record]
+
+    def fresh_ids(self) -> list[str]:
+        """Ids of the records this change adds (a failed change deletes them again)."""
+        return [r.id for r in self.records[: len(self.records) - len(self.originals)]]
 
 
 class RouteStore:
@@ -123,9 +141,9 @@ class RouteStore:
             scheme = base.id_scheme if self.syncer is None else max(base.id_scheme, ID_SCHEME)
             if scheme != base.id_scheme:  # re-key records written under the legacy id scheme
                 present = set(self.index.ids()) if present is None else present
-            new, records, doomed, originals = self.build(base, draft, present, prune, scheme)
-            written = [r.id for r in records[: len(records) - len(originals)]]  # fresh ones; then hybrid rewrites
-            self._write(records, written, originals)
+            plan = self.plan(base, draft, present, prune, scheme)
+            written = plan.fresh_ids()
+            new = self._write_while(plan, written, lambda: self._snapshot(base, draft, plan, scheme))
             try:
                 if self.syncer is not None and publish:
                     new = self.syncer.publish(new, expected, lease)
@@ -135,7 +153,7 @@ class RouteStore:
                 self._take_back(written)
                 raise
             self.snapshot = new
-            self._collect(doomed)
+            self._collect(plan.doomed)
             return result
 
     @contextlib.contextmanager
@@ -172,10 +190,28 @@ class RouteStore:
         log.warning("%s: rewriting the shared index from this router's copy (auto_sync=%r)", why, self.syncer.mode)
         return base, version, set(self.index.ids()) if present is None else present
 
-    def build(self, base: Snapshot, draft: Draft, present: set[str] | None = None, prune: bool = False,
-              scheme: int | None = None) -> tuple[Snapshot, list[Record], list[str], list[Record]]:
-        """The snapshot `draft` describes, the records to write, the ids to delete once it is
-        published, and the stored records a failed write must restore (hybrid rewrites).
+    def _write_while(self, plan: Plan, written: list[str], make: Callable[[], Snapshot]) -> Snapshot:
+        """Write the plan's records in a worker thread while `make` builds the snapshot: the rule's
+        training (BLAS) and the index's upsert (mostly the index server's work) overlap. Either failing
+        fails the change, with what it wrote taken back."""
+        if not plan.records:
+            return make()
+        with ThreadPoolExecutor(1, thread_name_prefix="route-store-write") as pool:
+            writing = pool.submit(self._write, plan.records, written, plan.originals)
+            try:
+                new = make()
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    writing.result()
+                self._take_back(written)
+                raise
+            writing.result()
+        return new
+
+    def plan(self, base: Snapshot, draft: Draft, present: set[str] | None = None, prune: bool = False,
+             scheme: int | None = None) -> Plan:
+        """What publishing `draft` takes: every route's ids and vectors, the records to write, the ids
+        to delete once it is published, and the stored records a failed write must restore (hybrid rewrites).
 
         A vector comes from the base snapshot (by utterance), else from the index (records it holds:
         adopted, synced or re-keyed routes), else from the encoder (new utterances only). Work is
@@ -231,8 +267,7 @@ class RouteStore:
                 vectors[name] = self._matrix(list(ids[name]), found.get(name, {}), blocks.get(name))
         records = self._records(write, found, vectors, ids)
         sparse, rewritten, originals = self._sparse(base, draft, records, bool(write or doomed))
-        snapshot = self._snapshot(base, draft, ids, vectors, sparse, scheme)
-        return snapshot, records + rewritten, doomed, originals
+        return Plan(ids, vectors, sparse, records + rewritten, doomed, originals)
 
     def _find_vectors(self, needed: dict[str, list[str]], read_index: set[str]
                       ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -300,8 +335,9 @@ class RouteStore:
             r.sparse = vec
         return sparse, rewritten, originals
 
-    def _snapshot(self, base: Snapshot, draft: Draft, ids: dict[str, dict[str, str]],
-                  vectors: dict[str, np.ndarray | None], sparse: Any, scheme: int) -> Snapshot:
+    def _snapshot(self, base: Snapshot, draft: Draft, plan: Plan, scheme: int) -> Snapshot:
+        """The new snapshot: the plan's routes and vectors, the rule trained on them, the route table."""
+        ids, vectors, sparse = plan.ids, plan.vectors, plan.sparse
         routes = list(draft.routes.values())
         names = [r.name for r in routes]
         rule = draft.rule
@@ -390,9 +426,9 @@ class RouteStore:
         base = self.snapshot
         draft = self.syncer.draft_from(state, base)
         rebased = base.evolve(id_scheme=state.id_scheme)
-        new, _, _, _ = self.build(rebased, draft, present=self.syncer.referenced_ids(state), prune=False,
-                                  scheme=state.id_scheme)
-        return new.evolve(remote_version=state.version)
+        plan = self.plan(rebased, draft, present=self.syncer.referenced_ids(state), prune=False,
+                         scheme=state.id_scheme)
+        return self._snapshot(rebased, draft, plan, state.id_scheme).evolve(remote_version=state.version)
 
     # -- reading ---------------------------------------------------------------------------------
     def utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:
