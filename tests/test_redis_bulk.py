@@ -1,5 +1,6 @@
 """RedisIndex bulk writes: records streamed chunk by chunk on one connection (semantic_router.index._redis_stream),
-an HDEL only for hashes that existed, error replies kept in place, and a dropped connection re-sent."""
+written by one script call per batch of records, an HDEL only for hashes that existed, error replies kept
+in place (a refused record stops no other), and a dropped connection re-sent."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import IndexBackendError
 from semantic_router.index import _redis_stream
 from semantic_router.index._redis_stream import CHUNK, WINDOW, stream
+from semantic_router.index._redis_wire import WRITE_BATCH
 from semantic_router.index.base import Record
 from semantic_router.index.redis import RedisIndex
 
@@ -43,6 +45,7 @@ def test_overwriting_drops_optional_fields_only_where_a_hash_existed(private_red
     raw.config_resetstat()
     idx.upsert(records)  # 5 of them overwrite hashes holding sparse and metadata
     assert calls(raw, "hset") == N and calls(raw, "hdel") == 5
+    assert calls(raw, "eval") == -(-N // WRITE_BATCH)  # one call (one reply) per batch, not per record
     got = {r.id: r for r in idx.records()}
     assert len(got) == N == idx.count()
     for r in records:

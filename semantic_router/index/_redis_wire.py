@@ -71,6 +71,44 @@ def parse_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
     return int(reply[0]), [(text(k), {text(f[i]): f[i + 1] for i in range(0, len(f), 2)}) for k, f in zip(keys, fields)]
 
 
+#: optional hash fields, stored only when the record has them
+OPTIONAL_FIELDS = ("sparse", "metadata")
+#: records per write script call: about 170 kB of 384-d records, a few ms of server time
+WRITE_BATCH = 100
+#: writes a batch of records in one call (one reply, not one per record): HSET each record's fields,
+#: then HDEL the optional fields it lacks, only where the hash existed (HSET added fewer than the core
+#: fields). ARGV: the core field count, then per record its field/value count n, its lacking-field
+#: count d, the n field/value items, the d field names. A record refused (a key holding another type)
+#: does not stop the others; the first refusal is the reply. Idempotent: a re-sent stream is harmless.
+WRITE_RECORDS = """
+local core, i, refused = tonumber(ARGV[1]), 2, nil
+for k = 1, #KEYS do
+  local n, d = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local added = redis.pcall('HSET', KEYS[k], unpack(ARGV, i + 2, i + 1 + n))
+  if type(added) == 'table' then
+    refused = refused or added.err
+  elseif d > 0 and added < core then
+    redis.call('HDEL', KEYS[k], unpack(ARGV, i + 2 + n, i + 1 + n + d))
+  end
+  i = i + 2 + n + d
+end
+if refused then return redis.error_reply(refused) end
+return #KEYS
+"""
+
+
+def write_command(prefix: str, records: Sequence[Record]) -> tuple[Any, ...]:
+    """The EVAL of `WRITE_RECORDS` storing `records` under key prefix `prefix`."""
+    keys: list[str] = []
+    argv: list[Any] = [len(CORE_FIELDS)]
+    for r in records:
+        fields = record_args(r)
+        lacking = [f for f in OPTIONAL_FIELDS if getattr(r, f) is None]
+        keys.append(prefix + r.id)
+        argv += (len(fields), len(lacking), *fields, *lacking)
+    return ("EVAL", WRITE_RECORDS, len(keys), *keys, *argv)
+
+
 def record_args(r: Record) -> tuple[Any, ...]:
     """The hash fields stored for a record (its route tag included), as HSET's field, value, ... list."""
     args: tuple[Any, ...] = ("id", r.id, "route", r.route, TAG_FIELD, route_tag(r.route), "utterance", r.utterance,
