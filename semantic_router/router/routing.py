@@ -195,8 +195,9 @@ def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
         b = int(cand[np.argmax(agg[0, cand])]) if len(cand) else -1
         return [[choice(snap, b, float(agg[0, b]) if b >= 0 else math.nan, agg[0] if ask.explain else None)]]
     best, score = scoring.best(agg, ok)  # one route per query: vectorised over the batch
-    return [[choice(snap, int(b), float(s), agg[i] if ask.explain else None)]
-            for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
+    if not ask.explain:
+        return plain_choices(snap, best.tolist(), score.tolist())
+    return [[choice(snap, b, s, agg[i])] for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
 
 
 def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None,
@@ -301,6 +302,21 @@ def choice(snap: Snapshot, r: int, score: float, agg: np.ndarray | None) -> Rout
     route = table.routes[r]
     confidence = None if snap.calibration is None else snap.calibration(score)
     return RouteChoice.built(route.name, score, dict(route.metadata), scores_, confidence)
+
+
+def plain_choices(snap: Snapshot, codes: list[int], scores_: list[float]) -> list[list[RouteChoice]]:
+    """`choice` for a batch without explanations: the per-query work of `route_batch`, kept to one
+    constructor call per query (route lookups hoisted out of the loop)."""
+    routes, calibration, built = snap.table.routes, snap.calibration, RouteChoice.built
+    out = []
+    for r, s in zip(codes, scores_):
+        if r < 0:
+            out.append([built(None, None, {})])
+        else:
+            route = routes[r]
+            out.append([built(route.name, s, dict(route.metadata), None,
+                              None if calibration is None else calibration(s))])
+    return out
 
 
 def unknown(snap: Snapshot, name: str) -> RouteNotFoundError:
