@@ -137,12 +137,17 @@ def test_local_index_upsert_appends_or_replaces_rows():
 
 
 class GatedIndex(LocalIndex):
-    """A LocalIndex whose upsert meets the rule's training at `gate` (a 2-party barrier): both pass
-    only if they run at the same time; one after the other, the barrier breaks after 5 s."""
+    """A LocalIndex posing as a remote one (the store overlaps only remote writes with training) whose
+    upsert meets the rule's training at `gate` (a 2-party barrier): both pass only if they run at the
+    same time; one after the other, the barrier breaks after 5 s."""
 
     def __init__(self, gate, fail: bool = False) -> None:
         super().__init__()
         self.gate, self.fail = gate, fail
+
+    @property
+    def is_remote(self) -> bool:
+        return True
 
     def upsert(self, records):
         self.gate.wait()

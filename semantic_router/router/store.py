@@ -2,9 +2,9 @@
 
 A change runs under the writers' lock: take the latest snapshot (for a shared index: the latest
 published state), let the change edit a Draft, encode only utterances no snapshot has a vector
-for, write the new records while training the decision rule from vectors already in hand (the two
-overlap), build the new Snapshot off to the side, publish it (fenced state write when shared), swap the reference, and
-only then delete records nothing references any more. A failure before the swap leaves the router
+for, train the decision rule from vectors already in hand and build the new Snapshot off to the
+side while writing the new records (on a remote index the two overlap), publish it (fenced state
+write when shared), swap the reference, and only then delete records nothing references any more. A failure before the swap leaves the router
 as it was (records this change wrote are taken back); queries never wait for any of it.
 """
 
@@ -191,11 +191,16 @@ class RouteStore:
         return base, version, set(self.index.ids()) if present is None else present
 
     def _write_while(self, plan: Plan, written: list[str], make: Callable[[], Snapshot]) -> Snapshot:
-        """Write the plan's records in a worker thread while `make` builds the snapshot: the rule's
-        training (BLAS) and the index's upsert (mostly the index server's work) overlap. Either failing
-        fails the change, with what it wrote taken back."""
+        """Write the plan's records while `make` builds the snapshot: for a remote index in a worker
+        thread, so the rule's training (BLAS) and the index server's work overlap; an in-process index
+        only after (its writes would compete with the training, and with queries, for the GIL).
+        Either failing fails the change, with what it wrote taken back."""
         if not plan.records:
             return make()
+        if not self.index.is_remote:
+            new = make()
+            self._write(plan.records, written, plan.originals)
+            return new
         with ThreadPoolExecutor(1, thread_name_prefix="route-store-write") as pool:
             writing = pool.submit(self._write, plan.records, written, plan.originals)
             try:
