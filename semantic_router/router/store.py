@@ -4,8 +4,9 @@ A change runs under the writers' lock: take the latest snapshot (for a shared in
 published state), let the change edit a Draft, encode only utterances no snapshot has a vector
 for, train the decision rule from vectors already in hand and build the new Snapshot off to the
 side while writing the new records (on a remote index the two overlap), publish it (fenced state
-write when shared), swap the reference, and only then delete records nothing references any more. A failure before the swap leaves the router
-as it was (records this change wrote are taken back); queries never wait for any of it.
+write when shared), swap the reference, and only then delete records nothing references any more.
+A failure before the swap leaves the router as it was (records this change wrote are taken back);
+queries never wait for any of it.
 """
 
 from __future__ import annotations
