@@ -114,6 +114,8 @@ def run(n_utterances: int = 5000, n_queries: int = 300) -> dict[str, Any]:
             }
             with contextlib.suppress(Exception):
                 writer.index.drop()
+            reader.close()  # stops the background refreshers before the Redis they poll goes away
+            writer.close()
     return results
 
 

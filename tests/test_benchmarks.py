@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,8 @@ def test_harness_runs_end_to_end_into_its_output_folder(cached, tmp_path, capsys
     assert (out / "img" / "latency_vs_utterances-quick.png").stat().st_size > 1000
     assert tracked_outputs() == before  # docs/ and benchmarks/results/ untouched without --update-docs
     assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no temp files
+    # every router the harness made is closed: no background refresh polls a Redis it has stopped
+    assert [t.name for t in threading.enumerate() if t.name == "semantic-router-refresh"] == []
 
 
 def test_default_output_folder_leaves_tracked_files_alone(capsys):
