@@ -8,7 +8,7 @@ at most `window` chunks of replies wait in the server's output buffer. Commands 
 hiredis when it is installed (redis-py's own wrapper around it costs more than the packing), else by
 the connection; redis-py's public Connection API sends them and reads the replies, with the connection's
 own Retry (the same as the client's): a connection fault re-sends the whole stream, so every command
-streamed must be idempotent (HSET, HDEL, DEL are).
+streamed must be idempotent (HSET, HDEL, DEL and RedisIndex's record-writing script are).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ if HIREDIS_AVAILABLE:
 T = TypeVar("T")
 Cmd = tuple[Any, ...]
 
-#: commands per packed send (about 400 kB of 384-d float32 records: joined in cache)
+#: default commands per packed send (small commands: about 400 kB of 384-d HSETs, joined in cache)
 CHUNK = 250
-#: chunks sent ahead of the replies read
+#: default chunks sent ahead of the replies read
 WINDOW = 4
 
 

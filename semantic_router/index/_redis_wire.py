@@ -75,6 +75,8 @@ def parse_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
 OPTIONAL_FIELDS = ("sparse", "metadata")
 #: records per write script call: about 170 kB of 384-d records, a few ms of server time
 WRITE_BATCH = 100
+#: write script calls sent ahead of the replies read: the server never waits for the client
+WRITE_WINDOW = 32
 #: writes a batch of records in one call (one reply, not one per record): HSET each record's fields,
 #: then HDEL the optional fields it lacks, only where the hash existed (HSET added fewer than the core
 #: fields). ARGV: the core field count, then per record its field/value count n, its lacking-field

@@ -49,6 +49,7 @@ from semantic_router.index._common import (
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     WRITE_BATCH,
+    WRITE_WINDOW,
     hash_record,
     info_field,
     parse_search,
@@ -301,7 +302,7 @@ class RedisIndex(Index):
         batches = [unique[lo:lo + WRITE_BATCH] for lo in range(0, len(unique), WRITE_BATCH)]
         try:
             replies = stream(self._client, batches, lambda batch: write_command(self.record_prefix, batch),
-                             chunk=1, window=32)
+                             chunk=1, window=WRITE_WINDOW)  # each batch is one command, sent on its own
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
         for reply in replies:
