@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from semantic_router._files import atomic_write
-from semantic_router.errors import ConfigError
+from semantic_router.errors import ConfigError, ConfigFileNotFoundError
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -283,6 +283,10 @@ def read_text_data(path: str | Path, fmt: str | None = None) -> Any:
     fmt = text_format(p, fmt)
     try:
         text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        missing = ConfigFileNotFoundError(f"cannot read config {str(p)!r}: {exc}")
+        missing.errno, missing.filename = exc.errno, exc.filename
+        raise missing from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
     try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+logger = logging.getLogger(__name__)
 
 Aggregation = Literal["max", "mean", "sum", "min"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
@@ -148,6 +151,49 @@ class Route(BaseModel):
     def is_dynamic(self) -> bool:
         """True when the route carries function schemas (its arguments are filled by an LLM)."""
         return bool(self.function_schemas)
+
+    # -- aurelio's names -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """aurelio's dict of a route (`llm` is always None here); `aggregation` only when set."""
+        out = {"name": self.name, "utterances": list(self.utterances), "description": self.description,
+               "function_schemas": self.function_schemas, "llm": None, "score_threshold": self.score_threshold,
+               "metadata": dict(self.metadata)}
+        if self.aggregation is not None:
+            out["aggregation"] = self.aggregation
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Route:
+        """A route from `to_dict()` output or aurelio's; a per-route `llm` is not supported (give the
+        router one) and must be None."""
+        data = dict(data)
+        if data.pop("llm", None) is not None:
+            raise ValueError(f"route {data.get('name')!r}: a per-route llm is not supported; give the router one")
+        return cls.model_validate(data)
+
+    def __call__(self, query: str | None = None) -> RouteChoice:
+        """aurelio's `route(query)`: this route as a choice. A dynamic route needs an LLM to fill its
+        arguments, which lives on the router here: route through `RouteLayer(llm=...)`."""
+        if self.function_schemas:
+            raise ValueError(f"route {self.name!r} is dynamic: an LLM is required to fill its function arguments; "
+                             "route through a RouteLayer given llm=...")
+        return RouteChoice(name=self.name)
+
+
+def is_valid(route_config: str) -> bool:
+    """aurelio's check of an LLM-written route config: JSON with `name` and `utterances` (a route or a
+    list of them); problems are logged, not raised."""
+    try:
+        data = json.loads(route_config)
+    except json.JSONDecodeError as exc:
+        logger.error("route config is not valid JSON: %s", exc)
+        return False
+    for item in data if isinstance(data, list) else [data]:
+        missing = [k for k in ("name", "utterances") if not isinstance(item, dict) or k not in item]
+        if missing:
+            logger.warning("Missing keys in route config: %s", ", ".join(missing))
+            return False
+    return True
 
 
 class RouteChoice(BaseModel):

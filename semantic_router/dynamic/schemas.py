@@ -206,8 +206,8 @@ def normalize_schema(item: Mapping[str, Any], where: str = "schema") -> Schema:
             raise ValueError(f"{where}: expected {{'type': 'function', 'function': {{...}}}}, got keys "
                              f"{sorted(item)} with type {item.get('type')!r}")
         fn = item["function"]
-    else:
-        fn = item
+    else:  # a flat function; aurelio's flat schemas may carry "type": "function" too
+        fn = {k: v for k, v in item.items() if not (k == "type" and v == "function")}
     if not isinstance(fn, Mapping):
         raise ValueError(f"{where}: 'function' must be a dict, got {type(fn).__name__}")
     name = fn.get("name")

@@ -95,13 +95,26 @@ class QdrantIndex(Index):
         prefer_grpc: bool = False,
         lock_ttl: float = 30.0,
         retries: int = 3,
+        *,
+        index_name: str | None = None,
+        dimensions: int | None = None,
+        namespace: str | None = None,
+        init_async_index: bool = False,
     ) -> None:
         """`retries` is the number of attempts per call on transient faults (timeouts, 5xx, 429).
-        A given `client`/`aclient` is not closed by `close()`."""
+        A given `client`/`aclient` is not closed by `close()`. Without `url`, `location`, `path` or
+        `client`: `$QDRANT_URL`, else an in-memory store (as aurelio). aurelio's `index_name` is
+        `name`; `dimensions` and `init_async_index` are accepted (the collection is sized on the first
+        write, async methods always work); `namespace` is not supported."""
+        if namespace is not None:
+            raise ValueError(f"QdrantIndex namespaces are not supported (got namespace={namespace!r}); "
+                             "use one collection (name=...) per tenant")
+        name = index_name if index_name is not None else name
         if not name or "/" in name:
             raise ValueError(f"invalid Qdrant collection name {name!r}")
         if client is None and url is None and location is None and path is None:
-            url = os.environ.get("QDRANT_URL", "http://localhost:6333")
+            url = os.environ.get("QDRANT_URL")
+            location = None if url else ":memory:"
         self.name = name
         self._url, self._location, self._path = url, location, path
         self._api_key = api_key if api_key is not None else os.environ.get("QDRANT_API_KEY")

@@ -80,6 +80,11 @@ _PAGE = 500  # keys per SCAN/FT.SEARCH page and commands per pipelined round tri
 _SCHEMA = 2  # FT index layout: 2 = route filters on the hashed route tag
 _LENIENT = ("no such index", "unknown index name", "index already exists")  # races on the FT index
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisUnreachableError(IndexBackendError, redis.exceptions.ConnectionError):
+    """Redis could not be reached; also redis-py's ConnectionError, which code written for redis-py
+    (and RedisVL) catches."""
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 # KEYS: state, lock, write nonce. ARGV: new state JSON, expected version ('' = any), lease token
@@ -174,8 +179,9 @@ class RedisIndex(Index):
 
     # -- round trips ----------------------------------------------------------------------------
     def _unreachable(self, exc: Exception) -> IndexBackendError:
-        return IndexBackendError(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})",
-                                 retryable=isinstance(exc, _UNREACHABLE) and _not_auth(exc))
+        kind = RedisUnreachableError if isinstance(exc, redis.exceptions.ConnectionError) else IndexBackendError
+        return kind(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})",
+                    retryable=isinstance(exc, _UNREACHABLE) and _not_auth(exc))
 
     def _check(self, reply: Any, cmd: Cmd, lenient: bool) -> Any:
         """The reply; None for a missing/existing FT index if lenient; else a clear error."""
