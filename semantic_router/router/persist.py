@@ -219,17 +219,38 @@ def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **ove
 
 
 def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
-    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
-    without `encoder`, the one the state names is built."""
+    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing.
+
+    The encoder comes from this process (`encoder`, else the bundled default model), never from
+    the state: whoever can write the shared index must not choose where queries and credentials
+    go. What the state says about the encoder (name, dimensions) is only checked: a mismatch is a
+    `SyncError`. Likewise a hybrid state gets `sparse_encoder=`, else the default BM25 encoder."""
     from semantic_router.errors import SyncError
-    from semantic_router.router.sync import check_state
+    from semantic_router.router.sync import check_encoder, check_state
 
     raw = index.read_state()
     if raw is None:
         raise SyncError(f"index {index.describe()} holds no router state to build from")
     state = check_state(raw)
     if encoder is None:
-        encoder = build({k: v for k, v in state.encoder.items() if k != "dimensions"}, ENCODERS, "encoder")
-    if "sparse_encoder" not in kwargs and state.sparse_encoder:
-        kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
+        from semantic_router.encoders.huggingface import HuggingFaceEncoder
+
+        encoder = HuggingFaceEncoder()
+    check_encoder(state.encoder, encoder, "pass the encoder it was built with (encoder=...)")
+    if kwargs.get("sparse_encoder") is None and state.sparse_encoder:
+        kwargs["sparse_encoder"] = default_sparse(state.sparse_encoder)
     return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
+
+
+def default_sparse(stored: dict[str, Any]) -> Any:
+    """The process's default sparse encoder for a hybrid shared state (BM25 with default
+    parameters), after checking it is the one the state names; never one built from the state."""
+    from semantic_router.encoders.bm25 import BM25Encoder
+    from semantic_router.errors import SyncError
+
+    if stored.get("type") == BM25Encoder.type:
+        sparse = BM25Encoder()
+        if sparse.spec() == stored:
+            return sparse
+    raise SyncError(f"the shared state uses sparse encoder {stored!r:.200}; pass that encoder "
+                    "(sparse_encoder=...)")

@@ -107,6 +107,16 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
         raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
 
 
+def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the same encoder or another index") -> None:
+    """Refuse to mix vector spaces: the encoder a shared state names (model name, dimensions) must
+    be `encoder`, the process's own. The state's description is only compared, never built."""
+    found = (stored.get("name"), stored.get("dimensions"))
+    if found != (encoder.name, encoder.dimensions):
+        raise SyncError(
+            f"the index was built with encoder {found[0]!r:.100} ({found[1]!r:.20} dims); this router uses "
+            f"{encoder.name!r} ({encoder.dimensions} dims): {hint}")
+
+
 def remote_routes(state: Any) -> dict[str, Route]:
     return {r.name: r for r in check_state(state).routes}
 
@@ -221,12 +231,7 @@ class Syncer:
 
     def check_encoder(self, state: SharedState) -> None:
         """Refuse to mix vector spaces: the stored encoder must be ours."""
-        stored, mine = state.encoder, self.identity()
-        if (stored.get("name"), stored.get("dimensions")) != (mine["name"], mine["dimensions"]):
-            raise SyncError(
-                f"the index was built with encoder {stored.get('name')!r} ({stored.get('dimensions')} dims); "
-                f"this router uses {mine['name']!r} ({mine['dimensions']} dims). Use the same encoder or another "
-                "index.")
+        check_encoder(state.encoder, self.encoder)
 
     def hash_of(self, snap: Snapshot) -> str:
         return state_hash(list(snap.routes.values()), snap.settings.plain(), self.identity(), dict(snap.extra))
