@@ -21,6 +21,7 @@ from semantic_router.dynamic.conversation import History
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
+from semantic_router.quality.learned import apply_extra
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
@@ -178,14 +179,7 @@ class RouteLayer:
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
-        new = make_rule(rule)
-
-        def change(draft) -> None:  # a settings change: synced like any other
-            draft.rule = new
-            draft.settings = Settings(**{**draft.settings.__dict__, "rule_auto": False})
-            draft.extra["rule"] = new.spec()
-
-        self.store.commit(change)
+        self.store.commit(edits.set_rule(make_rule(rule)))
 
     @property
     def rule_name(self) -> str:
@@ -400,7 +394,6 @@ class RouteLayer:
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        from semantic_router.quality.fit import apply_extra
 
         def change(draft: Any) -> None:
             apply_extra(draft, extra)

@@ -33,6 +33,7 @@ from pydantic import (
 
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
+from semantic_router.quality.learned import apply_extra, check_extra
 from semantic_router.route import Aggregation, Route, check_unique_names
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
@@ -91,6 +92,11 @@ class SharedState(BaseModel):
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)  # learned state is checked before any replica adopts it
 
 
 def check_state(state: Any, where: str = "the index") -> SharedState:
@@ -274,8 +280,6 @@ class Syncer:
 
     def draft_from(self, state: SharedState, base: Snapshot) -> Draft:
         """The change that takes another instance's state: routes, settings, fitted extras."""
-        from semantic_router.quality.fit import apply_extra
-
         s = state.settings
         settings = Settings(s.top_k, s.aggregation, s.alpha, s.score_threshold, base.settings.rule_auto)
         draft = Draft({r.name: r for r in state.routes}, settings, base.rule, dict(base.extra), base.calibration)
