@@ -178,7 +178,8 @@ class RouteStore:
         if state.version != base.remote_version:
             base = self.adopted(state)
         if self.syncer.records_missing(state, base):
-            return self._lost(base, "records listed in the shared state are missing", state.version, present)
+            return self._lost(base, "records listed in the shared state are missing (deleted, or too corrupt to be "
+                              "indexed)", state.version, present)
         return base, state.version, present
 
     def _lost(self, base: Snapshot, why: str, version: int, present: set[str] | None):
@@ -354,8 +355,10 @@ class RouteStore:
                 rule = Rule.from_state(saved)  # learned state from a saved router: no retraining
             else:
                 rule = rule.train({n: vectors[n] for n in names}, names, base.rule)
-        known = frozenset(i for m in ids.values() for i in m.values()) if self.index.is_remote else None
-        table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, known)
+        by_id = None  # hits of a shared or remote index count by record id (see RouteTable.codes)
+        if self.index.is_remote or self.syncer is not None:
+            by_id = {i: c for c, n in enumerate(names) for i in ids[n].values()}
+        table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, by_id)
         extra = {**draft.extra, "rule": rule.spec()}
         return Snapshot(MappingProxyType(dict(draft.routes)),
                         MappingProxyType({n: MappingProxyType(m) for n, m in ids.items()}),
@@ -416,7 +419,8 @@ class RouteStore:
             if self.syncer.local_truth:
                 self.commit(lambda draft: None)  # the commit path notices the loss and rewrites
                 return True
-            why = "the shared state is gone" if state is None else "records of the shared state are missing"
+            why = "the shared state is gone" if state is None else \
+                "records of the shared state are missing (deleted, or too corrupt to be indexed)"
             self.snapshot = snap.evolve(remote_lost=why)
             return False
         if state is None or state.version == snap.remote_version:
