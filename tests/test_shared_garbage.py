@@ -117,3 +117,36 @@ def test_an_edited_route_field_never_moves_a_record_to_another_route(shared, red
     assert (choice.name, round(choice.similarity_score, 4)) == ("greet", 1.0)  # counted by its id, as published
     with pytest.raises(IndexBackendError, match=f"{key}.*does not match its route tag"):
         RouteLayer.from_index(RedisIndex(redis_url, name=name), encoder=HashEncoder(), rule="classifier")
+
+
+def test_a_replica_that_lost_its_index_recovers_once_a_writer_republishes(private_redis):
+    """After the shared Redis restarts empty (or FLUSHALL), replicas raise RemoteStateLost; once a
+    writer whose copy is the truth republishes, their next refresh adopts the new state, even when
+    it reuses the version they had."""
+    def replica(rule: str) -> RouteLayer:
+        return RouteLayer(encoder=HashEncoder(), index=RedisIndex(private_redis.url, name="lost"), auto_sync="remote",
+                          rule=rule, refresh_interval=float("inf"))
+
+    writer = RouteLayer(encoder=HashEncoder(), routes=ROUTES, index=RedisIndex(private_redis.url, name="lost"),
+                        auto_sync="local", rule="knn", refresh_interval=float("inf"))
+    knn = replica("knn")
+    assert knn.version == 1 and knn("hello there").name == "greet"
+    private_redis.restart()
+    assert knn.refresh() is False
+    with pytest.raises(RemoteStateLost):
+        knn("hello there")
+    writer.sync()  # the writer's copy is the truth: it rewrites the index, publishing version 1 again
+    assert writer.index.read_state()["version"] == 1
+    assert knn.refresh() is True  # before issue 16: the same version looked current, the replica stayed lost
+    assert knn("hello there").name == "greet"
+
+    private_redis.restart()  # another lineage of the same version but other content: adopted too
+    knn.refresh()
+    other = RouteLayer(encoder=HashEncoder(), routes=[Route(name="food", utterances=["a pizza please"])],
+                       index=RedisIndex(private_redis.url, name="lost"), auto_sync="local", rule="knn",
+                       refresh_interval=float("inf"))
+    assert other.index.read_state()["version"] == 1
+    assert knn.refresh() is True and knn.list_route_names() == ["food"]
+    assert knn("a pizza please").name == "food" and knn("hello there").name is None
+    for rl in (writer, knn, other):
+        rl.close()

@@ -150,6 +150,7 @@ class Snapshot:
     id_scheme: int = 1
     n_records: int = 0
     remote_lost: str | None = field(default=None)  # set when the shared index lost our records
+    remote_hash: str | None = None  # the hash of that shared state (a state rewritten after a loss may reuse its version)
 
     @classmethod
     def empty(cls, settings: Settings, rule: Rule, encoder_threshold: float, sparse_encoder: Any = None,

@@ -175,7 +175,7 @@ class RouteStore:
             if base.remote_version > 0:
                 return self._lost(base, "the shared state is gone", 0, present)
             return base, 0, present
-        if state.version != base.remote_version:
+        if self.syncer.is_other(state, base) or base.remote_lost:  # a newer state, or one republished after a loss
             base = self.adopted(state)
         if self.syncer.records_missing(state, base):
             return self._lost(base, "records listed in the shared state are missing (deleted, or too corrupt to be "
@@ -364,7 +364,7 @@ class RouteStore:
                         MappingProxyType({n: MappingProxyType(m) for n, m in ids.items()}),
                         MappingProxyType(vectors), table, rule, draft.settings, MappingProxyType(extra),
                         draft.calibration, sparse, base.version + 1, base.remote_version, scheme,
-                        sum(len(m) for m in ids.values()))
+                        sum(len(m) for m in ids.values()), remote_hash=base.remote_hash)
 
     def _write(self, records: list[Record], written: list[str], originals: list[Record]) -> None:
         if not records:
@@ -413,8 +413,9 @@ class RouteStore:
             return False
         state = self.syncer.read()
         snap = self.snapshot
+        other = state is not None and self.syncer.is_other(state, snap)
         lost = (state is None and snap.remote_version > 0) or (
-            state is not None and state.version == snap.remote_version and self.syncer.records_missing(state, snap))
+            state is not None and not other and self.syncer.records_missing(state, snap))
         if lost:
             if self.syncer.local_truth:
                 self.commit(lambda draft: None)  # the commit path notices the loss and rewrites
@@ -423,10 +424,10 @@ class RouteStore:
                 "records of the shared state are missing (deleted, or too corrupt to be indexed)"
             self.snapshot = snap.evolve(remote_lost=why)
             return False
-        if state is None or state.version == snap.remote_version:
+        if state is None or not (other or snap.remote_lost):
             return False
-        with self._mutex:
-            if state.version != self.snapshot.remote_version:
+        with self._mutex:  # a newer state, another lineage, or the state republished after a loss: adopt it
+            if self.syncer.is_other(state, self.snapshot) or self.snapshot.remote_lost:
                 self.snapshot = self.adopted(state)
         return True
 
@@ -438,7 +439,8 @@ class RouteStore:
         rebased = base.evolve(id_scheme=state.id_scheme)
         plan = self.plan(rebased, draft, present=self.syncer.referenced_ids(state), prune=False,
                          scheme=state.id_scheme)
-        return self._snapshot(rebased, draft, plan, state.id_scheme).evolve(remote_version=state.version)
+        return self._snapshot(rebased, draft, plan, state.id_scheme).evolve(remote_version=state.version,
+                                                                            remote_hash=state.hash)
 
     # -- reading ---------------------------------------------------------------------------------
     def utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:

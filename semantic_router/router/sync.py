@@ -267,7 +267,14 @@ class Syncer:
             self.index.write_state(state, expected_version=expected or 0, lease=lease)
         else:  # a backend without the fenced contract yet: the lock alone protects the write
             self.index.write_state(state)
-        return snap.evolve(remote_version=version)
+        return snap.evolve(remote_version=version, remote_hash=state["hash"])
+
+    @staticmethod
+    def is_other(state: SharedState, snap: Snapshot) -> bool:
+        """True when `state` is not the one `snap` was built from: another version, or the same
+        version of another lineage (a state republished after the index lost its data)."""
+        return state.version != snap.remote_version or (
+            state.hash is not None and snap.remote_hash is not None and state.hash != snap.remote_hash)
 
     def referenced_ids(self, state: SharedState) -> set[str]:
         make_id = id_function(state.id_scheme)
