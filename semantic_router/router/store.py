@@ -38,6 +38,7 @@ from semantic_router.router.snapshot import (
     Draft,
     Snapshot,
     ids_function,
+    record_codes,
     route_ids,
     signature,
     unit_rows,
@@ -153,8 +154,11 @@ class RouteStore:
             except BaseException:
                 self._take_back(written)
                 raise
+            if plan.doomed:  # until they are collected, queries of `new` may meet the old records
+                self._fence(new, True)
             self.snapshot = new
-            self._collect(plan.doomed)
+            if self._collect(plan.doomed):
+                self._fence(new, False)
             return result
 
     @contextlib.contextmanager
@@ -199,6 +203,7 @@ class RouteStore:
         Either failing fails the change, with what it wrote taken back."""
         if not plan.records:
             return make()
+        self._fence(self._current, True)  # queries of the current snapshot may meet the new records from now on
         if not self.index.is_remote:
             new = make()
             self._write(plan.records, written, plan.originals)
@@ -357,7 +362,7 @@ class RouteStore:
                 rule = rule.train({n: vectors[n] for n in names}, names, base.rule)
         by_id = None  # hits of a shared or remote index count by record id (see RouteTable.codes)
         if self.index.is_remote or self.syncer is not None:
-            by_id = {i: c for c, n in enumerate(names) for i in ids[n].values()}
+            by_id = record_codes(names, ids)
         table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, by_id)
         extra = {**draft.extra, "rule": rule.spec()}
         return Snapshot(MappingProxyType(dict(draft.routes)),
@@ -393,15 +398,26 @@ class RouteStore:
             with contextlib.suppress(Exception):
                 self.index.delete(ids=doomed)
 
-    def _collect(self, doomed: list[str]) -> None:
+    def _collect(self, doomed: list[str]) -> bool:
         """Garbage: records the published snapshot no longer references (best effort; a remote
-        router ignores stray records, and the next prune removes them)."""
+        router ignores stray records, and the next prune removes them). True when none is left."""
         if not doomed:
-            return
+            return True
         try:
             self.index.delete(ids=doomed)
         except Exception as exc:  # the change is published: do not report it as failed
             log.warning("could not delete %d unreferenced records: %s", len(doomed), exc)
+            return False
+        return True
+
+    @staticmethod
+    def _fence(snap: Snapshot, open_: bool) -> None:
+        """Open or close `snap`'s RecordFence (its id -> route map made once, here, off the query path)."""
+        if snap.table.record_codes is not None:
+            return  # a shared or remote route set always counts hits by record id
+        if open_ and snap.fence.codes is None:
+            snap.fence.codes = record_codes(snap.table.names, snap.ids)
+        snap.fence.open = open_
 
     # -- adopting a shared state ----------------------------------------------------------------------
     def refresh(self) -> bool:
