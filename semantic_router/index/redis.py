@@ -127,15 +127,19 @@ class RedisIndex(Index):
         self, url: str = "redis://localhost:6379", name: str = "semantic-router", algorithm: str = "flat",
         client: redis.Redis | None = None, prefix: str | None = None, *, aclient: redis.asyncio.Redis | None = None,
         lock_lease: float = 10.0, retries: int = 4, socket_timeout: float = 5.0, connect_timeout: float = 2.0,
-        hnsw_m: int = 16, hnsw_ef_construction: int = 200,
+        hnsw_m: int = 16, hnsw_ef_construction: int = 200, max_connections: int = 64, pool_timeout: float = 10.0,
     ) -> None:
         """Connect and PING (failing fast with IndexBackendError); the FT index is made on first upsert.
 
         `prefix` replaces the ``sr:<name>:`` key namespace; `lock_lease` is the lock's lease in
         seconds; `retries` is how often redis-py retries a command on connection errors or timeouts.
-        A given `client` must not decode responses; it and `aclient` are used as configured
-        (their own retry policy) and are not closed by `close()`.
+        Async queries share at most `max_connections` connections per event loop: more concurrent
+        ones wait for a free connection, up to `pool_timeout` s (redis-py's default async pool
+        refuses them at its cap instead). A given `client` must not decode responses; it and
+        `aclient` are used as configured (their own retry policy and pool) and are not closed by `close()`.
         """
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
         self.url, self.name, self.algorithm = url, name, algorithm.lower()
@@ -159,8 +163,11 @@ class RedisIndex(Index):
         elif client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False (vectors are bytes)")
         self._client, self._aclient = client, aclient
-        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(
-            lambda: redis.asyncio.Redis.from_url(url, retry=self._async_retry, **self._conn_kw), lambda c: c.aclose())
+        pool_kw = {"max_connections": max_connections, "timeout": pool_timeout, "retry": self._async_retry,
+                   **self._conn_kw}
+        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(  # a waiting (bounded) pool per event loop
+            lambda: redis.asyncio.Redis.from_pool(redis.asyncio.BlockingConnectionPool.from_url(url, **pool_kw)),
+            lambda c: c.aclose())
         self._write_script = self._client.register_script(_WRITE_STATE)
         try:
             self._client.ping()
