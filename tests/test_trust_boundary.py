@@ -108,3 +108,39 @@ def test_a_hybrid_state_gets_the_process_sparse_encoder_never_one_it_describes(l
     with pytest.raises(SyncError, match="sparse_encoder="):
         RouteLayer.from_index(index, encoder=HashEncoder(384))
     assert seen == []
+
+
+def test_assigning_an_encoder_takes_effect_for_the_same_model_and_is_refused_for_another():
+    first, second = HashEncoder(384), HashEncoder(384)
+    rl = RouteLayer(encoder=first, routes=ROUTES, rule="knn")
+    rl.encoder = second  # the same model (name, dimensions): a cached or remote copy, say
+    before = first.calls
+    assert rl("is the stock market up").name == "stocks"
+    rl.add(Route(name="food", utterances=["a pizza please"]))
+    assert first.calls == before and second.calls == 2  # the query and the new utterance (before: ignored)
+    assert rl.encoder is second and rl("a pizza please").name == "food"
+
+    class OtherModel(HashEncoder):
+        name = "another-model"
+
+    for other in (HashEncoder(64), OtherModel(384)):
+        with pytest.raises(ValueError, match=r"rl.encoder = .*would not compare.*reencode=True"):
+            rl.encoder = other
+    with pytest.raises(TypeError, match="DenseEncoder"):
+        rl.encoder = "text-embedding-3-small"
+    assert rl.encoder is second and rl("a pizza please").name == "food"
+
+
+def test_a_shared_router_publishes_with_the_encoder_assigned(redis_url):
+    import uuid
+
+    from semantic_router.index.redis import RedisIndex
+
+    name = f"enc{uuid.uuid4().hex[:8]}"
+    writer = RouteLayer(encoder=HashEncoder(384), routes=ROUTES, index=RedisIndex(redis_url, name=name),
+                        auto_sync="local", rule="knn", refresh_interval=float("inf"))
+    writer.encoder = replacement = HashEncoder(384)
+    writer.add(Route(name="food", utterances=["a pizza please"]))
+    assert replacement.calls == 1 and writer.index.read_state()["encoder"]["name"] == "hash-words"
+    writer.index.drop()
+    writer.close()

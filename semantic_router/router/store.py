@@ -108,6 +108,13 @@ class RouteStore:
             self._current = snap.evolve(rule=rule)
             return True
 
+    def use_encoder(self, encoder: Any) -> None:
+        """Encode with `encoder` from the next change on (the caller checked it is the same model)."""
+        with self._mutex:
+            self.encoder = encoder
+            if self.syncer is not None:
+                self.syncer.encoder = encoder
+
     def final_rule(self) -> Rule:
         """The current rule once any staged training has finished (blocks meanwhile)."""
         return self.refiner.wait()
