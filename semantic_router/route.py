@@ -159,6 +159,10 @@ class Route(BaseModel):
 
         if callable(v) or isinstance(v, dict):
             v = [v]
+        if isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                if isinstance(item, dict):
+                    check_plain(item, f"function_schemas[{i}]")  # deep nesting: a clear error, not a RecursionError
         return normalize_schemas(v)
 
     @field_validator("metadata")
