@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from semantic_router import Route, RouteLayer
-from semantic_router.errors import SyncError
+from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.local import LocalIndex
 from tests.hash_encoder import HashEncoder
 
@@ -144,3 +144,31 @@ def test_a_shared_router_publishes_with_the_encoder_assigned(redis_url):
     assert replacement.calls == 1 and writer.index.read_state()["encoder"]["name"] == "hash-words"
     writer.index.drop()
     writer.close()
+
+
+class SaltedModel(HashEncoder):
+    """Another 384-dim model: other vectors for the same words."""
+
+    name = "salted-words"
+
+    def _word(self, word: str):
+        return super()._word("salt:" + word)
+
+
+def test_loading_with_another_model_is_refused_unless_the_caller_asks_to_reencode(tmp_path):
+    path = tmp_path / "router.pkl"
+    RouteLayer(encoder=HashEncoder(384), routes=ROUTES).save(path)
+    other = SaltedModel(384)
+    with pytest.raises(ConfigError, match=r"made by 'hash-words' \(384 dims\).*'salted-words'.*reencode=True"):
+        RouteLayer.load(path, encoder=other)  # before issue 16: loaded, then every query found no route
+    assert other.calls == 0
+    rl = RouteLayer.load(path, encoder=other, reencode=True)
+    assert other.calls == 4  # every utterance encoded with the new model
+    assert rl("how is the stock market doing").name == "stocks" and rl.encoder is other
+    with pytest.raises(ConfigError, match="another model"):
+        RouteLayer.from_file(path, encoder=SaltedModel(64))
+    with pytest.raises(ConfigError, match="vectors have dimension 384"):
+        RouteLayer.load(path, encoder=HashEncoder(64))
+    same = HashEncoder(384)
+    assert RouteLayer.load(path, encoder=same)("lovely weather today").name == "weather"
+    assert same.calls == 1  # the query only: the stored vectors were used

@@ -468,9 +468,11 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
-        return persist.load(cls, path, warm=warm, **overrides)
+    def load(cls, path: str | Path, warm: bool = False, reencode: bool = False, **overrides: Any) -> RouteLayer:
+        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
+        `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
+        are then encoded with it)."""
+        return persist.load(cls, path, warm=warm, reencode=reencode, **overrides)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def warmup(self) -> None:

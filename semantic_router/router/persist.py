@@ -150,11 +150,14 @@ def save(layer: RouteLayer, path: str | Path) -> None:
                 "rule_state": layer.rule_state()}, path)
 
 
-def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, reencode: bool = False,
+         **overrides: Any) -> RouteLayer:
     """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded.
 
     Refuses (ConfigError) corrupted files, vectors that are NaN/inf/zero or of the wrong dimension,
-    utterances without a vector, and rule state that cannot fit the routes."""
+    utterances without a vector, rule state that cannot fit the routes, and an `encoder` of
+    another model than the one the vectors were made with, unless `reencode=True`: then the
+    utterances are encoded anew with `encoder` (stored vectors and learned rule state unused)."""
     source = str(path)
     payload = load_saved(path)
     with _in_file(path):
@@ -166,9 +169,20 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **override
             raise ConfigError(f"saved router is inconsistent: {len(missing)} utterance(s) have no stored "
                               f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
         encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
+        if reencode:  # the caller means another model: its own vectors, its own training
+            layer = from_config(cls, config, encoder=encoder, **overrides)
+            if warm:
+                warmup(layer)
+            return layer
         dims = by_key[wanted[0]].dense.shape[0] if wanted else encoder.dimensions
-        if dims != encoder.dimensions:
+        saved_model = config.encoder.get("name")
+        if saved_model in (None, encoder.name) and dims != encoder.dimensions:
             raise ConfigError(f"vectors have dimension {dims}, encoder {encoder.name!r} has {encoder.dimensions}")
+        if dims != encoder.dimensions or saved_model not in (None, encoder.name):
+            raise ConfigError(
+                f"the saved vectors were made by {saved_model or config.encoder.get('type')!r:.100} ({dims} dims); "
+                f"encoder {encoder.name!r} ({encoder.dimensions} dims) is another model, whose queries would not "
+                "compare with them: pass reencode=True to encode the utterances with it")
         rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
         index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
         index.upsert([by_key[k] for k in wanted])
