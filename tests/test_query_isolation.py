@@ -22,13 +22,17 @@ def test_a_knn_batch_never_matches_old_and_new_utterances_of_one_route_at_once()
         Route(name="still", utterances=["mike november oscar", "papa quebec romeo"]),
     ])
     stop = threading.Event()
-    updates = []
+    updates: list[int] = []
+    errors: list[BaseException] = []
 
     def writer() -> None:
-        while not stop.is_set():
-            for utterances in (NEW, OLD):
-                rl.update("moving", utterances=utterances)
-                updates.append(1)
+        try:
+            while not stop.is_set():
+                for utterances in (NEW, OLD):
+                    rl.update("moving", utterances=utterances)
+                    updates.append(1)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
@@ -43,6 +47,19 @@ def test_a_knn_batch_never_matches_old_and_new_utterances_of_one_route_at_once()
     finally:
         stop.set()
         thread.join(10)
+    assert not errors and not thread.is_alive()
     assert len(updates) > 20 and batches > 100  # the race was exercised
     assert mixed == 0, f"{mixed} of {batches} batches matched both the old and the new utterances"
     assert rl.snapshot.fence.open is False  # at rest, hits count by route name: no per-hit id lookup
+
+
+def test_a_route_untouched_by_thousands_of_changes_stays_readable():
+    """Each change wrapped the record ids of untouched routes in one more read-only proxy: after about
+    a thousand changes to other routes, reading them raised RecursionError (and so did the change path)."""
+    rl = RouteLayer(encoder=HashEncoder(16), rule="knn", routes=[Route(name="moving", utterances=OLD),
+                                                                 Route(name="still", utterances=["mike november"])])
+    for i in range(1200):
+        rl.update("moving", utterances=NEW if i % 2 else OLD)
+    assert [u.utterance for u in rl.get_utterances("still")] == ["mike november"]
+    rl.update("moving", utterances=NEW)
+    assert rl("mike november").name == "still"

@@ -372,8 +372,9 @@ class RouteStore:
             by_id = record_codes(names, ids)
         table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, by_id)
         extra = {**draft.extra, "rule": rule.spec()}
-        return Snapshot(MappingProxyType(dict(draft.routes)),
-                        MappingProxyType({n: MappingProxyType(m) for n, m in ids.items()}),
+        frozen_ids = {n: m if isinstance(m, MappingProxyType) else MappingProxyType(m)  # never a proxy of a proxy
+                      for n, m in ids.items()}
+        return Snapshot(MappingProxyType(dict(draft.routes)), MappingProxyType(frozen_ids),
                         MappingProxyType(vectors), table, rule, draft.settings, MappingProxyType(extra),
                         draft.calibration, sparse, base.version + 1, base.remote_version, scheme,
                         sum(len(m) for m in ids.values()), remote_hash=base.remote_hash)
