@@ -111,10 +111,8 @@ class RouteLayer:
 
     @encoder.setter
     def encoder(self, encoder: DenseEncoder) -> None:
-        """Swap in another instance of the SAME model (same name and dimensions: a cached, remote or
-        differently configured copy); queries and new utterances use it from now on. Another model
-        is refused: the stored vectors would not compare with its queries (build a router with it,
-        or `load(path, encoder=..., reencode=True)`, which re-encodes the utterances)."""
+        """Swap in another instance of the SAME model (name, dimensions) for queries and new utterances;
+        another model is refused: the stored vectors would not compare with its queries."""
         if not isinstance(encoder, DenseEncoder):
             raise TypeError(f"encoder must be a DenseEncoder, got {type(encoder).__name__}")
         old = self._encoder
