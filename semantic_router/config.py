@@ -29,6 +29,7 @@ from pydantic import (
 
 from semantic_router._files import atomic_write
 from semantic_router.errors import ConfigError, ConfigFileNotFoundError
+from semantic_router.quality.learned import check_extra
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -108,6 +109,11 @@ class RouterConfig(BaseModel):
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)
 
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:

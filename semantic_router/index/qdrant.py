@@ -29,6 +29,7 @@ from semantic_router.index._common import (
     RetryPolicy,
     batch_dims,
     chunked,
+    decode_state,
     finite,
     merge_hybrid,
     query_matrix,
@@ -414,7 +415,7 @@ class QdrantIndex(Index):
     # -- shared state and the writers' lock -------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
         payload = self._retrieve(self._state_coll, _STATE_ID)
-        return None if payload is None else json.loads(payload["state"])
+        return None if payload is None else decode_state(payload["state"], f"Qdrant collection {self._state_coll!r}")
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:
