@@ -103,27 +103,29 @@ class GatewayState:
                 self.metrics.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)
 
 
-def _runtime_of(source: GatewayConfig | Runtime | str | Path) -> tuple[Runtime | None, GatewayConfig | None]:
+def _runtime_of(source: GatewayConfig | Runtime | str | Path,
+                file_root: str | Path | None) -> tuple[Runtime | None, GatewayConfig | None]:
     if isinstance(source, Runtime):
         return source, None
     if isinstance(source, (str, Path)):
-        return None, load_config(source)
+        return None, load_config(source, file_root)
     if isinstance(source, GatewayConfig):
         return None, source
     raise TypeError(f"create_app takes a GatewayConfig, a Runtime or a config path, got {type(source).__name__}")
 
 
 def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | Path | None = None,
-               signals: bool = False) -> FastAPI:
+               signals: bool = False, file_root: str | Path | None = None) -> FastAPI:
     """The gateway app. Given a config it builds the Runtime at startup in a worker thread; given a Runtime it
     uses it. Either way the model is warmed in the background: /health answers at once, /ready says 503 until
     the router is warm. The app closes its Runtime on shutdown. `config_path` (implied by a path source) is
-    what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload."""
-    runtime, config = _runtime_of(source)
+    what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload. Paths of a
+    reloaded config must stay inside `file_root` (default: the start-up config's folder)."""
+    runtime, config = _runtime_of(source, file_root)
     if config_path is None and isinstance(source, (str, Path)):
         config_path = source
     gw = GatewayState(runtime)
-    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals)
+    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals, file_root)
 
     async def prepare() -> None:
         try:

@@ -27,12 +27,12 @@ class GatewayKeys:
                 raise ConfigError(f"server.api_keys_env: environment variable {server.api_keys_env!r} is not set")
             keys += [k.strip() for k in value.split(",") if k.strip()]
         if server.api_keys_file is not None:
-            path = resolve(server.api_keys_file)
+            path = resolve(server.api_keys_file, "server.api_keys_file")
             try:
                 keys += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
                          if line.strip() and not line.startswith("#")]
             except OSError as exc:
-                raise ConfigError(f"server.api_keys_file: cannot read {str(path)!r}: {exc.strerror}") from None
+                raise ConfigError(f"server.api_keys_file: cannot read {server.api_keys_file!r}: {exc.strerror}") from None
         if (server.api_keys_env or server.api_keys_file) and not keys:
             raise ConfigError("server: gateway API keys are configured but none was found")
         return cls(keys)

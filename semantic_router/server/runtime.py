@@ -7,6 +7,7 @@ can build a new Runtime off to the side and swap the reference while requests in
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ from semantic_router.server.signals import (
 from semantic_router.server.upstream import Upstreams
 
 __all__ = ["Classification", "Runtime", "build_layer"]
+
+log = logging.getLogger("semantic_router.server")
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,21 @@ def build_layer(config: GatewayConfig, encoder: Any = None) -> RouteLayer | None
         if spec.auto_sync else {}
     if encoder is not None:
         extra["encoder"] = encoder
-    try:
-        if spec.path is not None:
-            path = config.resolve(spec.path)
-            if not path.exists():
-                raise ConfigError(f"no such file: {str(path)!r}")
+    if spec.path is not None:
+        path = config.resolve(spec.path, "signals.routes.path")
+        if not path.is_file():
+            raise ConfigError(f"signals.routes.path: no such file: {spec.path!r}")
+        try:
             if path.suffix.lower() in (".pkl", ".pickle"):
                 return RouteLayer.load(path, **extra)
             return RouteLayer.from_file(path, **extra)
+        except (SemanticRouterError, ValueError, TypeError) as exc:
+            # the library's message may quote the file (its keys, its values): the log keeps it for the operator,
+            # the error (an admin's PUT answer) says only what went wrong where
+            log.error("signals.routes.path %r: %s", spec.path, exc)
+            raise ConfigError(f"signals.routes.path: {spec.path!r} is not a usable router file "
+                              f"({type(exc).__name__}; the gateway's log has the details)") from None
+    try:
         return RouteLayer.from_dict(dict(spec.router or {}), **extra)
     except (SemanticRouterError, ValueError, TypeError) as exc:
         raise ConfigError(f"signals.routes: {exc}") from None
