@@ -15,7 +15,6 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.responses import Response
 
-from semantic_router.server.cache.scope import tenant_id
 from semantic_router.server.config import DecisionConfig
 from semantic_router.server.errors import APIError
 from semantic_router.server.forward import (
@@ -86,9 +85,9 @@ def parse(body: dict[str, Any], started: float) -> ChatRequest:
     return ChatRequest(body, model, stream, conversation_of(body.get("messages")), started)
 
 
-async def classify(rt: Runtime, req: ChatRequest, session_id: str | None) -> None:
+async def classify(rt: Runtime, req: ChatRequest, session_id: str | None, tenant: str) -> None:
     if req.model in rt.virtual_models:
-        req.classification = await rt.classify(req.conversation, session_id, sticky=True)
+        req.classification = await rt.classify(req.conversation, session_id, sticky=True, tenant=tenant)
     elif not rt.is_configured_model(req.model):
         raise APIError(404, f"The model '{req.model}' does not exist; known: "
                        f"{', '.join([*sorted(rt.virtual_models), *rt.model_names])}",
@@ -99,20 +98,21 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     """POST /v1/chat/completions. `gw` is the app's GatewayState (runtime, metrics, stats)."""
     started = time.perf_counter()
     rt: Runtime = gw.require_ready(gw.runtime)  # read once: a reload swaps it, this request keeps its own
-    rt.keys.check(request.headers.get("authorization"))
+    tenant = rt.keys.check(request.headers.get("authorization"))  # the tenant is the key's, never a header's
     rt.expect_classification()
     try:
         req = parse(await read_json(request, rt.config.server.max_body_bytes), started)
     finally:
         rt.classification_arriving()
-    await classify(rt, req, request.headers.get(rt.config.sessions.header))
+    await classify(rt, req, request.headers.get(rt.config.sessions.header), tenant)
     c = req.classification
     if c is not None:
         gw.observe_classification(c)
     chain = [req.model] if c is None else c.chain()
+    plugins = [] if req.decision is None else rt.plugins.get(req.decision.name, [])
     ctx = PluginContext(req.decision.name if req.decision else "direct", chain[0], req.body, req.stream,
-                        tenant=tenant_id(request.headers.get("authorization")), request_headers=request.headers)
-    plugins = rt.plugins.get(ctx.decision, [])
+                        tenant=tenant, request_headers=request.headers,
+                        rewrite=rt.rewrite_id(req.decision, chain[0]) if req.decision is not None and plugins else "")
     for plugin in plugins:
         answered = await plugin.before_forward(ctx)
         if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
@@ -130,6 +130,7 @@ async def handle_chat(request: Request, gw: Any) -> Response:
         raise APIError(exc.status, str(exc), code=f"upstream_{exc.reason}") from None
     except ClientGone:
         return Response(status_code=499)
+    ctx.answered_by = opened.model
     headers = {**router_headers(c, opened.model), **ctx.response_headers}
     if opened.model != chain[0]:
         headers["x-router-fallback"] = _header_value(chain[0])
@@ -153,6 +154,6 @@ async def handle_chat(request: Request, gw: Any) -> Response:
         await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
     gw.observe_ttft(opened.model, time.perf_counter() - started)
     gw.observe_usage(opened.model, usage_of_body(opened.response.content))
-    for plugin in rt.plugins.get(ctx.decision, []):
+    for plugin in plugins:
         await plugin.after_response(ctx, opened.response.status_code, opened.response.content)
     return whole_response(opened, headers)

@@ -21,6 +21,7 @@ from semantic_router.server.batching import MicroBatcher
 from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decisions import Decider
 from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
+from semantic_router.server.rewrite import rewrite_id
 from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
 from semantic_router.server.signals import (
     ContextSignal,
@@ -111,6 +112,7 @@ class Runtime:
             d.name: [build_plugin(n, o) for n, o in d.plugins.items()] for d in config.decisions}
         self.virtual_models = frozenset(config.virtual_models)
         self.rng = rng or random.Random()
+        self._rewrite_ids: dict[tuple[str, str], str] = {}
         self.ready = False
 
     @classmethod
@@ -159,6 +161,14 @@ class Runtime:
                 except ValueError as exc:
                     raise ConfigError(f"decision {decision!r}: plugin {plugin.name!r}: {exc}") from None
 
+    def rewrite_id(self, decision: DecisionConfig, model: str) -> str:
+        """What the decision's rewrite does for `model` (see `rewrite.rewrite_id`), computed once per pair."""
+        key = (decision.name, model)
+        found = self._rewrite_ids.get(key)
+        if found is None:
+            found = self._rewrite_ids[key] = rewrite_id(decision, model, self.config.models[model])
+        return found
+
     @property
     def model_names(self) -> list[str]:
         return list(self.config.models)
@@ -198,15 +208,16 @@ class Runtime:
         return self.rng.choices([m.name for m in models], weights=[m.weight for m in models])[0]
 
     async def classify(self, conversation: Conversation, session_id: str | None = None,
-                       sticky: bool = False) -> Classification:
-        """Signals -> decision -> model. With `sticky`, a known conversation keeps its decision and model
-        unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
+                       sticky: bool = False, tenant: str = "anonymous") -> Classification:
+        """Signals -> decision -> model. With `sticky`, a known conversation of `tenant` keeps its decision and
+        model unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
         start = time.perf_counter()
         results, route, score = await self.signals(conversation)
         decided = self.decider.decide({r.key: r for r in results})
         decision, model, kept = decided.decision, None, False
         if sticky and self.config.sessions.enabled:
-            lookup, store = conversation_keys(session_id, conversation.system, conversation.user_turns)
+            lookup, store = conversation_keys(session_id, conversation.system, conversation.user_turns,
+                                              tenant=tenant)
             previous = self.sessions.get(lookup)
             clear_switch = decided.matched and decided.confidence >= self.config.sessions.switch_confidence
             if previous is not None and previous.decision != decision.name and not clear_switch:
