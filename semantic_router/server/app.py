@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from semantic_router.server.cache import CacheHub, CacheMetrics
 from semantic_router.server.chat import handle_chat
 from semantic_router.server.config import GatewayConfig, load_config
-from semantic_router.server.errors import APIError, error_body, error_response
+from semantic_router.server.errors import APIError
+from semantic_router.server.ingress import install_error_handlers, read_json
 from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
 from semantic_router.server.operations import Operations
 from semantic_router.server.reload import RuntimeHolder
@@ -27,7 +26,6 @@ from semantic_router.server.requests import (
     MAX_ROUTE_BATCH,
     conversation_of,
     prompt_conversation,
-    read_json,
 )
 from semantic_router.server.runtime import Classification, Runtime
 from semantic_router.server.stats import Stats
@@ -85,6 +83,16 @@ class GatewayState:
     def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None:
         self.metrics.requests.labels(decision, model).inc()
         self.stats.record(route, decision, model, sticky)
+
+    def client_error(self, code: str) -> None:
+        """A request refused with a 4xx (`code`: the error's code or status)."""
+        self.stats.record_client_error()
+        self.metrics.client_errors.labels(code).inc()
+
+    def client_gone(self, phase: str) -> None:
+        """A client that went away: mid-`request` body, waiting for the `upstream`, or mid-`stream` answer."""
+        self.stats.record_client_disconnect(phase)
+        self.metrics.client_disconnects.labels(phase).inc()
 
     def upstream_error(self, model: str, reason: str) -> None:
         self.metrics.upstream_errors.labels(model, reason).inc()
@@ -155,7 +163,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
     app = FastAPI(title="semantic-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gateway = gw
-    _install_error_handlers(app, gw)
+    install_error_handlers(app, gw.client_error, gw.client_gone)
     ops.install(app)
 
     @app.get("/health")
@@ -234,33 +242,3 @@ def _route_input(item: Any, where: str | None) -> Any:
     if "messages" in item:
         return conversation_of(item["messages"], f"{prefix}messages")
     return prompt_conversation(item["prompt"], f"{prefix}prompt")
-
-
-def _install_error_handlers(app: FastAPI, gw: GatewayState) -> None:
-    """Every error leaves as an OpenAI-style body; a 4xx for the client's mistakes, never a traceback."""
-
-    @app.exception_handler(APIError)
-    async def api_error(request: Request, exc: APIError) -> JSONResponse:
-        if exc.status < 500:
-            gw.stats.record_client_error()
-            gw.metrics.client_errors.labels(exc.code or str(exc.status)).inc()
-        return error_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path}"
-        return JSONResponse(error_body(message, "invalid_request_error", None, str(exc.status_code)),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.errors()[:3]), "invalid_request_error"), status_code=400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(f"internal error ({type(exc).__name__})", "server_error"), status_code=500)

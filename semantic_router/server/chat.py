@@ -19,13 +19,15 @@ from semantic_router.server.config import DecisionConfig
 from semantic_router.server.errors import APIError
 from semantic_router.server.forward import (
     ClientGone,
+    StreamHooks,
     race_disconnect,
     streamed_response,
     usage_of_body,
     whole_response,
 )
+from semantic_router.server.ingress import read_json
 from semantic_router.server.plugins import PluginContext
-from semantic_router.server.requests import conversation_of, read_json
+from semantic_router.server.requests import conversation_of
 from semantic_router.server.rewrite import rewrite
 from semantic_router.server.runtime import Classification, Runtime
 from semantic_router.server.signals.base import Conversation
@@ -82,6 +84,10 @@ def parse(body: dict[str, Any], started: float) -> ChatRequest:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise APIError(400, f"'stream_options' must be an object, got {type(options).__name__}",
+                       param="stream_options")
     return ChatRequest(body, model, stream, conversation_of(body.get("messages")), started)
 
 
@@ -129,6 +135,7 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     except UpstreamFailure as exc:
         raise APIError(exc.status, str(exc), code=f"upstream_{exc.reason}") from None
     except ClientGone:
+        gw.client_gone("upstream")
         return Response(status_code=499)
     ctx.answered_by = opened.model
     headers = {**router_headers(c, opened.model), **ctx.response_headers}
@@ -147,9 +154,13 @@ async def handle_chat(request: Request, gw: Any) -> Response:
                 except Exception:  # the answer is already out: a plugin fault only gets logged
                     log.exception("plugin %s failed after a streamed answer", plugin.name)
 
-        return streamed_response(opened, headers, started, lambda s: gw.observe_ttft(opened.model, s),
-                                 lambda usage: gw.observe_usage(opened.model, usage),
-                                 on_body=completed if plugins else None)
+        model = opened.model
+        hooks = StreamHooks(first_byte=lambda s: gw.observe_ttft(model, s),
+                            done=lambda usage: gw.observe_usage(model, usage),
+                            body=completed if plugins else None,
+                            broke=lambda reason: gw.upstream_error(model, reason),
+                            client_gone=lambda: gw.client_gone("stream"))
+        return streamed_response(opened, headers, started, hooks, rt.config.models[model].stream_idle_timeout)
     if req.stream:
         await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
     gw.observe_ttft(opened.model, time.perf_counter() - started)

@@ -78,6 +78,8 @@ class ModelConfig(_Strict):
     backends: list[BackendConfig] = Field(min_length=1)
     timeout: float = Field(default=60.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
+    stream_idle_timeout: float | None = Field(default=None, gt=0, description="seconds a streamed answer may go "
+                                              "without a byte before it is ended with an error (default: timeout)")
     reasoning_family: ReasoningFamily = "none"
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
 
