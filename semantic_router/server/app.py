@@ -20,6 +20,7 @@ from semantic_router.server.config import GatewayConfig, load_config
 from semantic_router.server.errors import APIError
 from semantic_router.server.ingress import install_error_handlers, read_json
 from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from semantic_router.server.openapi import CHAT_OPERATION, ROUTE_OPERATION
 from semantic_router.server.operations import Operations
 from semantic_router.server.reload import RuntimeHolder
 from semantic_router.server.requests import (
@@ -201,7 +202,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
         return {"object": "list", "data": [{"id": n, "object": "model", "created": gw.created,
                                             "owned_by": "semantic-router"} for n in names]}
 
-    @app.post("/v1/route")
+    @app.post("/v1/route", openapi_extra=ROUTE_OPERATION)
     async def route(request: Request) -> dict[str, Any]:
         rt = gw.require_ready(gw.runtime)
         if not ops.allows_admin(request):  # the dashboard's try box runs on the admin session
@@ -225,7 +226,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
         gw.stats.record_classification()
         return result.as_dict()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=CHAT_OPERATION)
     async def chat(request: Request) -> Response:
         return await handle_chat(request, gw)
 
