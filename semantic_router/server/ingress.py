@@ -109,7 +109,8 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise APIError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise APIError(400, f"request body must be a JSON object, got {type(data).__name__}", code="invalid_json")
-    deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH  # fewer brackets than that cannot nest deeper
+    # fewer brackets than the limit cannot nest deeper (one C pass: ~1 us per 1.5 kB)
+    deep = len(raw) - len(raw.translate(None, b"[{")) > MAX_JSON_DEPTH
     odd = _SURROGATE_ESCAPE.search(text) is not None
     if deep or odd:
         fault = _first_fault(data, deep, odd)
