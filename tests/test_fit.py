@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from semantic_router import Route, RouteLayer
-from semantic_router.quality.fit import Calibration, FitReport, best_threshold, route_thresholds
+from semantic_router.decision.calibration import Calibration
+from semantic_router.quality.fit import FitReport, best_threshold, route_thresholds
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside", "how cold is it today"],

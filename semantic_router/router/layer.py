@@ -23,6 +23,7 @@ from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
 from semantic_router.router.sharing import Sharing
 from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
@@ -400,8 +401,6 @@ class RouteLayer:
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        from semantic_router.quality.fit import apply_extra
-
         def change(draft: Any) -> None:
             apply_extra(draft, extra)
             draft.rule_state = trained_rule

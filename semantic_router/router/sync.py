@@ -34,6 +34,7 @@ from pydantic import (
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
 from semantic_router.route import Aggregation, Route, check_unique_names
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
 log = logging.getLogger(__name__)
@@ -269,8 +270,6 @@ class Syncer:
 
     def draft_from(self, state: SharedState, base: Snapshot) -> Draft:
         """The change that takes another instance's state: routes, settings, fitted extras."""
-        from semantic_router.quality.fit import apply_extra
-
         s = state.settings
         settings = Settings(s.top_k, s.aggregation, s.alpha, s.score_threshold, base.settings.rule_auto)
         draft = Draft({r.name: r for r in state.routes}, settings, base.rule, dict(base.extra), base.calibration)
