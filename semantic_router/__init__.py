@@ -5,7 +5,7 @@ none) it belongs to, without calling an LLM.
 """
 
 from semantic_router.errors import ConfigError, RouteNotFoundError, SemanticRouterError
-from semantic_router.router.layer import RouteLayer
+from semantic_router.face import RouteLayer
 from semantic_router.route import Route, RouteChoice
 from semantic_router.version import package_version
 

@@ -1,6 +1,6 @@
 """Import path other routers' users expect: `from semantic_router.routers import SemanticRouter`."""
 
-from semantic_router.router.layer import RouteLayer
+from semantic_router.face import RouteLayer
 
 SemanticRouter = RouteLayer
 

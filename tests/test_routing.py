@@ -7,7 +7,8 @@ import pytest
 
 from semantic_router import Route, RouteLayer
 from semantic_router.encoders import BM25Encoder
-from semantic_router.router.layer import RouteLayer as LayerFromModule
+from semantic_router.face import RouteLayer as LayerFromModule
+from semantic_router.router.layer import CoreRouteLayer
 from semantic_router.routers import SemanticRouter
 
 
@@ -18,6 +19,8 @@ def rl(encoder, politics_chitchat):
 
 def test_import_paths_name_the_same_class():
     assert LayerFromModule is RouteLayer is SemanticRouter
+    assert issubclass(RouteLayer, CoreRouteLayer)  # the face: the router plus fit/evaluate from quality/
+    assert not hasattr(CoreRouteLayer, "fit") and not hasattr(CoreRouteLayer, "evaluate")
 
 
 def test_issue_examples_route_on_defaults(rl):

@@ -29,7 +29,7 @@ from semantic_router.quality.evaluation import EvalReport, check_labels, encode,
 from semantic_router.decision.rules import BlendRule, blend
 
 if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+    from semantic_router.router.layer import CoreRouteLayer as RouteLayer
 
 OBJECTIVES = ("accuracy", "balanced", "f1")
 LAM_GRID = (0.0, 0.025, 0.05, 0.1, 0.2, 0.5)

@@ -1,4 +1,6 @@
-"""RouteLayer: the public face of a router, composed of a few collaborators with narrow interfaces.
+"""CoreRouteLayer: the router behind the public `RouteLayer`, composed of a few collaborators with
+narrow interfaces. `semantic_router.face.RouteLayer` adds fitting and evaluation (quality/) on top,
+so the router never imports quality/.
 
 - `RouteStore` (router/store.py) owns the current immutable `Snapshot` and the one commit path;
 - `Router` (router/routing.py) decides queries over ONE snapshot, sync or async, no I/O but the
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
@@ -30,14 +32,19 @@ from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check
 from semantic_router.router.store import RouteStore, Utterance
 from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
 
-__all__ = ["SYNC_MODES", "Query", "RouteLayer"]
+__all__ = ["SYNC_MODES", "CoreRouteLayer", "Query"]
 
 
-class RouteLayer:
-    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
+class CoreRouteLayer:
+    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`.
+
+    Everything of the public `RouteLayer` but `fit` and `evaluate`, which live above (quality/)."""
 
     def __init__(
         self,
@@ -363,7 +370,7 @@ class RouteLayer:
 
     # -- sharing through the index ----------------------------------------------------------------
     @classmethod
-    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
+    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> Self:
         """A router built from the state stored in a shared index, without encoding anything."""
         return persist.from_index(cls, index, encoder, **kwargs)
 
@@ -383,21 +390,7 @@ class RouteLayer:
         """Adopt the index's state if another instance changed it; True if anything changed."""
         return self.store.refresh()
 
-    # -- fitting, evaluation, persistence -----------------------------------------------------------
-    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
-        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
-
-        See `semantic_router.quality.fit.fit` for the objectives and options."""
-        from semantic_router.quality.fit import fit
-
-        return fit(self, X, y, **kwargs)
-
-    def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
-        """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
-        from semantic_router.quality.evaluation import evaluate
-
-        return evaluate(self, X, y, **kwargs)
-
+    # -- persistence ----------------------------------------------------------------------------------
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
@@ -414,11 +407,11 @@ class RouteLayer:
         return persist.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> Self:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> Self:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 
@@ -433,16 +426,16 @@ class RouteLayer:
         persist.to_file(self, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
         """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
         return persist.from_file(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
         return persist.from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
         return persist.from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self, path: str | Path) -> None:
@@ -450,7 +443,7 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
         """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
         return persist.load(cls, path, warm=warm, **overrides)
 
@@ -474,13 +467,13 @@ class RouteLayer:
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
-    def __enter__(self) -> RouteLayer:  # noqa: PYI034
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> RouteLayer:  # noqa: PYI034
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from semantic_router import ids as id_schemes
+from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
 from semantic_router.route import Route, check_aggregation, check_threshold
@@ -126,7 +127,7 @@ class Draft:
     settings: Settings
     rule: Rule
     extra: dict[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     rule_trained: bool = False  # `rule` already fits these routes (a hyperparameter change): keep it
     rule_state: dict[str, Any] | None = None  # learned state from a saved router: used if it fits
     shared: bool = False  # the draft starts from a published shared state (sync: the remote side)
@@ -143,7 +144,7 @@ class Snapshot:
     rule: Rule  # trained on `vectors` (or a knn rule, which needs no training)
     settings: Settings
     extra: Mapping[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     sparse_encoder: Any = None  # fitted copy for this route set (hybrid routing), or None
     version: int = 0
     remote_version: int = 0  # the shared state's version this snapshot is (0: none)
