@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from semantic_router.errors import LockTimeout
-from semantic_router.index.base import LeaseToken
+from semantic_router.index.coordination import LeaseToken
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -59,7 +59,8 @@ from semantic_router.index._redis_wire import (
     text,
     write_command,
 )
-from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector
 
@@ -114,7 +115,7 @@ class _Retry(Retry):
         return super().call_with_retry(do, fail, is_retryable or _not_auth, with_failure_count)
 
 
-class RedisIndex(Index):
+class RedisIndex(Index, Coordinator):
     """Records as Redis hashes, searched by RediSearch KNN (FLAT or HNSW, cosine)."""
 
     type = "redis"

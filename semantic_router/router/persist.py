@@ -222,9 +222,9 @@ def from_index(cls: type[Layer], index: Any, encoder: Any = None, **kwargs: Any)
     """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
     without `encoder`, the one the state names is built."""
     from semantic_router.errors import SyncError
-    from semantic_router.router.sync import check_state
+    from semantic_router.router.sync import check_state, coordinator_of
 
-    raw = index.read_state()
+    raw = coordinator_of(index).read_state()
     if raw is None:
         raise SyncError(f"index {index.describe()} holds no router state to build from")
     state = check_state(raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from semantic_router.errors import StateConflict
-from semantic_router.index.base import LeaseToken
+from semantic_router.index.coordination import LeaseToken
 
 
 def test_fenced_writes_succeed_while_version_and_lease_hold(index):
