@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from semantic_router.errors import ConfigError, SyncError
+from semantic_router.errors import ConfigError, SyncError, describe_errors
 from semantic_router.index.base import Index
 from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.route import Aggregation, Route, check_unique_names
@@ -103,9 +103,7 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
     try:
         return SharedState.model_validate(state)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
-                             for e in exc.errors())
-        raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
+        raise ConfigError(f"shared router state in {where} is invalid: {describe_errors(exc)}") from None
 
 
 def remote_routes(state: Any) -> dict[str, Route]:
