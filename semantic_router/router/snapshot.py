@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from semantic_router import ids as id_schemes
+from semantic_router.checks import check_int
 from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
@@ -48,9 +49,7 @@ def route_ids(name: str, utterances: Sequence[str], before: Mapping[str, str], m
 
 def check_top_k(value: Any) -> int:
     """A positive integer, or a ValueError naming the bad value (0 would search nothing, forever)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"top_k must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, "top_k", 1)
 
 
 def check_seconds(value: Any, name: str, allow_inf: bool = False) -> float:
