@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
@@ -32,8 +32,8 @@ from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check
 from semantic_router.router.store import RouteStore, Utterance
 from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+#: the class a classmethod is called on (`RouteLayer.load` returns a `RouteLayer`)
+LayerT = TypeVar("LayerT", bound="CoreRouteLayer")
 
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
@@ -370,7 +370,7 @@ class CoreRouteLayer:
 
     # -- sharing through the index ----------------------------------------------------------------
     @classmethod
-    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> Self:
+    def from_index(cls: type[LayerT], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> LayerT:
         """A router built from the state stored in a shared index, without encoding anything."""
         return persist.from_index(cls, index, encoder, **kwargs)
 
@@ -407,11 +407,11 @@ class CoreRouteLayer:
         return persist.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> Self:
+    def from_dict(cls: type[LayerT], data: dict[str, Any], warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> Self:
+    def from_config(cls: type[LayerT], config: Any, warm: bool = False, **overrides: Any) -> LayerT:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 
@@ -426,16 +426,16 @@ class CoreRouteLayer:
         persist.to_file(self, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_file(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
         return persist.from_file(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_json(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_yaml(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self, path: str | Path) -> None:
@@ -443,7 +443,7 @@ class CoreRouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def load(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
         return persist.load(cls, path, warm=warm, **overrides)
 
@@ -467,13 +467,13 @@ class CoreRouteLayer:
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
-    def __enter__(self) -> Self:
+    def __enter__(self: LayerT) -> LayerT:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self: LayerT) -> LayerT:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
