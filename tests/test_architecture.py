@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "semantic_router"
@@ -390,6 +391,7 @@ def planted_file(part: str, tag: str) -> str:
 NEVER_ARROWS = sorted((p.name, target) for p in PARTS.values() for target in p.never)
 
 
+@pytest.mark.slow
 def test_every_never_arrow_of_the_table_fails_when_planted(tmp_path):
     """One plant per "never" arrow, in rotating forms (top level, lazy, TYPE_CHECKING)."""
     assert len(NEVER_ARROWS) >= 40  # the design's list and more: index/, encoders/, decision/, router/, ...
@@ -403,23 +405,27 @@ def test_every_never_arrow_of_the_table_fails_when_planted(tmp_path):
     assert sorted(expected - found) == []
 
 
+@pytest.mark.slow
 def test_an_undeclared_import_fails_even_downwards(tmp_path):
     copy = planted(tmp_path, {"encoders/planted.py": "from semantic_router import ids\n"})
     assert new_problems(copy) == {("encoders/planted.py", "semantic_router.ids", "encoders/ may not import ids.py")}
 
 
+@pytest.mark.slow
 def test_an_import_back_up_a_layer_fails(tmp_path):
     copy = planted(tmp_path, {"decision/planted.py": importing("semantic_router.face", 1)})
     assert ("decision/planted.py", "semantic_router.face", "runs back up: decision/ (layer 3) -> face.py (layer 6)") \
         in new_problems(copy)
 
 
+@pytest.mark.slow
 def test_an_import_sideways_fails(tmp_path):
     copy = planted(tmp_path, {"encoders/planted.py": importing("semantic_router.llms", 2)})
     assert ("encoders/planted.py", "semantic_router.llms", "runs sideways: encoders/ -> llms/ (both layer 2)") \
         in new_problems(copy)
 
 
+@pytest.mark.slow
 def test_the_gateway_and_compat_use_the_public_face_only(tmp_path):
     copy = planted(tmp_path, {
         "server/planted.py": "from semantic_router.config import build\nfrom semantic_router.index import _LAZY\n"
@@ -435,6 +441,7 @@ def test_the_gateway_and_compat_use_the_public_face_only(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_a_fixed_exception_must_leave_the_list(tmp_path):
     copy = planted(tmp_path, {})
     cluster = copy / "server" / "cluster.py"
@@ -442,6 +449,7 @@ def test_a_fixed_exception_must_leave_the_list(tmp_path):
     assert stale_exceptions(arrow_problems(copy, PARTS, PUBLIC)) == {("server/cluster.py", "semantic_router.index.redis")}
 
 
+@pytest.mark.slow
 def test_a_module_no_row_covers_fails(tmp_path):
     copy = planted(tmp_path, {"newpart/__init__.py": '"""A package without its row in the table."""\n'})
     assert uncovered(copy, PARTS) == ["newpart/__init__.py"]
@@ -460,6 +468,7 @@ def test_a_row_pointing_up_or_sideways_fails(tmp_path):
     assert "decision/: ['encoders/', 'router/'] both allowed and never" in problems
 
 
+@pytest.mark.slow
 def test_an_import_circle_fails_whatever_its_form(tmp_path):
     copy = planted(tmp_path, {"router/planted_a.py": "from semantic_router.router import planted_b\n",
                               "router/planted_b.py": importing("semantic_router.router.planted_a", 2)})
@@ -467,6 +476,7 @@ def test_an_import_circle_fails_whatever_its_form(tmp_path):
                                            "semantic_router.router.planted_a"]]
 
 
+@pytest.mark.slow
 def test_a_private_read_across_modules_fails(tmp_path):
     copy = planted(tmp_path, {"router/planted.py": "def f(layer):\n    return layer._table\n",
                               "server/planted.py": "from semantic_router.router.snapshot import _private\n"})

@@ -153,6 +153,7 @@ def test_fit_refuses_bad_input(encoder):
         rl.fit(X, Y, calibrate="beta", progress=False)
 
 
+@pytest.mark.slow
 def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

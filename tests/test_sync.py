@@ -192,6 +192,7 @@ def test_unpublished_records_are_not_served(shared, encoder):
     assert "aliens are real and they are here" not in {r.utterance for r in b.index.records()}
 
 
+@pytest.mark.slow
 def test_concurrent_writers_end_with_the_union(shared, encoder):
     RouteLayer(encoder=encoder, routes=routes(), index=shared(), auto_sync="local")
     layers = [RouteLayer(encoder=encoder, index=shared(), auto_sync="remote") for _ in range(3)]
