@@ -28,7 +28,8 @@ from pydantic import (
 )
 
 from semantic_router._files import atomic_write
-from semantic_router.errors import ConfigError, describe_errors
+from semantic_router.decision.extra import check_extra
+from semantic_router.errors import ConfigError, ConfigFileNotFoundError, describe_errors
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -96,6 +97,11 @@ class RouterConfig(BaseModel):
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)
 
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:
@@ -271,6 +277,10 @@ def read_text_data(path: str | Path, fmt: str | None = None) -> Any:
     fmt = text_format(p, fmt)
     try:
         text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        missing = ConfigFileNotFoundError(f"cannot read config {str(p)!r}: {exc}")
+        missing.errno, missing.filename = exc.errno, exc.filename
+        raise missing from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
     try:

@@ -1,7 +1,8 @@
 """Calibration: a route's score -> the probability that routing there is right (Platt or isotonic).
 
-Pure numpy. `fit` (quality/) fits it on labelled queries; the query path (router/routing.py)
-applies it to `RouteChoice.confidence`, so it lives here, below the router.
+Fitted by `fit(..., calibrate=...)` and carried in a router's `extra`, so it can come from a
+config, a saved file or another replica's shared state: every `Calibration` is validated when it
+is made (finite parameters, usable isotonic knots), never on the query path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+KINDS = ("platt", "isotonic")
+MAX_KNOTS = 1_000_000  # an isotonic fit has at most one knot per labelled query
+
+
+def _finite(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"calibration.{name} must be a number, got {type(value).__name__}: {value!r:.60}")
+    if not math.isfinite(value):
+        raise ValueError(f"calibration.{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _knots(values: Any, name: str) -> list[float]:
+    if not isinstance(values, (list, tuple)) or len(values) > MAX_KNOTS:
+        raise ValueError(f"calibration.{name} must be a list of at most {MAX_KNOTS} numbers, "
+                         f"got {type(values).__name__}: {values!r:.60}")
+    out = [_finite(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    if any(b < a for a, b in zip(out, out[1:])):
+        raise ValueError(f"calibration.{name} must be non-decreasing, got {values!r:.80}")
+    return out
 
 
 @dataclass
@@ -23,16 +45,38 @@ class Calibration:
     xs: list[float] = field(default_factory=list)
     ys: list[float] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"calibration.kind must be one of {', '.join(KINDS)}, got {self.kind!r:.60}")
+        self.a, self.b = _finite(self.a, "a"), _finite(self.b, "b")
+        self.xs, self.ys = _knots(self.xs, "xs"), _knots(self.ys, "ys")
+        if self.kind == "isotonic":
+            if not self.xs or len(self.xs) != len(self.ys):
+                raise ValueError(f"calibration.xs and .ys must be equally long and not empty, got {len(self.xs)} "
+                                 f"and {len(self.ys)} knots")
+            if self.ys[0] < 0.0 or self.ys[-1] > 1.0:
+                raise ValueError(f"calibration.ys must be probabilities in [0, 1], got {self.ys[0]}..{self.ys[-1]}")
+
     def __call__(self, score: float) -> float:
         if self.kind == "platt":
-            return float(1.0 / (1.0 + math.exp(-(self.a * score + self.b))))
+            z = self.a * score + self.b
+            if z >= 0:  # the logistic function, without overflow for large |z|
+                return float(1.0 / (1.0 + math.exp(-z)))
+            e = math.exp(z)
+            return float(e / (1.0 + e))
         return float(np.interp(score, self.xs, self.ys))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+    def from_dict(cls, data: Any) -> Calibration:
+        """A validated Calibration from its plain form; ValueError naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"calibration must be a mapping, got {type(data).__name__}: {data!r:.60}")
+        unknown = set(data) - {"kind", "a", "b", "xs", "ys"}
+        if unknown or "kind" not in data:
+            raise ValueError(f"calibration must have a kind and only a, b, xs, ys; got keys {sorted(map(str, data))}")
         return cls(**data)
 
     @classmethod

@@ -25,8 +25,8 @@ import numpy as np
 
 from semantic_router._files import atomic_write
 from semantic_router.decision.calibration import Calibration
-from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
 from semantic_router.decision.rules import BlendRule, blend
+from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
 
 if TYPE_CHECKING:
     from semantic_router.router.layer import CoreRouteLayer as RouteLayer

@@ -83,7 +83,7 @@ class CoreRouteLayer:
         items = edits.checked_routes(routes)
         self.refresh_interval = check_seconds(refresh_interval, "refresh_interval", allow_inf=True)
         self.lock_timeout = check_seconds(lock_timeout, "lock_timeout")
-        self.encoder = encoder
+        self._encoder = encoder
         self.index = index if index is not None else LocalIndex()
         self.auto_sync = auto_sync
         self.llm = llm  # fills function arguments of dynamic routes (semantic_router.llms)
@@ -110,6 +110,28 @@ class CoreRouteLayer:
         else:  # the store publishes every change from the first sync on
             self.sharing.sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
             self.sharing.start_refresh(self.refresh, self.refresh_interval)
+
+    @property
+    def encoder(self) -> DenseEncoder:
+        """The dense encoder that queries and new utterances go through."""
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: DenseEncoder) -> None:
+        """Swap in another instance of the SAME model (name, dimensions) for queries and new utterances;
+        another model is refused: the stored vectors would not compare with its queries."""
+        if not isinstance(encoder, DenseEncoder):
+            raise TypeError(f"encoder must be a DenseEncoder, got {type(encoder).__name__}")
+        old = self._encoder
+        if (encoder.name, encoder.dimensions) != (old.name, old.dimensions):
+            raise ValueError(f"rl.encoder = {encoder.name!r} ({encoder.dimensions} dims): this router's vectors are "
+                             f"of {old.name!r} ({old.dimensions} dims) and would not compare with its queries; build "
+                             "a router with the new encoder (RouteLayer(encoder=..., routes=rl.routes)) or "
+                             "RouteLayer.load(path, encoder=..., reencode=True)")
+        self.store.use_encoder(encoder)
+        self.router.encoder = self.sharing.encoder = self._encoder = encoder
+        if encoder.score_threshold != old.score_threshold:  # routes without a threshold take the encoder's
+            self.store.commit(lambda draft: None)
 
     # -- the current snapshot and settings ---------------------------------------------------------
     @property
@@ -186,14 +208,7 @@ class CoreRouteLayer:
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
-        new = make_rule(rule)
-
-        def change(draft) -> None:  # a settings change: synced like any other
-            draft.rule = new
-            draft.settings = Settings(**{**draft.settings.__dict__, "rule_auto": False})
-            draft.extra["rule"] = new.spec()
-
-        self.store.commit(change)
+        self.store.commit(edits.set_rule(make_rule(rule)))
 
     @property
     def rule_name(self) -> str:
@@ -223,13 +238,13 @@ class CoreRouteLayer:
              many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
         """The snapshot (read once), the validated query and what is asked, for one query."""
         snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
+        query = single_query(text, vector, messages, self._encoder.dimensions, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
     def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
                simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
-        query = batch_query(texts, vectors, self.encoder.dimensions)
+        query = batch_query(texts, vectors, self._encoder.dimensions)
         return snap, query, ask_for(route_filter, explain, simulate_static)
 
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
@@ -443,9 +458,12 @@ class CoreRouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
-        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
-        return persist.load(cls, path, warm=warm, **overrides)
+    def load(cls: type[LayerT], path: str | Path, warm: bool = False, reencode: bool = False,
+             **overrides: Any) -> LayerT:
+        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
+        `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
+        are then encoded with it)."""
+        return persist.load(cls, path, warm=warm, reencode=reencode, **overrides)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def warmup(self) -> None:

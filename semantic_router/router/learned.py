@@ -1,18 +1,20 @@
-"""Learned state a config or a shared state carries in `extra` (fitted rule, calibration), taken
-back into a change's draft: persistence of what `fit` learned, used by loading and by sync."""
+"""Learned state a config, a saved file, `rl.extra` or a shared state carries in `extra` (fitted
+rule, calibration), taken back into a change's draft: persistence of what `fit` learned, used by
+loading, by edits and by sync (checked first by `decision.extra.check_extra`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from semantic_router.decision.calibration import Calibration
+from semantic_router.decision.extra import check_extra
 from semantic_router.decision.rules import make_rule
 
 
 def apply_extra(draft: Any, extra: dict[str, Any]) -> None:
     """Take back the rule, its parameters and the calibration saved in a config's (or a shared
-    state's) `extra` into a change's draft."""
-    draft.extra = dict(extra)
+    state's, or `rl.extra`'s) `extra` into a change's draft, after checking them."""
+    draft.extra = dict(check_extra(extra))
     spec = draft.extra.get("rule")
     if spec is not None and draft.settings.rule_auto and spec != draft.rule.spec():
         rule = make_rule(spec)
