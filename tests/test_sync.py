@@ -14,10 +14,10 @@ from semantic_router import Route, RouteLayer
 from semantic_router.encoders.base import DenseEncoder
 from semantic_router.errors import SyncError
 from semantic_router.index.base import Record
-from tests.backends import BACKENDS
+from tests.backends import BACKENDS, backend_params
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=backend_params(BACKENDS))
 def shared(request):
     """A factory of index objects that all see the same store (one per simulated instance)."""
     module = importlib.import_module(f"tests.backends.{request.param}")

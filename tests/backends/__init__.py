@@ -14,6 +14,16 @@ from typing import Any
 
 BACKENDS = ["local", "redis", "qdrant", "pinecone"]
 RECORDS_ONLY = ["records_only"]
+#: backends whose runs belong to the full suite only (`-m "not slow"` leaves them out): the Pinecone
+#: emulator answers slowest, about a second per test
+SLOW_BACKENDS = {"pinecone"}
+
+
+def backend_params(names: list[str]) -> list[Any]:
+    """`names` as fixture params, the slow backends marked `slow`."""
+    import pytest
+
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_BACKENDS else n for n in names]
 
 
 @contextlib.contextmanager

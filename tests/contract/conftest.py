@@ -7,10 +7,10 @@ import importlib
 
 import pytest
 
-from tests.backends import BACKENDS, RECORDS_ONLY, dropped_after
+from tests.backends import BACKENDS, RECORDS_ONLY, backend_params, dropped_after
 
 
-@pytest.fixture(params=BACKENDS + RECORDS_ONLY)
+@pytest.fixture(params=backend_params(BACKENDS + RECORDS_ONLY))
 def backend(request):
     """The backend's factory module (tests/backends/<name>.py): `make_index` (and `steal_lock` for the
     coordinating ones; test_coordination_contract.py narrows this fixture to them)."""

@@ -9,10 +9,10 @@ import pytest
 
 from semantic_router.errors import LockTimeout, StateConflict
 from semantic_router.index.coordination import Coordinator, LeaseToken
-from tests.backends import BACKENDS
+from tests.backends import BACKENDS, backend_params
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=backend_params(BACKENDS))
 def backend(request):
     """Only the coordinating backends (records-only ones declare no coordination)."""
     return importlib.import_module(f"tests.backends.{request.param}")
