@@ -16,21 +16,21 @@ from typing import Any
 
 from semantic_router import RouteLayer
 from semantic_router.errors import ConfigError, SemanticRouterError
-from semantic_router.server.auth import GatewayKeys
-from semantic_router.server.batching import MicroBatcher
+from semantic_router.server.ingress.auth import GatewayKeys
+from semantic_router.server.decide.batching import MicroBatcher
 from semantic_router.server.config import DecisionConfig, GatewayConfig
-from semantic_router.server.decisions import Decider
-from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
-from semantic_router.server.rewrite import rewrite_id
-from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
-from semantic_router.server.signals import (
+from semantic_router.server.decide.decisions import Decider
+from semantic_router.server.act.plugins import Plugin, PluginEnv, build_plugin
+from semantic_router.server.act.rewrite import rewrite_id
+from semantic_router.server.decide.sessions import SessionStore, Sticky, conversation_keys
+from semantic_router.server.decide.signals import (
     ContextSignal,
     Conversation,
     KeywordSignal,
     SignalResult,
     route_results,
 )
-from semantic_router.server.upstream import Upstreams
+from semantic_router.server.act.upstream import Upstreams
 
 __all__ = ["Classification", "Runtime", "build_layer"]
 
