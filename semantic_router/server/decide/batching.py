@@ -1,11 +1,10 @@
 """Micro-batching classifier: requests arriving within a short window share ONE encoder call and ONE search.
 
-Each request submits the texts it needs (a prompt, or a conversation's last user turn followed by earlier
-ones, newest first). One worker collects the requests that arrive within `window` seconds (and, under load,
-everything that queued while the previous batch ran), encodes every distinct text in one
-`encoder.encode_queries` call in a worker thread (never on the event loop), blends each conversation's turns
-into one query vector with the library's history-aware blending (`dynamic.conversation`), and routes the whole batch with one
-`route_batch(vectors=...)`.
+Each request submits its conversation (its user turns; a prompt is a one-turn conversation). One worker
+collects the requests that arrive within `window` seconds (and, under load, everything that queued while the
+previous batch ran) and routes them with ONE `RouteLayer.route_batch(conversations=...)` in a worker thread
+(never on the event loop): the library encodes every distinct text once and blends each conversation's turns
+exactly as `rl(messages=...)` does.
 
 The window is only waited while more requests are on their way (`expect()` / `arrived()` bracket the
 parsing of a request before it asks to be classified), so a lone request never pays for it.
@@ -19,17 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from semantic_router import RouteChoice, RouteLayer
-from semantic_router.dynamic.conversation import History, blend, turn_texts
 
 __all__ = ["MicroBatcher"]
 
 
 @dataclass(eq=False)
 class _Item:
-    texts: list[str]
+    turns: list[str]  # user turns, oldest first
     future: asyncio.Future = field(repr=False)
 
 
@@ -45,7 +41,6 @@ class MicroBatcher:
         self.window = window
         self.max_batch = max_batch
         self.enabled = enabled
-        self.history: History = layer.history  # the library's history-aware blending of conversation turns
         self.batches = 0  # encoder calls made (tests and /stats read them)
         self.items = 0
         self._pending: list[_Item] = []
@@ -67,11 +62,16 @@ class MicroBatcher:
             self._submitted.set()
 
     async def classify_texts(self, texts: list[str]) -> RouteChoice:
-        """Route one query given as texts to blend (row 0 = the query); one entry is a plain prompt."""
+        """Route one query given as texts (row 0 = the query, then earlier turns, newest first); one entry is a
+        plain prompt."""
+        return await self.classify_conversation(texts[::-1])
+
+    async def classify_conversation(self, user_turns: Sequence[str]) -> RouteChoice:
+        """Route a conversation (its user turns, oldest first) with the library's history blending."""
         if self._closed:
             raise RuntimeError("classifier is closed")
         future = asyncio.get_running_loop().create_future()
-        item = _Item(list(texts), future)
+        item = _Item(list(user_turns), future)
         if not self.enabled:
             return (await asyncio.to_thread(self._run, [item]))[0]
         self._ensure_worker()
@@ -81,13 +81,9 @@ class MicroBatcher:
         self._submitted.set()
         return await future
 
-    async def classify_conversation(self, user_turns: Sequence[str]) -> RouteChoice:
-        """Route a conversation (its user turns, oldest first) with the library's history blending."""
-        return await self.classify_texts(turn_texts(user_turns, self.history))
-
     def classify_sync(self, texts: list[str]) -> RouteChoice:
-        """The same computation without batching, for warm-up and the CLI."""
-        return self._run([_Item(list(texts), None)])[0]  # type: ignore[arg-type]
+        """`classify_texts` without batching, for warm-up and the CLI."""
+        return self._run([_Item(texts[::-1], None)])[0]  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
         self._closed = True
@@ -155,11 +151,9 @@ class MicroBatcher:
                 return
 
     def _run(self, batch: list[_Item]) -> list[RouteChoice]:
-        """In a worker thread: one encoder call for every distinct text, one batched route."""
-        unique = list(dict.fromkeys(t for item in batch for t in item.texts))
-        vectors = self.layer.encoder.encode_queries(unique)
-        row = {t: i for i, t in enumerate(unique)}
-        queries = np.concatenate([blend(vectors[[row[t] for t in item.texts]], self.history) for item in batch])
+        """In a worker thread: one batched route of every conversation (one encoder call, one search)."""
+        conversations = [[{"role": "user", "content": t} for t in item.turns] for item in batch]
+        results = self.layer.route_batch(conversations=conversations, explain=True, simulate_static=True)
         self.batches += 1
         self.items += len(batch)
-        return self.layer.route_batch(vectors=queries, explain=True, simulate_static=True)
+        return results
