@@ -22,7 +22,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from semantic_router.index.redis import strip_password
+from semantic_router.redis_urls import strip_password
 from semantic_router.server.config import ClusterConfig
 
 __all__ = ["ClusterStats", "aggregate", "replica_id"]

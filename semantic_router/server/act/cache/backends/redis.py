@@ -26,7 +26,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from semantic_router.index.redis import strip_password
+from semantic_router.redis_urls import strip_password
 from semantic_router.server.act.cache.backends.base import CacheUnavailable, Entry
 
 __all__ = ["RedisBackend"]
