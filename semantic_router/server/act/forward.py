@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from semantic_router.server.ingress.errors import error_body
+from semantic_router.server.act.sse import sse_data, sse_event
 from semantic_router.server.act.upstream import Opened
 
 __all__ = [
@@ -86,10 +87,9 @@ def usage_of_body(body: bytes) -> dict[str, Any] | None:
 
 def usage_of_sse(tail: bytes) -> dict[str, Any] | None:
     """`usage` of the last SSE event that carries one (servers send it in the final chunk)."""
-    for line in reversed(tail.split(b"\n")):
-        line = line.strip()
-        if line.startswith(b"data:") and b'"usage"' in line:
-            usage = usage_of_body(line[5:].strip())
+    for data in reversed(list(sse_data(tail))):
+        if b'"usage"' in data:
+            usage = usage_of_body(data.strip())
             if usage:
                 return usage
     return None
@@ -124,7 +124,7 @@ def _event_end(data: bytes) -> int:
 
 def _error_event(message: str, code: str) -> bytes:
     """An SSE event whose data has an `error` key: the OpenAI SDK raises `openai.APIError` with its message."""
-    return b"data: " + json.dumps(error_body(message, "upstream_error", None, code)).encode() + b"\n\n"
+    return sse_event(error_body(message, "upstream_error", None, code))
 
 
 async def _next_within(chunks: AsyncIterator[bytes], seconds: float) -> bytes:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
+
+from semantic_router.server.act.sse import sse_data, sse_event
 
 __all__ = ["SSE_DONE", "assemble_stream", "cacheable_answer", "replay_sse"]
 
@@ -46,15 +48,6 @@ def cacheable_answer(status: int, body: bytes | None) -> dict[str, Any] | None:
     return data
 
 
-def _events(raw: bytes) -> Iterator[bytes]:
-    """The `data:` payloads of an SSE byte stream, in order (multi-line data joined by newlines)."""
-    text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    for block in text.split(b"\n\n"):
-        lines = [ln[5:].removeprefix(b" ") for ln in block.split(b"\n") if ln.startswith(b"data:")]
-        if lines:
-            yield b"\n".join(lines)
-
-
 def assemble_stream(chunks: Iterable[bytes]) -> dict[str, Any] | None:
     """A completed chat-completions SSE stream as one `chat.completion`; None if it did not finish with
     `[DONE]`, carried an error, a tool call or an unparsable or oddly shaped event."""
@@ -69,7 +62,7 @@ def _assemble(chunks: Iterable[bytes]) -> dict[str, Any] | None:
     choices: dict[int, dict[str, Any]] = {}
     usage = None
     done = False
-    for data in _events(b"".join(chunks)):
+    for data in sse_data(b"".join(chunks)):
         if done:
             return None  # events after [DONE]: not a well-formed stream
         if data.strip() == b"[DONE]":
@@ -120,10 +113,6 @@ def _assemble(chunks: Iterable[bytes]) -> dict[str, Any] | None:
     return out
 
 
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-
-
 def _pieces(text: str, size: int) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
@@ -138,16 +127,16 @@ def replay_sse(answer: dict[str, Any], include_usage: bool = False, piece_chars:
     out: list[bytes] = []
     for choice in answer.get("choices", []):
         index, message = choice.get("index", 0), choice.get("message") or {}
-        out.append(_sse({**head, "choices": [{"index": index, "delta": {"role": message.get("role", "assistant")},
+        out.append(sse_event({**head, "choices": [{"index": index, "delta": {"role": message.get("role", "assistant")},
                                               "finish_reason": None}]}))
         for f in _TEXT_FIELDS:
             if isinstance(message.get(f), str) and (message[f] or f == "content"):
                 for piece in _pieces(message[f], piece_chars):
-                    out.append(_sse({**head, "choices": [{"index": index, "delta": {f: piece},
+                    out.append(sse_event({**head, "choices": [{"index": index, "delta": {f: piece},
                                                           "finish_reason": None}]}))
-        out.append(_sse({**head, "choices": [{"index": index, "delta": {},
+        out.append(sse_event({**head, "choices": [{"index": index, "delta": {},
                                               "finish_reason": choice.get("finish_reason") or "stop"}]}))
     if include_usage:
-        out.append(_sse({**head, "choices": [], "usage": answer.get("usage")}))
+        out.append(sse_event({**head, "choices": [], "usage": answer.get("usage")}))
     out.append(SSE_DONE)
     return out
