@@ -11,12 +11,12 @@ from typing import Any
 
 _EXPORTS = {
     "create_app": "semantic_router.server.http",
-    "GatewayState": "semantic_router.server.http",
+    "GatewayState": "semantic_router.server.state",
     "GatewayConfig": "semantic_router.server.config",
     "load_config": "semantic_router.server.config",
     "parse_config": "semantic_router.server.config",
     "Runtime": "semantic_router.server.runtime",
-    "Classification": "semantic_router.server.runtime",
+    "Classification": "semantic_router.server.decide.classify",
     "register_plugin": "semantic_router.server.act.plugins",
     "PluginContext": "semantic_router.server.act.plugins",
 }

@@ -1,22 +1,21 @@
-"""The chat-completions pipeline: parse -> classify -> decide -> plugins -> rewrite -> forward.
+"""The act phase of a chat completion: plan (plugins, rewrite per model) -> plugins -> upstream -> response.
 
-Each step is a small function over a `ChatRequest`, so a per-decision cache or guard plugs into the
-plugin hook without touching the handler.
+`plan_chat` is pure (no I/O, no FastAPI `Request`): a second front door turns the same `ChatPlan` into
+mutations. `forward_chat` is the HTTP proxy's half: it runs the plugins, forwards and reports to an `Observer`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from fastapi import Request
 from starlette.responses import Response
 
-from semantic_router.server.config import DecisionConfig
-from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.act.forward import (
     ClientGone,
     StreamHooks,
@@ -25,34 +24,48 @@ from semantic_router.server.act.forward import (
     usage_of_body,
     whole_response,
 )
-from semantic_router.server.ingress.body import read_json
-from semantic_router.server.act.plugins import PluginContext
-from semantic_router.server.ingress.requests import conversation_of
+from semantic_router.server.act.plugins import Plugin, PluginContext
 from semantic_router.server.act.rewrite import rewrite
-from semantic_router.server.runtime import Classification, Runtime
-from semantic_router.server.decide.signals.base import Conversation
-from semantic_router.server.act.upstream import UpstreamFailure
+from semantic_router.server.act.upstream import UpstreamFailure, Upstreams
+from semantic_router.server.config import DecisionConfig, GatewayConfig
+from semantic_router.server.decide.classify import Classification, Routed
+from semantic_router.server.ingress.errors import APIError
+from semantic_router.server.ingress.requests import ChatRequest
 
-__all__ = ["ChatRequest", "handle_chat", "router_headers"]
+__all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "router_headers"]
 
 log = logging.getLogger("semantic_router.server")
 
 
-@dataclass
-class ChatRequest:
-    """One chat completion moving through the pipeline."""
-
-    body: dict[str, Any]
-    model: str
-    stream: bool
-    conversation: Conversation
-    started: float
-    classification: Classification | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+class ActServices(Protocol):
+    """What the act phase uses of a Runtime: its config (models), plugins per decision, upstream clients."""
 
     @property
-    def decision(self) -> DecisionConfig | None:
-        return None if self.classification is None else self.classification.decision
+    def config(self) -> GatewayConfig: ...
+
+    @property
+    def plugins(self) -> Mapping[str, list[Plugin]]: ...
+
+    @property
+    def upstreams(self) -> Upstreams: ...
+
+    def rewrite_id(self, decision: DecisionConfig, model: str) -> str: ...
+
+
+class Observer(Protocol):
+    """Where the act phase reports what happened (metrics and stats live in operate/, behind this)."""
+
+    def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None: ...
+
+    def record_latency(self, ms: float) -> None: ...
+
+    def client_gone(self, phase: str) -> None: ...
+
+    def upstream_error(self, model: str, reason: str) -> None: ...
+
+    def observe_ttft(self, model: str, seconds: float) -> None: ...
+
+    def observe_usage(self, model: str, usage: dict[str, Any] | None) -> None: ...
 
 
 def _header_value(text: str) -> str:
@@ -74,75 +87,63 @@ def router_headers(c: Classification | None, model: str) -> dict[str, str]:
     return out
 
 
-def parse(body: dict[str, Any], started: float) -> ChatRequest:
-    model = body.get("model")
-    if model is None:
-        raise APIError(400, "'model' is required (a configured model or a virtual one such as 'auto')",
-                       param="model", code="missing_required_parameter")
-    if not isinstance(model, str):
-        raise APIError(400, f"'model' must be a string, got {type(model).__name__}", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise APIError(400, f"'stream_options' must be an object, got {type(options).__name__}",
-                       param="stream_options")
-    return ChatRequest(body, model, stream, conversation_of(body.get("messages")), started)
+@dataclass
+class ChatPlan:
+    """What acting on a routed request will do, before any I/O: its plugins, their context (plugins may edit its
+    body) and the request body for each model of the chain."""
+
+    request: ChatRequest
+    routed: Routed
+    plugins: list[Plugin]
+    ctx: PluginContext
+    config: GatewayConfig
+
+    def payload_for(self, model: str) -> dict[str, Any]:
+        """The body sent to `model`: the (plugin-edited) body rewritten by the decision for that model."""
+        return rewrite(self.ctx.body, self.routed.decision, model, self.config.models[model])
+
+    def headers_for(self, model: str) -> dict[str, str]:
+        """The response's x-router-* headers (plus the plugins') when `model` answered."""
+        return {**router_headers(self.routed.classification, model), **self.ctx.response_headers}
 
 
-async def classify(rt: Runtime, req: ChatRequest, session_id: str | None, tenant: str) -> None:
-    if req.model in rt.virtual_models:
-        req.classification = await rt.classify(req.conversation, session_id, sticky=True, tenant=tenant)
-    elif not rt.is_configured_model(req.model):
-        raise APIError(404, f"The model '{req.model}' does not exist; known: "
-                       f"{', '.join([*sorted(rt.virtual_models), *rt.model_names])}",
-                       param="model", code="model_not_found")
+def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenant: str,
+              request_headers: Mapping[str, str]) -> ChatPlan:
+    """The act phase's plan for a routed chat request (pure)."""
+    decision, first = routed.decision, routed.chain[0]
+    plugins = [] if decision is None else list(services.plugins.get(decision.name, []))
+    ctx = PluginContext(routed.decision_name, first, request.body, request.stream, tenant=tenant,
+                        request_headers=request_headers,
+                        rewrite=services.rewrite_id(decision, first) if decision is not None and plugins else "")
+    return ChatPlan(request, routed, plugins, ctx, services.config)
 
 
-async def handle_chat(request: Request, gw: Any) -> Response:
-    """POST /v1/chat/completions. `gw` is the app's GatewayState (runtime, metrics, stats)."""
-    started = time.perf_counter()
-    rt: Runtime = gw.require_ready(gw.runtime)  # read once: a reload swaps it, this request keeps its own
-    tenant = rt.keys.check(request.headers.get("authorization"))  # the tenant is the key's, never a header's
-    rt.expect_classification()
-    try:
-        req = parse(await read_json(request, rt.config.server.max_body_bytes), started)
-    finally:
-        rt.classification_arriving()
-    await classify(rt, req, request.headers.get(rt.config.sessions.header), tenant)
-    c = req.classification
-    if c is not None:
-        gw.observe_classification(c)
-    chain = [req.model] if c is None else c.chain()
-    plugins = [] if req.decision is None else rt.plugins.get(req.decision.name, [])
-    ctx = PluginContext(req.decision.name if req.decision else "direct", chain[0], req.body, req.stream,
-                        tenant=tenant, request_headers=request.headers,
-                        rewrite=rt.rewrite_id(req.decision, chain[0]) if req.decision is not None and plugins else "")
+async def forward_chat(client: Request, plan: ChatPlan, upstreams: Upstreams, observer: Observer) -> Response:
+    """Run the plan's plugins (one may answer, e.g. a cache hit), else forward along the chain, racing the
+    client's disconnect, and relay the answer (whole or streamed)."""
+    req, c, ctx, plugins = plan.request, plan.routed.classification, plan.ctx, plan.plugins
+    chain, started = plan.routed.chain, req.started
+    route, sticky = (None, False) if c is None else (c.route, c.sticky)
     for plugin in plugins:
         answered = await plugin.before_forward(ctx)
         if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
-            answered.headers.update({**router_headers(c, chain[0]), **ctx.response_headers})
-            gw.record_forward(None if c is None else c.route, ctx.decision, chain[0], c is not None and c.sticky)
-            gw.stats.record_latency((time.perf_counter() - started) * 1e3)
+            answered.headers.update(plan.headers_for(chain[0]))
+            observer.record_forward(route, ctx.decision, chain[0], sticky)
+            observer.record_latency((time.perf_counter() - started) * 1e3)
             return answered
-
-    def payload_for(model: str) -> dict[str, Any]:
-        return rewrite(ctx.body, req.decision, model, rt.config.models[model])  # plugins may have edited it
-
     try:
-        opened = await race_disconnect(request, rt.upstreams.open(chain, payload_for, req.stream, gw.upstream_error))
+        opened = await race_disconnect(client, upstreams.open(chain, plan.payload_for, req.stream,
+                                                              observer.upstream_error))
     except UpstreamFailure as exc:
         raise APIError(exc.status, str(exc), code=f"upstream_{exc.reason}") from None
     except ClientGone:
-        gw.client_gone("upstream")
+        observer.client_gone("upstream")
         return Response(status_code=499)
     ctx.answered_by = opened.model
-    headers = {**router_headers(c, opened.model), **ctx.response_headers}
+    headers = plan.headers_for(opened.model)
     if opened.model != chain[0]:
         headers["x-router-fallback"] = _header_value(chain[0])
-    route = None if c is None else c.route
-    gw.record_forward(route, ctx.decision, opened.model, c is not None and c.sticky)
+    observer.record_forward(route, ctx.decision, opened.model, sticky)
     if req.stream and opened.response.status_code < 300:
         status = opened.response.status_code
         readers = [p for p in plugins if getattr(p, "wants_stream_body", False)]
@@ -155,16 +156,16 @@ async def handle_chat(request: Request, gw: Any) -> Response:
                     log.exception("plugin %s failed after a streamed answer", plugin.name)
 
         model = opened.model
-        hooks = StreamHooks(first_byte=lambda s: gw.observe_ttft(model, s),
-                            done=lambda usage: gw.observe_usage(model, usage),
+        hooks = StreamHooks(first_byte=lambda s: observer.observe_ttft(model, s),
+                            done=lambda usage: observer.observe_usage(model, usage),
                             body=completed if plugins else None,
-                            broke=lambda reason: gw.upstream_error(model, reason),
-                            client_gone=lambda: gw.client_gone("stream"))
-        return streamed_response(opened, headers, started, hooks, rt.config.models[model].stream_idle_timeout)
+                            broke=lambda reason: observer.upstream_error(model, reason),
+                            client_gone=lambda: observer.client_gone("stream"))
+        return streamed_response(opened, headers, started, hooks, plan.config.models[model].stream_idle_timeout)
     if req.stream:
         await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
-    gw.observe_ttft(opened.model, time.perf_counter() - started)
-    gw.observe_usage(opened.model, usage_of_body(opened.response.content))
+    observer.observe_ttft(opened.model, time.perf_counter() - started)
+    observer.observe_usage(opened.model, usage_of_body(opened.response.content))
     for plugin in plugins:
         await plugin.after_response(ctx, opened.response.status_code, opened.response.content)
     return whole_response(opened, headers)

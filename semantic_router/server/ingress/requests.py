@@ -3,15 +3,28 @@ itself is read and parsed by `ingress.read_json`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from semantic_router.server.ingress.errors import APIError
-from semantic_router.server.decide.signals.base import Conversation
 
-__all__ = ["MAX_ROUTE_BATCH", "conversation_of", "prompt_conversation"]
+__all__ = ["MAX_ROUTE_BATCH", "ChatRequest", "Conversation", "conversation_of", "parse_chat", "prompt_conversation"]
 
 MAX_ROUTE_BATCH = 256
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The text of a request as signals need it: every user turn (oldest first) and all message text."""
+
+    user_turns: tuple[str, ...]
+    all_text: str
+    system: str | None = None
+
+    @property
+    def last_turn(self) -> str:
+        return self.user_turns[-1]
 
 
 def _text_of(content: Any, param: str) -> str:
@@ -68,3 +81,32 @@ def prompt_conversation(prompt: Any, param: str = "prompt") -> Conversation:
     if not prompt.strip():
         raise APIError(400, f"'{param}' is empty", param=param)
     return Conversation((prompt,), prompt, None)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated chat completion: its body, the model asked for, streaming or not, and its conversation."""
+
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    conversation: Conversation
+    started: float
+
+
+def parse_chat(body: dict[str, Any], started: float) -> ChatRequest:
+    """Validate a chat-completions body (400 naming the bad field); `started` is the request's perf_counter."""
+    model = body.get("model")
+    if model is None:
+        raise APIError(400, "'model' is required (a configured model or a virtual one such as 'auto')",
+                       param="model", code="missing_required_parameter")
+    if not isinstance(model, str):
+        raise APIError(400, f"'model' must be a string, got {type(model).__name__}", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise APIError(400, f"'stream_options' must be an object, got {type(options).__name__}",
+                       param="stream_options")
+    return ChatRequest(body, model, stream, conversation_of(body.get("messages")), started)

@@ -9,11 +9,12 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 
 from semantic_router.errors import ConfigError
+from semantic_router.server.act.cache import CacheMetrics
 from semantic_router.server.operate.admin import AdminKey
 from semantic_router.server.operate.cluster import ClusterStats, replica_id
 from semantic_router.server.config import (
@@ -25,14 +26,32 @@ from semantic_router.server.config import (
 from semantic_router.server.operate.reload import (
     LeaseMiddleware,
     Reloader,
+    RuntimeHolder,
     admin_router,
     install_sighup,
 )
 from semantic_router.server.operate.routes_admin import routes_router
+from semantic_router.server.operate.stats import Stats
 from semantic_router.server.runtime import Runtime
 from semantic_router.server.operate.ui import ui_router
 
-__all__ = ["Operations", "check_pushed_config", "rule_text"]
+__all__ = ["Operations", "Served", "check_pushed_config", "rule_text"]
+
+
+class Served(Protocol):
+    """What operations need of the app's state (a `GatewayState`): the current Runtime and its holder, adopting
+    a new one (`prepare`, then `swap`), and the stats and cache metrics they report."""
+
+    holder: RuntimeHolder[Runtime]
+    stats: Stats
+    cache_metrics: CacheMetrics
+
+    @property
+    def runtime(self) -> Runtime | None: ...
+
+    def prepare(self, runtime: Runtime) -> Runtime: ...
+
+    def swap(self, runtime: Runtime) -> Runtime | None: ...
 
 
 def rule_text(rule: RuleNode) -> str:
@@ -83,7 +102,7 @@ def check_pushed_config(new: GatewayConfig, running: GatewayConfig | None) -> No
 class Operations:
     """Built by `create_app`; `install(app)` adds the routes and middleware, `running(app)` the background work."""
 
-    def __init__(self, gw: Any, config: GatewayConfig | None, config_path: str | Path | None,
+    def __init__(self, gw: Served, config: GatewayConfig | None, config_path: str | Path | None,
                  signals: bool = False, file_root: str | Path | None = None) -> None:
         self.gw = gw
         self.config = config  # the start-up config: what a pushed config is compared with before a runtime runs

@@ -1,9 +1,13 @@
-"""The result every signal produces, and the conversation view signals read."""
+"""The result every signal produces; signals read the `Conversation` ingress parsed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from semantic_router.server.ingress.requests import Conversation
+
+__all__ = ["Conversation", "SignalResult"]  # Conversation: the parsed request signals read (ingress owns it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +27,3 @@ class SignalResult:
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "matched": self.matched, "confidence": self.confidence,
                 "ms": round(self.ms, 4)}
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """The text of a request as signals need it: every user turn (oldest first) and all message text."""
-
-    user_turns: tuple[str, ...]
-    all_text: str
-    system: str | None = None
-
-    @property
-    def last_turn(self) -> str:
-        return self.user_turns[-1]
