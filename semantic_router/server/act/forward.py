@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from semantic_router.server.ingress.errors import error_body
-from semantic_router.server.act.sse import sse_data, sse_event
+from semantic_router.server.act.sse import sse_data
 from semantic_router.server.act.upstream import Opened
 
 __all__ = [
@@ -124,7 +124,7 @@ def _event_end(data: bytes) -> int:
 
 def _error_event(message: str, code: str) -> bytes:
     """An SSE event whose data has an `error` key: the OpenAI SDK raises `openai.APIError` with its message."""
-    return sse_event(error_body(message, "upstream_error", None, code))
+    return b"data: " + json.dumps(error_body(message, "upstream_error", None, code)).encode() + b"\n\n"
 
 
 async def _next_within(chunks: AsyncIterator[bytes], seconds: float) -> bytes:
