@@ -1,5 +1,5 @@
 """Server-sent events as chat-completions streams use them: the one parser of `data:` payloads (the forwarder
-reads usage from a stream's tail, the response cache assembles a whole stream) and the one encoder."""
+reads usage from a stream's tail, the response cache assembles a whole stream) and the encoder of replayed events."""
 
 from __future__ import annotations
 
