@@ -17,7 +17,7 @@ from semantic_router import RouteLayer
 from semantic_router.errors import ConfigError, SemanticRouterError
 from semantic_router.server.auth import GatewayKeys
 from semantic_router.server.batching import MicroBatcher
-from semantic_router.server.config import DecisionConfig, GatewayConfig
+from semantic_router.server.config import DecisionConfig, GatewayConfig, check_route_references
 from semantic_router.server.decisions import Decider
 from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
 from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
@@ -113,13 +113,7 @@ class Runtime:
         elif config.signals.routes is None:
             raise ConfigError("a RouteLayer was given but the config has no signals.routes")
         if layer is not None and config.signals.routes is not None and config.signals.routes.auto_sync is None:
-            names = set(layer.list_route_names())
-            for i, d in enumerate(config.decisions):
-                for sig in d.rule.signals():
-                    kind, _, name = sig.partition(":")
-                    if kind == "routes" and name not in names:
-                        raise ConfigError(f"decisions[{i}].rule: unknown route {name!r} in {sig!r}; "
-                                          f"the router has {sorted(names)}")
+            check_route_references(config, layer.list_route_names())
         keys = GatewayKeys.from_config(config.server, config.resolve)
         return cls(config, layer, Upstreams.from_config(config), keys, **kwargs)
 
