@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from semantic_router._extras import install_hint
 from semantic_router._saved import load_saved
 from semantic_router.cli.output import die
 from semantic_router.config import ENCODERS, RouterConfig, build, check_spec, read_text_config
@@ -92,7 +93,7 @@ def pick_encoder(spec: dict[str, Any], onnx: Optional[bool]) -> Optional[DenseEn
         return None
     if not onnx_available():
         if onnx:
-            die("--onnx needs the 'fastembed' extra: pip install 'semantic-router-fast[fastembed]'")
+            die(f"--onnx needs the 'fastembed' extra: {install_hint('fastembed')}")
         return None
     from semantic_router.encoders.fastembed import FastEmbedEncoder
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from semantic_router._extras import extra
 from semantic_router._files import atomic_open
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def confusion(report: EvalReport, worst: int = 10) -> tuple[list[str], np.ndarra
 
 
 def plot_report(report: EvalReport, path: str | Path, worst: int = 10) -> Path:
-    import matplotlib
+    with extra("fit", "plotting a report"):
+        import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

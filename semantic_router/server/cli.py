@@ -60,6 +60,7 @@ def preflight(cfg: Any) -> None:
     instead of after the model has loaded and encoded every utterance."""
     import asyncio
 
+    from semantic_router._extras import require
     from semantic_router.cli.loading import check_components, read_config
     from semantic_router.config import RouterConfig
     from semantic_router.errors import ConfigError
@@ -84,6 +85,8 @@ def preflight(cfg: Any) -> None:
             check_route_references(cfg, [r.name for r in router.routes])
     GatewayKeys.from_config(cfg.server, cfg.resolve)
     asyncio.run(Upstreams.from_config(cfg).aclose())  # each backend's api_key_env is set
+    if cfg.cluster is not None:
+        require("redis.asyncio", "redis", "the gateway's cluster stats (cluster:)")
 
 
 def _runtime(cfg: Any) -> Any:

@@ -214,7 +214,7 @@ def test_missing_server_extra_is_named(monkeypatch):
     from semantic_router.cli import app
 
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
-    with pytest.raises(ImportError, match=r"semantic-router-fast\[server\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[server\]'"):
         server.require_extra()
     with pytest.raises(ImportError, match="prometheus_client"):
         server.create_app  # noqa: B018 - the lazy export checks the extra
