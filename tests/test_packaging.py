@@ -92,3 +92,23 @@ def test_the_cli_lives_in_its_extra():
     assert "typer" not in {requirement_name(s) for s in project["dependencies"]}
     assert {"typer", "rich"} <= {requirement_name(s) for s in project["optional-dependencies"]["cli"]}
     assert project["scripts"]["semantic-router"] == "semantic_router.cli.app:run"
+
+
+def test_install_commands_work_from_a_clone():
+    """Every `pip install` the README, the docs and the error messages show installs from a clone (`-e '.[...]'`)
+    with extras that exist: `semantic-router-fast` is not on a package index, so `pip install
+    'semantic-router-fast[server,local]'` failed for everyone who copied it."""
+    extras = set(pyproject()["project"]["optional-dependencies"])
+    texts = {p: p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"),
+                                                        *PKG.rglob("*.py")]}
+    commands = {(str(p.relative_to(ROOT)), c) for p, t in texts.items() for c in re.findall(r"pip install [^`\n]*", t)}
+    assert len(commands) > 5
+    by_name = sorted(c for c in commands if DISTRIBUTION in c[1])
+    assert by_name == []
+    named = [(where, set(m.split(","))) for where, c in commands for m in re.findall(r"-e '\.\[([\w,]+)\]'", c)]
+    assert {"local", "server", "cli"} <= set().union(*(n for _, n in named))
+    assert [(where, n - extras) for where, n in named if n - extras] == []
+    from semantic_router._extras import install_hint
+
+    assert install_hint("local", "cli") == ("pip install torch==2.13.0, then pip install -e '.[local,cli]' "
+                                            "in a clone of the repository")
