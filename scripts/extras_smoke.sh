@@ -32,7 +32,10 @@ wheels=$work/wheels
 export UV_CACHE_DIR=$work/uv-cache UV_NO_PROGRESS=1  # beside the venvs: hardlinks need one filesystem
 start=$SECONDS
 
-"$PYTHON" -m pip wheel -qq --no-deps -w "$wheels" .
+# the wheel is built from a copy: an in-tree build/ directory keeps modules deleted since, and would ship them
+mkdir "$work/src"
+cp -r pyproject.toml README.md LICENSE semantic_router "$work/src/"
+"$PYTHON" -m pip wheel -qq --no-deps -w "$wheels" "$work/src"
 wheel=$(ls "$wheels"/semantic_router_fast-*.whl)
 all=$(IFS=,; echo "${EXTRAS[*]}")
 "$PYTHON" -m pip wheel -qq -w "$wheels" "$TORCH" "$wheel[$all]"

@@ -112,3 +112,26 @@ def test_install_commands_work_from_a_clone():
 
     assert install_hint("local", "cli") == ("pip install torch==2.13.0, then pip install -e '.[local,cli]' "
                                             "in a clone of the repository")
+
+
+def test_building_the_metadata_warns_about_nothing(tmp_path):
+    """A TOML-table `project.license` made setuptools warn on every install that such builds stop working on
+    2027-02-18: the license is an SPDX expression with its file listed (PEP 639, setuptools >= 77)."""
+    project = pyproject()
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    assert "setuptools>=77" in " ".join(project["build-system"]["requires"])
+    src = tmp_path / "src"  # a copy: the hook writes an egg-info beside pyproject.toml
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    (src / "semantic_router").mkdir()
+    (src / "semantic_router" / "__init__.py").write_text("")
+    code = ("import sys; from setuptools.build_meta import prepare_metadata_for_build_wheel as hook; "
+            "print(hook(sys.argv[1]))")
+    (tmp_path / "out").mkdir()
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code, str(tmp_path / "out")], cwd=src,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Warning" not in out.stderr and "deprecated" not in out.stderr.lower(), out.stderr[-3000:]
+    metadata = (tmp_path / "out" / out.stdout.split()[-1] / "METADATA").read_text(encoding="utf-8")
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
