@@ -19,6 +19,7 @@ import numpy as np
 
 from semantic_router import ids as id_schemes
 from semantic_router.decision.rules import Rule
+from semantic_router.decision.scoring import cosines
 from semantic_router.decision.table import RouteTable
 from semantic_router.route import Route, check_aggregation, check_threshold
 
@@ -187,4 +188,4 @@ class Snapshot:
         if not len(starts):
             return None
         sims = queries @ matrix.T  # (B, N), each route's utterances contiguous
-        return np.maximum.reduceat(sims, starts, axis=1).astype(np.float64)
+        return cosines(np.maximum.reduceat(sims, starts, axis=1)).astype(np.float64)

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import typer
 
-from semantic_router.cli.output import die
+from semantic_router.cli.output import die, number
 
-__all__ = ["classify", "listen", "preflight", "register", "serve"]
+__all__ = ["classification_text", "classify", "listen", "preflight", "register", "serve"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -194,15 +194,19 @@ def classify(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    conf = "-" if result["confidence"] is None else f"{result['confidence']:.3f}"
-    score = "-" if result["score"] is None else f"{result['score']:.3f}"
+    sys.stdout.write(classification_text(result))
+
+
+def classification_text(result: dict[str, Any]) -> str:
+    """`classify`'s human-readable answer: decision, model, route, confidence, one line per signal, time."""
     lines = [f"decision:   {result['decision']}", f"model:      {result['model']}",
-             f"route:      {result['route'] or '(none)'} (score {score})", f"confidence: {conf}", "signals:"]
+             f"route:      {result['route'] or '(none)'} (score {number(result['score'])})",
+             f"confidence: {number(result['confidence'])}", "signals:"]
     for s in result["signals"]:
-        c = "-" if s["confidence"] is None else f"{s['confidence']:.3f}"
-        lines.append(f"  {'+' if s['matched'] else ' '} {s['type']}:{s['name']}  confidence {c}  {s['ms']:.2f} ms")
+        lines.append(f"  {'+' if s['matched'] else ' '} {s['type']}:{s['name']}  confidence {number(s['confidence'])}  "
+                     f"{s['ms']:.2f} ms")
     lines.append(f"time:       {result['ms']:.2f} ms")
-    sys.stdout.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def register(app: typer.Typer) -> None:
