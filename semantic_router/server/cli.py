@@ -71,11 +71,11 @@ def preflight(cfg: Any) -> None:
     spec = cfg.signals.routes
     if spec is not None:
         where = "signals.routes.path" if spec.path is not None else "signals.routes.router"
+        path = None if spec.path is None else cfg.resolve(spec.path, where)  # refuses paths leaving the root
         try:
-            if spec.path is not None:
-                path = cfg.resolve(spec.path)
+            if path is not None:
                 if not path.is_file():
-                    raise ConfigError(f"no such file: {str(path)!r}")
+                    raise ConfigError(f"no such file: {spec.path!r}")
                 router = read_config(path)
             else:
                 router = check_components(RouterConfig.parse(dict(spec.router or {}), where), where)
