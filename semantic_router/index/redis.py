@@ -39,7 +39,7 @@ from urllib.parse import quote
 import numpy as np
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from semantic_router._extras import extra
+from semantic_router.extras import extra
 from semantic_router.checks import check_int
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (

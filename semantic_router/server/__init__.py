@@ -1,6 +1,6 @@
 """The routing gateway: an OpenAI-compatible service that sends each request to the right model.
 
-Needs the `server` extra (`pip install 'semantic-router-fast[server]'`). The library never imports this
+Needs the `server` extra (`pip install -e '.[server]'` in a clone of the repository). The library never imports this
 package; names are loaded lazily so `semantic_router.server.cli` can be imported without the extra.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from semantic_router.extras import install_hint
 
 _EXPORTS = {
     "create_app": "semantic_router.server.http",
@@ -34,7 +36,7 @@ def require_extra() -> None:
             missing.append(module)
     if missing:
         raise ImportError(f"the gateway needs the 'server' extra ({', '.join(missing)} missing): "
-                          "pip install 'semantic-router-fast[server]'")
+                          f"{install_hint('server')}")
 
 
 def __getattr__(name: str) -> Any:

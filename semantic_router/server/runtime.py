@@ -17,7 +17,7 @@ from semantic_router.errors import ConfigError, SemanticRouterError
 from semantic_router.server.act.plugins import Plugin, PluginEnv, build_plugin
 from semantic_router.server.act.rewrite import rewrite_id
 from semantic_router.server.act.upstream import Upstreams
-from semantic_router.server.config import DecisionConfig, GatewayConfig
+from semantic_router.server.config import DecisionConfig, GatewayConfig, check_route_references
 from semantic_router.server.decide.batching import MicroBatcher
 from semantic_router.server.decide.classify import Classification, Classifier
 from semantic_router.server.decide.decisions import Decider
@@ -85,13 +85,7 @@ class Runtime:
         elif config.signals.routes is None:
             raise ConfigError("a RouteLayer was given but the config has no signals.routes")
         if layer is not None and config.signals.routes is not None and config.signals.routes.auto_sync is None:
-            names = set(layer.list_route_names())
-            for i, d in enumerate(config.decisions):
-                for sig in d.rule.signals():
-                    kind, _, name = sig.partition(":")
-                    if kind == "routes" and name not in names:
-                        raise ConfigError(f"decisions[{i}].rule: unknown route {name!r} in {sig!r}; "
-                                          f"the router has {sorted(names)}")
+            check_route_references(config, layer.list_route_names())
         keys = GatewayKeys.from_config(config.server, config.resolve)
         return cls(config, layer, Upstreams.from_config(config), keys, **kwargs)
 

@@ -18,7 +18,7 @@ NEVER: dict[str, tuple[str, ...]] = {
     "operate": ("state", "http", "endpoints", "cli", "demo"),  # it builds Runtimes on reload, so it may import one
 }
 # what server/ may import of the library: its public face
-LIBRARY_FACE = ("semantic_router", "semantic_router.errors", "semantic_router.redis_urls")
+LIBRARY_FACE = ("semantic_router", "semantic_router.errors", "semantic_router.redis_urls", "semantic_router.extras")
 
 
 def imported(path: Path) -> list[str]:
@@ -49,6 +49,8 @@ def library_reaches(server: Path) -> list[tuple[str, str]]:
     """(file, module) for every import of the library beyond its public face."""
     bad = []
     for path in sorted(server.rglob("*.py")):
+        if path == server / "cli.py":  # the CLI's plug-in: its own row in docs/architecture.md lets it import cli/
+            continue
         froms = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))]
         for node in froms:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]

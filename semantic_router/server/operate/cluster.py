@@ -2,7 +2,8 @@
 
 Keys: `<namespace>:replica:<id>` -> JSON snapshot, expiring `ttl_seconds` after the last publish, so a stopped
 replica drops out of the aggregate on its own. A Redis outage never fails `/stats`: the aggregate is replaced
-by an error note.
+by an error note. redis-py (the `redis` extra) is imported when a `ClusterStats` is made: a gateway without
+`cluster:` runs on the `server` extra alone.
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
-from semantic_router.redis_urls import strip_password
+from semantic_router.extras import extra
 from semantic_router.server.config import ClusterConfig
 
 __all__ = ["ClusterStats", "aggregate", "replica_id"]
@@ -58,6 +54,13 @@ class ClusterStats:
     """Publishes this replica's snapshot and reads everyone's."""
 
     def __init__(self, config: ClusterConfig, replica: str, timeout: float = 1.0) -> None:
+        with extra("redis", "the gateway's cluster stats (cluster:)"):
+            import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            from semantic_router.redis_urls import strip_password
+        self._fault = redis.exceptions.RedisError
         self.config = config
         self.replica = replica
         self.prefix = f"{config.namespace}:replica:"
@@ -77,7 +80,7 @@ class ClusterStats:
         try:
             await self._client.set(self.prefix + self.replica, json.dumps(snapshot, separators=(",", ":")),
                                    px=int(self.config.ttl_seconds * 1000))
-        except redis.exceptions.RedisError as exc:
+        except self._fault as exc:
             self._warn("publish", exc)
             return False
         return True
@@ -103,7 +106,7 @@ class ClusterStats:
         await self.publish(snapshot)
         try:
             everyone = await self.replicas()
-        except redis.exceptions.RedisError as exc:
+        except self._fault as exc:
             self._warn("read", exc)
             return {"error": f"Redis at {self.safe_url} unavailable ({type(exc).__name__})"}
         return {"replicas": sorted(everyone), "aggregate": aggregate(everyone)}
@@ -117,6 +120,6 @@ class ClusterStats:
     async def aclose(self) -> None:
         try:
             await self._client.delete(self.prefix + self.replica)
-        except redis.exceptions.RedisError:
+        except self._fault:
             pass
         await self._client.aclose()

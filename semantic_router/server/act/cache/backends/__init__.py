@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from semantic_router.extras import extra
 from semantic_router.server.act.cache.backends.base import (
     CacheBackend,
     CacheUnavailable,
@@ -20,7 +21,8 @@ def open_backend(backend: str, *, max_entries: int, redis_url: str | None = None
     if backend == "redis":
         if not redis_url:
             raise ValueError("the redis cache backend needs a redis_url")
-        from semantic_router.server.act.cache.backends.redis import RedisBackend
+        with extra("redis", "the redis cache backend"):
+            from semantic_router.server.act.cache.backends.redis import RedisBackend
 
         return RedisBackend(redis_url, namespace, max_entries, timeout=timeout, retry_after=retry_after)
     raise ValueError(f"unknown cache backend {backend!r}; use 'memory' or 'redis'")

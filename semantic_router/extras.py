@@ -7,17 +7,27 @@ import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
-DISTRIBUTION = "semantic-router-fast"
+#: extras whose packages include torch: CPU torch goes first (an unpinned torch pulls a multi-GB CUDA build)
+_NEEDS_TORCH = {"local"}
+
+
+def install_hint(*names: str) -> str:
+    """The command that installs extras `names`. The distribution is not on a package index, so it installs
+    from a clone of the repository (editable), CPU torch first where an extra needs torch."""
+    command = f"pip install -e '.[{','.join(names)}]' in a clone of the repository"
+    if _NEEDS_TORCH & set(names):
+        command = "pip install torch==2.13.0, then " + command
+    return command
 
 
 @contextlib.contextmanager
 def extra(name: str, user: str) -> Iterator[None]:
     """Wrap the imports `user` (e.g. "RedisIndex") needs from extra `name`: an ImportError inside
-    becomes one that says ``pip install 'semantic-router-fast[name]'``."""
+    becomes one that says how to install it (`install_hint`)."""
     try:
         yield
     except ImportError as exc:
-        raise ImportError(f"{user} needs the '{name}' extra: pip install '{DISTRIBUTION}[{name}]' "
+        raise ImportError(f"{user} needs the '{name}' extra: {install_hint(name)} "
                           f"({type(exc).__name__}: {exc})") from exc
 
 
