@@ -1,10 +1,25 @@
-"""Sparse vectors: the plain data sparse encoders produce and indexes store (shared by both sides,
-so the index never imports an encoder)."""
+"""Vectors: the plain data encoders produce and indexes store (shared by both sides, so the index never
+imports an encoder): the array types dense vectors and scores travel as, and `SparseVector`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+#: dense vectors, (n, d) float32 rows: what a dense encoder returns and an index stores
+Vectors: TypeAlias = npt.NDArray[np.float32]
+#: float arrays of any precision (scores, sums): numpy's arithmetic types its results as `floating[Any]`
+Floats: TypeAlias = npt.NDArray[np.floating[Any]]
+#: integer arrays (route codes, ranks, indices) of any width
+Ints: TypeAlias = npt.NDArray[np.integer[Any]]
+#: boolean masks (which routes pass)
+Bools: TypeAlias = npt.NDArray[np.bool_]
+#: object arrays of exact strings (record ids, route names: a str array would drop trailing NULs)
+Objects: TypeAlias = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
