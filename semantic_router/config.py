@@ -28,7 +28,8 @@ from pydantic import (
 )
 
 from semantic_router._files import atomic_write
-from semantic_router.errors import ConfigError
+from semantic_router.errors import ConfigError, ConfigFileNotFoundError
+from semantic_router.quality.learned import check_extra
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -108,6 +109,11 @@ class RouterConfig(BaseModel):
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)
 
     @classmethod
     def parse(cls, data: object, source: str = "config") -> RouterConfig:
@@ -283,6 +289,10 @@ def read_text_data(path: str | Path, fmt: str | None = None) -> Any:
     fmt = text_format(p, fmt)
     try:
         text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        missing = ConfigFileNotFoundError(f"cannot read config {str(p)!r}: {exc}")
+        missing.errno, missing.filename = exc.errno, exc.filename
+        raise missing from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {str(p)!r}: {exc}") from exc
     try:

@@ -31,6 +31,13 @@ class ConfigError(SemanticRouterError, ValueError):
     """A config, JSON/YAML file or saved router is corrupt, foreign or inconsistent."""
 
 
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config or saved-router file that does not exist; also a FileNotFoundError, as `open()` raises."""
+
+    def __str__(self) -> str:  # OSError would print "[Errno 2] None: ..." once errno is set
+        return str(self.args[0]) if self.args else ""
+
+
 class RouteNotFoundError(SemanticRouterError, KeyError):
     """A route name that the router does not hold."""
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+logger = logging.getLogger(__name__)
 
 Aggregation = Literal["max", "mean", "sum", "min"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
@@ -61,6 +64,33 @@ def check_unicode(text: str, what: str) -> str:
         raise ValueError(f"{what} is not valid Unicode ({exc.reason} at position {exc.start}): {text!r:.60}") \
             from None
     return text
+
+
+MAX_DEPTH = 64  # nesting of plain data (metadata, extras): far beyond any real use, far below recursion limits
+
+
+def check_plain(value: Any, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """`value` if it is plain JSON data (mappings with string keys, lists, strings, numbers,
+    booleans, None) nested at most `max_depth` deep; else a ValueError naming where (data nested
+    thousands deep would otherwise fail later, as a RecursionError, wherever it is copied or dumped)."""
+    stack = [(value, what, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            bad = next((k for k in item if not isinstance(k, str)), None)
+            if bad is not None:
+                raise ValueError(f"{path}: keys must be strings, got {type(bad).__name__}: {bad!r:.40}")
+            children = [(f"{path}.{k}", v) for k, v in item.items()]
+        elif isinstance(item, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        elif item is None or isinstance(item, (str, bool, int, float)):
+            continue
+        else:
+            raise ValueError(f"{path} must be plain JSON data, got {type(item).__name__}: {item!r:.40}")
+        if children and depth >= max_depth:
+            raise ValueError(f"{what} is nested deeper than {max_depth} levels")
+        stack.extend((child, where, depth + 1) for where, child in children)
+    return value
 
 
 def check_unique_names(routes: list[Route]) -> list[Route]:
@@ -133,21 +163,64 @@ class Route(BaseModel):
 
         if callable(v) or isinstance(v, dict):
             v = [v]
+        if isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                if isinstance(item, dict):
+                    check_plain(item, f"function_schemas[{i}]")  # deep nesting: a clear error, not a RecursionError
         return normalize_schemas(v)
 
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
-        try:
-            json.dumps(v)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"route metadata must be JSON-serialisable: {exc}") from exc
-        return v
+        return check_plain(v, "route metadata")
 
     @property
     def is_dynamic(self) -> bool:
         """True when the route carries function schemas (its arguments are filled by an LLM)."""
         return bool(self.function_schemas)
+
+    # -- aurelio's names -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """aurelio's dict of a route (`llm` is always None here); `aggregation` only when set."""
+        out = {"name": self.name, "utterances": list(self.utterances), "description": self.description,
+               "function_schemas": self.function_schemas, "llm": None, "score_threshold": self.score_threshold,
+               "metadata": dict(self.metadata)}
+        if self.aggregation is not None:
+            out["aggregation"] = self.aggregation
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Route:
+        """A route from `to_dict()` output or aurelio's; a per-route `llm` is not supported (give the
+        router one) and must be None."""
+        data = dict(data)
+        if data.pop("llm", None) is not None:
+            raise ValueError(f"route {data.get('name')!r}: a per-route llm is not supported; give the router one")
+        return cls.model_validate(data)
+
+    def __call__(self, query: str | None = None) -> RouteChoice:
+        """aurelio's `route(query)`: this route as a choice. A dynamic route needs an LLM to fill its
+        arguments, which lives on the router here: route through `RouteLayer(llm=...)`."""
+        if self.function_schemas:
+            raise ValueError(f"route {self.name!r} is dynamic: an LLM is required to fill its function arguments; "
+                             "route through a RouteLayer given llm=...")
+        return RouteChoice(name=self.name)
+
+
+def is_valid(route_config: str) -> bool:
+    """aurelio's check of an LLM-written route config: JSON with `name` and `utterances` (a route or a
+    list of them); problems are logged, not raised."""
+    try:
+        data = json.loads(route_config)
+    except json.JSONDecodeError as exc:
+        logger.error("route config is not valid JSON: %s", exc)
+        return False
+    for item in data if isinstance(data, list) else [data]:
+        missing = [k for k in ("name", "utterances") if not isinstance(item, dict) or k not in item]
+        if missing:
+            logger.warning("Missing keys in route config: %s", ", ".join(missing))
+            return False
+    return True
 
 
 class RouteChoice(BaseModel):

@@ -175,3 +175,76 @@ def test_config_files_keep_line_break_characters_and_write_atomically(tmp_path):
     config.to_file(path)
     assert RouterConfig.from_file(path).routes == [route]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layer.yaml"]  # no temporary file left
+
+
+# -- aurelio's own import paths (semantic_router.routers/encoders/index/schema), code unchanged -------------
+def test_aurelio_import_paths_run_unchanged_code(tmp_path):
+    import numpy as np
+
+    from semantic_router.encoders import DenseEncoder, SparseEncoder
+    from semantic_router.index import HybridLocalIndex, LocalIndex, PostgresIndex, QdrantIndex
+    from semantic_router.route import Route as AurelioRoute
+    from semantic_router.routers import HybridRouter as AurelioHybrid
+    from semantic_router.routers import SemanticRouter as AurelioRouter
+    from semantic_router.schema import Message, SparseEmbedding, Utterance
+
+    vectors = {"Hello": [1.0, 0.1, 0.0], "Hi": [0.9, 0.2, 0.0], "Bye": [0.0, 0.1, 1.0]}
+
+    class Dense(DenseEncoder):  # aurelio's contract: __call__ only, keyword fields
+        def __call__(self, docs):
+            return [vectors.get(d, [0.5, 0.5, 0.5]) for d in docs]
+
+    class Sparse(SparseEncoder):
+        def __call__(self, docs):
+            return [SparseEmbedding(embedding=np.array([[0, 0.1], [1, 0.2]])) for _ in docs]
+
+    enc = Dense(name="dense", score_threshold=0.8)
+    assert enc(["Hello"]) == [[1.0, 0.1, 0.0]] and enc.dimensions == 3
+    with pytest.raises(NotImplementedError):
+        DenseEncoder(name="base")(["x"])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nmae'"):
+        Dense(nmae="typo")
+    routes = [AurelioRoute(name="greet", utterances=["Hello", "Hi"]), AurelioRoute(name="bye", utterances=["Bye"])]
+    for index in (None, LocalIndex(init_async_index=True), QdrantIndex(index_name="aurelio-test")):
+        rl = AurelioRouter(encoder=enc, routes=routes, index=index, auto_sync="local", init_async_index=True)
+        assert rl.score_threshold == 0.8  # the encoder's, as aurelio reports it
+        assert rl("Hello").name == "greet" and len(rl.index) == 3
+        assert asyncio.run(rl.acall("Bye")).name == "bye"
+    hybrid = AurelioHybrid(encoder=Dense(name="dense", score_threshold=0.3), sparse_encoder=Sparse(name="sparse"),
+                           routes=routes)  # fused: 0.7 * dense + 0.3 * sparse
+    assert hybrid("Hi").name == "greet"
+    assert HybridLocalIndex is LocalIndex
+    with pytest.raises(NotImplementedError, match="PostgresIndex"):
+        PostgresIndex(index_name="x")
+    assert Utterance(route="r", utterance="u", metadata={"a": 1}).to_str(True) == 'r: u | None | {"a": 1}'
+    assert Message(role="user", content="hi").to_cohere() == {"role": "user", "message": "hi"}
+    assert AurelioRoute.from_dict(routes[0].to_dict()) == routes[0] and routes[0].to_dict()["llm"] is None
+
+
+def test_aurelio_sync_diff_and_remote_sync_on_an_empty_index():
+    from semantic_router.index import QdrantIndex
+    from semantic_router.routers import SemanticRouter as AurelioRouter
+
+    class Dense(BaseEncoder):
+        def __call__(self, docs):
+            return [[float(len(d)), 1.0, 0.5] for d in docs]
+
+    index = QdrantIndex()  # aurelio's bare QdrantIndex(): in memory
+    AurelioRouter(encoder=Dense(), routes=[Route(name="a", utterances=["x", "y"])], index=index, auto_sync="local")
+    other = AurelioRouter(encoder=Dense(), routes=[Route(name="a", utterances=["x", "z"])], index=index)
+    assert other.get_utterance_diff() == ["  a: x", "+ a: y", "- a: z"]
+    fresh = AurelioRouter(encoder=Dense(), routes=[], index=QdrantIndex(), auto_sync=None)
+    fresh.sync("remote")  # nothing stored yet: the (empty) route set is written, as aurelio
+    assert fresh.is_synced()
+
+
+def test_aurelio_encoder_keywords_and_missing_config_file(tmp_path):
+    from semantic_router.encoders import BM25Encoder, OpenAIEncoder
+
+    enc = OpenAIEncoder(name="text-embedding-3-small", openai_api_key="sk-test")
+    assert enc.name == "text-embedding-3-small"
+    bm25 = BM25Encoder(use_default_params=True)
+    bm25.fit([Route(name="r", utterances=["the quick brown fox", "lazy dog"])])  # routes, aurelio-style
+    assert bm25.is_fitted and bm25(["quick fox"])[0].embedding.shape[1] == 2
+    with pytest.raises(FileNotFoundError, match=r"\[Errno 2\] No such file or directory: '.*absent.json'"):
+        RouterConfig.from_file(tmp_path / "absent.json")

@@ -197,7 +197,10 @@ def test_update_route_thresholds(encoder):
     assert router(AI).name == "technology"
     router.update_route_thresholds({"technology": 0.3})
     assert router.route_thresholds["technology"] == 0.3
-    assert router(AI).name == "sports"  # technology (avg distance ~0.5) no longer within 0.3
+    # RedisVL's order: the max_k (1) nearest routes by aggregated distance, then each route's own
+    # threshold: technology (avg ~0.5) is nearest and no longer within 0.3, so nothing matches
+    assert router(AI).name is None
+    assert [m.name for m in router.route_many(AI, max_k=2)] == ["sports"]
     with pytest.raises(ValueError, match="unknown route"):
         router.update_route_thresholds({"sports": 0.1, "sprots": 0.5})
     assert router.route_thresholds["sports"] == 0.72  # nothing was changed
@@ -263,11 +266,14 @@ def test_bad_input_is_refused_clearly(encoder, tmp_path):
 def test_route_and_config_validation():
     with pytest.raises(ValidationError, match="distance_threshold"):
         Route(name="a", references=["x"], distance_threshold=0)
-    with pytest.raises(ValidationError, match="references must not be empty"):
+    # RedisVL's own messages (its tests match them)
+    with pytest.raises(ValidationError, match="References must not be empty"):
         Route(name="a", references=[])
-    with pytest.raises(ValidationError, match="name"):
+    with pytest.raises(ValidationError, match="All references must be non-empty strings"):
+        Route(name="a", references=["x", " "])
+    with pytest.raises(ValidationError, match="Route name must not be empty"):
         Route(name=" ", references=["x"])
-    with pytest.raises(ValidationError, match="name"):
+    with pytest.raises(ValidationError, match="Route name must not be empty"):
         Route(name="", references=["x"])
     with pytest.raises(ValidationError):
         RoutingConfig(max_k=0)
@@ -322,3 +328,36 @@ def test_from_yaml_refuses_a_yaml_alias_bomb(tmp_path):
     path.write_text(BOMB)
     with pytest.raises(ValueError, match=r"not valid YAML: YAML aliases \(\*a\) are not allowed"):
         SemanticRouter.from_yaml(path)
+
+
+def test_avg_averages_only_references_within_reach(encoder):
+    # RedisVL's range query: a route's references farther than the largest threshold are not averaged in,
+    # so one of the route's own references (distance 0) matches it
+    politics = Route(name="politics", references=["are you liberal or conservative?", "who will you vote for?",
+                                                  "political speech"], distance_threshold=0.3)
+    router = SemanticRouter(name=f"avg-{uuid.uuid4().hex[:6]}", routes=[politics], vectorizer=encoder)
+    match = router("political speech")
+    assert match.name == "politics" and match.distance == pytest.approx(0.0, abs=1e-5)
+    assert router("political speech", aggregation_method="min").name == "politics"
+    with pytest.warns(DeprecationWarning, match="distance_threshold"):
+        assert router("political speech", distance_threshold=0.3).name == "politics"
+
+
+def test_vectorizer_api_and_vector_queries():
+    router = SemanticRouter(name=f"vec-{uuid.uuid4().hex[:6]}", routes=guide_routes())  # default: HFTextVectorizer
+    vec = router.vectorizer
+    assert vec.type == router.to_dict()["vectorizer"]["type"] == "hf" and vec.dims == 384
+    one = vec.embed("goodbye")
+    assert isinstance(one, list) and len(one) == 384 and vec.embed_many(["goodbye"]) == [one]
+    assert router(vector=vec.embed(AI)).name == "technology"
+    assert router(vector=[0.0] * vec.dims).name is None  # a zero vector matches nothing
+
+
+def test_bad_redis_url_raises_redis_pys_connection_error(encoder):
+    import redis
+
+    from semantic_router.errors import IndexBackendError
+
+    with pytest.raises(redis.exceptions.ConnectionError) as caught:
+        SemanticRouter(name="bad-url", routes=guide_routes(), vectorizer=encoder, redis_url="redis://127.0.0.1:1")
+    assert isinstance(caught.value, IndexBackendError) and "unreachable" in str(caught.value)

@@ -8,7 +8,7 @@ import pytest
 from semantic_router import Route, RouteLayer
 from semantic_router.encoders import BM25Encoder
 from semantic_router.router.layer import RouteLayer as LayerFromModule
-from semantic_router.routers import SemanticRouter
+from semantic_router.routers import HybridRouter, SemanticRouter
 
 
 @pytest.fixture()
@@ -17,7 +17,9 @@ def rl(encoder, politics_chitchat):
 
 
 def test_import_paths_name_the_same_class():
-    assert LayerFromModule is RouteLayer is SemanticRouter
+    assert LayerFromModule is RouteLayer
+    # semantic_router.routers is aurelio's import path: its faces are RouteLayers with aurelio's conventions
+    assert issubclass(SemanticRouter, RouteLayer) and issubclass(HybridRouter, SemanticRouter)
 
 
 def test_issue_examples_route_on_defaults(rl):

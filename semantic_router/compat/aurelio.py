@@ -11,12 +11,11 @@ layout is read too). Decisions use this library's rules and thresholds: see docs
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from semantic_router import Route, RouteChoice
 from semantic_router import RouteLayer as CoreRouteLayer
@@ -25,6 +24,8 @@ from semantic_router.config import dump_yaml, read_text_data
 from semantic_router.encoders import BM25Encoder, DenseEncoder, HuggingFaceEncoder, SparseEncoder
 from semantic_router.errors import ConfigError, RouteNotFoundError
 from semantic_router.index import Index, LocalIndex
+from semantic_router.router.sync import check_state
+from semantic_router.schema import Utterance
 
 _LAZY = {"OpenAIEncoder": "semantic_router.encoders", "CohereEncoder": "semantic_router.encoders",
          "FastEmbedEncoder": "semantic_router.encoders", "RedisIndex": "semantic_router.index",
@@ -57,7 +58,7 @@ class RouterConfig:
                 encoder["name"] = encoder_name
             data = {"encoder": encoder, "routes": []}
         self.data = dict(data)
-        self.data["routes"] = [r.model_dump(mode="json") if isinstance(r, Route) else r
+        self.data["routes"] = [_route_data(r)
                                for r in (list(routes) if routes is not None else self.data.get("routes", []))]
         _ = self.routes  # validates every route now, naming the bad one
 
@@ -91,7 +92,10 @@ class RouterConfig:
         return cls(data=data)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.data))  # a deep, plain copy
+        """A deep, plain copy; routes in aurelio's shape (`Route.to_dict()`)."""
+        data = json.loads(json.dumps(self.data))
+        data["routes"] = [r.to_dict() for r in self.routes]
+        return data
 
     def to_file(self, path: str | Path) -> None:
         """Write JSON or YAML by the file's extension, atomically (missing folders are created)."""
@@ -121,6 +125,15 @@ class RouterConfig:
 LayerConfig = RouterConfig  # the name before aurelio 0.1
 
 
+def _route_data(route: Any) -> Any:
+    """A route as stored in a RouterConfig: this library's dict (an empty aurelio `llm` dropped)."""
+    if isinstance(route, Route):
+        return route.model_dump(mode="json")
+    if isinstance(route, dict) and "llm" in route and route["llm"] is None:
+        return {k: v for k, v in route.items() if k != "llm"}
+    return route
+
+
 def _check_suffix(path: Path) -> str:
     """The file's suffix, lower-cased; aurelio's ValueError for anything but JSON or YAML."""
     suffix = path.suffix.lower()
@@ -131,6 +144,28 @@ def _check_suffix(path: Path) -> str:
 
 class SemanticRouter(CoreRouteLayer):
     """aurelio's SemanticRouter (and RouteLayer): a RouteLayer with aurelio's call conventions."""
+
+    def __init__(self, encoder: DenseEncoder | None = None, routes: Sequence[Route] | None = None,
+                 index: Index | None = None, *, init_async_index: bool = False, **kwargs: Any) -> None:
+        """aurelio's keywords (`encoder`, `routes`, `index`, `top_k`, `aggregation`, `auto_sync`, `llm`...);
+        `init_async_index` is accepted (the async methods always work)."""
+        super().__init__(encoder=encoder, routes=routes, index=index, **kwargs)
+
+    @property  # type: ignore[override]
+    def score_threshold(self) -> float | None:
+        """The router's default similarity threshold: its own, else its encoder's (as aurelio reports it)."""
+        own = self.snapshot.settings.score_threshold
+        return own if own is not None else self.encoder.score_threshold
+
+    @score_threshold.setter
+    def score_threshold(self, value: float | None) -> None:
+        CoreRouteLayer.score_threshold.fset(self, value)  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config dict; an unset router threshold stays unset (the encoder's default applies)."""
+        data = super().to_dict()
+        data["score_threshold"] = self.snapshot.settings.score_threshold
+        return data
 
     def __call__(self, text: str | None = None, vector: Any = None, simulate_static: bool = False,  # type: ignore[override]
                  route_filter: Sequence[str] | None = None, limit: int | None = 1,
@@ -181,12 +216,28 @@ class SemanticRouter(CoreRouteLayer):
 
     def get_thresholds(self) -> dict[str, float]:
         """The similarity threshold each route passes on (route's own, else router's, else encoder's)."""
-        default = self.score_threshold if self.score_threshold is not None else self.encoder.score_threshold
+        default = self.score_threshold
         return {r.name: r.score_threshold if r.score_threshold is not None else default for r in self.routes}
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None], batch_size: int = 500, **kwargs: Any) -> float:  # type: ignore[override]
         """Accuracy on labelled queries, as aurelio returns it (`RouteLayer.evaluate` gives the full report)."""
         return float(super().evaluate(X, y, **kwargs).accuracy)
+
+    async def async_is_synced(self) -> bool:
+        """Async `is_synced`."""
+        return await asyncio.to_thread(self.is_synced)
+
+    def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
+        """aurelio's diff lines `<tag> route: utterance[ | function_schemas | metadata]`: "+" only in the
+        index's shared state, "-" only in this router, " " in both (`diff()` gives the structured form)."""
+        raw = self.index.read_state()
+        remote = [] if raw is None else check_state(raw).routes
+        mine, theirs = _utterance_lines(self.routes, include_metadata), _utterance_lines(remote, include_metadata)
+        return [f"{'+' if line not in mine else '-' if line not in theirs else ' '} {line}"
+                for line in sorted(mine | theirs)]
+
+    async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
+        return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
 
     def to_config(self) -> RouterConfig:  # type: ignore[override]
         """This router's config as an aurelio-style RouterConfig (`to_file` writes it)."""
@@ -197,7 +248,7 @@ class SemanticRouter(CoreRouteLayer):
                     **overrides: Any) -> SemanticRouter:
         """A router from a RouterConfig (or a config dict); the utterances are encoded."""
         if isinstance(config, RouterConfig):
-            data = config.to_dict()
+            data = json.loads(json.dumps(config.data))
         elif isinstance(config, dict):
             data = config
         elif hasattr(config, "model_dump"):  # this library's own RouterConfig model
@@ -207,6 +258,11 @@ class SemanticRouter(CoreRouteLayer):
         if index is not None:
             overrides["index"] = index
         return cls.from_dict(data, **overrides)
+
+
+def _utterance_lines(routes: Sequence[Route], include_metadata: bool) -> set[str]:
+    return {Utterance(route=r.name, utterance=u, function_schemas=r.function_schemas, metadata=r.metadata)
+            .to_str(include_metadata) for r in routes for u in r.utterances}
 
 
 def _as_aurelio(choices: list[RouteChoice]) -> RouteChoice | list[RouteChoice]:
@@ -227,7 +283,7 @@ class HybridRouter(SemanticRouter):
                  llm: Any = None, routes: Sequence[Route] | None = None, index: Index | None = None,
                  **kwargs: Any) -> None:
         sparse = BM25Encoder() if sparse_encoder is None else sparse_encoder
-        super().__init__(encoder=encoder, routes=routes, index=index, sparse_encoder=sparse, llm=llm, **kwargs)
+        super().__init__(encoder, routes, index, sparse_encoder=sparse, llm=llm, **kwargs)
 
 
 HybridRouteLayer = HybridRouter
@@ -237,28 +293,8 @@ class BaseEncoder(DenseEncoder):
     """aurelio's BaseEncoder: subclass it and implement `__call__(docs) -> list of vectors`.
 
     Set `name` and, optionally, `score_threshold` (class attributes or keyword arguments). The
-    vectors are normalised for you; the dimension is learned from the first call."""
+    vectors are normalised for you; the dimension is learned from the first call. (Every
+    `DenseEncoder` takes this form: this name only sets type and name to "custom".)"""
 
     type = "custom"
     name = "custom"
-
-    def __init__(self, cache_size: int = 4096, **fields: Any) -> None:
-        super().__init__(cache_size=cache_size)
-        for key, value in fields.items():
-            setattr(self, key, value)
-        self._dims: int | None = None
-
-    def __call__(self, docs: list[str]) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__(docs) -> list of vectors")
-
-    @property
-    def dimensions(self) -> int:
-        if self._dims is None:
-            self._dims = int(np.asarray(self(["dimension probe"]), dtype=np.float32).shape[-1])
-        return self._dims
-
-    def _encode(self, texts: list[str], input_type: Any) -> np.ndarray:
-        out = np.asarray(self(texts), dtype=np.float32)
-        if self._dims is None and out.ndim == 2:
-            self._dims = out.shape[1]
-        return out

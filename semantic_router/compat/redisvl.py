@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from semantic_router import RouteLayer
 from semantic_router._files import atomic_write
 from semantic_router.compat.redisvl_schema import (
+    HF_TYPES,
     DistanceAggregationMethod,
     HFTextVectorizer,
     Route,
@@ -37,6 +41,7 @@ from semantic_router.config import dump_yaml, read_text_data
 from semantic_router.encoders import DenseEncoder
 from semantic_router.errors import LockTimeout, RemoteStateLost, StateConflict, SyncError
 from semantic_router.index import Index, LocalIndex
+from semantic_router.router.sync import check_state
 
 __all__ = ["SemanticRouter", "Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer"]
 
@@ -102,8 +107,12 @@ class SemanticRouter:
         if redis_url is None and redis_client is None:
             raise ValueError("from_existing needs redis_url or redis_client: a router without Redis is not stored")
         index = _index(_check_name(name), redis_url, redis_client)
-        if index.read_state() is None:
+        raw = index.read_state()
+        if raw is None:
             raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
+        stored = check_state(raw).encoder  # a Hugging Face model comes back as an HFTextVectorizer
+        if "encoder" not in kwargs and stored.get("type") in HF_TYPES:
+            kwargs["encoder"] = as_encoder({"type": "hf", "model": stored.get("name")})
         layer = RouteLayer.from_index(index, **{"rule": "knn", **kwargs})
         stored = layer.extra.get(_EXTRA_KEY) or {}
         router = cls.__new__(cls)
@@ -112,8 +121,13 @@ class SemanticRouter:
 
     # -- routing ---------------------------------------------------------------------------------
     def __call__(self, statement: str | None = None, vector: Any = None,
-                 aggregation_method: DistanceAggregationMethod | str | None = None) -> RouteMatch:
-        """The nearest route whose aggregated distance is within its threshold, or RouteMatch()."""
+                 aggregation_method: DistanceAggregationMethod | str | None = None,
+                 distance_threshold: float | None = None) -> RouteMatch:
+        """The nearest route whose aggregated distance is within its threshold, or RouteMatch().
+        `distance_threshold` is deprecated in RedisVL: ignored with a DeprecationWarning, as there."""
+        if distance_threshold is not None:
+            warnings.warn("distance_threshold is deprecated and ignored: set distance_threshold per Route",
+                          DeprecationWarning, stacklevel=2)
         matches = self._matches(statement, vector, 1, aggregation_method)
         return matches[0] if matches else RouteMatch()
 
@@ -125,15 +139,39 @@ class SemanticRouter:
         return self._matches(statement, vector, max_k or self.routing_config.max_k, aggregation_method)
 
     def _matches(self, statement: str | None, vector: Any, max_k: int, method: Any) -> list[RouteMatch]:
-        aggregation = core_aggregation(method if method is not None else self.routing_config.aggregation_method)
+        """RedisVL's query, step for step: references within the largest route threshold (a range
+        query), their distances aggregated per route (avg or min), the `max_k` nearest routes kept,
+        then each kept only if its distance is below its own threshold."""
+        method = method if method is not None else self.routing_config.aggregation_method
+        core_aggregation(method)  # refuses unknown methods and sum, naming why
+        method = DistanceAggregationMethod(method)
         if (statement is None) == (vector is None):
             raise ValueError("Must provide a vector or statement to the router" if statement is None else
                              "give a statement or a vector, not both")
-        if vector is not None:
-            choices = self.layer.route_many(vector=vector, max_k=max_k, aggregation=aggregation)
-        else:
-            choices = self.layer.route_many(statement, max_k=max_k, aggregation=aggregation)
-        return [RouteMatch(name=c.name, distance=1.0 - c.similarity_score) for c in choices]
+        query = self._query_vector(statement, vector)
+        thresholds = self.route_thresholds
+        if not thresholds:
+            return []
+        reach = max(thresholds.values())
+        index = self.layer.index
+        distances: dict[str, list[float]] = {}
+        for hit in index.query(query, top_k=max(index.count(), 1)):
+            distance = 1.0 - hit.dense_score
+            if distance <= reach and hit.route in thresholds:
+                distances.setdefault(hit.route, []).append(distance)
+        aggregate = min if method is DistanceAggregationMethod.min else (lambda ds: sum(ds) / len(ds))
+        ranked = sorted((aggregate(ds), name) for name, ds in distances.items())[:max_k]
+        return [RouteMatch(name=name, distance=d) for d, name in ranked if d < thresholds[name]]
+
+    def _query_vector(self, statement: str | None, vector: Any) -> np.ndarray:
+        if statement is not None:
+            return self.layer.encode_queries([statement])[0][0]
+        arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+        dims = self.layer.encoder.dimensions
+        if arr.shape != (dims,) or not np.all(np.isfinite(arr)):
+            raise ValueError(f"vector must be {dims} finite numbers (got shape {arr.shape})")
+        norm = np.linalg.norm(arr)
+        return arr / norm if norm else arr  # a zero vector is at distance 1 from everything
 
     # -- routes and settings ----------------------------------------------------------------------
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
@@ -21,7 +22,7 @@ __all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", 
            "core_aggregation", "as_encoder", "vectorizer_dict"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the bundled model (RedisVL defaults to all-mpnet-base-v2)
-_HF_TYPES = ("hf", "huggingface")
+HF_TYPES = ("hf", "huggingface")  # vectorizer types that name a Hugging Face model
 
 DistanceThreshold = Annotated[float, Field(strict=False, gt=0.0, le=2.0)]
 _DISTANCE = TypeAdapter(DistanceThreshold)
@@ -42,19 +43,26 @@ class Route(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=r"\S", description="non-blank")]
+    name: str
     references: list[str]
     metadata: dict[str, Any] = Field(default_factory=dict)
     distance_threshold: DistanceThreshold = 0.5
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError("Route name must not be empty")  # RedisVL's words
+        return v
 
     @field_validator("references")
     @classmethod
     def _references(cls, v: list[str]) -> list[str]:
         if not v:
-            raise ValueError("references must not be empty")
-        for i, ref in enumerate(v):
-            if not ref.strip():
-                raise ValueError(f"reference {i} is empty or blank: {ref!r}")
+            raise ValueError("References must not be empty")
+        blank = [i for i, ref in enumerate(v) if not ref.strip()]
+        if blank:
+            raise ValueError(f"All references must be non-empty strings (empty or blank: reference {blank[0]})")
         return v
 
 
@@ -132,11 +140,44 @@ def from_core_route(route: CoreRoute, default_similarity: float) -> Route:
 
 
 # -- vectorizers -----------------------------------------------------------------------------
-def HFTextVectorizer(model: str = DEFAULT_MODEL, **kwargs: Any) -> HuggingFaceEncoder:
-    """RedisVL's `HFTextVectorizer(model=...)`: this library's HuggingFaceEncoder for that model.
+class HFTextVectorizer(HuggingFaceEncoder):
+    """RedisVL's `HFTextVectorizer(model=...)`: this library's HuggingFaceEncoder with RedisVL's
+    vectorizer API (`embed`, `embed_many`, `dims`, `type == "hf"`; the model name is `name`, as
+    `model` is the loaded model here).
 
-    Without `model` it is the bundled all-MiniLM-L6-v2 (offline), not RedisVL's all-mpnet-base-v2."""
-    return HuggingFaceEncoder(name=model, **kwargs)
+    Without `model` it is the bundled all-MiniLM-L6-v2 (offline), not RedisVL's all-mpnet-base-v2;
+    `model` may be a local folder of any sentence-transformers model (docs/migration.md)."""
+
+    type = "hf"
+
+    def __init__(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> None:
+        path = Path(model)
+        if path.is_dir():  # a local copy of RedisVL's default model (or any other), used offline
+            kwargs.setdefault("model_path", path)
+            model = path.name
+        super().__init__(name=model, **kwargs)
+
+    @property
+    def dims(self) -> int:
+        return self.dimensions
+
+    def embed(self, text: str, preprocess: Any = None, as_buffer: bool = False, **kwargs: Any) -> list[float] | bytes:
+        """One text's vector (a float32 buffer with `as_buffer=True`), as RedisVL returns it."""
+        if not isinstance(text, str):
+            raise TypeError("Must pass in a str value to embed.")
+        return self.embed_many([text], preprocess, as_buffer=as_buffer)[0]
+
+    def embed_many(self, texts: list[str], preprocess: Any = None, batch_size: int = 10, as_buffer: bool = False,
+                   **kwargs: Any) -> list[list[float]] | list[bytes]:
+        """Vectors of several texts, in order."""
+        if not isinstance(texts, list):
+            raise TypeError("Must pass in a list of str values to embed.")
+        items = [preprocess(t) for t in texts] if preprocess else texts
+        vectors = self.encode(items)
+        return [v.tobytes() for v in vectors] if as_buffer else vectors.tolist()
+
+    def spec(self) -> dict[str, Any]:
+        return {**super().spec(), "type": HuggingFaceEncoder.type}  # configs name this library's encoder
 
 
 def as_encoder(vectorizer: Any) -> DenseEncoder:
@@ -146,14 +187,14 @@ def as_encoder(vectorizer: Any) -> DenseEncoder:
     `{"type": "hf", "model": ...}`, or an object with `type == "hf"` and a `model` name (a RedisVL
     HFTextVectorizer). Anything else (remote vectorizers) raises a TypeError saying what to pass."""
     if vectorizer is None:
-        return HuggingFaceEncoder()
+        return HFTextVectorizer()
     if isinstance(vectorizer, DenseEncoder):
         return vectorizer
     if isinstance(vectorizer, dict):
         kind, model = vectorizer.get("type"), vectorizer.get("model")
     else:
         kind, model = getattr(vectorizer, "type", None), getattr(vectorizer, "model", None)
-    if kind in _HF_TYPES and isinstance(model, str) and model:
+    if kind in HF_TYPES and isinstance(model, str) and model:
         return HFTextVectorizer(model)
     raise TypeError(
         f"unsupported vectorizer {vectorizer!r:.120}: only Hugging Face vectorizers (type 'hf') map to this "

@@ -180,6 +180,8 @@ def normalize_schemas(schemas: Iterable[Callable[..., Any] | Mapping[str, Any]])
     if isinstance(schemas, (Mapping, str, bytes)) or callable(schemas):
         raise ValueError(f"expected a list of function schemas, got a single {type(schemas).__name__}; "
                          "wrap it in a list")
+    if not isinstance(schemas, Iterable):
+        raise ValueError(f"expected a list of function schemas, got {type(schemas).__name__}: {schemas!r:.60}")
     out: list[Schema] = []
     for i, item in enumerate(schemas):
         schema = normalize_schema(item, f"schema {i}") if isinstance(item, Mapping) else None
@@ -206,8 +208,8 @@ def normalize_schema(item: Mapping[str, Any], where: str = "schema") -> Schema:
             raise ValueError(f"{where}: expected {{'type': 'function', 'function': {{...}}}}, got keys "
                              f"{sorted(item)} with type {item.get('type')!r}")
         fn = item["function"]
-    else:
-        fn = item
+    else:  # a flat function; aurelio's flat schemas may carry "type": "function" too
+        fn = {k: v for k, v in item.items() if not (k == "type" and v == "function")}
     if not isinstance(fn, Mapping):
         raise ValueError(f"{where}: 'function' must be a dict, got {type(fn).__name__}")
     name = fn.get("name")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from semantic_router._extras import require
 from semantic_router.encoders.base import SparseEncoder, SparseVector, check_texts
+from semantic_router.encoders.base import corpus as fit_texts
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -36,8 +37,13 @@ class BM25Encoder(SparseEncoder):
     type = "bm25"
     name = "bm25"
 
-    def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> None:
+    def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25, *, name: str = "bm25",
+                 use_default_params: bool = False) -> None:
+        """`use_default_params` (aurelio's switch for pretrained MS MARCO statistics) is accepted and
+        changes nothing: the statistics always come from the route utterances (`fit`)."""
         require("rank_bm25", "hybrid", "BM25Encoder")  # fail at construction, not at the first fit
+        super().__init__()
+        self.name, self.use_default_params = name, use_default_params
         self.k1, self.b, self.epsilon = k1, b, epsilon
         self.idf: dict[str, float] = {}
         self.avgdl = 1.0
@@ -51,7 +57,8 @@ class BM25Encoder(SparseEncoder):
         return self.corpus_size > 0
 
     def fit(self, documents: Sequence[str]) -> None:
-        docs = check_texts(documents, "documents")
+        """Learn idf and average length from the utterances (strings, or routes aurelio-style)."""
+        docs = fit_texts(documents)
         self.corpus_size = len(docs)
         if not docs:
             self.idf, self.avgdl = {}, 1.0

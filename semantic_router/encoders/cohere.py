@@ -56,10 +56,13 @@ class CohereEncoder(RemoteEncoder):
         max_retries: int = 5,
         batch_size: int = MAX_TEXTS,
         score_threshold: float | None = None,
+        *,
+        cohere_api_key: str | None = None,
         **options: Any,
     ) -> None:
         """`max_retries` goes to the SDK (per request), `timeout` bounds each try; `options`
-        (concurrency, cache_size) go to RemoteEncoder."""
+        (concurrency, cache_size) go to RemoteEncoder. `cohere_api_key` is aurelio's name for `api_key`."""
+        api_key = api_key or cohere_api_key
         super().__init__(name, dimensions=dimensions, api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, batch_size=batch_size, score_threshold=score_threshold, **options)
 

@@ -46,10 +46,15 @@ class OpenAIEncoder(RemoteEncoder):
         max_retries: int = 5,
         batch_size: int = 1024,
         score_threshold: float | None = None,
+        *,
+        openai_api_key: str | None = None,
+        openai_base_url: str | None = None,
         **options: Any,
     ) -> None:
         """`dimensions` shortens text-embedding-3 vectors server-side; `max_retries` goes to the SDK client,
-        `timeout` bounds each try; `options` (concurrency, cache_size) go to RemoteEncoder."""
+        `timeout` bounds each try; `options` (concurrency, cache_size) go to RemoteEncoder.
+        `openai_api_key` / `openai_base_url` are aurelio's names for `api_key` / `base_url`."""
+        api_key, base_url = api_key or openai_api_key, base_url or openai_base_url
         super().__init__(name, dimensions=dimensions, api_key=api_key, base_url=base_url, timeout=timeout,
                          max_retries=max_retries, batch_size=batch_size, score_threshold=score_threshold, **options)
 

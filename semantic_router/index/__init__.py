@@ -11,9 +11,13 @@ _LAZY = {
     "RedisIndex": "semantic_router.index.redis",
     "QdrantIndex": "semantic_router.index.qdrant",
     "PineconeIndex": "semantic_router.index.pinecone",
+    "PostgresIndex": "semantic_router.index.postgres",
 }
 
-__all__ = ["Hit", "HitBatch", "Index", "LocalIndex", "PineconeIndex", "QdrantIndex", "Record", "RedisIndex"]
+HybridLocalIndex = LocalIndex  # aurelio's name: LocalIndex stores sparse vectors too
+
+__all__ = ["Hit", "HitBatch", "HybridLocalIndex", "Index", "LocalIndex", "PineconeIndex", "PostgresIndex",
+           "QdrantIndex", "Record", "RedisIndex"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
+from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Record
 from semantic_router.vectors import SparseVector
 
@@ -122,12 +123,48 @@ def record_args(r: Record) -> tuple[Any, ...]:
     return args
 
 
-def hash_record(raw: dict[Any, Any]) -> Record:
-    """The record a stored hash holds."""
+def corrupt(key: str, why: str) -> IndexBackendError:
+    """The error for a record hash that is not what a router wrote (edited, truncated, renamed fields)."""
+    return IndexBackendError(f"Redis record {key!r} is corrupt ({why}); delete it, or re-sync from a router whose "
+                             "copy is the truth (auto_sync='local')")
+
+
+def hash_record(raw: dict[Any, Any], key: str, record_id: str) -> Record:
+    """The record a stored hash holds; IndexBackendError naming the key when it is corrupt (a field
+    missing, an id not its key's, a vector truncated, NaN, infinite or zero, JSON that is not)."""
     f = {text(k): v for k, v in raw.items()}
-    sparse = None
-    if "sparse" in f:
-        sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
-    meta = json.loads(f["metadata"]) if "metadata" in f else None
-    dense = np.frombuffer(f["dense"], dtype=np.float32).copy()
-    return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, text(f["id"]))
+    missing = [n for n in ("id", "route", "utterance", "dense") if n not in f]
+    if missing:
+        raise corrupt(key, f"no {', '.join(missing)} field")
+    if text(f["id"]) != record_id:
+        raise corrupt(key, f"its id field is {text(f['id'])!r:.60}")
+    blob = f["dense"]
+    if not isinstance(blob, bytes) or not blob or len(blob) % 4:
+        raise corrupt(key, f"a vector of {len(blob)} bytes")
+    dense = np.frombuffer(blob, dtype=np.float32).copy()
+    if not (np.isfinite(dense).all() and dense.any()):
+        raise corrupt(key, "its vector is NaN, infinite or zero")
+    try:
+        sparse = None
+        if "sparse" in f:
+            sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
+        meta = json.loads(f["metadata"]) if "metadata" in f else None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise corrupt(key, f"unreadable sparse vector or metadata: {exc}") from None
+    return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, record_id)
+
+
+def parse_layout(raw: Any, key: str) -> dict[str, Any] | None:
+    """The FT index layout stored in the meta key ({dims, algorithm, schema}), None when absent;
+    IndexBackendError naming the key when it holds anything else."""
+    if raw is None:
+        return None
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        meta = None
+    dims = meta.get("dims") if isinstance(meta, dict) else None
+    if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1:
+        raise IndexBackendError(f"Redis key {key!r} is corrupt (expected the FT index layout {{dims, algorithm, "
+                                f"schema}}, got {raw!r:.80}); delete it and the FT index, or the whole index")
+    return meta

@@ -229,6 +229,23 @@ class Index(ABC):
         """Async `close`: also closes the running event loop's async clients."""
         self.close()
 
+    # -- aurelio's names ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.count()
+
+    def __bool__(self) -> bool:  # an empty index is still an index (`__len__` would make it falsy)
+        return True
+
+    def delete_index(self) -> None:
+        """aurelio's name for `drop`."""
+        self.drop()
+
+    async def alen(self) -> int:
+        return await self.acount()
+
+    async def adelete_index(self) -> None:
+        await asyncio.to_thread(self.drop)
+
     # -- async twins: a worker thread unless the backend has a native async client -------------
     async def aupsert(self, records: Sequence[Record]) -> None:
         await asyncio.to_thread(self.upsert, records)

@@ -107,7 +107,8 @@ class LocalIndex(Index):
 
     type = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, *, init_async_index: bool = False) -> None:
+        """`init_async_index` (aurelio's switch) is accepted: the async methods always work."""
         self._snap = _Snapshot.empty()
         self._write = threading.RLock()
         self._state: dict[str, Any] | None = None

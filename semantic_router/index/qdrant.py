@@ -29,6 +29,7 @@ from semantic_router.index._common import (
     RetryPolicy,
     batch_dims,
     chunked,
+    decode_state,
     finite,
     merge_hybrid,
     query_matrix,
@@ -95,13 +96,26 @@ class QdrantIndex(Index):
         prefer_grpc: bool = False,
         lock_ttl: float = 30.0,
         retries: int = 3,
+        *,
+        index_name: str | None = None,
+        dimensions: int | None = None,
+        namespace: str | None = None,
+        init_async_index: bool = False,
     ) -> None:
         """`retries` is the number of attempts per call on transient faults (timeouts, 5xx, 429).
-        A given `client`/`aclient` is not closed by `close()`."""
+        A given `client`/`aclient` is not closed by `close()`. Without `url`, `location`, `path` or
+        `client`: `$QDRANT_URL`, else an in-memory store (as aurelio). aurelio's `index_name` is
+        `name`; `dimensions` and `init_async_index` are accepted (the collection is sized on the first
+        write, async methods always work); `namespace` is not supported."""
+        if namespace is not None:
+            raise ValueError(f"QdrantIndex namespaces are not supported (got namespace={namespace!r}); "
+                             "use one collection (name=...) per tenant")
+        name = index_name if index_name is not None else name
         if not name or "/" in name:
             raise ValueError(f"invalid Qdrant collection name {name!r}")
         if client is None and url is None and location is None and path is None:
-            url = os.environ.get("QDRANT_URL", "http://localhost:6333")
+            url = os.environ.get("QDRANT_URL")
+            location = None if url else ":memory:"
         self.name = name
         self._url, self._location, self._path = url, location, path
         self._api_key = api_key if api_key is not None else os.environ.get("QDRANT_API_KEY")
@@ -401,7 +415,7 @@ class QdrantIndex(Index):
     # -- shared state and the writers' lock -------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
         payload = self._retrieve(self._state_coll, _STATE_ID)
-        return None if payload is None else json.loads(payload["state"])
+        return None if payload is None else decode_state(payload["state"], f"Qdrant collection {self._state_coll!r}")
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -44,14 +45,17 @@ from semantic_router.index._common import (
     LoopClients,
     PreparedSearch,
     batch_dims,
+    decode_state,
     query_matrix,
 )
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     WRITE_BATCH,
     WRITE_WINDOW,
+    corrupt,
     hash_record,
     info_field,
+    parse_layout,
     parse_search,
     route_tag,
     strip_password,
@@ -80,6 +84,11 @@ _PAGE = 500  # keys per SCAN/FT.SEARCH page and commands per pipelined round tri
 _SCHEMA = 2  # FT index layout: 2 = route filters on the hashed route tag
 _LENIENT = ("no such index", "unknown index name", "index already exists")  # races on the FT index
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisUnreachableError(IndexBackendError, redis.exceptions.ConnectionError):
+    """Redis could not be reached; also redis-py's ConnectionError, which code written for redis-py
+    (and RedisVL) catches."""
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 # KEYS: state, lock, write nonce. ARGV: new state JSON, expected version ('' = any), lease token
@@ -123,15 +132,19 @@ class RedisIndex(Index):
         self, url: str = "redis://localhost:6379", name: str = "semantic-router", algorithm: str = "flat",
         client: redis.Redis | None = None, prefix: str | None = None, *, aclient: redis.asyncio.Redis | None = None,
         lock_lease: float = 10.0, retries: int = 4, socket_timeout: float = 5.0, connect_timeout: float = 2.0,
-        hnsw_m: int = 16, hnsw_ef_construction: int = 200,
+        hnsw_m: int = 16, hnsw_ef_construction: int = 200, max_connections: int = 64, pool_timeout: float = 10.0,
     ) -> None:
         """Connect and PING (failing fast with IndexBackendError); the FT index is made on first upsert.
 
         `prefix` replaces the ``sr:<name>:`` key namespace; `lock_lease` is the lock's lease in
         seconds; `retries` is how often redis-py retries a command on connection errors or timeouts.
-        A given `client` must not decode responses; it and `aclient` are used as configured
-        (their own retry policy) and are not closed by `close()`.
+        Async queries share at most `max_connections` connections per event loop: more concurrent
+        ones wait for a free connection, up to `pool_timeout` s (redis-py's default async pool
+        refuses them at its cap instead). A given `client` must not decode responses; it and
+        `aclient` are used as configured (their own retry policy and pool) and are not closed by `close()`.
         """
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
         self.url, self.name, self.algorithm = url, name, algorithm.lower()
@@ -155,8 +168,11 @@ class RedisIndex(Index):
         elif client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False (vectors are bytes)")
         self._client, self._aclient = client, aclient
-        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(
-            lambda: redis.asyncio.Redis.from_url(url, retry=self._async_retry, **self._conn_kw), lambda c: c.aclose())
+        pool_kw = {"max_connections": max_connections, "timeout": pool_timeout, "retry": self._async_retry,
+                   **self._conn_kw}
+        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(  # a waiting (bounded) pool per event loop
+            lambda: redis.asyncio.Redis.from_pool(redis.asyncio.BlockingConnectionPool.from_url(url, **pool_kw)),
+            lambda c: c.aclose())
         self._write_script = self._client.register_script(_WRITE_STATE)
         try:
             self._client.ping()
@@ -174,8 +190,9 @@ class RedisIndex(Index):
 
     # -- round trips ----------------------------------------------------------------------------
     def _unreachable(self, exc: Exception) -> IndexBackendError:
-        return IndexBackendError(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})",
-                                 retryable=isinstance(exc, _UNREACHABLE) and _not_auth(exc))
+        kind = RedisUnreachableError if isinstance(exc, redis.exceptions.ConnectionError) else IndexBackendError
+        return kind(f"Redis at {self.safe_url} is unreachable ({type(exc).__name__}: {exc})",
+                    retryable=isinstance(exc, _UNREACHABLE) and _not_auth(exc))
 
     def _check(self, reply: Any, cmd: Cmd, lenient: bool) -> Any:
         """The reply; None for a missing/existing FT index if lenient; else a clear error."""
@@ -227,13 +244,14 @@ class RedisIndex(Index):
     # -- the FT index -----------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any] | None:
         (raw,) = self._run([("GET", self.meta_key)])
-        return None if raw is None else json.loads(raw)
+        return parse_layout(raw, self.meta_key)
 
     def _info(self) -> tuple[int | None, int]:
         """(dimensions stored in meta, number of indexed records) in one round trip."""
-        meta, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
+        raw, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
         count = 0 if info is None else int(info_field(info, "num_docs") or 0)
-        return (json.loads(meta)["dims"] if meta else None), count
+        meta = parse_layout(raw, self.meta_key)
+        return (None if meta is None else meta["dims"]), count
 
     def _create(self, dims: int, drop: bool) -> None:
         """(Re)make the FT index (dropping it keeps its records) and record its layout in meta."""
@@ -284,7 +302,11 @@ class RedisIndex(Index):
             if reply is None:
                 return []
             total, docs = parse_search(reply)
-            keys += [k for k, f in docs if text(f.get("route", "")) == route]
+            for k, f in docs:  # the route tag is the hash of the route name: a name that differs was edited
+                if text(f.get("route", "")) != route:
+                    raise corrupt(k, f"its route field {text(f.get('route', '(missing)'))!r:.60} does not match its "
+                                     "route tag")
+            keys += [k for k, _ in docs]
             offset += _PAGE
             if offset >= total:
                 return keys
@@ -317,8 +339,10 @@ class RedisIndex(Index):
         return sum(int(n) for n in replies)
 
     def records(self, route: str | None = None) -> list[Record]:
-        raws = self._run([("HGETALL", k) for k in self._keys(route)])
-        return [hash_record(raw) for raw in raws if raw]  # {} if deleted meanwhile
+        keys = self._keys(route)
+        raws = self._run([("HGETALL", k) for k in keys])
+        n = len(self.record_prefix)
+        return [hash_record(raw, k, k[n:]) for k, raw in zip(keys, raws) if raw]  # {} if deleted meanwhile
 
     def ids(self, route: str | None = None) -> list[str]:
         n = len(self.record_prefix)
@@ -370,10 +394,10 @@ class RedisIndex(Index):
         ]
 
         def finish(replies: list[Any]) -> HitBatch:
-            meta = self._check(replies[0], cmds[0], False)
+            meta = parse_layout(self._check(replies[0], cmds[0], False), self.meta_key)
             if meta is None:  # no FT index yet
                 return empty
-            dims = json.loads(meta)["dims"]
+            dims = meta["dims"]
             if dims != q.shape[1]:
                 raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {dims}")
             rows = []
@@ -392,7 +416,12 @@ class RedisIndex(Index):
         qmap = None if qs is None else qs.to_dict()
         cands = []
         for key, f in docs:
-            route = text(f["route"])
+            try:
+                route, utterance, dense = text(f["route"]), text(f["utterance"]), 1.0 - float(f["__score"])
+            except (KeyError, ValueError) as exc:
+                raise corrupt(key, f"no usable {exc} field") from None
+            if not math.isfinite(dense):  # a NaN or zero vector scores NaN: never a silent "no route"
+                raise corrupt(key, "its vector is NaN, infinite or zero")
             if wanted is not None and route not in wanted:
                 continue
             score = None
@@ -400,7 +429,7 @@ class RedisIndex(Index):
                 stored = json.loads(f["sparse"]) if "sparse" in f else {}
                 score = float(sum(float(v) * qmap.get(int(i), 0.0) for i, v in stored.items()))
             rid = text(f["id"]) if "id" in f else key[len(self.record_prefix):]
-            cands.append(Hit(rid, route, text(f["utterance"]), 1.0 - float(f["__score"]), score))
+            cands.append(Hit(rid, route, utterance, dense, score))
         top = cands[:top_k]
         if qmap is None:
             return top
@@ -425,7 +454,7 @@ class RedisIndex(Index):
     # -- shared state and the writers' lock -------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
         (raw,) = self._run([("GET", self.state_key)])
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else decode_state(raw, f"Redis key {self.state_key!r} at {self.safe_url}")
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:

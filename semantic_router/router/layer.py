@@ -21,6 +21,7 @@ from semantic_router.dynamic.conversation import History
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
+from semantic_router.quality.learned import apply_extra
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
@@ -75,7 +76,7 @@ class RouteLayer:
         items = edits.checked_routes(routes)
         self.refresh_interval = check_seconds(refresh_interval, "refresh_interval", allow_inf=True)
         self.lock_timeout = check_seconds(lock_timeout, "lock_timeout")
-        self.encoder = encoder
+        self._encoder = encoder
         self.index = index if index is not None else LocalIndex()
         self.auto_sync = auto_sync
         self.llm = llm  # fills function arguments of dynamic routes (semantic_router.llms)
@@ -102,6 +103,28 @@ class RouteLayer:
         else:  # the store publishes every change from the first sync on
             self.sharing.sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
             self.sharing.start_refresh(self.refresh, self.refresh_interval)
+
+    @property
+    def encoder(self) -> DenseEncoder:
+        """The dense encoder that queries and new utterances go through."""
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: DenseEncoder) -> None:
+        """Swap in another instance of the SAME model (name, dimensions) for queries and new utterances;
+        another model is refused: the stored vectors would not compare with its queries."""
+        if not isinstance(encoder, DenseEncoder):
+            raise TypeError(f"encoder must be a DenseEncoder, got {type(encoder).__name__}")
+        old = self._encoder
+        if (encoder.name, encoder.dimensions) != (old.name, old.dimensions):
+            raise ValueError(f"rl.encoder = {encoder.name!r} ({encoder.dimensions} dims): this router's vectors are "
+                             f"of {old.name!r} ({old.dimensions} dims) and would not compare with its queries; build "
+                             "a router with the new encoder (RouteLayer(encoder=..., routes=rl.routes)) or "
+                             "RouteLayer.load(path, encoder=..., reencode=True)")
+        self.store.use_encoder(encoder)
+        self.router.encoder = self.sharing.encoder = self._encoder = encoder
+        if encoder.score_threshold != old.score_threshold:  # routes without a threshold take the encoder's
+            self.store.commit(lambda draft: None)
 
     # -- the current snapshot and settings ---------------------------------------------------------
     @property
@@ -178,14 +201,7 @@ class RouteLayer:
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
-        new = make_rule(rule)
-
-        def change(draft) -> None:  # a settings change: synced like any other
-            draft.rule = new
-            draft.settings = Settings(**{**draft.settings.__dict__, "rule_auto": False})
-            draft.extra["rule"] = new.spec()
-
-        self.store.commit(change)
+        self.store.commit(edits.set_rule(make_rule(rule)))
 
     @property
     def rule_name(self) -> str:
@@ -215,13 +231,13 @@ class RouteLayer:
              many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
         """The snapshot (read once), the validated query and what is asked, for one query."""
         snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
+        query = single_query(text, vector, messages, self._encoder.dimensions, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
     def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
                simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
-        query = batch_query(texts, vectors, self.encoder.dimensions)
+        query = batch_query(texts, vectors, self._encoder.dimensions)
         return snap, query, ask_for(route_filter, explain, simulate_static)
 
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
@@ -400,7 +416,6 @@ class RouteLayer:
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        from semantic_router.quality.fit import apply_extra
 
         def change(draft: Any) -> None:
             apply_extra(draft, extra)
@@ -451,9 +466,11 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
-        return persist.load(cls, path, warm=warm, **overrides)
+    def load(cls, path: str | Path, warm: bool = False, reencode: bool = False, **overrides: Any) -> RouteLayer:
+        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
+        `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
+        are then encoded with it)."""
+        return persist.load(cls, path, warm=warm, reencode=reencode, **overrides)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def warmup(self) -> None:

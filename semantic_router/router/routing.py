@@ -209,14 +209,15 @@ def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
     if snap.remote_lost:
         raise RemoteStateLost(f"the shared index lost this router's records ({snap.remote_lost}); "
                               "routing on it would answer wrong")
-    settings = snap.settings
+    settings, fence = snap.settings, snap.fence
     k = settings.top_k
     routes = None if route_filter is None else list(route_filter)
+    stray = fence.open  # read before and after each search (see RecordFence)
     hits = yield Search(vectors, sparse, k, routes)
     if remote and snap.n_records and routes is None and len(hits) and not (hits.routes != "").any():
         raise RemoteStateLost(f"the shared index returned no records though this router holds {snap.n_records} "
                               "(was it restarted empty?)")
-    agg, ok = aggregate(snap, hits, aggregation)
+    agg, ok = aggregate(snap, hits, aggregation, stray or fence.open)
     if (ok.any(axis=1) if want == 1 else ok.sum(axis=1) >= want).all():
         return agg, ok  # the common case: every query has its answer from the first search
     rows = np.arange(len(vectors))
@@ -230,8 +231,9 @@ def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
         if not len(rows):
             break
         sub_sparse = None if sparse is None else [sparse[i] for i in rows]
+        stray = fence.open
         hits = yield Search(vectors[rows], sub_sparse, k, routes)
-        agg[rows], ok[rows] = aggregate(snap, hits, aggregation)
+        agg[rows], ok[rows] = aggregate(snap, hits, aggregation, stray or fence.open)
     return agg, ok
 
 
@@ -246,9 +248,11 @@ def fuse(snap: Snapshot, hits: HitBatch) -> np.ndarray:
     return scoring.fuse(hits.dense, hits.sparse, snap.settings.alpha if snap.sparse_encoder is not None else 1.0)
 
 
-def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None):
+def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None, by_id: bool = False):
+    """Per-route aggregates and pass mask of a search's hits; `by_id`: count hits by record id
+    (the index may hold records this snapshot does not list, see RecordFence)."""
     table = snap.table
-    codes = table.codes(hits.routes, hits.ids)
+    codes = table.codes(hits.routes, hits.ids, snap.fence.codes if by_id else None)
     methods = table.methods if aggregation is None else (None,) * len(table)
     agg = scoring.aggregate_routes(codes, fuse(snap, hits), methods, aggregation or snap.settings.aggregation,
                                    snap.settings.top_k)

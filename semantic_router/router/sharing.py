@@ -42,7 +42,9 @@ class Sharing:
         if store.syncer is None:
             store.syncer = self.syncer(mode)
         change = sync_change(local, mode, store.snapshot, rule_state)
-        store.commit(change, present=set(self.index.ids()), prune=True, publish=mode != "remote")
+        # "remote" adopts the index's state; an index with none yet gets this router's (empty) set written
+        publish = mode != "remote" or self.index.read_state() is None
+        store.commit(change, present=set(self.index.ids()), prune=True, publish=publish)
 
     def is_synced(self) -> bool:
         """True when the index's state holds exactly the store's routes and settings."""

@@ -118,6 +118,29 @@ def signature(names: Any, ids: Mapping[str, Mapping[str, str]]) -> str:
     return h.hexdigest()
 
 
+def record_codes(names: Sequence[str], ids: Mapping[str, Mapping[str, str]]) -> dict[str, int]:
+    """Record id -> route column of a route set (knn hits counted by the record they are)."""
+    return {i: c for c, n in enumerate(names) for i in ids.get(n, {}).values()}
+
+
+class RecordFence:
+    """Whether an in-process index may hold records its snapshot does not list, for that snapshot's
+    knn queries. While `open`, hits count by record id (`codes`: the snapshot's id -> route column),
+    so a query never counts another snapshot's records; closed, by route name (no per-hit lookup).
+
+    The store opens it before a change writes records (for good: the snapshot is superseded, or the
+    change failed) and on a new snapshot until the garbage of its change is collected. A query reads
+    it before and after each search: closed both times means the search saw exactly the snapshot's
+    records. Snapshots evolved from one another share it. Shared and remote indexes always count by
+    record id (`RouteTable.record_codes`) and leave it closed."""
+
+    __slots__ = ("codes", "open")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] | None = None
+        self.open = False
+
+
 @dataclass
 class Draft:
     """The mutable copy a change edits; the store turns it into the next Snapshot."""
@@ -150,6 +173,8 @@ class Snapshot:
     id_scheme: int = 1
     n_records: int = 0
     remote_lost: str | None = field(default=None)  # set when the shared index lost our records
+    remote_hash: str | None = None  # the hash of that shared state (a state rewritten after a loss may reuse its version)
+    fence: RecordFence = field(default_factory=RecordFence)  # may the index hold records not listed here?
 
     @classmethod
     def empty(cls, settings: Settings, rule: Rule, encoder_threshold: float, sparse_encoder: Any = None,

@@ -33,6 +33,7 @@ from pydantic import (
 
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
+from semantic_router.quality.learned import apply_extra, check_extra
 from semantic_router.route import Aggregation, Route, check_unique_names
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
@@ -92,6 +93,11 @@ class SharedState(BaseModel):
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
 
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)  # learned state is checked before any replica adopts it
+
 
 def check_state(state: Any, where: str = "the index") -> SharedState:
     """A validated SharedState, or a clear error naming the bad field."""
@@ -105,6 +111,16 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
                              for e in exc.errors())
         raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
+
+
+def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the same encoder or another index") -> None:
+    """Refuse to mix vector spaces: the encoder a shared state names (model name, dimensions) must
+    be `encoder`, the process's own. The state's description is only compared, never built."""
+    found = (stored.get("name"), stored.get("dimensions"))
+    if found != (encoder.name, encoder.dimensions):
+        raise SyncError(
+            f"the index was built with encoder {found[0]!r:.100} ({found[1]!r:.20} dims); this router uses "
+            f"{encoder.name!r} ({encoder.dimensions} dims): {hint}")
 
 
 def remote_routes(state: Any) -> dict[str, Route]:
@@ -221,12 +237,7 @@ class Syncer:
 
     def check_encoder(self, state: SharedState) -> None:
         """Refuse to mix vector spaces: the stored encoder must be ours."""
-        stored, mine = state.encoder, self.identity()
-        if (stored.get("name"), stored.get("dimensions")) != (mine["name"], mine["dimensions"]):
-            raise SyncError(
-                f"the index was built with encoder {stored.get('name')!r} ({stored.get('dimensions')} dims); "
-                f"this router uses {mine['name']!r} ({mine['dimensions']} dims). Use the same encoder or another "
-                "index.")
+        check_encoder(state.encoder, self.encoder)
 
     def hash_of(self, snap: Snapshot) -> str:
         return state_hash(list(snap.routes.values()), snap.settings.plain(), self.identity(), dict(snap.extra))
@@ -256,7 +267,14 @@ class Syncer:
             self.index.write_state(state, expected_version=expected or 0, lease=lease)
         else:  # a backend without the fenced contract yet: the lock alone protects the write
             self.index.write_state(state)
-        return snap.evolve(remote_version=version)
+        return snap.evolve(remote_version=version, remote_hash=state["hash"])
+
+    @staticmethod
+    def is_other(state: SharedState, snap: Snapshot) -> bool:
+        """True when `state` is not the one `snap` was built from: another version, or the same
+        version of another lineage (a state republished after the index lost its data)."""
+        return state.version != snap.remote_version or (
+            state.hash is not None and snap.remote_hash is not None and state.hash != snap.remote_hash)
 
     def referenced_ids(self, state: SharedState) -> set[str]:
         make_id = id_function(state.id_scheme)
@@ -269,8 +287,6 @@ class Syncer:
 
     def draft_from(self, state: SharedState, base: Snapshot) -> Draft:
         """The change that takes another instance's state: routes, settings, fitted extras."""
-        from semantic_router.quality.fit import apply_extra
-
         s = state.settings
         settings = Settings(s.top_k, s.aggregation, s.alpha, s.score_threshold, base.settings.rule_auto)
         draft = Draft({r.name: r for r in state.routes}, settings, base.rule, dict(base.extra), base.calibration)
