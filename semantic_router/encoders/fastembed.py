@@ -209,7 +209,7 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
         config_path.write_text(json.dumps(config), encoding="utf-8")
 
 
-class FastEmbedEncoder(LocalModelEncoder):
+class FastEmbedEncoder(LocalModelEncoder["TextEmbedding"]):
     """fastembed `TextEmbedding` on the bundled model (default), a local directory, or a fastembed model name."""
 
     type = "fastembed"
