@@ -52,7 +52,7 @@ def poll_until(attempt: Callable[[], T | None], timeout: float, failure: Callabl
 
 
 @contextlib.contextmanager
-def renewed(renew: Callable[[], bool], release: Callable[[], None], interval: float, what: str) -> Iterator[None]:
+def renewed(renew: Callable[[], bool], release: Callable[[], object], interval: float, what: str) -> Iterator[None]:
     """Hold a taken lease: `renew()` every `interval` s in the background (it returns False once the
     lease was lost), and `release()` on exit; a failed release just lets the lease expire."""
     stop = threading.Event()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from semantic_router._saved import (
     check_columns,
@@ -24,17 +24,23 @@ from semantic_router.config import (
     ENCODERS,
     INDEXES,
     LLMS,
+    HistorySettings,
     RouterConfig,
     build,
     read_text_config,
     write_text_config,
 )
-from semantic_router.encoders.base import SparseVector
+from semantic_router.encoders.base import DenseEncoder, SparseVector
 from semantic_router.errors import ConfigError
 from semantic_router.index.base import Record
 
 if TYPE_CHECKING:
+    from semantic_router.encoders.base import SparseEncoder
+    from semantic_router.index.base import Index
     from semantic_router.router.layer import RouteLayer
+
+#: the RouteLayer class (or subclass) a constructor builds
+L = TypeVar("L", bound="RouteLayer")
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
@@ -51,11 +57,11 @@ def to_config(layer: RouteLayer) -> RouterConfig:
         routes=layer.routes,
         extra=layer.extra,
         llm=None if layer.llm is None else layer.llm.spec(),
-        history={"weight": layer.history.weight, "turns": layer.history.turns},
+        history=HistorySettings(weight=layer.history.weight, turns=layer.history.turns),
     )
 
 
-def parse(data: Any) -> RouterConfig:
+def parse(data: object) -> RouterConfig:
     return data if isinstance(data, RouterConfig) else RouterConfig.parse(data)
 
 
@@ -64,7 +70,7 @@ def warmup(layer: RouteLayer) -> None:
     layer.warmup()
 
 
-def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_config(cls: type[L], config: RouterConfig, warm: bool = False, **overrides: Any) -> L:
     """Build a router from a config; `encoder=`, `index=`, `sparse_encoder=` and settings override it.
     `warm=True` loads and runs the encoder before returning."""
     encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
@@ -72,7 +78,7 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False,
     sparse = overrides.pop("sparse_encoder", None)
     if sparse is None and config.sparse_encoder is not None:
         sparse = build(config.sparse_encoder, ENCODERS, "sparse_encoder")
-    settings = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
+    settings: dict[str, Any] = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
     if "aggregation" in config.model_fields_set:  # an explicit aggregation asks for the knn rule
         settings["aggregation"] = config.aggregation
     if config.llm is not None and "llm" not in overrides:
@@ -90,7 +96,7 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False,
     return layer
 
 
-def from_dict(cls: type[RouteLayer], data: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_dict(cls: type[L], data: Any, warm: bool = False, **overrides: Any) -> L:
     return from_config(cls, parse(data), warm=warm, **overrides)
 
 
@@ -119,8 +125,8 @@ def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None
         raise ValueError(f"format must be 'json', 'yaml' or 'pickle', got {fmt!r}")
 
 
-def from_file(cls: type[RouteLayer], path: str | Path, fmt: str | None = None, warm: bool = False,
-              **overrides: Any) -> RouteLayer:
+def from_file(cls: type[L], path: str | Path, fmt: str | None = None, warm: bool = False,
+              **overrides: Any) -> L:
     """Read a router written by `to_file`/`save`: by `fmt`, else by suffix."""
     kind = fmt or file_kind(path)
     if kind == "pickle":
@@ -150,8 +156,8 @@ def save(layer: RouteLayer, path: str | Path) -> None:
                 "rule_state": layer.rule_state()}, path)
 
 
-def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, reencode: bool = False,
-         **overrides: Any) -> RouteLayer:
+def load(cls: type[L], path: str | Path, warm: bool = False, reencode: bool = False,
+         **overrides: Any) -> L:
     """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded.
 
     Refuses (ConfigError) corrupted files, vectors that are NaN/inf/zero or of the wrong dimension,
@@ -199,7 +205,7 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, reencode: 
     return layer
 
 
-def _records_from_plain(plain: Any, source: str) -> list[Record]:
+def _records_from_plain(plain: Any, source: str) -> list[Record]:  # plain: unpickled data, checked here
     dense = check_columns(plain, source)
     try:
         return [
@@ -224,15 +230,15 @@ def to_yaml(layer: RouteLayer, path: str | Path) -> None:
     to_file(layer, path, "yaml")
 
 
-def from_json(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_json(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
     return from_file(cls, path, "json", warm=warm, **overrides)
 
 
-def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_yaml(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
     return from_file(cls, path, "yaml", warm=warm, **overrides)
 
 
-def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
+def from_index(cls: type[L], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> L:
     """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing.
 
     The encoder comes from this process (`encoder`, else the bundled default model), never from
@@ -256,7 +262,7 @@ def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs:
     return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
 
 
-def default_sparse(stored: dict[str, Any]) -> Any:
+def default_sparse(stored: dict[str, Any]) -> SparseEncoder:
     """The process's default sparse encoder for a hybrid shared state (BM25 with default
     parameters), after checking it is the one the state names; never one built from the state."""
     from semantic_router.encoders.bm25 import BM25Encoder

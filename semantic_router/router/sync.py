@@ -31,6 +31,7 @@ from pydantic import (
     field_validator,
 )
 
+from semantic_router.encoders.base import DenseEncoder
 from semantic_router.errors import ConfigError, SyncError
 from semantic_router.index.base import Index, LeaseToken
 from semantic_router.quality.learned import apply_extra, check_extra
@@ -99,7 +100,7 @@ class SharedState(BaseModel):
         return check_extra(extra)  # learned state is checked before any replica adopts it
 
 
-def check_state(state: Any, where: str = "the index") -> SharedState:
+def check_state(state: object, where: str = "the index") -> SharedState:
     """A validated SharedState, or a clear error naming the bad field."""
     if isinstance(state, SharedState):
         return state
@@ -113,7 +114,7 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
         raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
 
 
-def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the same encoder or another index") -> None:
+def check_encoder(stored: dict[str, Any], encoder: DenseEncoder, hint: str = "use the same encoder or another index") -> None:
     """Refuse to mix vector spaces: the encoder a shared state names (model name, dimensions) must
     be `encoder`, the process's own. The state's description is only compared, never built."""
     found = (stored.get("name"), stored.get("dimensions"))
@@ -123,7 +124,7 @@ def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the sam
             f"{encoder.name!r} ({encoder.dimensions} dims): {hint}")
 
 
-def remote_routes(state: Any) -> dict[str, Route]:
+def remote_routes(state: object) -> dict[str, Route]:
     return {r.name: r for r in check_state(state).routes}
 
 
@@ -169,6 +170,7 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
     for name in sorted(local.keys() | remote.keys()):
         a, b = local.get(name), remote.get(name)
         if b is None:
+            assert a is not None  # the name comes from one side or the other
             out.append(RouteDiff(name, "local-only", utterances_local_only=list(a.utterances)))
         elif a is None:
             out.append(RouteDiff(name, "remote-only", utterances_remote_only=list(b.utterances)))
@@ -184,7 +186,8 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
 
 
 
-def sync_change(local: dict[str, Route], mode: str, mine: Snapshot, rule_state: dict[str, Any] | None):
+def sync_change(local: dict[str, Route], mode: str, mine: Snapshot,
+                rule_state: dict[str, Any] | None) -> Callable[[Draft], None]:
     """The change a sync makes: the merge of `local` and the shared routes; settings, rule and
     fitted extras stay this router's unless the mode makes the remote side the truth."""
 
@@ -206,7 +209,7 @@ def new_instance_id() -> str:
 class Syncer:
     """The shared-index side of a router: read and validate the state, publish fenced, adopt."""
 
-    def __init__(self, index: Index, mode: str, encoder: Any, lock_timeout: float, instance_id: str) -> None:
+    def __init__(self, index: Index, mode: str, encoder: DenseEncoder, lock_timeout: float, instance_id: str) -> None:
         if mode not in MODES:
             raise ValueError(f"auto_sync must be one of {MODES}, got {mode!r}")
         self.index = index
@@ -309,7 +312,7 @@ class Refresher:
 
     MIN_INTERVAL = 0.05
 
-    def __init__(self, refresh: Callable[[], Any], interval: float) -> None:
+    def __init__(self, refresh: Callable[[], object], interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="semantic-router-refresh",
                                         args=(weakref.WeakMethod(refresh), max(interval, self.MIN_INTERVAL),
@@ -317,7 +320,7 @@ class Refresher:
         self._thread.start()
 
     @staticmethod
-    def _run(ref: weakref.WeakMethod, interval: float, stop: threading.Event) -> None:
+    def _run(ref: weakref.WeakMethod[Callable[[], object]], interval: float, stop: threading.Event) -> None:
         while not stop.wait(interval):
             fn = ref()
             if fn is None:
