@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command (CI runs exactly this via .ci/run): install everything the suite needs into
-# .venv on a fresh machine (CPU torch first), lint with ruff, then run the whole suite (which also builds
-# the docs site with `mkdocs build --strict`, tests/test_docs.py). Extra arguments go to pytest.
+# .venv on a fresh machine (CPU torch first), lint with ruff, type-check with mypy, then run the whole
+# suite (which also builds the docs site with `mkdocs build --strict`, tests/test_docs.py). Extra
+# arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0            # CPU build; an unpinned torch pulls a multi-GB CUDA build
 python -m pip install -q -e '.[dev]'              # every extra + pytest, hypothesis, ruff, mkdocs tools
 
-# --- lint, then the suite -------------------------------------------------------------------------------
+# --- lint, type-check ([tool.mypy] in pyproject.toml), then the suite ----------------------------------
 ruff check semantic_router tests benchmarks
+mypy
 status=0
 HF_HUB_OFFLINE=1 python -m pytest -q "$@" || status=$?
 if [ "$status" = "5" ]; then  # pytest: "no tests collected"

@@ -50,7 +50,7 @@ class RouterConfig:
     It carries the full config of this library (thresholds, rule, index...), so a router
     rebuilt with `SemanticRouter.from_config(config)` routes like the one it came from."""
 
-    def __init__(self, routes: Sequence[Route] | None = None, encoder_type: str = "huggingface",
+    def __init__(self, routes: Sequence[Route | dict[str, Any]] | None = None, encoder_type: str = "huggingface",
                  encoder_name: str | None = None, *, data: dict[str, Any] | None = None) -> None:
         if data is None:
             encoder: dict[str, Any] = {"type": encoder_type}
@@ -151,8 +151,8 @@ class SemanticRouter(CoreRouteLayer):
         `init_async_index` is accepted (the async methods always work)."""
         super().__init__(encoder=encoder, routes=routes, index=index, **kwargs)
 
-    @property  # type: ignore[override]
-    def score_threshold(self) -> float | None:
+    @property
+    def score_threshold(self) -> float:
         """The router's default similarity threshold: its own, else its encoder's (as aurelio reports it)."""
         own = self.snapshot.settings.score_threshold
         return own if own is not None else self.encoder.score_threshold
@@ -194,7 +194,7 @@ class SemanticRouter(CoreRouteLayer):
         except RouteNotFoundError:
             return None
 
-    def update(self, name: str, threshold: float | None = None, utterances: Sequence[str] | None = None,  # type: ignore[override]
+    def update(self, name: str, threshold: float | None = None, utterances: Sequence[str] | None = None,
                **fields: Any) -> Route:
         """aurelio's `update(name, threshold=, utterances=)`, plus this library's keyword fields."""
         if threshold is not None:
@@ -244,7 +244,7 @@ class SemanticRouter(CoreRouteLayer):
         return RouterConfig(data=self.to_dict())
 
     @classmethod
-    def from_config(cls, config: RouterConfig | dict[str, Any] | Any, index: Index | None = None,
+    def from_config(cls, config: RouterConfig | dict[str, Any] | Any, index: Index | None = None,  # type: ignore[override]  # aurelio's: (config, index)
                     **overrides: Any) -> SemanticRouter:
         """A router from a RouterConfig (or a config dict); the utterances are encoded."""
         if isinstance(config, RouterConfig):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from semantic_router import Route as CoreRoute
 from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
+from semantic_router.route import Aggregation
 
 __all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer",
            "DEFAULT_MODEL", "DistanceThreshold", "to_core_route", "from_core_route", "check_distance",
@@ -103,10 +104,11 @@ class RoutingConfig(BaseModel):
 
 
 # RedisVL aggregates distances; the library aggregates similarities (1 - distance) per route.
-_AGGREGATIONS = {DistanceAggregationMethod.avg: "mean", DistanceAggregationMethod.min: "max"}
+_AGGREGATIONS: dict[DistanceAggregationMethod, Aggregation] = {DistanceAggregationMethod.avg: "mean",
+                                                              DistanceAggregationMethod.min: "max"}
 
 
-def core_aggregation(method: Any) -> str:
+def core_aggregation(method: Any) -> Aggregation:
     """The library's aggregation for a RedisVL method: avg -> mean, min -> max similarity.
 
     `sum` is refused: RedisVL sums the distances of a route's matching references (more
@@ -127,8 +129,8 @@ def to_core_route(route: Any) -> CoreRoute:
         route = Route.model_validate(route)
     if not isinstance(route, Route):
         raise TypeError(f"expected a redisvl-style Route, got {type(route).__name__}: {route!r:.80}")
-    return CoreRoute(name=route.name, utterances=list(route.references), metadata=dict(route.metadata),
-                     distance_threshold=route.distance_threshold)
+    return CoreRoute.model_validate({"name": route.name, "utterances": list(route.references),
+                                     "metadata": dict(route.metadata), "distance_threshold": route.distance_threshold})
 
 
 def from_core_route(route: CoreRoute, default_similarity: float) -> Route:

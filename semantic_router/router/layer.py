@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy.typing as npt
 
@@ -34,8 +34,6 @@ from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 from semantic_router.vectors import Bools, Floats, SparseVector
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from semantic_router.llms.base import BaseLLM
     from semantic_router.quality.evaluation import EvalReport
     from semantic_router.quality.fit import FitReport
@@ -45,6 +43,9 @@ _UNSET: Any = object()
 
 __all__ = ["SYNC_MODES", "Query", "RouteLayer"]
 
+
+#: the RouteLayer class (or subclass) a constructor or `with` returns
+L = TypeVar("L", bound="RouteLayer")
 
 class RouteLayer:
     """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
@@ -395,7 +396,7 @@ class RouteLayer:
 
     # -- sharing through the index ----------------------------------------------------------------
     @classmethod
-    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> Self:
+    def from_index(cls: type[L], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> L:
         """A router built from the state stored in a shared index, without encoding anything."""
         return persist.from_index(cls, index, encoder, **kwargs)
 
@@ -447,11 +448,11 @@ class RouteLayer:
         return persist.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> Self:
+    def from_dict(cls: type[L], data: dict[str, Any], warm: bool = False, **overrides: Any) -> L:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> Self:
+    def from_config(cls: type[L], config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> L:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 
@@ -466,16 +467,16 @@ class RouteLayer:
         persist.to_file(self, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_file(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
         """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
         return persist.from_file(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_json(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
         return persist.from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> Self:
+    def from_yaml(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
         return persist.from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self, path: str | Path) -> None:
@@ -483,7 +484,7 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, reencode: bool = False, **overrides: Any) -> Self:
+    def load(cls: type[L], path: str | Path, warm: bool = False, reencode: bool = False, **overrides: Any) -> L:
         """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
         `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
         are then encoded with it)."""
@@ -509,13 +510,13 @@ class RouteLayer:
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
-    def __enter__(self) -> Self:
+    def __enter__(self: L) -> L:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self: L) -> L:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

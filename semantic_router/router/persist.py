@@ -96,7 +96,7 @@ def from_config(cls: type[L], config: RouterConfig, warm: bool = False, **overri
     return layer
 
 
-def from_dict(cls: type[L], data: Any, warm: bool = False, **overrides: Any) -> L:
+def from_dict(cls: type[L], data: object, warm: bool = False, **overrides: Any) -> L:
     return from_config(cls, parse(data), warm=warm, **overrides)
 
 

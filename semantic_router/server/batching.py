@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -30,7 +29,7 @@ __all__ = ["MicroBatcher"]
 @dataclass(eq=False)
 class _Item:
     texts: list[str]
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future[RouteChoice] = field(repr=False)
 
 
 class MicroBatcher:
@@ -52,7 +51,7 @@ class MicroBatcher:
         self._expected = 0  # requests being parsed that will ask for a classification soon
         self._submitted: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- public -----------------------------------------------------------------------------------
@@ -70,10 +69,10 @@ class MicroBatcher:
         """Route one query given as texts to blend (row 0 = the query); one entry is a plain prompt."""
         if self._closed:
             raise RuntimeError("classifier is closed")
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RouteChoice] = asyncio.get_running_loop().create_future()
         item = _Item(list(texts), future)
         if not self.enabled:
-            return (await asyncio.to_thread(self._run, [item]))[0]
+            return (await asyncio.to_thread(self._run, [item.texts]))[0]
         self._ensure_worker()
         self._pending.append(item)
         assert self._wakeup is not None and self._submitted is not None
@@ -87,7 +86,7 @@ class MicroBatcher:
 
     def classify_sync(self, texts: list[str]) -> RouteChoice:
         """The same computation without batching, for warm-up and the CLI."""
-        return self._run([_Item(list(texts), None)])[0]  # type: ignore[arg-type]
+        return self._run([list(texts)])[0]
 
     async def aclose(self) -> None:
         self._closed = True
@@ -123,7 +122,8 @@ class MicroBatcher:
                 idle = True
                 continue
             try:
-                results: list[Any] = await asyncio.to_thread(self._run, batch)
+                results: Sequence[RouteChoice | Exception] = await asyncio.to_thread(
+                    self._run, [item.texts for item in batch])
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
@@ -154,12 +154,13 @@ class MicroBatcher:
             except asyncio.TimeoutError:
                 return
 
-    def _run(self, batch: list[_Item]) -> list[RouteChoice]:
-        """In a worker thread: one encoder call for every distinct text, one batched route."""
-        unique = list(dict.fromkeys(t for item in batch for t in item.texts))
+    def _run(self, batch: list[list[str]]) -> list[RouteChoice]:
+        """In a worker thread: one encoder call for every distinct text, one batched route (one
+        query per entry of `batch`: its texts to blend, row 0 the query)."""
+        unique = list(dict.fromkeys(t for texts in batch for t in texts))
         vectors = self.layer.encoder.encode_queries(unique)
         row = {t: i for i, t in enumerate(unique)}
-        queries = np.concatenate([blend(vectors[[row[t] for t in item.texts]], self.history) for item in batch])
+        queries = np.concatenate([blend(vectors[[row[t] for t in texts]], self.history) for texts in batch])
         self.batches += 1
         self.items += len(batch)
         return self.layer.route_batch(vectors=queries, explain=True, simulate_static=True)
