@@ -28,8 +28,8 @@ from pydantic import (
 )
 
 from semantic_router._files import atomic_write
-from semantic_router.errors import ConfigError, ConfigFileNotFoundError
-from semantic_router.quality.learned import check_extra
+from semantic_router.decision.extra import check_extra
+from semantic_router.errors import ConfigError, ConfigFileNotFoundError, describe_errors
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -49,18 +49,6 @@ INDEXES = {
     "qdrant": "semantic_router.index.qdrant:QdrantIndex",
     "pinecone": "semantic_router.index.pinecone:PineconeIndex",
 }
-
-
-def describe_errors(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
-    """One line per error of a pydantic ValidationError: ``dotted.path: message (got value)``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
-        msg = err["msg"]
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            msg += f" (got {type(err['input']).__name__}: {err['input']!r:.60})"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
 
 
 class HistorySettings(BaseModel):

@@ -9,11 +9,15 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from semantic_router import Route, RouteLayer
 from tests.hash_encoder import HashEncoder
 
 OLD = ["alpha bravo charlie", "delta echo foxtrot"]
 NEW = ["golf hotel india", "juliet kilo lima"]
+
+pytestmark = pytest.mark.slow  # thousands of changes racing queries
 
 
 def test_a_knn_batch_never_matches_old_and_new_utterances_of_one_route_at_once():

@@ -84,6 +84,7 @@ def load_in_subprocess(path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # each case loads a crafted file in a memory-capped subprocess
 @pytest.mark.parametrize("what", sorted(CRAFTED))
 def test_a_crafted_array_is_refused_before_anything_is_allocated(tmp_path, saved_payload, what):
     payload = {**saved_payload, "records": {**saved_payload["records"], "dense": CRAFTED[what]}}

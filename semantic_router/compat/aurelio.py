@@ -230,7 +230,8 @@ class SemanticRouter(CoreRouteLayer):
     def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
         """aurelio's diff lines `<tag> route: utterance[ | function_schemas | metadata]`: "+" only in the
         index's shared state, "-" only in this router, " " in both (`diff()` gives the structured form)."""
-        raw = self.index.read_state()
+        coordination = self.index.coordination
+        raw = coordination.read_state() if coordination is not None else None
         remote = [] if raw is None else check_state(raw).routes
         mine, theirs = _utterance_lines(self.routes, include_metadata), _utterance_lines(remote, include_metadata)
         return [f"{'+' if line not in mine else '-' if line not in theirs else ' '} {line}"

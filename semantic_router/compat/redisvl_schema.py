@@ -10,13 +10,12 @@ from __future__ import annotations
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
 
 from semantic_router import Route as CoreRoute
 from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
-from semantic_router.route import Aggregation
 
 __all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer",
            "DEFAULT_MODEL", "DistanceThreshold", "to_core_route", "from_core_route", "check_distance",
@@ -104,11 +103,11 @@ class RoutingConfig(BaseModel):
 
 
 # RedisVL aggregates distances; the library aggregates similarities (1 - distance) per route.
-_AGGREGATIONS: dict[DistanceAggregationMethod, Aggregation] = {DistanceAggregationMethod.avg: "mean",
+_AGGREGATIONS: dict[DistanceAggregationMethod, Literal["mean", "max"]] = {DistanceAggregationMethod.avg: "mean",
                                                               DistanceAggregationMethod.min: "max"}
 
 
-def core_aggregation(method: Any) -> Aggregation:
+def core_aggregation(method: Any) -> Literal["mean", "max"]:
     """The library's aggregation for a RedisVL method: avg -> mean, min -> max similarity.
 
     `sum` is refused: RedisVL sums the distances of a route's matching references (more

@@ -24,7 +24,12 @@ Message = Mapping[str, Any]
 
 
 class FunctionCaller(Protocol):
-    """What fills a dynamic route's arguments: `semantic_router.llms.BaseLLM` (which sits above this module)."""
+    """What fills a dynamic route's arguments: a router's `llm`, `semantic_router.llms.BaseLLM` (which sits
+    above this module and the router)."""
+
+    def spec(self) -> dict[str, Any]:
+        """The config entry that recreates it (no secrets)."""
+        ...
 
     def extract_function_call(self, query: str, schemas: Sequence[Any],
                               messages: Sequence[Message] | None = None) -> list[dict[str, Any]]: ...

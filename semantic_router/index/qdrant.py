@@ -34,7 +34,8 @@ from semantic_router.index._common import (
     merge_hybrid,
     query_matrix,
 )
-from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import Lease, LeaseLock
 from semantic_router.vectors import SparseVector
 
@@ -78,7 +79,7 @@ def _missing(exc: IndexBackendError) -> bool:
     return exc.status == 404
 
 
-class QdrantIndex(Index):
+class QdrantIndex(Index, Coordinator):
     """Records in a Qdrant collection; hybrid search with one batched request per call."""
 
     type = "qdrant"

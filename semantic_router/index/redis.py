@@ -40,6 +40,7 @@ import numpy as np
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from semantic_router._extras import extra
+from semantic_router.checks import check_int
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
     LoopClients,
@@ -63,7 +64,8 @@ from semantic_router.index._redis_wire import (
     text,
     write_command,
 )
-from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector
 
@@ -123,7 +125,7 @@ class _Retry(Retry):
         return super().call_with_retry(do, fail, is_retryable or _not_auth, with_failure_count)
 
 
-class RedisIndex(Index):
+class RedisIndex(Index, Coordinator):
     """Records as Redis hashes, searched by RediSearch KNN (FLAT or HNSW, cosine)."""
 
     type = "redis"
@@ -143,8 +145,7 @@ class RedisIndex(Index):
         refuses them at its cap instead). A given `client` must not decode responses; it and
         `aclient` are used as configured (their own retry policy and pool) and are not closed by `close()`.
         """
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
-            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+        check_int(max_connections, "max_connections", 1)
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
         self.url, self.name, self.algorithm = url, name, algorithm.lower()

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semantic_router._files import atomic_write
+from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import BlendRule, blend
-from semantic_router.quality.calibration import Calibration
 from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
 
 if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+    from semantic_router.router.layer import CoreRouteLayer as RouteLayer
 
 OBJECTIVES = ("accuracy", "balanced", "f1")
 LAM_GRID = (0.0, 0.025, 0.05, 0.1, 0.2, 0.5)

@@ -12,7 +12,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from semantic_router.decision.rules import Rule, make_rule
 from semantic_router.errors import RouteNotFoundError
-from semantic_router.quality.learned import apply_extra
+from semantic_router.router.learned import apply_extra
 from semantic_router.route import Route
 from semantic_router.router.snapshot import Draft
 

@@ -1,4 +1,6 @@
-"""RouteLayer: the public face of a router, composed of a few collaborators with narrow interfaces.
+"""CoreRouteLayer: the router behind the public `RouteLayer`, composed of a few collaborators with
+narrow interfaces. `semantic_router.face.RouteLayer` adds fitting and evaluation (quality/) on top,
+so the router never imports quality/.
 
 - `RouteStore` (router/store.py) owns the current immutable `Snapshot` and the one commit path;
 - `Router` (router/routing.py) decides queries over ONE snapshot, sync or async, no I/O but the
@@ -13,19 +15,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy.typing as npt
 
 from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
-from semantic_router.dynamic.conversation import History, Message
+from semantic_router.dynamic.conversation import FunctionCaller, History, Message
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
-from semantic_router.quality.learned import apply_extra
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
 from semantic_router.router.sharing import Sharing
 from semantic_router.router.snapshot import ID_SCHEME, Draft, Settings, Snapshot, check_seconds, check_top_k
@@ -33,22 +35,20 @@ from semantic_router.router.store import RouteStore, Utterance
 from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 from semantic_router.vectors import Bools, Floats, SparseVector
 
-if TYPE_CHECKING:
-    from semantic_router.llms.base import BaseLLM
-    from semantic_router.quality.evaluation import EvalReport
-    from semantic_router.quality.fit import FitReport
+
+#: the class a classmethod is called on (`RouteLayer.load` returns a `RouteLayer`)
+LayerT = TypeVar("LayerT", bound="CoreRouteLayer")
 
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
 
-__all__ = ["SYNC_MODES", "Query", "RouteLayer"]
+__all__ = ["SYNC_MODES", "CoreRouteLayer", "Query"]
 
 
-#: the RouteLayer class (or subclass) a constructor or `with` returns
-L = TypeVar("L", bound="RouteLayer")
+class CoreRouteLayer:
+    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`.
 
-class RouteLayer:
-    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
+    Everything of the public `RouteLayer` but `fit` and `evaluate`, which live above (quality/)."""
 
     def __init__(
         self,
@@ -65,7 +65,7 @@ class RouteLayer:
         rule: str | dict[str, Any] | Rule | None = None,
         refresh_interval: float = 5.0,
         lock_timeout: float = 30.0,
-        llm: BaseLLM | None = None,
+        llm: FunctionCaller | None = None,
         history_weight: float = 0.5,
         history_turns: int = 3,
         trained_rule: dict[str, Any] | None = None,
@@ -396,7 +396,7 @@ class RouteLayer:
 
     # -- sharing through the index ----------------------------------------------------------------
     @classmethod
-    def from_index(cls: type[L], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> L:
+    def from_index(cls: type[LayerT], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> LayerT:
         """A router built from the state stored in a shared index, without encoding anything."""
         return persist.from_index(cls, index, encoder, **kwargs)
 
@@ -416,25 +416,10 @@ class RouteLayer:
         """Adopt the index's state if another instance changed it; True if anything changed."""
         return self.store.refresh()
 
-    # -- fitting, evaluation, persistence -----------------------------------------------------------
-    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> FitReport:
-        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
-
-        See `semantic_router.quality.fit.fit` for the objectives and options."""
-        from semantic_router.quality.fit import fit
-
-        return fit(self, X, y, **kwargs)
-
-    def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> EvalReport:
-        """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
-        from semantic_router.quality.evaluation import evaluate
-
-        return evaluate(self, X, y, **kwargs)
-
+    # -- persistence ----------------------------------------------------------------------------------
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-
         def change(draft: Draft) -> None:
             apply_extra(draft, extra)
             draft.rule_state = trained_rule
@@ -448,11 +433,11 @@ class RouteLayer:
         return persist.to_dict(self)
 
     @classmethod
-    def from_dict(cls: type[L], data: dict[str, Any], warm: bool = False, **overrides: Any) -> L:
+    def from_dict(cls: type[LayerT], data: dict[str, Any], warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls: type[L], config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> L:
+    def from_config(cls: type[LayerT], config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> LayerT:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 
@@ -467,16 +452,16 @@ class RouteLayer:
         persist.to_file(self, path)
 
     @classmethod
-    def from_file(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
+    def from_file(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
         return persist.from_file(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_json(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
+    def from_json(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_yaml(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
+    def from_yaml(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self, path: str | Path) -> None:
@@ -484,7 +469,8 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls: type[L], path: str | Path, warm: bool = False, reencode: bool = False, **overrides: Any) -> L:
+    def load(cls: type[LayerT], path: str | Path, warm: bool = False, reencode: bool = False,
+             **overrides: Any) -> LayerT:
         """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
         `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
         are then encoded with it)."""
@@ -510,13 +496,13 @@ class RouteLayer:
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
-    def __enter__(self: L) -> L:
+    def __enter__(self: LayerT) -> LayerT:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self: L) -> L:
+    async def __aenter__(self: LayerT) -> LayerT:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

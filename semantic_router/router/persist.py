@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from semantic_router._saved import (
     check_columns,
@@ -30,22 +30,18 @@ from semantic_router.config import (
     read_text_config,
     write_text_config,
 )
-from semantic_router.encoders.base import DenseEncoder, SparseVector
+from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
 from semantic_router.index.base import Record
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the layer above, by its shape: this module never imports it
     from semantic_router.encoders.base import SparseEncoder
-    from semantic_router.index.base import Index
-    from semantic_router.router.layer import RouteLayer
-
-#: the RouteLayer class (or subclass) a constructor builds
-L = TypeVar("L", bound="RouteLayer")
+    from semantic_router.router.protocols import Layer, PersistedLayer
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
-def to_config(layer: RouteLayer) -> RouterConfig:
+def to_config(layer: PersistedLayer) -> RouterConfig:
     return RouterConfig(
         encoder=layer.encoder.spec(),
         sparse_encoder=None if layer.sparse_encoder is None else layer.sparse_encoder.spec(),
@@ -65,12 +61,12 @@ def parse(data: object) -> RouterConfig:
     return data if isinstance(data, RouterConfig) else RouterConfig.parse(data)
 
 
-def warmup(layer: RouteLayer) -> None:
+def warmup(layer: PersistedLayer) -> None:
     """Load and run the encoder once, so the first query does not pay for it (servers)."""
     layer.warmup()
 
 
-def from_config(cls: type[L], config: RouterConfig, warm: bool = False, **overrides: Any) -> L:
+def from_config(cls: type[Layer], config: RouterConfig, warm: bool = False, **overrides: Any) -> Layer:
     """Build a router from a config; `encoder=`, `index=`, `sparse_encoder=` and settings override it.
     `warm=True` loads and runs the encoder before returning."""
     encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
@@ -96,7 +92,7 @@ def from_config(cls: type[L], config: RouterConfig, warm: bool = False, **overri
     return layer
 
 
-def from_dict(cls: type[L], data: object, warm: bool = False, **overrides: Any) -> L:
+def from_dict(cls: type[Layer], data: Any, warm: bool = False, **overrides: Any) -> Layer:
     return from_config(cls, parse(data), warm=warm, **overrides)
 
 
@@ -114,7 +110,7 @@ def file_kind(path: str | Path) -> str:
                       "(configs) or .pkl/.pickle (saved routers with their vectors)")
 
 
-def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None:
+def to_file(layer: PersistedLayer, path: str | Path, fmt: str | None = None) -> None:
     """Write the router as `fmt` ("json", "yaml", "pickle"), else by suffix; atomically."""
     kind = fmt or file_kind(path)
     if kind == "pickle":
@@ -125,8 +121,8 @@ def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None
         raise ValueError(f"format must be 'json', 'yaml' or 'pickle', got {fmt!r}")
 
 
-def from_file(cls: type[L], path: str | Path, fmt: str | None = None, warm: bool = False,
-              **overrides: Any) -> L:
+def from_file(cls: type[Layer], path: str | Path, fmt: str | None = None, warm: bool = False,
+              **overrides: Any) -> Layer:
     """Read a router written by `to_file`/`save`: by `fmt`, else by suffix."""
     kind = fmt or file_kind(path)
     if kind == "pickle":
@@ -148,7 +144,7 @@ def _in_file(path: str | Path) -> Iterator[None]:
 
 
 # -- saved routers (config + vectors + trained rule) -------------------------------------------------
-def save(layer: RouteLayer, path: str | Path) -> None:
+def save(layer: PersistedLayer, path: str | Path) -> None:
     """Write the config, every vector and the trained rule as a digested pickle, atomically."""
     names = set(layer.list_route_names())
     records = [r for r in layer.index.records() if r.route in names]
@@ -156,8 +152,8 @@ def save(layer: RouteLayer, path: str | Path) -> None:
                 "rule_state": layer.rule_state()}, path)
 
 
-def load(cls: type[L], path: str | Path, warm: bool = False, reencode: bool = False,
-         **overrides: Any) -> L:
+def load(cls: type[Layer], path: str | Path, warm: bool = False, reencode: bool = False,
+         **overrides: Any) -> Layer:
     """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded.
 
     Refuses (ConfigError) corrupted files, vectors that are NaN/inf/zero or of the wrong dimension,
@@ -218,27 +214,27 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:  # plain: unpi
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
 
 
-def to_dict(layer: RouteLayer) -> dict[str, Any]:
+def to_dict(layer: PersistedLayer) -> dict[str, Any]:
     return to_config(layer).model_dump(mode="json")
 
 
-def to_json(layer: RouteLayer, path: str | Path) -> None:
+def to_json(layer: PersistedLayer, path: str | Path) -> None:
     to_file(layer, path, "json")
 
 
-def to_yaml(layer: RouteLayer, path: str | Path) -> None:
+def to_yaml(layer: PersistedLayer, path: str | Path) -> None:
     to_file(layer, path, "yaml")
 
 
-def from_json(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
+def from_json(cls: type[Layer], path: str | Path, warm: bool = False, **overrides: Any) -> Layer:
     return from_file(cls, path, "json", warm=warm, **overrides)
 
 
-def from_yaml(cls: type[L], path: str | Path, warm: bool = False, **overrides: Any) -> L:
+def from_yaml(cls: type[Layer], path: str | Path, warm: bool = False, **overrides: Any) -> Layer:
     return from_file(cls, path, "yaml", warm=warm, **overrides)
 
 
-def from_index(cls: type[L], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> L:
+def from_index(cls: type[Layer], index: Any, encoder: Any = None, **kwargs: Any) -> Layer:
     """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing.
 
     The encoder comes from this process (`encoder`, else the bundled default model), never from
@@ -246,9 +242,9 @@ def from_index(cls: type[L], index: Index, encoder: DenseEncoder | None = None, 
     go. What the state says about the encoder (name, dimensions) is only checked: a mismatch is a
     `SyncError`. Likewise a hybrid state gets `sparse_encoder=`, else the default BM25 encoder."""
     from semantic_router.errors import SyncError
-    from semantic_router.router.sync import check_encoder, check_state
+    from semantic_router.router.sync import check_encoder, check_state, coordinator_of
 
-    raw = index.read_state()
+    raw = coordinator_of(index).read_state()
     if raw is None:
         raise SyncError(f"index {index.describe()} holds no router state to build from")
     state = check_state(raw)

@@ -16,12 +16,14 @@ from typing import TypeAlias, TypeVar
 
 import numpy as np
 
+from semantic_router.checks import check_int
 from semantic_router.decision import scoring
 from semantic_router.decision.table import RouteTable
 from semantic_router.dynamic import conversation as dynamic
 from semantic_router.encoders.base import DenseEncoder, check_texts
 from semantic_router.errors import RemoteStateLost, RouteNotFoundError
 from semantic_router.index.base import HitBatch, Index
+from semantic_router.plans import adrive, drive
 from semantic_router.route import RouteChoice, check_aggregation, check_unicode
 from semantic_router.router._multilabel import explain_away
 from semantic_router.router.snapshot import Snapshot
@@ -112,8 +114,8 @@ def ask_for(route_filter: Sequence[str] | None, explain: bool, simulate_static: 
         return _PLAIN  # the common call: one shared, immutable Ask
     k, agg = 1, None
     if many:
-        if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
-            raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
+        if max_k is not None:
+            check_int(max_k, "max_k", 1)
         k, agg = max_k or 0, None if aggregation is None else check_aggregation(aggregation)
     if isinstance(route_filter, str):
         raise TypeError(f"route_filter must be a list of route names, got a string: {route_filter!r:.80}")
@@ -356,14 +358,7 @@ class Router:
     async def aroute(self, snap: Snapshot, query: Query, ask: Ask,
                      llm: dynamic.FunctionCaller | None) -> list[list[RouteChoice]]:
         vectors, sparse = await self.avectors(snap, query)
-        plan = decide(snap, vectors, sparse, ask, self.index.is_remote)
-        try:
-            search = next(plan)
-            while True:
-                hits = await self.index.aquery_batch(search.vectors, search.sparse, search.top_k, search.routes)
-                search = plan.send(hits)
-        except StopIteration as done:
-            out: list[list[RouteChoice]] = done.value
+        out = await adrive(decide(snap, vectors, sparse, ask, self.index.is_remote), self.asearch)
         if not ask.simulate_static and snap.table.dynamic:
             for i, choices in enumerate(out):
                 await dynamic.afill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
@@ -375,14 +370,13 @@ class Router:
 
     def drive(self, plan: Decision[T]) -> T:
         """Answer each search a decision yields with the index's sync client; its result."""
-        try:
-            search = next(plan)
-            while True:
-                search = plan.send(self.index.query_batch(search.vectors, search.sparse, search.top_k,
-                                                          search.routes))
-        except StopIteration as done:
-            result: T = done.value
-            return result
+        return drive(plan, self.search)
+
+    def search(self, search: Search) -> HitBatch:
+        return self.index.query_batch(search.vectors, search.sparse, search.top_k, search.routes)
+
+    async def asearch(self, search: Search) -> HitBatch:
+        return await self.index.aquery_batch(search.vectors, search.sparse, search.top_k, search.routes)
 
     @staticmethod
     def text_of(query: Query, i: int) -> str | None:

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from semantic_router import ids as id_schemes
+from semantic_router.checks import check_int
+from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
 from semantic_router.encoders.base import SparseEncoder
@@ -61,9 +63,7 @@ def held_vectors(vectors: Mapping[str, Vectors | None], names: Sequence[str]) ->
 
 def check_top_k(value: object) -> int:
     """A positive integer, or a ValueError naming the bad value (0 would search nothing, forever)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"top_k must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, "top_k", 1)
 
 
 def check_seconds(value: object, name: str, allow_inf: bool = False) -> float:
@@ -163,7 +163,7 @@ class Draft:
     settings: Settings
     rule: Rule
     extra: dict[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     rule_trained: bool = False  # `rule` already fits these routes (a hyperparameter change): keep it
     rule_state: dict[str, Any] | None = None  # learned state from a saved router: used if it fits
     shared: bool = False  # the draft starts from a published shared state (sync: the remote side)
@@ -180,7 +180,7 @@ class Snapshot:
     rule: Rule  # trained on `vectors` (or a knn rule, which needs no training)
     settings: Settings
     extra: Mapping[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     sparse_encoder: SparseEncoder | None = None  # fitted copy for this route set (hybrid routing), or None
     version: int = 0
     remote_version: int = 0  # the shared state's version this snapshot is (0: none)

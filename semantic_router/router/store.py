@@ -32,7 +32,8 @@ from semantic_router.errors import (
     SyncError,
 )
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder
-from semantic_router.index.base import Index, LeaseToken, Record
+from semantic_router.index.base import Index, Record
+from semantic_router.index.coordination import LeaseToken
 from semantic_router.router.refiner import Refiner
 from semantic_router.router.snapshot import (
     ID_SCHEME,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -31,11 +30,13 @@ from pydantic import (
     field_validator,
 )
 
+from semantic_router.decision.extra import check_extra
 from semantic_router.encoders.base import DenseEncoder
-from semantic_router.errors import ConfigError, SyncError
-from semantic_router.index.base import Index, LeaseToken
-from semantic_router.quality.learned import apply_extra, check_extra
+from semantic_router.errors import ConfigError, SyncError, describe_errors
+from semantic_router.index.base import Index
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.route import Aggregation, Route, check_unique_names
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,7 @@ def check_state(state: object, where: str = "the index") -> SharedState:
     try:
         return SharedState.model_validate(state)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
-                             for e in exc.errors())
-        raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
+        raise ConfigError(f"shared router state in {where} is invalid: {describe_errors(exc)}") from None
 
 
 def check_encoder(stored: dict[str, Any], encoder: DenseEncoder, hint: str = "use the same encoder or another index") -> None:
@@ -213,6 +212,7 @@ class Syncer:
         if mode not in MODES:
             raise ValueError(f"auto_sync must be one of {MODES}, got {mode!r}")
         self.index = index
+        self.coordinator = coordinator_of(index)
         self.mode = mode
         self.encoder = encoder
         self.lock_timeout = lock_timeout
@@ -224,10 +224,10 @@ class Syncer:
         return self.mode in ("local", "merge-force-local")
 
     def writing(self) -> contextlib.AbstractContextManager[LeaseToken]:
-        return self.index.lock(self.lock_timeout)
+        return self.coordinator.lock(self.lock_timeout)
 
     def read(self) -> SharedState | None:
-        raw = self.index.read_state()
+        raw = self.coordinator.read_state()
         if raw is None:
             return None
         state = check_state(raw, f"index {self.index.type!r}")
@@ -266,10 +266,10 @@ class Syncer:
         """Write the snapshot's state, fenced: only over version `expected`, only under `lease`."""
         version = (expected or 0) + 1
         state = self.state_of(snap, version)
-        if _fenced(self.index):
-            self.index.write_state(state, expected_version=expected or 0, lease=lease)
-        else:  # a backend without the fenced contract yet: the lock alone protects the write
-            self.index.write_state(state)
+        if self.coordinator.fences:
+            self.coordinator.write_state(state, expected_version=expected or 0, lease=lease)
+        else:  # a coordinator that declares it cannot fence: the lock alone protects the write
+            self.coordinator.write_state(state)
         return snap.evolve(remote_version=version, remote_hash=state["hash"])
 
     @staticmethod
@@ -297,12 +297,13 @@ class Syncer:
         return draft
 
 
-def _fenced(index: Index) -> bool:
-    """True when the backend's write_state takes `expected_version` and `lease` (the fenced contract)."""
-    try:
-        return "expected_version" in inspect.signature(type(index).write_state).parameters
-    except (TypeError, ValueError):
-        return False
+def coordinator_of(index: Index) -> Coordinator:
+    """The index's coordination of writers; a clear error for a backend that has none."""
+    coordinator = index.coordination
+    if coordinator is None:
+        raise SyncError(f"index {index.type!r} ({type(index).__name__}) coordinates no writers (no shared state, "
+                        "no lock): it serves one router alone, without auto_sync or sync()")
+    return coordinator
 
 
 class Refresher:

@@ -179,6 +179,7 @@ def test_session_keys_and_ttl():
     assert store.get("k") is None and store.get(None) is None
 
 
+@pytest.mark.slow  # builds the example's router through the CLI (the bundled model on ONNX)
 def test_cli_classify_readable_json_and_errors(tmp_path):
     from semantic_router.cli import app
 

@@ -1,17 +1,17 @@
-"""Learned state in a router's `extra` (the rule's spec, the calibration): checked where it enters.
+"""Learned state in a router's `extra` (the rule's spec, the calibration), checked where it enters.
 
 `extra` reaches a router from a config, a saved file, `rl.extra[...] = ...` and other replicas'
 shared state. `check_extra` validates it there (a clear error naming the bad field), so a bad
 calibration or rule spec is refused once instead of failing, or answering NaN, on every query of
-every replica; `apply_extra` takes validated extras into a change's draft.
+every replica. Plain data in, no router: configs (`config.py`) and the router both use it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import make_rule
-from semantic_router.quality.calibration import Calibration
 from semantic_router.route import check_plain
 
 
@@ -34,21 +34,3 @@ def check_extra(extra: Any, where: str = "extra") -> dict[str, Any]:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}.{exc}" if str(exc).startswith("calibration") else f"{where}: {exc}") from None
     return extra
-
-
-def apply_extra(draft: Any, extra: dict[str, Any]) -> None:
-    """Take back the rule, its parameters and the calibration saved in a config's (or a shared
-    state's, or `rl.extra`'s) `extra` into a change's draft, after checking them."""
-    draft.extra = dict(check_extra(extra))
-    spec = draft.extra.get("rule")
-    if spec is not None and draft.settings.rule_auto and spec != draft.rule.spec():
-        rule = make_rule(spec)
-        same = rule.name == draft.rule.name and \
-            {k: v for k, v in rule.params().items() if k != "lam"} == \
-            {k: v for k, v in draft.rule.params().items() if k != "lam"}
-        # a changed blend weight keeps what was learned; anything else retrains
-        draft.rule = draft.rule.copy_with(**rule.params()) if same else rule
-        draft.rule_trained = same
-    draft.extra["rule"] = draft.rule.spec()
-    cal = draft.extra.get("calibration")
-    draft.calibration = Calibration.from_dict(cal) if cal else None
