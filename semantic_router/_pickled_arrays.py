@@ -22,8 +22,8 @@ try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar
     from numpy._core.numeric import _frombuffer  # type: ignore[attr-defined]  # private: numpy's stubs omit it
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
-    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
+    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]  # numpy 1.x's path
+    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]  # numpy 1.x's path
 
 PLAIN_KINDS = "biufc"  # bool, integers, floats, complex: nothing that holds objects or offsets
 MAX_NDIM = 32

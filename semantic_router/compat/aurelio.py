@@ -159,7 +159,7 @@ class SemanticRouter(CoreRouteLayer):
 
     @score_threshold.setter
     def score_threshold(self, value: float | None) -> None:
-        CoreRouteLayer.score_threshold.fset(self, value)  # type: ignore[attr-defined]
+        CoreRouteLayer.score_threshold.fset(self, value)  # type: ignore[attr-defined]  # stubs: fset may be None
 
     def to_dict(self) -> dict[str, Any]:
         """The config dict; an unset router threshold stays unset (the encoder's default applies)."""
@@ -167,6 +167,7 @@ class SemanticRouter(CoreRouteLayer):
         data["score_threshold"] = self.snapshot.settings.score_threshold
         return data
 
+    # aurelio's signature, not the core's: the override below is deliberate
     def __call__(self, text: str | None = None, vector: Any = None, simulate_static: bool = False,  # type: ignore[override]
                  route_filter: Sequence[str] | None = None, limit: int | None = 1,
                  **kwargs: Any) -> RouteChoice | list[RouteChoice]:
@@ -177,6 +178,7 @@ class SemanticRouter(CoreRouteLayer):
         return _as_aurelio(self.route_many(text, vector=vector, max_k=limit, route_filter=route_filter,
                                            simulate_static=simulate_static, **kwargs))
 
+    # aurelio's signature, not the core's: the override below is deliberate
     async def acall(self, text: str | None = None, vector: Any = None, limit: int | None = 1,  # type: ignore[override]
                     simulate_static: bool = False, route_filter: Sequence[str] | None = None,
                     **kwargs: Any) -> RouteChoice | list[RouteChoice]:
@@ -187,7 +189,7 @@ class SemanticRouter(CoreRouteLayer):
         return _as_aurelio(await self.aroute_many(text, vector=vector, max_k=limit, route_filter=route_filter,
                                                   simulate_static=simulate_static, **kwargs))
 
-    def get(self, name: str) -> Route | None:  # type: ignore[override]
+    def get(self, name: str) -> Route | None:  # type: ignore[override]  # aurelio's signature
         """A copy of the named route, or None (aurelio returns None for unknown names)."""
         try:
             return super().get(name)
@@ -219,6 +221,7 @@ class SemanticRouter(CoreRouteLayer):
         default = self.score_threshold
         return {r.name: r.score_threshold if r.score_threshold is not None else default for r in self.routes}
 
+    # aurelio's signature, not the core's: the override below is deliberate
     def evaluate(self, X: Sequence[str], y: Sequence[str | None], batch_size: int = 500, **kwargs: Any) -> float:  # type: ignore[override]
         """Accuracy on labelled queries, as aurelio returns it (`RouteLayer.evaluate` gives the full report)."""
         return float(super().evaluate(X, y, **kwargs).accuracy)
@@ -240,7 +243,7 @@ class SemanticRouter(CoreRouteLayer):
     async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
         return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
 
-    def to_config(self) -> RouterConfig:  # type: ignore[override]
+    def to_config(self) -> RouterConfig:  # type: ignore[override]  # aurelio's signature
         """This router's config as an aurelio-style RouterConfig (`to_file` writes it)."""
         return RouterConfig(data=self.to_dict())
 
