@@ -49,6 +49,7 @@ from semantic_router.index._common import (
     decode_state,
     query_matrix,
 )
+from semantic_router.redis_urls import strip_password
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     WRITE_BATCH,
@@ -59,7 +60,6 @@ from semantic_router.index._redis_wire import (
     parse_layout,
     parse_search,
     route_tag,
-    strip_password,
     tag_filter,
     text,
     write_command,

@@ -10,15 +10,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "create_app": "semantic_router.server.app",
-    "GatewayState": "semantic_router.server.app",
+    "create_app": "semantic_router.server.http",
+    "GatewayState": "semantic_router.server.state",
     "GatewayConfig": "semantic_router.server.config",
     "load_config": "semantic_router.server.config",
     "parse_config": "semantic_router.server.config",
     "Runtime": "semantic_router.server.runtime",
-    "Classification": "semantic_router.server.runtime",
-    "register_plugin": "semantic_router.server.plugins",
-    "PluginContext": "semantic_router.server.plugins",
+    "Classification": "semantic_router.server.decide.classify",
+    "register_plugin": "semantic_router.server.act.plugins",
+    "PluginContext": "semantic_router.server.act.plugins",
 }
 
 __all__ = list(_EXPORTS) + ["require_extra"]

@@ -77,7 +77,7 @@ def serve(
     cfg, runtime = _load(config)
     import uvicorn
 
-    from semantic_router.server.app import create_app
+    from semantic_router.server.http import create_app
 
     backends = start_demo_backends(cfg) if demo_backends else []
     try:
@@ -98,8 +98,8 @@ def classify(
     import asyncio
 
     _, runtime = _load(config)
-    from semantic_router.server.errors import APIError
-    from semantic_router.server.requests import prompt_conversation
+    from semantic_router.server.ingress.errors import APIError
+    from semantic_router.server.ingress.requests import prompt_conversation
 
     async def run() -> Any:
         try:

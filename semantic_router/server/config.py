@@ -228,7 +228,7 @@ class DecisionConfig(_Strict):
     @field_validator("plugins")
     @classmethod
     def _plugins(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from semantic_router.server.plugins import build_plugin
+        from semantic_router.server.act.plugins import build_plugin
 
         for name, options in v.items():
             build_plugin(name, options)  # ValueError names an unknown plugin or bad options

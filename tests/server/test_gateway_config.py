@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from semantic_router.errors import ConfigError
 from semantic_router.server.config import RuleNode, load_config, parse_config
-from semantic_router.server.decisions import Decider, evaluate_rule
-from semantic_router.server.rewrite import apply_reasoning, apply_system_prompt, rewrite
-from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
-from semantic_router.server.signals import SignalResult
+from semantic_router.server.decide.decisions import Decider, evaluate_rule
+from semantic_router.server.act.rewrite import apply_reasoning, apply_system_prompt, rewrite
+from semantic_router.server.decide.sessions import SessionStore, Sticky, conversation_keys
+from semantic_router.server.decide.signals import SignalResult
 from tests.server.conftest import EXAMPLE
 
 BASE = {"models": {"m1": {"backends": [{"base_url": "http://127.0.0.1:9/v1"}]},
