@@ -39,7 +39,8 @@ class Query:
     texts: list[str] | None = None  # with history: last user turn first, then earlier turns
     vectors: Floats | None = None
     history: bool = False
-    messages: Any = None  # context for a dynamic route's LLM; with `groups`, one per conversation
+    messages: list[dynamic.Message] | None = None  # context for a dynamic route's LLM (one conversation)
+    priors: list[list[dynamic.Message]] | None = None  # the same, one per conversation of `groups`
     groups: list[list[int]] | None = None  # a batch of conversations: each one's rows of `texts`, to blend
 
 
@@ -110,21 +111,22 @@ def batch_query(texts: object, vectors: object, dims: int, conversations: object
     return Query(vectors=check_vectors(vectors, dims, batch=True))
 
 
-def conversation_query(conversations: Any, history: dynamic.History) -> Query:
+def conversation_query(conversations: object, history: dynamic.History) -> Query:
     """A batch of chat histories (OpenAI-style message lists): every distinct text once, and each conversation's
     rows (last user turn first) to blend into its query vector as `messages=` does for one."""
     if isinstance(conversations, (str, bytes)) or not isinstance(conversations, Sequence):
         raise TypeError(f"conversations must be a list of message lists, got {type(conversations).__name__}")
     rows: dict[str, int] = {}
-    groups, priors = [], []
+    groups: list[list[int]] = []
+    priors: list[list[dynamic.Message]] = []
     for i, messages in enumerate(conversations):
         try:
             texts = dynamic.history_texts(messages, history)
         except ValueError as exc:
             raise ValueError(f"conversations[{i}]: {exc}") from None
         groups.append([rows.setdefault(check_unicode(t, f"conversations[{i}]"), len(rows)) for t in texts])
-        priors.append(dynamic.prior_messages(messages))
-    return Query(texts=list(rows), messages=priors, groups=groups)
+        priors.append(dynamic.prior_messages(messages))  # history_texts checked: a list of message mappings
+    return Query(texts=list(rows), priors=priors, groups=groups)
 
 
 def ask_for(route_filter: Sequence[str] | None, explain: bool, simulate_static: bool, many: bool = False,
@@ -408,7 +410,7 @@ class Router:
 
     @staticmethod
     def messages_of(query: Query, i: int) -> Sequence[dynamic.Message] | None:
-        return query.messages[i] if query.groups is not None else query.messages
+        return query.priors[i] if query.priors is not None else query.messages
 
     def blended(self, query: Query, dense: Floats) -> tuple[Floats, list[str]]:
         """The query vectors of encoded `query.texts` (history blended) and the texts a sparse encoder reads."""
