@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (CI runs exactly this via .ci/run): install everything the suite needs into
-# .venv on a fresh machine (CPU torch first), lint with ruff, check that each extra works alone in a fresh venv
-# (scripts/extras_smoke.sh), then run the whole suite (which also builds the docs site with
+# .venv on a fresh machine (CPU torch first), lint with ruff, type-check with mypy, check that each extra works
+# alone in a fresh venv (scripts/extras_smoke.sh), then run the whole suite (which also builds the docs site with
 # `mkdocs build --strict`, tests/test_docs.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0            # CPU build; an unpinned torch pulls a multi-GB CUDA build
 python -m pip install -q -e '.[dev]'              # every extra + pytest, hypothesis, ruff, mkdocs tools
 
-# --- lint, each extra alone, then the suite ---------------------------------------------------------------
+# --- lint, type-check ([tool.mypy] in pyproject.toml), each extra alone, then the suite ---------------------------------------------------------------
 ruff check semantic_router tests benchmarks scripts
+mypy
 smoke=0
 if [ "${EXTRAS_SMOKE:-1}" != 0 ]; then  # EXTRAS_SMOKE=0 skips it on a developer's rerun; CI always runs it
   bash scripts/extras_smoke.sh || smoke=$?

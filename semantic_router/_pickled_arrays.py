@@ -20,10 +20,10 @@ from semantic_router.errors import ConfigError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar
-    from numpy._core.numeric import _frombuffer
+    from numpy._core.numeric import _frombuffer  # type: ignore[attr-defined]  # private: numpy's stubs omit it
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
-    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
+    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]  # numpy 1.x's path
+    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]  # numpy 1.x's path
 
 PLAIN_KINDS = "biufc"  # bool, integers, floats, complex: nothing that holds objects or offsets
 MAX_NDIM = 32
@@ -108,7 +108,8 @@ class ArrayBuilder:
         if declared != len(raw):
             raise _refuse(f"array of shape {shape} declares {declared} bytes, the file holds {len(raw)}")
         array = _reconstruct(np.ndarray, (0,), b"b")
-        array.__setstate__((1, shape, dtype, fortran, raw))
+        assert isinstance(array, np.ndarray)  # numpy's stubs type `_reconstruct` as returning object
+        array.__setstate__((1, shape, dtype, fortran, raw))  # type: ignore[arg-type]  # stubs want np.bool and bytes; numpy takes bool, bytearray
         self.array = array
 
 

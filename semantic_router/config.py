@@ -15,7 +15,7 @@ import inspect
 import json
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -113,7 +113,7 @@ class RouterConfig(BaseModel):
         return out
 
     @classmethod
-    def parse(cls, data: Any, source: str = "config") -> RouterConfig:
+    def parse(cls, data: object, source: str = "config") -> RouterConfig:
         """Validate plain data (ours, or aurelio-style `encoder_type`/`encoder_name`): ConfigError naming
         the dotted path of every bad field."""
         if not isinstance(data, dict):
@@ -128,21 +128,21 @@ class RouterConfig(BaseModel):
             raise ConfigError(f"{source}: invalid router config: {exc}") from exc
 
 
-def _optional(annotation: Any) -> Any:
+def _optional(annotation: Any) -> Any:  # a pydantic field annotation: any type expression
     return annotation | None
 
 
+#: fields of `RouteData`: (annotation, default) pairs, as pydantic's create_model takes them
+_ROUTE_FIELDS: dict[str, Any] = {
+    "distance_threshold": (float | None, None),
+    **{name: (_optional(f.annotation), None) for name, f in Route.model_fields.items()},
+}
 #: what a config file may hold for one route: the types of `Route`'s fields, checked strictly
 #: (no "0.5" for a number) before `Route` itself validates the values
-RouteData = create_model(
-    "RouteData",
-    __config__=ConfigDict(extra="forbid", strict=True),
-    distance_threshold=(float | None, None),
-    **{name: (_optional(f.annotation), None) for name, f in Route.model_fields.items()},
-)
+RouteData = create_model("RouteData", __config__=ConfigDict(extra="forbid", strict=True), **_ROUTE_FIELDS)
 
 
-def _check_route_data(routes: Any) -> None:
+def _check_route_data(routes: object) -> None:
     """Strict types of each route mapping, errors as ``routes.<i>.<field>``; the model checks the rest."""
     if not isinstance(routes, list):
         return  # missing or not a list: the model names it
@@ -184,15 +184,15 @@ def _from_foreign_layout(data: dict[str, Any]) -> dict[str, Any]:
 def _options_model(cls: type) -> type[BaseModel] | None:
     """A strict pydantic model of `cls.__init__`'s keyword options (None: cannot be described)."""
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__ is what we describe
     except (TypeError, ValueError):
         return None
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]  # as above
     except (NameError, TypeError, AttributeError):  # annotations only type checkers resolve: check loosely
         hints = {}
     fields: dict[str, Any] = {}
-    extra = "forbid"
+    extra: Literal["allow", "forbid"] = "forbid"
     for name, p in list(params.items())[1:]:  # skip self
         if p.kind is p.VAR_KEYWORD:
             extra = "allow"  # **options: named ones are checked here, the rest by the class
@@ -243,7 +243,7 @@ def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
 class _NoAliasLoader(yaml.SafeLoader):
     """YAML's safe loader without aliases: a few hundred bytes of nested aliases expand to gigabytes."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, f"YAML aliases (*{event.anchor}) are not allowed in "

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as quoted  # what json.dumps uses (ensure_ascii)
 
 #: the id scheme `record_id` implements (stored in shared router states as ``id_scheme``)
 ID_SCHEME = 2
+#: (route, utterance) -> record id, and its batch form (route, utterances) -> ids in order
+RecordId = Callable[[str, str], str]
+RecordIds = Callable[[str, Iterable[str]], list[str]]
 
 _ID_NAMESPACE = uuid.UUID("5b1f3f0e-8f0a-4a8e-9a55-6a1d2c1c0b7e")
 

@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 Aggregation = Literal["max", "mean", "sum", "min"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 
-def check_aggregation(value: Any) -> str:
+_AGGREGATION_OF: dict[str, Aggregation] = {"max": "max", "mean": "mean", "sum": "sum", "min": "min"}
+
+
+def check_aggregation(value: object) -> Aggregation:
     """One of max, mean, sum, min, or a ValueError naming the bad value."""
-    if value not in AGGREGATIONS:
+    aggregation = _AGGREGATION_OF.get(value) if isinstance(value, str) else None
+    if aggregation is None:
         raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}; got {value!r}")
-    return value
+    return aggregation
 
 
 def similarity_from(score_threshold: float | None, distance_threshold: float | None, what: str) -> float | None:
@@ -69,11 +75,11 @@ def check_unicode(text: str, what: str) -> str:
 MAX_DEPTH = 64  # nesting of plain data (metadata, extras): far beyond any real use, far below recursion limits
 
 
-def check_plain(value: Any, what: str, max_depth: int = MAX_DEPTH) -> Any:
+def check_plain(value: T, what: str, max_depth: int = MAX_DEPTH) -> T:
     """`value` if it is plain JSON data (mappings with string keys, lists, strings, numbers,
     booleans, None) nested at most `max_depth` deep; else a ValueError naming where (data nested
     thousands deep would otherwise fail later, as a RecursionError, wherever it is copied or dumped)."""
-    stack = [(value, what, 0)]
+    stack: list[tuple[object, str, int]] = [(value, what, 0)]
     while stack:
         item, path, depth = stack.pop()
         if isinstance(item, dict):

@@ -1,13 +1,25 @@
-"""Sparse vectors: the plain data sparse encoders produce and indexes store (shared by both sides,
-so the index never imports an encoder)."""
+"""Vectors: the plain data encoders produce and indexes store (shared by both sides, so the index never
+imports an encoder): the array types dense vectors and scores travel as, and `SparseVector`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+#: dense vectors, (n, d) float32 rows: what a dense encoder returns and an index stores
+Vectors: TypeAlias = npt.NDArray[np.float32]
+#: float arrays of any precision (scores, sums): numpy's arithmetic types its results as `floating[Any]`
+Floats: TypeAlias = npt.NDArray[np.floating[Any]]
+#: integer arrays (route codes, ranks, indices) of any width
+Ints: TypeAlias = npt.NDArray[np.integer[Any]]
+#: boolean masks (which routes pass)
+Bools: TypeAlias = npt.NDArray[np.bool_]
+#: object arrays of exact strings (record ids, route names: a str array would drop trailing NULs)
+Objects: TypeAlias = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
@@ -46,16 +58,18 @@ class SparseEmbedding(SparseVector):
     """aurelio's name and constructor for a sparse vector: `SparseEmbedding(embedding=array)` with
     one `[index, value]` row per non-zero entry. It is a `SparseVector`, so indexes store it as is."""
 
-    def __init__(self, embedding: Any = None, indices: Sequence[int] = (), values: Sequence[float] = ()) -> None:
+    def __init__(self, embedding: npt.ArrayLike | None = None, indices: Sequence[int] = (),
+                 values: Sequence[float] = ()) -> None:
         if embedding is not None:
             arr = np.asarray(embedding, dtype=np.float64).reshape(-1, 2)
             indices, values = arr[:, 0].astype(np.int64).tolist(), arr[:, 1].tolist()
         super().__init__(tuple(int(i) for i in indices), tuple(float(v) for v in values))
 
     @property
-    def embedding(self) -> np.ndarray:
+    def embedding(self) -> Floats:
         """The `(n, 2)` array of `[index, value]` rows (aurelio's field)."""
-        return np.array([self.indices, self.values], dtype=np.float64).T.reshape(-1, 2)
+        rows: Floats = np.array([self.indices, self.values], dtype=np.float64).T.reshape(-1, 2)
+        return rows
 
     @classmethod
     def from_dict(cls, pairs: Mapping[int, float]) -> SparseEmbedding:
@@ -63,12 +77,12 @@ class SparseEmbedding(SparseVector):
         return cls(indices=[k for k, _ in items], values=[v for _, v in items])
 
     @classmethod
-    def from_compact_array(cls, array: Any) -> SparseEmbedding:
+    def from_compact_array(cls, array: npt.ArrayLike) -> SparseEmbedding:
         """From an `(n, 2)` array of `[index, value]` rows."""
         return cls(embedding=array)
 
     @classmethod
-    def from_vector(cls, vector: Any) -> SparseEmbedding:
+    def from_vector(cls, vector: npt.ArrayLike) -> SparseEmbedding:
         """From a dense 1-d array: its non-zero entries."""
         arr = np.asarray(vector).reshape(-1)
         nz = np.flatnonzero(arr)
@@ -78,5 +92,5 @@ class SparseEmbedding(SparseVector):
     def from_sparse(cls, vector: SparseVector) -> SparseEmbedding:
         return cls(indices=vector.indices, values=vector.values)
 
-    def to_pinecone(self) -> dict[str, list]:
+    def to_pinecone(self) -> dict[str, list[int] | list[float]]:
         return {"indices": list(self.indices), "values": list(self.values)}

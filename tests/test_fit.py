@@ -153,6 +153,13 @@ def test_fit_refuses_bad_input(encoder):
         rl.fit(X, Y, calibrate="beta", progress=False)
 
 
+def test_fit_refuses_an_empty_blend_grid(encoder, vectors):
+    """lams=[] left no setting to choose from: fit crashed with "cannot unpack non-iterable NoneType"."""
+    rl = make(encoder, rule="classifier")
+    with pytest.raises(ValueError, match=r"lams must hold at least one blend weight, got \[\]"):
+        rl.fit(X, Y, lams=[], vectors=vectors, progress=False)
+
+
 @pytest.mark.slow
 def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     from typer.testing import CliRunner

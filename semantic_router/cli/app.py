@@ -26,6 +26,7 @@ OPTIONAL_COMMAND_MODULES = ("semantic_router.server.cli",)
 class OneLineErrors(TyperGroup):
     """Every usage error and bad input ends as ONE `error: ...` line on stderr with exit status 2."""
 
+    # click's overloads of main() (standalone_mode decides the return type): one signature covers both
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         prog_name = prog_name or "semantic-router"

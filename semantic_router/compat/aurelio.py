@@ -50,7 +50,7 @@ class RouterConfig:
     It carries the full config of this library (thresholds, rule, index...), so a router
     rebuilt with `SemanticRouter.from_config(config)` routes like the one it came from."""
 
-    def __init__(self, routes: Sequence[Route] | None = None, encoder_type: str = "huggingface",
+    def __init__(self, routes: Sequence[Route | dict[str, Any]] | None = None, encoder_type: str = "huggingface",
                  encoder_name: str | None = None, *, data: dict[str, Any] | None = None) -> None:
         if data is None:
             encoder: dict[str, Any] = {"type": encoder_type}
@@ -151,15 +151,15 @@ class SemanticRouter(CoreRouteLayer):
         `init_async_index` is accepted (the async methods always work)."""
         super().__init__(encoder=encoder, routes=routes, index=index, **kwargs)
 
-    @property  # type: ignore[override]
-    def score_threshold(self) -> float | None:
+    @property
+    def score_threshold(self) -> float:
         """The router's default similarity threshold: its own, else its encoder's (as aurelio reports it)."""
         own = self.snapshot.settings.score_threshold
         return own if own is not None else self.encoder.score_threshold
 
     @score_threshold.setter
     def score_threshold(self, value: float | None) -> None:
-        CoreRouteLayer.score_threshold.fset(self, value)  # type: ignore[attr-defined]
+        CoreRouteLayer.score_threshold.fset(self, value)  # type: ignore[attr-defined]  # stubs: fset may be None
 
     def to_dict(self) -> dict[str, Any]:
         """The config dict; an unset router threshold stays unset (the encoder's default applies)."""
@@ -167,6 +167,7 @@ class SemanticRouter(CoreRouteLayer):
         data["score_threshold"] = self.snapshot.settings.score_threshold
         return data
 
+    # aurelio's signature, not the core's: the override below is deliberate
     def __call__(self, text: str | None = None, vector: Any = None, simulate_static: bool = False,  # type: ignore[override]
                  route_filter: Sequence[str] | None = None, limit: int | None = 1,
                  **kwargs: Any) -> RouteChoice | list[RouteChoice]:
@@ -177,6 +178,7 @@ class SemanticRouter(CoreRouteLayer):
         return _as_aurelio(self.route_many(text, vector=vector, max_k=limit, route_filter=route_filter,
                                            simulate_static=simulate_static, **kwargs))
 
+    # aurelio's signature, not the core's: the override below is deliberate
     async def acall(self, text: str | None = None, vector: Any = None, limit: int | None = 1,  # type: ignore[override]
                     simulate_static: bool = False, route_filter: Sequence[str] | None = None,
                     **kwargs: Any) -> RouteChoice | list[RouteChoice]:
@@ -187,14 +189,14 @@ class SemanticRouter(CoreRouteLayer):
         return _as_aurelio(await self.aroute_many(text, vector=vector, max_k=limit, route_filter=route_filter,
                                                   simulate_static=simulate_static, **kwargs))
 
-    def get(self, name: str) -> Route | None:  # type: ignore[override]
+    def get(self, name: str) -> Route | None:  # type: ignore[override]  # aurelio's signature
         """A copy of the named route, or None (aurelio returns None for unknown names)."""
         try:
             return super().get(name)
         except RouteNotFoundError:
             return None
 
-    def update(self, name: str, threshold: float | None = None, utterances: Sequence[str] | None = None,  # type: ignore[override]
+    def update(self, name: str, threshold: float | None = None, utterances: Sequence[str] | None = None,
                **fields: Any) -> Route:
         """aurelio's `update(name, threshold=, utterances=)`, plus this library's keyword fields."""
         if threshold is not None:
@@ -219,6 +221,7 @@ class SemanticRouter(CoreRouteLayer):
         default = self.score_threshold
         return {r.name: r.score_threshold if r.score_threshold is not None else default for r in self.routes}
 
+    # aurelio's signature, not the core's: the override below is deliberate
     def evaluate(self, X: Sequence[str], y: Sequence[str | None], batch_size: int = 500, **kwargs: Any) -> float:  # type: ignore[override]
         """Accuracy on labelled queries, as aurelio returns it (`RouteLayer.evaluate` gives the full report)."""
         return float(super().evaluate(X, y, **kwargs).accuracy)
@@ -230,7 +233,8 @@ class SemanticRouter(CoreRouteLayer):
     def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
         """aurelio's diff lines `<tag> route: utterance[ | function_schemas | metadata]`: "+" only in the
         index's shared state, "-" only in this router, " " in both (`diff()` gives the structured form)."""
-        raw = self.index.read_state()
+        coordination = self.index.coordination
+        raw = coordination.read_state() if coordination is not None else None
         remote = [] if raw is None else check_state(raw).routes
         mine, theirs = _utterance_lines(self.routes, include_metadata), _utterance_lines(remote, include_metadata)
         return [f"{'+' if line not in mine else '-' if line not in theirs else ' '} {line}"
@@ -239,12 +243,12 @@ class SemanticRouter(CoreRouteLayer):
     async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
         return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
 
-    def to_config(self) -> RouterConfig:  # type: ignore[override]
+    def to_config(self) -> RouterConfig:  # type: ignore[override]  # aurelio's signature
         """This router's config as an aurelio-style RouterConfig (`to_file` writes it)."""
         return RouterConfig(data=self.to_dict())
 
     @classmethod
-    def from_config(cls, config: RouterConfig | dict[str, Any] | Any, index: Index | None = None,
+    def from_config(cls, config: RouterConfig | dict[str, Any] | Any, index: Index | None = None,  # type: ignore[override]  # aurelio's: (config, index)
                     **overrides: Any) -> SemanticRouter:
         """A router from a RouterConfig (or a config dict); the utterances are encoded."""
         if isinstance(config, RouterConfig):

@@ -107,7 +107,8 @@ class SemanticRouter:
         if redis_url is None and redis_client is None:
             raise ValueError("from_existing needs redis_url or redis_client: a router without Redis is not stored")
         index = _index(_check_name(name), redis_url, redis_client)
-        raw = index.read_state()
+        coordination = index.coordination
+        raw = coordination.read_state() if coordination is not None else None
         if raw is None:
             raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
         stored = check_state(raw).encoder  # a Hugging Face model comes back as an HFTextVectorizer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
 
@@ -103,10 +103,11 @@ class RoutingConfig(BaseModel):
 
 
 # RedisVL aggregates distances; the library aggregates similarities (1 - distance) per route.
-_AGGREGATIONS = {DistanceAggregationMethod.avg: "mean", DistanceAggregationMethod.min: "max"}
+_AGGREGATIONS: dict[DistanceAggregationMethod, Literal["mean", "max"]] = {DistanceAggregationMethod.avg: "mean",
+                                                              DistanceAggregationMethod.min: "max"}
 
 
-def core_aggregation(method: Any) -> str:
+def core_aggregation(method: Any) -> Literal["mean", "max"]:
     """The library's aggregation for a RedisVL method: avg -> mean, min -> max similarity.
 
     `sum` is refused: RedisVL sums the distances of a route's matching references (more
@@ -127,8 +128,8 @@ def to_core_route(route: Any) -> CoreRoute:
         route = Route.model_validate(route)
     if not isinstance(route, Route):
         raise TypeError(f"expected a redisvl-style Route, got {type(route).__name__}: {route!r:.80}")
-    return CoreRoute(name=route.name, utterances=list(route.references), metadata=dict(route.metadata),
-                     distance_threshold=route.distance_threshold)
+    return CoreRoute.model_validate({"name": route.name, "utterances": list(route.references),
+                                     "metadata": dict(route.metadata), "distance_threshold": route.distance_threshold})
 
 
 def from_core_route(route: CoreRoute, default_similarity: float) -> Route:

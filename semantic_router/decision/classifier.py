@@ -30,6 +30,7 @@ from semantic_router.decision.rules import (
     param,
 )
 from semantic_router.decision.summaries import Summaries
+from semantic_router.vectors import Floats, Ints
 
 #: estimated seconds of a full logistic training per (utterance x dimension x route): about 20-50
 #: L-BFGS passes of two (N x d x R) products each, measured on a busy 2-core machine (7 s at 10k / 100)
@@ -39,7 +40,7 @@ SECONDS_PER_MAC = 2e-8
 SYNC_BUDGET = 0.25
 
 #: a warm start: the route names of the logistic head's columns, its weights (d, R) and biases (R,)
-WarmStart = tuple[tuple[str, ...], np.ndarray, np.ndarray]
+WarmStart = tuple[tuple[str, ...], Floats, Floats]
 
 
 def estimated_seconds(rows: int, dims: int, n_routes: int) -> float:
@@ -67,9 +68,9 @@ class ClassifierRule(BlendRule):
         self.max_iter = param(max_iter, "max_iter", 1, 100_000, integer=True)
         self.tol = param(tol, "tol", 0.0, 1.0)
         self.sync_budget = param(sync_budget, "sync_budget (seconds)", 0.0, math.inf)
-        self._m: np.ndarray | None = None  # (d, 2R + 1): centroids | W | mu
-        self._b: np.ndarray | None = None  # (R,) bias
-        self._mw: np.ndarray | None = None  # (R,) mu @ W
+        self._m: Floats | None = None  # (d, 2R + 1): centroids | W | mu
+        self._b: Floats | None = None  # (R,) bias
+        self._mw: Floats | None = None  # (R,) mu @ W
         self._mu2 = 0.0  # |mu|^2
         self._lda: LdaRule | None = None  # interim head (pending) and holder of the route summaries
         self._pending = False
@@ -89,7 +90,7 @@ class ClassifierRule(BlendRule):
         """Per-route summaries kept for incremental interim training (None below the budget or when loaded)."""
         return None if self._lda is None else self._lda.summaries
 
-    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+    def train(self, vectors_by_route: Mapping[str, Floats], names: Sequence[str],
               previous: Rule | None = None) -> ClassifierRule:
         """Fully trained at once within `sync_budget`; else a pending LDA interim (see the module doc)."""
         shapes = [np.shape(vectors_by_route[n]) for n in names]
@@ -117,7 +118,7 @@ class ClassifierRule(BlendRule):
         r = self._b.shape[0]
         return self._names, self._m[:, r: 2 * r], self._b
 
-    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None, *,
+    def refine(self, vectors_by_route: Mapping[str, Floats] | None = None, *,
                should_stop: Callable[[], bool] | None = None) -> ClassifierRule:
         """The logistic head for a pending rule (self otherwise): the same routes, the same summaries.
 
@@ -140,7 +141,7 @@ class ClassifierRule(BlendRule):
         new._lda, new._names = lda, self._names
         return new
 
-    def _start(self, dims: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _start(self, dims: int) -> tuple[Floats, Floats] | None:
         """Warm start for this rule's columns: previous weights where the route name matches, zero elsewhere."""
         if self._warm is None or self._names is None:
             return None
@@ -154,12 +155,12 @@ class ClassifierRule(BlendRule):
                 w0[:, j], b0[j] = w[:, where[n]], b[where[n]]
         return w0, b0
 
-    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+    def fit(self, vectors: Floats, codes: Ints, n_routes: int) -> None:
         """Train fully, in place, from stacked rows (never staged)."""
         self._fit(vectors, codes, n_routes, None)
 
-    def _fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int,
-             start: tuple[np.ndarray, np.ndarray] | None, should_stop: Callable[[], bool] | None = None) -> None:
+    def _fit(self, vectors: Floats, codes: Ints, n_routes: int,
+             start: tuple[Floats, Floats] | None, should_stop: Callable[[], bool] | None = None) -> None:
         x = np.asarray(vectors, dtype=np.float32)
         d = x.shape[1]
         cent = centroids(x, codes, n_routes)
@@ -172,17 +173,17 @@ class ClassifierRule(BlendRule):
         self._set(cent, w, b, mu)
         self._lda, self._pending, self._warm = None, False, None
 
-    def _set(self, cent: np.ndarray, w: np.ndarray, b: np.ndarray, mu: np.ndarray) -> None:
+    def _set(self, cent: Floats, w: Floats, b: Floats, mu: Floats) -> None:
         self._m = np.ascontiguousarray(np.concatenate([cent.T, w, mu[:, None]], axis=1), dtype=np.float32)
         self._b = np.asarray(b, dtype=np.float32)
         self._mw = (mu @ w).astype(np.float32)
         self._mu2 = float(mu.astype(np.float64) @ mu.astype(np.float64))
 
-    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def parts(self, queries: Floats) -> tuple[Floats, Floats]:
         """Centroid cosines and log-probabilities, both (B, R): score = blend(cos, logp, lam)."""
         if self._pending and self._lda is not None:
             return self._lda.parts(queries)
-        if self._m is None or self._b is None:
+        if self._m is None or self._b is None or self._mw is None:  # _set sets all three
             raise RuntimeError("classifier rule is not trained")
         r = self._b.shape[0]
         z = queries @ self._m
@@ -233,13 +234,15 @@ class ClassifierRule(BlendRule):
             self._lda, self._pending = None, False
         elif {"lda_centroids", "lda_weights", "lda_bias"} <= set(arrays):
             lda = {k[len("lda_"):]: v for k, v in arrays.items() if k.startswith("lda_")}
-            self._lda = LdaRule.from_state({"name": LdaRule.name, "params": {"lam": self.lam}, "arrays": lda})
+            interim = LdaRule.from_state({"name": LdaRule.name, "params": {"lam": self.lam}, "arrays": lda})
+            assert isinstance(interim, LdaRule)  # from_state builds the rule its state names
+            self._lda = interim
             self._pending = True
 
 
-def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 10.0, max_iter: int = 300,
-                   tol: float = 1e-4, start: tuple[np.ndarray, np.ndarray] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def train_logistic(x: Floats, codes: Ints, n_classes: int, C: float = 10.0, max_iter: int = 300,
+                   tol: float = 1e-4, start: tuple[Floats, Floats] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> tuple[Floats, Floats]:
     """Multinomial logistic regression, L2 penalty 1/(2C)|W|^2, L-BFGS: (W (d, K), b (K,)).
 
     Starts from zero, or from `start` = (W0, b0) (a warm start: the previous solution of a
@@ -260,7 +263,7 @@ def train_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float = 
         if should_stop is not None and should_stop():
             raise RefineCancelled("logistic training stopped on request")
 
-    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss_grad(theta: Floats) -> tuple[float, Floats]:
         check()
         w = theta[: d * k].reshape(d, k)
         z = x @ w.astype(np.float32) + theta[d * k:].astype(np.float32)

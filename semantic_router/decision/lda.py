@@ -23,6 +23,7 @@ import numpy as np
 from semantic_router._blas import single_threaded_blas
 from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise, param
 from semantic_router.decision.summaries import Summaries
+from semantic_router.vectors import Floats, Ints
 
 #: utterances sampled to choose the temperature (at least one per route)
 TAU_SAMPLE = 1024
@@ -41,8 +42,8 @@ class LdaRule(BlendRule):
     def __init__(self, lam: float = 0.05, shrinkage: float = 0.05) -> None:
         super().__init__(lam)
         self.shrinkage = param(shrinkage, "shrinkage", 0.0, 1.0)
-        self._m: np.ndarray | None = None  # (d, 2R): centroids | tau * Sigma^-1 m_r
-        self._b: np.ndarray | None = None  # (R,)
+        self._m: Floats | None = None  # (d, 2R): centroids | tau * Sigma^-1 m_r
+        self._b: Floats | None = None  # (R,)
         self._summaries: Summaries | None = None
 
     def params(self) -> dict[str, Any]:
@@ -53,7 +54,7 @@ class LdaRule(BlendRule):
         """The per-route summaries this rule was trained on (None when loaded from a saved state)."""
         return self._summaries
 
-    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+    def train(self, vectors_by_route: Mapping[str, Floats], names: Sequence[str],
               previous: Rule | None = None) -> LdaRule:
         """A new trained rule; summaries of routes whose array is unchanged come from `previous`."""
         before = previous._summaries if isinstance(previous, LdaRule) else None
@@ -73,7 +74,7 @@ class LdaRule(BlendRule):
             new._summaries = self._summaries
         return new
 
-    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+    def fit(self, vectors: Floats, codes: Ints, n_routes: int) -> None:
         """Train in place from stacked rows (for callers that still hand over one matrix)."""
         x = np.asarray(vectors, dtype=np.float32)
         order = np.argsort(codes, kind="stable")
@@ -82,14 +83,15 @@ class LdaRule(BlendRule):
         if not n_routes:
             parts = {}
         trained = self.train(parts, [str(r) for r in range(n_routes)])
+        assert trained._m is not None and trained._b is not None  # train always solves
         self._set(trained._m, trained._b)
         self._summaries = None
 
-    def _set(self, m: np.ndarray, b: np.ndarray) -> None:
+    def _set(self, m: Floats, b: Floats) -> None:
         self._m = np.ascontiguousarray(m, dtype=np.float32)
         self._b = np.asarray(b, dtype=np.float32)
 
-    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def parts(self, queries: Floats) -> tuple[Floats, Floats]:
         if self._m is None or self._b is None:
             raise RuntimeError("lda rule is not trained")
         r = self._b.shape[0]
@@ -114,7 +116,7 @@ class LdaRule(BlendRule):
             self._set(np.concatenate([cent.T, w], axis=1), b)
 
 
-def solve(summaries: Summaries, shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+def solve(summaries: Summaries, shrinkage: float) -> tuple[Floats, Floats]:
     """(d, 2R) [centroids | scaled LDA weights] and (R,) biases from route summaries."""
     # imported on first training, which keeps `import semantic_router` light
     from scipy.linalg import cho_factor, cho_solve
@@ -142,7 +144,7 @@ def solve(summaries: Summaries, shrinkage: float) -> tuple[np.ndarray, np.ndarra
     return np.concatenate([centroids.T, tau * weights], axis=1), bias
 
 
-def temperature(summaries: Summaries, factor: Any, weights: np.ndarray, bias: np.ndarray) -> float:
+def temperature(summaries: Summaries, factor: tuple[Floats, bool], weights: Floats, bias: Floats) -> float:
     """Logit scale maximising the leave-one-out log-likelihood of the first few utterances per route.
 
     Leaving x out of its route moves that route's mean by (m - x) / (n - 1); the own-route logit
@@ -171,7 +173,7 @@ def temperature(summaries: Summaries, factor: Any, weights: np.ndarray, bias: np
     return max_likelihood_scale(logits, y)
 
 
-def max_likelihood_scale(logits: np.ndarray, y: np.ndarray, upper: float = 400.0) -> float:
+def max_likelihood_scale(logits: Floats, y: Floats, upper: float = 400.0) -> float:
     """The scale t in (0, upper] minimising the mean of -log softmax(t * logits)[y].
 
     The loss is convex in t: its derivative is E_p[l] - l_y averaged over rows and its second

@@ -22,14 +22,19 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from semantic_router.decision.scoring import cosines
 from semantic_router.decision.summaries import Summaries
+from semantic_router.vectors import Floats, Ints
 
 DEFAULT_RULE = "classifier"
+
+#: what `make_rule` accepts: a rule name, a `{"name": .., **params}` mapping (plain data, checked by the rule's
+#: constructor) or a Rule
+RuleSpec: TypeAlias = "str | dict[str, Any] | Rule"
 
 #: rule name -> class; every Rule subclass that names itself registers here (see make_rule)
 RULES: dict[str, type[Rule]] = {}
@@ -79,14 +84,14 @@ class Rule(ABC):
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, **self.params()}
 
-    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+    def fit(self, vectors: Floats, codes: Ints, n_routes: int) -> None:
         """Learn from unit vectors (N, d) of route utterances, `codes[i]` = route column."""
 
     @abstractmethod
-    def scores(self, queries: np.ndarray) -> np.ndarray:
+    def scores(self, queries: Floats) -> Floats:
         """(B, R) scores for unit query vectors (B, d)."""
 
-    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+    def train(self, vectors_by_route: Mapping[str, Floats], names: Sequence[str],
               previous: Rule | None = None) -> Rule:
         """A NEW rule with these hyperparameters, trained on the routes' unit utterance vectors.
 
@@ -109,7 +114,7 @@ class Rule(ABC):
         """True for an interim rule that `refine()` replaces with the fully trained one."""
         return False
 
-    def refine(self, vectors_by_route: Mapping[str, np.ndarray] | None = None, *,
+    def refine(self, vectors_by_route: Mapping[str, Floats] | None = None, *,
                should_stop: Callable[[], bool] | None = None) -> Rule:
         """The fully trained rule for a `pending` one (self when not pending); slow, run it off the query path.
 
@@ -156,17 +161,17 @@ class KnnRule(Rule):
     name = "knn"
     uses_index = True
 
-    def scores(self, queries: np.ndarray) -> np.ndarray:  # pragma: no cover - the layer searches
+    def scores(self, queries: Floats) -> Floats:  # pragma: no cover - the layer searches
         raise TypeError("the knn rule scores index hits; the layer routes it through its search path")
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
+def normalise(x: Floats) -> Floats:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def centroids(vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> np.ndarray:
+def centroids(vectors: Floats, codes: Ints, n_routes: int) -> Floats:
     sums = np.zeros((n_routes, vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, codes, vectors.astype(np.float64))
     return normalise(sums).astype(np.float32)
@@ -178,10 +183,10 @@ class CentroidRule(Rule):
     name = "centroid"
 
     def __init__(self) -> None:
-        self._c: np.ndarray | None = None  # (d, R)
+        self._c: Floats | None = None  # (d, R)
         self._summaries: Summaries | None = None
 
-    def train(self, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+    def train(self, vectors_by_route: Mapping[str, Floats], names: Sequence[str],
               previous: Rule | None = None) -> CentroidRule:
         """A new rule; the sums of routes whose array is unchanged come from `previous`."""
         before = previous._summaries if isinstance(previous, CentroidRule) else None
@@ -190,7 +195,7 @@ class CentroidRule(Rule):
         new._c = np.ascontiguousarray(normalise(new._summaries.sums).T, dtype=np.float32)
         return new
 
-    def fit(self, vectors: np.ndarray, codes: np.ndarray, n_routes: int) -> None:
+    def fit(self, vectors: Floats, codes: Ints, n_routes: int) -> None:
         self._c = np.ascontiguousarray(centroids(vectors, codes, n_routes).T)
 
     @property
@@ -198,7 +203,7 @@ class CentroidRule(Rule):
         """The per-route sums this rule was trained on (None when fitted from rows or loaded)."""
         return self._summaries
 
-    def scores(self, queries: np.ndarray) -> np.ndarray:
+    def scores(self, queries: Floats) -> Floats:
         if self._c is None:
             raise RuntimeError("centroid rule is not trained")
         return cosines(queries @ self._c)
@@ -220,21 +225,21 @@ class BlendRule(Rule):
         self.lam = param(lam, "lam", 0.0, 100.0)
 
     @abstractmethod
-    def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def parts(self, queries: Floats) -> tuple[Floats, Floats]:
         """Centroid cosines and log-probabilities, both (B, R): score = blend(cos, logp, lam)."""
 
-    def scores(self, queries: np.ndarray) -> np.ndarray:
+    def scores(self, queries: Floats) -> Floats:
         return blend(*self.parts(queries), self.lam)
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: Floats) -> Floats:
     """Row-wise log of the softmax, computed stably."""
-    z = logits - logits.max(axis=1, keepdims=True)
+    z: Floats = logits - logits.max(axis=1, keepdims=True)
     z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
     return z
 
 
-def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
+def blend(cos: Floats, logp: Floats, lam: float) -> Floats:
     """The classifier's score: cos + lam * (1 + log P), clipped to [-1, 1].
 
     The +1 only shifts the scale: a confident prediction (log P near 0) scores about its cosine
@@ -247,11 +252,14 @@ def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
     out *= lam
     out += cos
     np.minimum(out, 1.0, out=out)
-    return np.maximum(out, -1.0, out=out)
+    np.maximum(out, -1.0, out=out)
+    return out
 
 
-def make_rule(spec: Any) -> Rule:
-    """A rule from a name ("knn", "centroid", "classifier", "lda"), a `{"name": .., **params}` mapping or a Rule."""
+def make_rule(spec: RuleSpec) -> Rule:
+    """A rule from a name ("knn", "centroid", "classifier", "lda"), a `{"name": .., **params}` mapping or a Rule.
+
+    Anything else (from an unchecked config) raises a ValueError naming it."""
     if isinstance(spec, Rule):
         return spec
     if isinstance(spec, str):

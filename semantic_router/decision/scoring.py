@@ -6,15 +6,17 @@ Everything works on (queries x hits) arrays so one call decides a whole batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+
+from semantic_router.vectors import Bools, Floats, Ints
 
 _AGG_INIT = {"max": -np.inf, "min": np.inf, "sum": 0.0, "mean": 0.0}
 _AGG_UFUNC = {"max": np.maximum, "min": np.minimum, "sum": np.add, "mean": np.add}
 
 
-def cosines(scores: np.ndarray) -> np.ndarray:
+def cosines(scores: Floats) -> Floats:
     """Cosine similarities of unit vectors clipped to [-1, 1], where they belong: float32 dot products land an ulp
     or two outside (a query equal to an utterance scored 1.0000001). Padding (-inf) and NaN are kept; scores
     already in range come back as they are (no copy on the routing path)."""
@@ -25,7 +27,7 @@ def cosines(scores: np.ndarray) -> np.ndarray:
     return np.maximum(out, -1.0, out=out, where=finite)
 
 
-def fuse(dense: np.ndarray, sparse: np.ndarray | None, alpha: float) -> np.ndarray:
+def fuse(dense: Floats, sparse: Floats | None, alpha: float) -> Floats:
     """Hybrid score: alpha * dense cosine (`cosines`) + (1 - alpha) * sparse score clipped to [0, 1].
 
     Sparse scores arrive already normalised by the sparse encoder (a query's BM25 score over
@@ -35,10 +37,11 @@ def fuse(dense: np.ndarray, sparse: np.ndarray | None, alpha: float) -> np.ndarr
     dense = cosines(dense)
     if sparse is None or alpha >= 1.0:
         return dense
-    return alpha * dense + (1.0 - alpha) * np.clip(sparse, 0.0, 1.0)
+    fused: Floats = alpha * dense + (1.0 - alpha) * np.clip(sparse, 0.0, 1.0)
+    return fused
 
 
-def route_ranks(codes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def route_ranks(codes: Ints, scores: Floats) -> Ints:
     """Rank of each hit among the hits of the same route in its row (0 = that route's best)."""
     order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), axis=1, kind="stable")
     c = np.take_along_axis(codes, order, axis=1)
@@ -51,8 +54,8 @@ def route_ranks(codes: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 def aggregate(
-    codes: np.ndarray, scores: np.ndarray, n_routes: int, method: str, per_route: int | None = None
-) -> np.ndarray:
+    codes: Ints, scores: Floats, n_routes: int, method: str, per_route: int | None = None
+) -> Floats:
     """Per-route aggregate of each query's hits: (B, k) route codes + scores -> (B, n_routes).
 
     Codes < 0 mark padding. Routes without a hit get NaN (never pass a threshold). With
@@ -77,14 +80,15 @@ def aggregate(
     return out
 
 
-_REDUCE = {"max": max, "min": min, "sum": math.fsum, "mean": lambda v: math.fsum(v) / len(v)}
+_REDUCE: dict[str, Callable[[list[float]], float]] = {
+    "max": max, "min": min, "sum": math.fsum, "mean": lambda v: math.fsum(v) / len(v)}
 
 
 def _aggregate_one(codes: list[int], scores: list[float], n_routes: int, method: str,
-                   per_route: int | None) -> np.ndarray:
+                   per_route: int | None) -> Floats:
     """`aggregate` for a single query: a handful of hits, cheaper in plain Python than in numpy calls."""
     groups: dict[int, list[float]] = {}
-    hits = zip(codes, scores)
+    hits: Iterable[tuple[int, float]] = zip(codes, scores)
     if per_route is not None and len(codes) > per_route:  # the cap can bind: take each route's best first
         hits = sorted(hits, key=lambda hit: -hit[1])  # stable, like route_ranks
     for c, s in hits:
@@ -101,12 +105,12 @@ def _aggregate_one(codes: list[int], scores: list[float], n_routes: int, method:
 
 
 def aggregate_routes(
-    codes: np.ndarray,
-    scores: np.ndarray,
+    codes: Ints,
+    scores: Floats,
     methods: Sequence[str | None],
     default: str,
     per_route: int | None = None,
-) -> np.ndarray:
+) -> Floats:
     """Aggregate with each route's own method (`methods[r]`, or `default` where None)."""
     n = len(methods)
     if not any(methods):
@@ -122,12 +126,12 @@ def aggregate_routes(
     return out
 
 
-def passing(aggregates: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+def passing(aggregates: Floats, thresholds: Floats) -> Bools:
     """Boolean (B, R): route r passes query b when its aggregate reaches its threshold."""
     return aggregates >= thresholds[None, :]  # NaN compares False without a warning
 
 
-def best(aggregates: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def best(aggregates: Floats, ok: Bools) -> tuple[Ints, Floats]:
     """Best passing route per query: (route index or -1, its score or NaN)."""
     masked = np.where(ok, aggregates, -np.inf)
     idx = np.argmax(masked, axis=1) if masked.shape[1] else np.zeros(masked.shape[0], dtype=np.int64)
@@ -136,8 +140,9 @@ def best(aggregates: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.where(found, idx, -1), score
 
 
-def ranked(aggregates_row: np.ndarray, ok_row: np.ndarray, max_k: int | None) -> list[int]:
+def ranked(aggregates_row: Floats, ok_row: Bools, max_k: int | None) -> list[int]:
     """Indices of the passing routes of one query, best first, at most max_k."""
     cand = np.flatnonzero(ok_row)
     order = cand[np.argsort(-aggregates_row[cand], kind="stable")]
-    return order.tolist() if max_k is None else order[:max_k].tolist()
+    indices: list[int] = order.tolist() if max_k is None else order[:max_k].tolist()
+    return indices

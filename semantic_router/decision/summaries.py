@@ -14,23 +14,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semantic_router.vectors import Floats
+
 
 @dataclass(frozen=True)
 class RouteSummary:
     """One route: its (immutable) unit-vector array, row count and float64 row sum."""
 
-    vectors: np.ndarray
+    vectors: Floats
     n: int
-    total: np.ndarray  # (d,) float64
+    total: Floats  # (d,) float64
 
     @classmethod
-    def of(cls, vectors: np.ndarray) -> RouteSummary:
+    def of(cls, vectors: Floats) -> RouteSummary:
         return cls(vectors, int(vectors.shape[0]), np.add.reduce(vectors, axis=0).astype(np.float64))
 
 
-def _gram(vectors: np.ndarray) -> np.ndarray:
+def _gram(vectors: Floats) -> Floats:
     v = np.asarray(vectors, dtype=np.float32)
-    return (v.T @ v).astype(np.float64)
+    gram: Floats = (v.T @ v).astype(np.float64)
+    return gram
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,16 @@ class Summaries:
 
     names: tuple[str, ...]
     routes: tuple[RouteSummary, ...]
-    gram: np.ndarray  # (d, d) float64; (0, 0) when collected without it
+    gram: Floats  # (d, d) float64; (0, 0) when collected without it
     dims: int
     touched: int  # rows added or removed incrementally since the last full pass
 
     @property
-    def counts(self) -> np.ndarray:
+    def counts(self) -> Floats:
         return np.array([s.n for s in self.routes], dtype=np.float64)
 
     @property
-    def sums(self) -> np.ndarray:
+    def sums(self) -> Floats:
         """(R, d) float64 row sums."""
         if not self.routes:
             return np.zeros((0, self.dims))
@@ -59,7 +62,7 @@ class Summaries:
         return sum(s.n for s in self.routes)
 
     @classmethod
-    def collect(cls, vectors_by_route: Mapping[str, np.ndarray], names: Sequence[str],
+    def collect(cls, vectors_by_route: Mapping[str, Floats], names: Sequence[str],
                 previous: Summaries | None = None, gram: bool = True) -> Summaries:
         """Summaries of `names`, reusing `previous` for every route whose array is the same object.
 
@@ -95,7 +98,7 @@ class Summaries:
         return cls(tuple(names), summaries, total, dims, previous.touched + delta)
 
 
-def _summary(name: str, vectors: np.ndarray) -> RouteSummary:
+def _summary(name: str, vectors: Floats) -> RouteSummary:
     summary = RouteSummary.of(vectors)
     if not np.isfinite(summary.total).all():  # any NaN or inf row shows in the sum: no extra pass
         raise ValueError(f"vectors of route {name!r} hold NaN or infinite values")
@@ -107,7 +110,8 @@ def _distinct(routes: Sequence[RouteSummary]) -> bool:
     return len({id(s.vectors) for s in routes}) == len(routes)
 
 
-def _checked(name: str, vectors: np.ndarray) -> np.ndarray:
+def _checked(name: str, vectors: object) -> Floats:
+    """`vectors` (the caller's, unchecked) as a 2-D float array, or a ValueError naming the route."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
         raise ValueError(f"vectors of route {name!r} must be a 2-D numpy array, got "
                          f"{getattr(vectors, 'shape', type(vectors).__name__)}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semantic_router.route import Route
+from semantic_router.vectors import Floats, Ints, Objects
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class RouteTable:
     routes: tuple[Route, ...]
     names: tuple[str, ...]
     code: dict[str, int]
-    thresholds: np.ndarray  # (R,) float64, resolved: route's own, else layer's, else encoder's
+    thresholds: Floats  # (R,) float64, resolved: route's own, else layer's, else encoder's
     methods: tuple[str | None, ...]  # route's own aggregation or None
     record_codes: Mapping[str, int] | None = None  # record id -> code: when set, hits count by record id
     dynamic: bool = False  # some route has function schemas (choices may need an LLM)
@@ -42,8 +43,8 @@ class RouteTable:
     def __len__(self) -> int:
         return len(self.names)
 
-    def codes(self, route_names: np.ndarray, ids: np.ndarray | None = None,
-              record_codes: Mapping[str, int] | None = None) -> np.ndarray:
+    def codes(self, route_names: Objects, ids: Objects | None = None,
+              record_codes: Mapping[str, int] | None = None) -> Ints:
         """Route code per hit of a (B, k) array of route names (and their record ids); -1 for unknown or padding.
 
         Exact dictionary lookups: every name `Route` accepts keeps its identity ("a" and "a\\x00" are two

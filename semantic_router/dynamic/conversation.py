@@ -11,12 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from semantic_router.errors import LLMRequiredError
-from semantic_router.route import RouteChoice, check_threshold
+from semantic_router.route import Route, RouteChoice, check_threshold
+from semantic_router.vectors import Floats
+
+#: an OpenAI-style chat message: {"role", "content", ...} (content may be text or a list of parts)
+Message = Mapping[str, Any]
+
+
+class FunctionCaller(Protocol):
+    """What fills a dynamic route's arguments: a router's `llm`, `semantic_router.llms.BaseLLM` (which sits
+    above this module and the router)."""
+
+    def spec(self) -> dict[str, Any]:
+        """The config entry that recreates it (no secrets)."""
+        ...
+
+    def extract_function_call(self, query: str, schemas: Sequence[Any],
+                              messages: Sequence[Message] | None = None) -> list[dict[str, Any]]: ...
+
+    async def aextract_function_call(self, query: str, schemas: Sequence[Any],
+                                     messages: Sequence[Message] | None = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,7 @@ class History:
             raise ValueError(f"history_turns must be within [0, {self.MAX_TURNS}], got {self.turns!r}")
 
 
-def user_turns(messages: Any) -> list[str]:
+def user_turns(messages: object) -> list[str]:
     """The user turns of an OpenAI-style message list, oldest first; a clear error for bad input."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
         raise ValueError("messages must be a non-empty list of {'role', 'content'} dicts")
@@ -58,13 +77,13 @@ def user_turns(messages: Any) -> list[str]:
     return turns
 
 
-def prior_messages(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def prior_messages(messages: Sequence[Message]) -> list[Message]:
     """The conversation before the last user turn (context for the LLM; the turn itself is the query)."""
     last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
     return list(messages[:last])
 
 
-def history_texts(messages: Any, history: History) -> list[str]:
+def history_texts(messages: object, history: History) -> list[str]:
     """The texts to encode: last user turn first, then up to `turns` earlier ones, newest first."""
     return turn_texts(user_turns(messages), history)
 
@@ -75,21 +94,23 @@ def turn_texts(turns: Sequence[str], history: History) -> list[str]:
     return [turns[-1], *earlier]
 
 
-def blend(vectors: np.ndarray, history: History) -> np.ndarray:
+def blend(vectors: Floats, history: History) -> Floats:
     """One unit query vector from the last turn's vector (row 0) and earlier turns' (rows 1..)."""
     weights = history.weight ** np.arange(len(vectors), dtype=np.float32)
     v = (weights[:, None] * vectors).sum(axis=0)
-    return (v / np.linalg.norm(v))[None, :]
+    unit: Floats = (v / np.linalg.norm(v))[None, :]
+    return unit
 
 
-def needs_llm(choices: Sequence[RouteChoice], routes: Mapping[str, Any], simulate_static: bool) -> list[int]:
+def needs_llm(choices: Sequence[RouteChoice], routes: Mapping[str, Route], simulate_static: bool) -> list[int]:
     """Positions of choices whose route is dynamic and must have its arguments filled."""
     if simulate_static:
         return []
     return [i for i, c in enumerate(choices) if c.name is not None and routes[c.name].function_schemas]
 
 
-def check_llm(llm: Any, route: str, text: str | None) -> None:
+def check_llm(llm: FunctionCaller | None, route: str, text: str | None) -> tuple[FunctionCaller, str]:
+    """The LLM and the query text a dynamic route needs, or an error saying which is missing."""
     if llm is None:
         raise LLMRequiredError(
             f"route {route!r} is dynamic (it has function_schemas) but the router has no llm: pass "
@@ -97,21 +118,29 @@ def check_llm(llm: Any, route: str, text: str | None) -> None:
         )
     if text is None:
         raise ValueError(f"route {route!r} is dynamic: its arguments are extracted from text, not from a vector")
+    return llm, text
 
 
-def fill(llm: Any, routes: Mapping[str, Any], choices: list[RouteChoice], text: str | None, messages: Any,
-         simulate_static: bool) -> None:
+def _dynamic_route(choice: RouteChoice, routes: Mapping[str, Route]) -> tuple[Route, list[dict[str, Any]]]:
+    """The route of a choice `needs_llm` picked, with its function schemas."""
+    assert choice.name is not None and routes[choice.name].function_schemas  # needs_llm picks only these
+    route = routes[choice.name]
+    return route, route.function_schemas or []
+
+
+def fill(llm: FunctionCaller | None, routes: Mapping[str, Route], choices: list[RouteChoice], text: str | None,
+         messages: Sequence[Message] | None, simulate_static: bool) -> None:
     """Fill `function_call` of dynamic choices in place (sync LLM calls); `routes` by name."""
     for i in needs_llm(choices, routes, simulate_static):
-        route = routes[choices[i].name]
-        check_llm(llm, route.name, text)
-        choices[i].function_call = llm.extract_function_call(text, route.function_schemas, messages)
+        route, schemas = _dynamic_route(choices[i], routes)
+        caller, query = check_llm(llm, route.name, text)
+        choices[i].function_call = caller.extract_function_call(query, schemas, messages)
 
 
-async def afill(llm: Any, routes: Mapping[str, Any], choices: list[RouteChoice], text: str | None, messages: Any,
-                simulate_static: bool) -> None:
+async def afill(llm: FunctionCaller | None, routes: Mapping[str, Route], choices: list[RouteChoice],
+                text: str | None, messages: Sequence[Message] | None, simulate_static: bool) -> None:
     """Async `fill` on the LLM's async client."""
     for i in needs_llm(choices, routes, simulate_static):
-        route = routes[choices[i].name]
-        check_llm(llm, route.name, text)
-        choices[i].function_call = await llm.aextract_function_call(text, route.function_schemas, messages)
+        route, schemas = _dynamic_route(choices[i], routes)
+        caller, query = check_llm(llm, route.name, text)
+        choices[i].function_call = await caller.aextract_function_call(query, schemas, messages)

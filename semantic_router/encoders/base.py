@@ -13,13 +13,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from cachetools import LRUCache
 
 from semantic_router.errors import EncoderError
-from semantic_router.vectors import SparseEmbedding, SparseVector
+from semantic_router.vectors import Floats, SparseEmbedding, SparseVector, Vectors
+
+ModelT = TypeVar("ModelT")
 
 __all__ = ["AsymmetricDenseMixin", "AsymmetricSparseMixin", "DenseEncoder", "InputType", "LocalModelEncoder",
            "SparseEmbedding", "SparseEncoder", "SparseVector", "as_sparse", "check_texts", "corpus"]
@@ -27,7 +30,7 @@ __all__ = ["AsymmetricDenseMixin", "AsymmetricSparseMixin", "DenseEncoder", "Inp
 InputType = Literal["query", "document"]
 
 
-def check_texts(texts: Any, what: str = "text") -> list[str]:
+def check_texts(texts: object, what: str = "text") -> list[str]:
     """Validate a list of non-empty strings, naming the first bad item."""
     if isinstance(texts, (str, bytes, Mapping, AbstractSet)) or not isinstance(texts, Iterable):
         # a dict would give its keys, a set an arbitrary order: neither is a list of texts
@@ -58,7 +61,7 @@ class DenseEncoder:
 
     def __init__(self, cache_size: int = 4096, **fields: Any) -> None:
         """`fields` set declared attributes, aurelio-style: `MyEncoder(name="m", score_threshold=0.4)`."""
-        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(cache_size, 0) or 1)
+        self._cache: LRUCache[str, Vectors] = LRUCache(maxsize=max(cache_size, 0) or 1)
         self._cache_enabled = cache_size > 0
         self._cache_lock = threading.Lock()
         self.calls = 0  # number of texts sent to the model (tests and benchmarks read it)
@@ -78,12 +81,12 @@ class DenseEncoder:
             dims = self._learned_dims = int(np.asarray(self(["dimension probe"]), dtype=np.float32).shape[-1])
         return dims
 
-    def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
+    def _encode(self, texts: list[str], input_type: InputType) -> Floats:
         """Encode already validated texts; return an (n, dimensions) array."""
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(docs) -> list of vectors "
                                   "(or _encode and dimensions)")
 
-    async def _aencode(self, texts: list[str], input_type: InputType) -> np.ndarray:
+    async def _aencode(self, texts: list[str], input_type: InputType) -> Floats:
         """Async encode; the default runs the sync path in a worker thread, off the event loop."""
         return await asyncio.to_thread(self._encode, texts, input_type)
 
@@ -94,20 +97,22 @@ class DenseEncoder:
     # -- aurelio's calling convention ---------------------------------------------------------
     def __call__(self, docs: Sequence[str]) -> list[list[float]]:
         """aurelio's entry point: the documents' vectors as plain lists."""
-        return self.encode(docs).tolist()
+        rows: list[list[float]] = self.encode(docs).tolist()
+        return rows
 
     async def acall(self, docs: Sequence[str]) -> list[list[float]]:
         """Async `__call__`."""
-        return (await self.aencode(docs)).tolist()
+        rows: list[list[float]] = (await self.aencode(docs)).tolist()
+        return rows
 
-    def _raw(self, items: list[str], input_type: InputType) -> tuple[Any, bool]:
+    def _raw(self, items: list[str], input_type: InputType) -> tuple[npt.ArrayLike, bool]:
         """The subclass's own vectors, and whether they came through `__call__` (an aurelio-style
         encoder, or a test patching `__call__`: then the vectors' width is the dimension)."""
         if _overrides(type(self), "__call__", DenseEncoder):
             return self(items), True
         return self._encode(items, input_type), False
 
-    async def _araw(self, items: list[str], input_type: InputType) -> tuple[Any, bool]:
+    async def _araw(self, items: list[str], input_type: InputType) -> tuple[npt.ArrayLike, bool]:
         cls = type(self)
         if _overrides(cls, "acall", DenseEncoder):
             return await self.acall(items), True
@@ -116,7 +121,7 @@ class DenseEncoder:
         return await self._aencode(items, input_type), False
 
     # -- public API -------------------------------------------------------------------------
-    def encode(self, texts: Sequence[str], input_type: InputType = "document") -> np.ndarray:
+    def encode(self, texts: Sequence[str], input_type: InputType = "document") -> Vectors:
         """Encode texts (utterances by default) into an (n, d) float32 unit-norm matrix."""
         items = check_texts(texts)
         if not items:
@@ -124,14 +129,14 @@ class DenseEncoder:
         self.calls += len(items)
         return self._finish(*self._raw(items, input_type), len(items))
 
-    async def aencode(self, texts: Sequence[str], input_type: InputType = "document") -> np.ndarray:
+    async def aencode(self, texts: Sequence[str], input_type: InputType = "document") -> Vectors:
         items = check_texts(texts)
         if not items:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         self.calls += len(items)
         return self._finish(*await self._araw(items, input_type), len(items))
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """Encode queries, serving repeats from the LRU cache."""
         items = check_texts(texts, "query")
         found, missing = self._lookup(items)
@@ -139,7 +144,7 @@ class DenseEncoder:
             self._remember(found, missing, self.encode(missing, "query"))
         return np.stack([found[t] for t in items])
 
-    async def aencode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    async def aencode_queries(self, texts: Sequence[str]) -> Vectors:
         items = check_texts(texts, "query")
         found, missing = self._lookup(items)
         if missing:
@@ -168,19 +173,24 @@ class DenseEncoder:
         self._cache_lock = threading.Lock()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _lookup(self, items: list[str]) -> tuple[dict[str, np.ndarray | None], list[str]]:
+    def _lookup(self, items: list[str]) -> tuple[dict[str, Vectors], list[str]]:
+        """The cached vectors of `items` and the texts not cached (each once, in order)."""
+        found: dict[str, Vectors] = {}
         with self._cache_lock:
-            found = {t: self._cache.get(t) for t in items}
-        return found, [t for t, v in found.items() if v is None]
+            for t in items:
+                v = self._cache.get(t)
+                if v is not None:
+                    found[t] = v
+        return found, list(dict.fromkeys(t for t in items if t not in found))
 
-    def _remember(self, found: dict, texts: list[str], vectors: np.ndarray) -> None:
+    def _remember(self, found: dict[str, Vectors], texts: list[str], vectors: Vectors) -> None:
         found.update(zip(texts, vectors))
         if self._cache_enabled:
             with self._cache_lock:
                 for t, v in zip(texts, vectors):
                     self._cache[t] = v
 
-    def _finish(self, vectors: Any, called: bool, n: int) -> np.ndarray:
+    def _finish(self, vectors: npt.ArrayLike, called: bool, n: int) -> Vectors:
         arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
         dims = self.__dict__.get("_learned_dims")
         if called and dims is None and arr.ndim == 2:
@@ -191,20 +201,21 @@ class DenseEncoder:
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         if not np.all(np.isfinite(arr)) or np.any(norms == 0):
             raise EncoderError(f"encoder {self.name!r} returned a zero or non-finite vector")
-        return arr / norms
+        unit: Vectors = arr / norms
+        return unit
 
 
-class LocalModelEncoder(DenseEncoder, ABC):
+class LocalModelEncoder(DenseEncoder, ABC, Generic[ModelT]):
     """A dense encoder whose model loads in-process on first use: once, even under concurrent first
     calls, and never pickled (the weights reload from disk), so loading a saved router is cheap."""
 
     def __init__(self, cache_size: int = 4096) -> None:
         super().__init__(cache_size=cache_size)
-        self._model: Any = None
+        self._model: ModelT | None = None
         self._load_lock = threading.Lock()
 
     @property
-    def model(self) -> Any:
+    def model(self) -> ModelT:
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
@@ -212,7 +223,7 @@ class LocalModelEncoder(DenseEncoder, ABC):
         return self._model
 
     @abstractmethod
-    def _load(self) -> Any:
+    def _load(self) -> ModelT:
         """Load and return the model."""
 
     def __getstate__(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ processes exporting at once from corrupting it. Nothing here reaches a model hub
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -17,8 +18,13 @@ import re
 import shutil
 import tempfile
 import warnings
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    import torch
+    from fastembed import TextEmbedding
 
 import numpy as np
 
@@ -99,8 +105,8 @@ def ensure_export(source: Path) -> Path:
             tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary readable directory
             try:
                 info = export_onnx(source, tmp)
-                info["fingerprint"] = fingerprint
-                (tmp / MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")  # written last
+                marker = {**info, "fingerprint": fingerprint}
+                (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")  # written last
                 if target.exists():
                     shutil.rmtree(target)  # stale or half-written by an old version
                 os.replace(tmp, target)  # atomic: readers see no directory or a complete one
@@ -111,7 +117,19 @@ def ensure_export(source: Path) -> Path:
     return target
 
 
-def export_onnx(source: Path, out: Path) -> dict[str, Any]:
+class ExportFacts(TypedDict):
+    """What `export_onnx` records about an export (the marker file adds the source `fingerprint`)."""
+
+    source: str
+    dimensions: int
+    pooling: str
+    onnx_bytes: int
+    onnx_sha256: str
+    torch: str
+    max_abs_error: float
+
+
+def export_onnx(source: Path, out: Path) -> ExportFacts:
     """Export a (sentence-)transformers checkpoint to `out/model.onnx` with its tokenizer; return facts."""
     global export_count
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,9 +150,11 @@ def export_onnx(source: Path, out: Path) -> dict[str, Any]:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
+            hidden: torch.Tensor = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                                token_type_ids=token_type_ids).last_hidden_state
+            return hidden
 
     ids = torch.randint(1000, 2000, (2, 16), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -142,8 +162,8 @@ def export_onnx(source: Path, out: Path) -> dict[str, Any]:
     sample = (ids, mask, torch.zeros_like(ids))
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
     onnx_path = out / ONNX_FILE
-    options = dict(input_names=list(_INPUTS), output_names=["last_hidden_state"], dynamic_axes=axes,
-                   opset_version=18)
+    export = partial(torch.onnx.export, HiddenStates(model), sample, str(onnx_path), input_names=list(_INPUTS),
+                     output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=18)
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)  # silence "torchvision is not installed" chatter
@@ -151,10 +171,9 @@ def export_onnx(source: Path, out: Path) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         try:
             try:
-                torch.onnx.export(HiddenStates(model), sample, str(onnx_path), dynamo=True, external_data=False,
-                                  verbose=False, **options)
+                export(dynamo=True, external_data=False, verbose=False)
             except Exception:  # older torch, or a model torch.export cannot trace: the TorchScript exporter
-                torch.onnx.export(HiddenStates(model), sample, str(onnx_path), dynamo=False, **options)
+                export(dynamo=False)
         finally:
             exporter_log.setLevel(level)
         expected = model(input_ids=sample[0], attention_mask=sample[1], token_type_ids=sample[2])
@@ -191,7 +210,7 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
         config_path.write_text(json.dumps(config), encoding="utf-8")
 
 
-class FastEmbedEncoder(LocalModelEncoder):
+class FastEmbedEncoder(LocalModelEncoder["TextEmbedding"]):
     """fastembed `TextEmbedding` on the bundled model (default), a local directory, or a fastembed model name."""
 
     type = "fastembed"
@@ -210,14 +229,14 @@ class FastEmbedEncoder(LocalModelEncoder):
         super().__init__(cache_size=cache_size)
         if name is None and model_path is None or name in _ALIASES:
             name = DEFAULT_MODEL
-        self.name = name or Path(model_path).name  # type: ignore[arg-type]
+        self.name = name if name else Path(model_path if model_path is not None else "").name
         self.model_path = str(model_path) if model_path is not None else None
         self.batch_size = batch_size
         self.threads = threads
         self.score_threshold = score_threshold if score_threshold is not None else DEFAULT_THRESHOLDS.get(self.name, 0.5)
         self._dims: int | None = 384 if self.name == DEFAULT_MODEL and self.model_path is None else None
 
-    def _load(self) -> Any:
+    def _load(self) -> TextEmbedding:
         try:
             from fastembed import TextEmbedding
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -227,7 +246,7 @@ class FastEmbedEncoder(LocalModelEncoder):
                 model = TextEmbedding(model_name=self.name, threads=self.threads)
             except Exception as exc:
                 raise EncoderError(f"fastembed could not load model {self.name!r}: {exc}") from exc
-            self._dims = int(model.model_description.dim)
+            self._dims = int(model.embedding_size)
             return model
         source = Path(self.model_path) if self.model_path else bundled_model_path()
         onnx_dir = source if (source / ONNX_FILE).is_file() else ensure_export(source)
@@ -238,7 +257,7 @@ class FastEmbedEncoder(LocalModelEncoder):
         except Exception as exc:
             raise EncoderError(f"fastembed could not load the ONNX model in {onnx_dir}: {exc}") from exc
 
-    def _register(self, text_embedding: Any, onnx_dir: Path) -> str:
+    def _register(self, text_embedding: builtins.type[TextEmbedding], onnx_dir: Path) -> str:
         """Register `onnx_dir` as a fastembed custom model (once per process); return its name."""
         from fastembed.common.model_description import ModelSource, PoolingType
 
@@ -262,7 +281,9 @@ class FastEmbedEncoder(LocalModelEncoder):
     def dimensions(self) -> int:
         if self._dims is None:
             _ = self.model
-        return int(self._dims)  # type: ignore[arg-type]
+        if self._dims is None:  # pragma: no cover - loading sets it (from the catalogue or the export)
+            raise EncoderError(f"fastembed model {self.name!r} loaded without telling its vector size")
+        return self._dims
 
     def _encode(self, texts: list[str], input_type: InputType) -> np.ndarray:
         return np.asarray(list(self.model.embed(texts, batch_size=self.batch_size)), dtype=np.float32)

@@ -202,7 +202,7 @@ class RemoteEncoder(DenseEncoder):
     async def _acall(self, client: Any, batch: list[str], input_type: InputType) -> Sequence[Sequence[float]]:
         call = self._remote_call()
         with self._errors(call):
-            rows = await call.retrying(AsyncRetrying)(self._arequest, client, batch, input_type)
+            rows: Sequence[Sequence[float]] = await call.retrying(AsyncRetrying)(self._arequest, client, batch, input_type)
         return self._checked(rows, batch)
 
     def _matrix(self, rows: list[Sequence[float]]) -> np.ndarray:

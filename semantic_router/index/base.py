@@ -19,7 +19,7 @@ import numpy as np
 
 from semantic_router.ids import record_id
 from semantic_router.index.coordination import Coordinator
-from semantic_router.vectors import SparseVector
+from semantic_router.vectors import Floats, Objects, SparseVector
 
 
 @dataclass
@@ -59,14 +59,14 @@ class HitBatch:
     Rows with fewer than k hits are padded: route "" and dense score -inf.
     """
 
-    ids: np.ndarray  # (B, k) object
-    routes: np.ndarray  # (B, k) object: exact route names (a str array would drop trailing NULs)
-    utterances: np.ndarray  # (B, k) object
-    dense: np.ndarray  # (B, k) float32
-    sparse: np.ndarray | None = None  # (B, k) float32, 0 where the record has no sparse vector
+    ids: Objects  # (B, k)
+    routes: Objects  # (B, k): exact route names (a str array would drop trailing NULs)
+    utterances: Objects  # (B, k)
+    dense: Floats  # (B, k) float32
+    sparse: Floats | None = None  # (B, k) float32, 0 where the record has no sparse vector
 
     def __len__(self) -> int:
-        return self.dense.shape[0]
+        return int(self.dense.shape[0])
 
     def row(self, i: int) -> list[Hit]:
         """The hits of query i as `Hit` objects, padding dropped."""
@@ -219,10 +219,12 @@ class Index(ABC):
     async def acount(self) -> int:
         return await asyncio.to_thread(self.count)
 
-    async def aquery_batch(self, dense, sparse=None, top_k: int = 5, routes=None) -> HitBatch:
+    async def aquery_batch(self, dense: Floats, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
+                           routes: Sequence[str] | None = None) -> HitBatch:
         return await asyncio.to_thread(self.query_batch, dense, sparse, top_k, routes)
 
-    async def aquery(self, dense, sparse=None, top_k: int = 5, routes=None) -> list[Hit]:
+    async def aquery(self, dense: Floats, sparse: SparseVector | None = None, top_k: int = 5,
+                     routes: Sequence[str] | None = None) -> list[Hit]:
         """Search one query through `aquery_batch` (native where the backend awaits its client)."""
         vec = np.asarray(dense, dtype=np.float32).reshape(1, -1)
         return (await self.aquery_batch(vec, None if sparse is None else [sparse], top_k, routes)).row(0)

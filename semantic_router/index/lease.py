@@ -52,11 +52,14 @@ def poll_until(attempt: Callable[[], T | None], timeout: float, failure: Callabl
 
     retrying = Retrying(retry=retry_if_result(lambda got: got is None), wait=wait,
                         stop=lambda state: time.monotonic() >= deadline, retry_error_callback=give_up)
-    return retrying(attempt)
+    got = retrying(attempt)
+    if got is None:  # pragma: no cover - the retrying stops on a result, or give_up raises
+        raise LockTimeout(failure())
+    return got
 
 
 @contextlib.contextmanager
-def renewed(renew: Callable[[], bool], release: Callable[[], None], interval: float, what: str) -> Iterator[None]:
+def renewed(renew: Callable[[], bool], release: Callable[[], object], interval: float, what: str) -> Iterator[None]:
     """Hold a taken lease: `renew()` every `interval` s in the background (it returns False once the
     lease was lost), and `release()` on exit; a failed release just lets the lease expire."""
     stop = threading.Event()

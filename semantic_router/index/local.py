@@ -23,6 +23,12 @@ from semantic_router.vectors import SparseVector
 _BLOCK_CELLS = 1 << 24
 
 
+def _csr(vals: list[float], rows: list[int], cols: list[int], shape: tuple[int, int]) -> sp.csr_matrix:
+    """A float32 CSR matrix from coordinate lists (empty lists: an all-zero matrix of `shape`)."""
+    return sp.csr_matrix((np.asarray(vals, dtype=np.float32), (np.asarray(rows, dtype=np.int64),
+                                                              np.asarray(cols, dtype=np.int64))), shape=shape)
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     ids: np.ndarray  # (N,) object
@@ -58,7 +64,9 @@ class _Snapshot:
             matrix[:n0] = self.matrix
         np.stack([r.dense for r in records], out=matrix[n0:])  # straight into place: no second copy
         vocab = dict(self.vocab)
-        rows, cols, vals = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
         for i, r in enumerate(records):
             if r.sparse is not None:
                 for k, v in zip(r.sparse.indices, r.sparse.values):
@@ -67,8 +75,8 @@ class _Snapshot:
                     vals.append(v)
         sparse = None
         if vocab:
-            new = sp.csr_matrix((vals, (rows, cols)), shape=(len(records), len(vocab)), dtype=np.float32)
-            old = self.sparse if self.sparse is not None else sp.csr_matrix((n0, len(self.vocab)), dtype=np.float32)
+            new = _csr(vals, rows, cols, (len(records), len(vocab)))
+            old = self.sparse if self.sparse is not None else _csr([], [], [], (n0, len(self.vocab)))
             old = old.copy()
             old.resize((n0, len(vocab)))
             sparse = sp.vstack([old, new], format="csr")
@@ -91,7 +99,7 @@ class _Snapshot:
             row = self.sparse.getrow(i)
             if row.nnz:
                 inverse = {c: k for k, c in self.vocab.items()}
-                sparse = SparseVector.from_dict({inverse[c]: float(v) for c, v in zip(row.indices, row.data)})
+                sparse = SparseVector.from_dict({inverse[int(c)]: float(v) for c, v in zip(row.indices, row.data)})
         return Record(str(self.routes[i]), str(self.utterances[i]), self.matrix[i].copy(), sparse,
                       copy.deepcopy(self.metadata[i]), str(self.ids[i]))
 
@@ -193,7 +201,7 @@ class LocalIndex(Index, Coordinator):
                     scores[:, mask] = -np.inf
                 top, out_dense[lo:hi, :k] = _top_k(scores, k)
                 out_idx[lo:hi, :k] = top
-                if use_sparse:
+                if use_sparse and sparse is not None and out_sparse is not None:  # (use_sparse implies both)
                     sscores = self._sparse_scores(snap, sparse[lo:hi])
                     if mask is not None:
                         sscores[:, mask] = 0.0
@@ -231,7 +239,9 @@ class LocalIndex(Index, Coordinator):
 
     @staticmethod
     def _sparse_scores(snap: _Snapshot, queries: Sequence[SparseVector]) -> np.ndarray:
-        rows, cols, vals = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
         for j, qv in enumerate(queries):
             for k, v in zip(qv.indices, qv.values):
                 c = snap.vocab.get(k)
@@ -239,7 +249,8 @@ class LocalIndex(Index, Coordinator):
                     rows.append(c)
                     cols.append(j)
                     vals.append(v)
-        qm = sp.csr_matrix((vals, (rows, cols)), shape=(len(snap.vocab), len(queries)), dtype=np.float32)
+        qm = _csr(vals, rows, cols, (len(snap.vocab), len(queries)))
+        assert snap.sparse is not None  # callers search sparse only on an index that holds sparse vectors
         return np.asarray((snap.sparse @ qm).T.todense(), dtype=np.float32)
 
     # -- state and lock -----------------------------------------------------------------------

@@ -404,9 +404,10 @@ class PineconeIndex(Index, Coordinator):
         hybrid = sparse is not None and have.hybrid
         common = {"top_k": min(top_k, 1000), "namespace": self.namespace, "filter": flt, "include_metadata": True}
         requests = [{"vector": finite(v), "include_values": hybrid, **common} for v in q]
-        probes = [i for i in range(b) if hybrid and len(sparse[i])]
+        queries: Sequence[SparseVector] = sparse if sparse is not None else ()
+        probes = [i for i in range(b) if hybrid and len(queries[i])]
         requests += [{"vector": finite(q[i] * _PROBE), "include_values": True, **common,
-                      "sparse_vector": {"indices": list(sparse[i].indices), "values": list(sparse[i].values)}}
+                      "sparse_vector": {"indices": list(queries[i].indices), "values": list(queries[i].values)}}
                      for i in probes]
 
         def finish(results: list[Any]) -> HitBatch:
@@ -414,7 +415,7 @@ class PineconeIndex(Index, Coordinator):
             rows = []
             for i in range(b):
                 dense_hits = [candidate(m, float(m.score)) for m in results[i].matches]
-                sparse_hits = [candidate(m, sparse[i].dot(sparse_of(m.sparse_values) or SparseVector()))
+                sparse_hits = [candidate(m, queries[i].dot(sparse_of(m.sparse_values) or SparseVector()))
                                for m in by_probe[i].matches] if i in by_probe else []
                 rows.append(merge_hybrid(dense_hits, sparse_hits, q[i], None if sparse is None else sparse[i],
                                          cosine=have.metric == "cosine"))

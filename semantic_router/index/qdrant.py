@@ -251,7 +251,7 @@ class QdrantIndex(Index, Coordinator):
             if _missing(exc):
                 return None
             raise
-        return dict(points[0].payload) if points else None
+        return dict(points[0].payload or {}) if points else None
 
     # -- records --------------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record]) -> None:
@@ -315,7 +315,7 @@ class QdrantIndex(Index, Coordinator):
             if route is not None:
                 in_route = self._call(self._client.count, self.name, count_filter=route_filter(route),
                                       exact=True).count
-                found = [p for p in found if p.payload.get("route") != route]  # counted with the route
+                found = [p for p in found if (p.payload or {}).get("route") != route]  # counted with the route
         except IndexBackendError as exc:
             if _missing(exc):
                 return 0
@@ -365,9 +365,10 @@ class QdrantIndex(Index, Coordinator):
         flt = route_filter(routes)
         requests = [models.QueryRequest(query=finite(v), using=DENSE, limit=top_k, filter=flt, with_payload=True,
                                         with_vector=[SPARSE] if hybrid else False) for v in q]
-        probes = [i for i in range(b) if sparse is not None and len(sparse[i])]
+        queries: Sequence[SparseVector] = sparse if sparse is not None else ()
+        probes = [i for i in range(b) if sparse is not None and len(queries[i])]
         requests += [models.QueryRequest(
-            query=models.SparseVector(indices=list(sparse[i].indices), values=list(sparse[i].values)),
+            query=models.SparseVector(indices=list(queries[i].indices), values=list(queries[i].values)),
             using=SPARSE, limit=top_k, filter=flt, with_payload=True, with_vector=[DENSE]) for i in probes]
 
         def finish(found: Any) -> HitBatch:
@@ -434,7 +435,7 @@ class QdrantIndex(Index, Coordinator):
             return
         stored = self._retrieve(self._state_coll, _STATE_ID)
         if stored is not None and "version" not in stored:  # written before fencing: version only in the JSON
-            found = int(json.loads(stored["state"]).get("version", 0))
+            found: int | None = int(json.loads(stored["state"]).get("version", 0))
             condition = models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="version"))])
         else:
             found = 0 if stored is None else int(stored["version"])

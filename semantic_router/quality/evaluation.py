@@ -8,6 +8,7 @@ an `EvalReport` that prints as a table and saves as JSON.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections import Counter
@@ -210,12 +211,11 @@ class EvalReport:
         yield from self.rich_tables()
 
 
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
+class _Null(io.StringIO):
+    """A text stream that discards what is written (the console records the report itself)."""
 
-    def flush(self) -> None:
-        pass
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def _fmt(v: float) -> str:

@@ -252,6 +252,8 @@ def fit(
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if calibrate not in (None, "platt", "isotonic"):
         raise ValueError(f"calibrate must be 'platt', 'isotonic' or None, got {calibrate!r}")
+    if lams is not None and not len(lams):
+        raise ValueError(f"lams must hold at least one blend weight, got {lams!r}")
     if rule is not None:
         layer.rule = rule
     names = layer.list_route_names()
@@ -288,6 +290,7 @@ def fit(
         if best is None or value > best[1] + 1e-12:
             best = (params, value, t, pred, conf)
     bar.update()
+    assert best is not None  # candidates yields at least one setting (lams is checked above)
     params, _, t, pred, conf = best
     per = route_thresholds(conf, pred, ycodes, t, objective, table_names, prior) if per_route \
         else {n: t for n in table_names}

@@ -7,8 +7,8 @@ one the store hands it under the writers' lock), so concurrent writers never ove
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 from semantic_router.decision.rules import Rule, make_rule
 from semantic_router.errors import RouteNotFoundError
@@ -16,8 +16,12 @@ from semantic_router.router.learned import apply_extra
 from semantic_router.route import Route
 from semantic_router.router.snapshot import Draft
 
+T = TypeVar("T")
+#: an edit: applied to the latest Draft under the writers' lock, returns what the public method returns
+Change: TypeAlias = Callable[[Draft], T]
 
-def existing(routes: dict[str, Route], name: Any) -> Route:
+
+def existing(routes: Mapping[str, Route], name: object) -> Route:
     if not isinstance(name, str):
         raise TypeError(f"route name must be a string, got {type(name).__name__}: {name!r:.80}")
     try:
@@ -27,7 +31,7 @@ def existing(routes: dict[str, Route], name: Any) -> Route:
         raise RouteNotFoundError(f"unknown route {name!r} (routes: {known})") from None
 
 
-def checked_routes(routes: Any) -> list[Route]:
+def checked_routes(routes: object) -> list[Route]:
     """A list of distinct Routes; one Route is taken as [route]; anything else is a TypeError."""
     if routes is None:
         return []
@@ -46,7 +50,7 @@ def checked_routes(routes: Any) -> list[Route]:
     return list(routes)
 
 
-def add(items: list[Route]):
+def add(items: list[Route]) -> Change[None]:
     def change(draft: Draft) -> None:
         for r in items:
             if r.name in draft.routes:
@@ -55,14 +59,14 @@ def add(items: list[Route]):
     return change
 
 
-def delete(name: str):
+def delete(name: str) -> Change[None]:
     def change(draft: Draft) -> None:
         existing(draft.routes, name)
         del draft.routes[name]
     return change
 
 
-def update(name: str, given: dict[str, Any]):
+def update(name: str, given: dict[str, Any]) -> Change[Route]:
     def change(draft: Draft) -> Route:
         data = existing(draft.routes, name).model_dump()
         if "distance_threshold" in given:
@@ -74,7 +78,7 @@ def update(name: str, given: dict[str, Any]):
     return change
 
 
-def add_utterances(name: str, items: list[str]):
+def add_utterances(name: str, items: list[str]) -> Change[None]:
     def change(draft: Draft) -> None:
         route = existing(draft.routes, name)
         merged = list(dict.fromkeys(route.utterances + items))
@@ -82,7 +86,7 @@ def add_utterances(name: str, items: list[str]):
     return change
 
 
-def delete_utterances(doomed_of: Any):
+def delete_utterances(doomed_of: Callable[[Mapping[str, Route]], Collection[tuple[str, str]]]) -> Change[int]:
     """`doomed_of(routes)` -> the (route, utterance) pairs to delete; returns how many were."""
     def change(draft: Draft) -> int:
         doomed = doomed_of(draft.routes)
@@ -96,14 +100,14 @@ def delete_utterances(doomed_of: Any):
     return change
 
 
-def settings(**values: Any):
+def settings(**values: Any) -> Change[None]:
     """A settings change (validated by Settings itself)."""
     def change(draft: Draft) -> None:
         draft.settings = dataclasses.replace(draft.settings, **values)
     return change
 
 
-def set_rule(rule: Rule):
+def set_rule(rule: Rule) -> Change[None]:
     """The rule the caller chose (`rl.rule = ...`): a settings change, synced like any other."""
     def change(draft: Draft) -> None:
         draft.rule = rule
@@ -112,7 +116,7 @@ def set_rule(rule: Rule):
     return change
 
 
-class ExtraView(dict):
+class ExtraView(dict[str, Any]):
     """`rl.extra`: a copy of the fitted extras whose item changes are committed (and, for shared
     route sets, published) like any other change, so `rl.extra["key"] = value` keeps working.
 
@@ -120,11 +124,11 @@ class ExtraView(dict):
     spec sets the rule (as `rl.rule = ...` does), a `calibration` calibrates; a bad one raises and
     changes nothing."""
 
-    def __init__(self, data: dict[str, Any], commit: Any) -> None:
+    def __init__(self, data: dict[str, Any], commit: Callable[[Change[None]], None]) -> None:
         super().__init__(data)
         self.commit = commit
 
-    def _commit(self, edit: Callable[[dict[str, Any]], Any]) -> None:
+    def _commit(self, edit: Callable[[dict[str, Any]], object]) -> None:
         def change(draft: Draft) -> None:
             extra = dict(draft.extra)
             edit(extra)

@@ -13,13 +13,15 @@ so the router never imports quality/.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy.typing as npt
+
 from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
-from semantic_router.dynamic.conversation import History
+from semantic_router.dynamic.conversation import FunctionCaller, History, Message
 from semantic_router.encoders.base import DenseEncoder, SparseEncoder, check_texts
 from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
@@ -28,9 +30,11 @@ from semantic_router.router import edits, lifecycle, persist
 from semantic_router.router.learned import apply_extra
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
 from semantic_router.router.sharing import Sharing
-from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
+from semantic_router.router.snapshot import ID_SCHEME, Draft, Settings, Snapshot, check_seconds, check_top_k
 from semantic_router.router.store import RouteStore, Utterance
 from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
+from semantic_router.vectors import Bools, Floats, SparseVector
+
 
 #: the class a classmethod is called on (`RouteLayer.load` returns a `RouteLayer`)
 LayerT = TypeVar("LayerT", bound="CoreRouteLayer")
@@ -61,7 +65,7 @@ class CoreRouteLayer:
         rule: str | dict[str, Any] | Rule | None = None,
         refresh_interval: float = 5.0,
         lock_timeout: float = 30.0,
-        llm: Any = None,
+        llm: FunctionCaller | None = None,
         history_weight: float = 0.5,
         history_turns: int = 3,
         trained_rule: dict[str, Any] | None = None,
@@ -102,7 +106,7 @@ class CoreRouteLayer:
         if auto_sync is None:
             present = set(self.index.ids()) if self.index.count() else set()
 
-            def initial(draft):
+            def initial(draft: Draft) -> None:
                 draft.routes = {r.name: r.model_copy(deep=True) for r in items}
                 draft.rule_state = trained_rule
 
@@ -167,14 +171,14 @@ class CoreRouteLayer:
         self._setting(top_k=check_top_k(value))
 
     @property
-    def aggregation(self) -> str:
+    def aggregation(self) -> Aggregation:
         return self.store.snapshot.settings.aggregation
 
     @aggregation.setter
     def aggregation(self, value: str) -> None:
         value = check_aggregation(value)
 
-        def change(draft) -> None:  # a rule that ignores aggregation is switched to knn, as the constructor does
+        def change(draft: Draft) -> None:  # a rule that ignores aggregation is switched to knn, as the constructor does
             if not draft.rule.uses_index:
                 if not draft.settings.rule_auto:
                     raise ValueError(f"aggregation {value!r} needs the knn rule; this router's rule is "
@@ -234,20 +238,22 @@ class CoreRouteLayer:
         return {"signature": snap.signature(), **snap.rule.to_state()}
 
     # -- routing --------------------------------------------------------------------------------------
-    def _one(self, text: Any, vector: Any, messages: Any, route_filter: Any, explain: bool, simulate_static: bool,
-             many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
+    def _one(self, text: object, vector: object, messages: object, route_filter: Sequence[str] | None, explain: bool,
+             simulate_static: bool, many: bool = False, max_k: int | None = None,
+             aggregation: str | None = None) -> tuple[Snapshot, Query, Ask]:
         """The snapshot (read once), the validated query and what is asked, for one query."""
         snap = self.store.snapshot
         query = single_query(text, vector, messages, self._encoder.dimensions, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
-    def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
-               simulate_static: bool, conversations: Any = None) -> tuple[Snapshot, Query, Ask]:
+    def _batch(self, texts: object, vectors: object, route_filter: Sequence[str] | None, explain: bool,
+               simulate_static: bool, conversations: object = None) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
         query = batch_query(texts, vectors, self._encoder.dimensions, conversations, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static)
 
-    def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+    def __call__(self, text: str | None = None, *, vector: npt.ArrayLike | None = None,
+                 messages: Sequence[Message] | None = None,
                  route_filter: Sequence[str] | None = None, explain: bool = False,
                  simulate_static: bool = False) -> RouteChoice:
         """Route one query (text, chat `messages`, or a precomputed embedding) to its best passing route."""
@@ -256,7 +262,8 @@ class CoreRouteLayer:
 
     route = __call__
 
-    def route_many(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+    def route_many(self, text: str | None = None, *, vector: npt.ArrayLike | None = None,
+                   messages: Sequence[Message] | None = None,
                    max_k: int | None = None, aggregation: Aggregation | None = None,
                    route_filter: Sequence[str] | None = None, explain: bool = False,
                    simulate_static: bool = False) -> list[RouteChoice]:
@@ -264,8 +271,8 @@ class CoreRouteLayer:
         prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
         return self.router.route(*prepared, self.llm)[0]
 
-    def route_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
-                    conversations: Sequence[Any] | None = None,
+    def route_batch(self, texts: Sequence[str] | None = None, *, vectors: npt.ArrayLike | None = None,
+                    conversations: Sequence[Sequence[Message]] | None = None,
                     route_filter: Sequence[str] | None = None, explain: bool = False,
                     simulate_static: bool = False) -> list[RouteChoice]:
         """Route many queries with one batched encode and one batched search. `conversations` (chat message
@@ -273,14 +280,16 @@ class CoreRouteLayer:
         prepared = self._batch(texts, vectors, route_filter, explain, simulate_static, conversations)
         return [c[0] for c in self.router.route(*prepared, self.llm)]
 
-    async def acall(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+    async def acall(self, text: str | None = None, *, vector: npt.ArrayLike | None = None,
+                    messages: Sequence[Message] | None = None,
                     route_filter: Sequence[str] | None = None, explain: bool = False,
                     simulate_static: bool = False) -> RouteChoice:
         """Async `rl(...)`: encoding and search never block the event loop."""
         prepared = self._one(text, vector, messages, route_filter, explain, simulate_static)
         return (await self.router.aroute(*prepared, self.llm))[0][0]
 
-    async def aroute_many(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
+    async def aroute_many(self, text: str | None = None, *, vector: npt.ArrayLike | None = None,
+                          messages: Sequence[Message] | None = None,
                           max_k: int | None = None, aggregation: str | None = None,
                           route_filter: Sequence[str] | None = None, explain: bool = False,
                           simulate_static: bool = False) -> list[RouteChoice]:
@@ -288,25 +297,27 @@ class CoreRouteLayer:
         prepared = self._one(text, vector, messages, route_filter, explain, simulate_static, True, max_k, aggregation)
         return (await self.router.aroute(*prepared, self.llm))[0]
 
-    async def aroute_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
-                           conversations: Sequence[Any] | None = None,
+    async def aroute_batch(self, texts: Sequence[str] | None = None, *, vectors: npt.ArrayLike | None = None,
+                           conversations: Sequence[Sequence[Message]] | None = None,
                            route_filter: Sequence[str] | None = None, explain: bool = False,
                            simulate_static: bool = False) -> list[RouteChoice]:
         """Async `route_batch`: one batched encode, one batched search."""
         prepared = self._batch(texts, vectors, route_filter, explain, simulate_static, conversations)
         return [c[0] for c in await self.router.aroute(*prepared, self.llm)]
 
-    def encode_queries(self, texts: list[str]):
+    def encode_queries(self, texts: list[str]) -> tuple[Floats, list[SparseVector] | None]:
         """Dense (cached) and, in hybrid mode, sparse query vectors."""
         return self.router.vectors(self.store.snapshot, Query(texts=check_texts(texts, "texts")))
 
-    def score_batch(self, vectors: Any, sparse: Any = None):
+    def score_batch(self, vectors: npt.ArrayLike,
+                    sparse: list[SparseVector] | None = None) -> tuple[list[str], Floats, Bools]:
         """Route names, (B, R) scores and pass mask for query vectors (evaluation, fitting)."""
         snap = self.store.snapshot
-        vectors = batch_query(None, vectors, self.encoder.dimensions).vectors
+        unit = batch_query(None, vectors, self.encoder.dimensions).vectors
+        assert unit is not None  # batch_query(None, vectors) always sets them
         if not len(snap.table):
-            return [], vectors[:, :0].astype(float), vectors[:, :0].astype(bool)
-        agg, ok = self.router.scores(snap, vectors, sparse)
+            return [], unit[:, :0].astype(float), unit[:, :0].astype(bool)
+        agg, ok = self.router.scores(snap, unit, sparse)
         return list(snap.table.names), agg, ok
 
     # -- reading routes -------------------------------------------------------------------------------
@@ -361,7 +372,7 @@ class CoreRouteLayer:
         if route_name is None and ids is None:
             raise ValueError("give route_name and/or ids (use clear() to remove everything)")
 
-        def doomed(routes) -> set[tuple[str, str]]:
+        def doomed(routes: Mapping[str, Route]) -> set[tuple[str, str]]:
             return {(u.route, u.utterance) for u in self.store.utterances(route_name, ids)}
 
         return self.store.commit(edits.delete_utterances(doomed))
@@ -369,7 +380,7 @@ class CoreRouteLayer:
     def clear(self) -> None:
         """Remove every route and utterance."""
 
-        def change(draft) -> None:
+        def change(draft: Draft) -> None:
             draft.routes = {}
 
         self.store.commit(change)
@@ -412,7 +423,7 @@ class CoreRouteLayer:
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        def change(draft: Any) -> None:
+        def change(draft: Draft) -> None:
             apply_extra(draft, extra)
             draft.rule_state = trained_rule
 
@@ -429,7 +440,7 @@ class CoreRouteLayer:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls: type[LayerT], config: Any, warm: bool = False, **overrides: Any) -> LayerT:
+    def from_config(cls: type[LayerT], config: RouterConfig | dict[str, Any], warm: bool = False, **overrides: Any) -> LayerT:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 

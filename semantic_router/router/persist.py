@@ -24,6 +24,7 @@ from semantic_router.config import (
     ENCODERS,
     INDEXES,
     LLMS,
+    HistorySettings,
     RouterConfig,
     build,
     read_text_config,
@@ -34,6 +35,7 @@ from semantic_router.errors import ConfigError
 from semantic_router.index.base import Record
 
 if TYPE_CHECKING:  # the layer above, by its shape: this module never imports it
+    from semantic_router.encoders.base import SparseEncoder
     from semantic_router.router.protocols import Layer, PersistedLayer
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -51,11 +53,11 @@ def to_config(layer: PersistedLayer) -> RouterConfig:
         routes=layer.routes,
         extra=layer.extra,
         llm=None if layer.llm is None else layer.llm.spec(),
-        history={"weight": layer.history.weight, "turns": layer.history.turns},
+        history=HistorySettings(weight=layer.history.weight, turns=layer.history.turns),
     )
 
 
-def parse(data: Any) -> RouterConfig:
+def parse(data: object) -> RouterConfig:
     return data if isinstance(data, RouterConfig) else RouterConfig.parse(data)
 
 
@@ -72,7 +74,7 @@ def from_config(cls: type[Layer], config: RouterConfig, warm: bool = False, **ov
     sparse = overrides.pop("sparse_encoder", None)
     if sparse is None and config.sparse_encoder is not None:
         sparse = build(config.sparse_encoder, ENCODERS, "sparse_encoder")
-    settings = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
+    settings: dict[str, Any] = {"alpha": config.alpha, "top_k": config.top_k, "score_threshold": config.score_threshold}
     if "aggregation" in config.model_fields_set:  # an explicit aggregation asks for the knn rule
         settings["aggregation"] = config.aggregation
     if config.llm is not None and "llm" not in overrides:
@@ -199,7 +201,7 @@ def load(cls: type[Layer], path: str | Path, warm: bool = False, reencode: bool 
     return layer
 
 
-def _records_from_plain(plain: Any, source: str) -> list[Record]:
+def _records_from_plain(plain: Any, source: str) -> list[Record]:  # plain: unpickled data, checked here
     dense = check_columns(plain, source)
     try:
         return [
@@ -256,7 +258,7 @@ def from_index(cls: type[Layer], index: Any, encoder: Any = None, **kwargs: Any)
     return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
 
 
-def default_sparse(stored: dict[str, Any]) -> Any:
+def default_sparse(stored: dict[str, Any]) -> SparseEncoder:
     """The process's default sparse encoder for a hybrid shared state (BM25 with default
     parameters), after checking it is the one the state names; never one built from the state."""
     from semantic_router.encoders.bm25 import BM25Encoder

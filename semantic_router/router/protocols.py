@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from semantic_router.dynamic.conversation import History
+    from semantic_router.dynamic.conversation import FunctionCaller, History
     from semantic_router.encoders.base import DenseEncoder, SparseEncoder
     from semantic_router.index.base import Index
-    from semantic_router.route import Route
+    from semantic_router.route import Aggregation, Route
 
 
 class PersistedLayer(Protocol):
@@ -20,7 +20,7 @@ class PersistedLayer(Protocol):
 
     encoder: DenseEncoder
     index: Index
-    llm: Any
+    llm: FunctionCaller | None
     history: History
 
     def __init__(self, encoder: DenseEncoder | None = None, routes: Any = None, index: Index | None = None,
@@ -36,7 +36,7 @@ class PersistedLayer(Protocol):
     def top_k(self) -> int: ...
 
     @property
-    def aggregation(self) -> str: ...
+    def aggregation(self) -> Aggregation: ...
 
     @property
     def score_threshold(self) -> float | None: ...

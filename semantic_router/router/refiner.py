@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from semantic_router._blas import single_threaded_blas
 from semantic_router.decision.rules import RefineCancelled, Rule
-from semantic_router.router.snapshot import Snapshot
+from semantic_router.router.snapshot import Snapshot, held_vectors
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Refiner:
 
     def publish(self, snap: Snapshot, should_stop: Callable[[], bool] | None = None) -> bool:
         """Refine `snap`'s rule and install it; False when a newer snapshot replaced `snap` meanwhile."""
-        refined = snap.rule.refine({n: snap.vectors[n] for n in snap.table.names}, should_stop=should_stop)
+        refined = snap.rule.refine(held_vectors(snap.vectors, snap.table.names), should_stop=should_stop)
         installed = self.install(snap, refined)
         if installed:
             self.refinements += 1

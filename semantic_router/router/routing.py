@@ -12,7 +12,7 @@ import asyncio
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 
@@ -20,14 +20,14 @@ from semantic_router.checks import check_int
 from semantic_router.decision import scoring
 from semantic_router.decision.table import RouteTable
 from semantic_router.dynamic import conversation as dynamic
-from semantic_router.encoders.base import check_texts
+from semantic_router.encoders.base import DenseEncoder, check_texts
 from semantic_router.errors import RemoteStateLost, RouteNotFoundError
 from semantic_router.index.base import HitBatch, Index
 from semantic_router.plans import adrive, drive
 from semantic_router.route import RouteChoice, check_aggregation, check_unicode
 from semantic_router.router._multilabel import explain_away
 from semantic_router.router.snapshot import Snapshot
-from semantic_router.vectors import SparseVector
+from semantic_router.vectors import Bools, Floats, SparseVector
 
 _WIDEN = 4  # search depth multiplier when a near route that fails may hide a farther one that passes
 
@@ -37,9 +37,10 @@ class Query:
     """Validated input of one routing call: texts to encode, or ready unit vectors."""
 
     texts: list[str] | None = None  # with history: last user turn first, then earlier turns
-    vectors: np.ndarray | None = None
+    vectors: Floats | None = None
     history: bool = False
-    messages: Any = None  # context for a dynamic route's LLM; with `groups`, one per conversation
+    messages: list[dynamic.Message] | None = None  # context for a dynamic route's LLM (one conversation)
+    priors: list[list[dynamic.Message]] | None = None  # the same, one per conversation of `groups`
     groups: list[list[int]] | None = None  # a batch of conversations: each one's rows of `texts`, to blend
 
 
@@ -62,17 +63,19 @@ _PLAIN = Ask()  # what most calls ask: shared, since an Ask is immutable
 class Search:
     """One index search a decision needs."""
 
-    vectors: np.ndarray
+    vectors: Floats
     sparse: list[SparseVector] | None
     top_k: int
     routes: list[str] | None
 
 
-Decision = Generator[Search, HitBatch, Any]
+T = TypeVar("T")
+#: a decision: yields the index searches it needs, is sent their hits, returns its result (`Router.drive`)
+Decision: TypeAlias = Generator[Search, HitBatch, T]
 
 
 # -- inputs ------------------------------------------------------------------------------------------
-def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dynamic.History) -> Query:
+def single_query(text: object, vector: object, messages: object, dims: int, history: dynamic.History) -> Query:
     given = (text is not None) + (vector is not None) + (messages is not None)
     if given != 1:
         raise ValueError("give exactly one of: a text, a vector, or messages" if given else
@@ -80,8 +83,9 @@ def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dyna
     if vector is not None:
         return Query(vectors=check_vectors(vector, dims, batch=False))
     if messages is not None:
-        return Query(texts=dynamic.history_texts(messages, history), history=True,
-                     messages=dynamic.prior_messages(messages))
+        texts = dynamic.history_texts(messages, history)  # checks: a list of message mappings
+        assert isinstance(messages, Sequence)
+        return Query(texts=texts, history=True, messages=dynamic.prior_messages(messages))
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}: {text!r:.80}")
     if not text.strip():
@@ -89,7 +93,7 @@ def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dyna
     return Query(texts=[check_unicode(text, "text")])
 
 
-def batch_query(texts: Any, vectors: Any, dims: int, conversations: Any = None,
+def batch_query(texts: object, vectors: object, dims: int, conversations: object = None,
                 history: dynamic.History | None = None) -> Query:
     if (texts is not None) + (vectors is not None) + (conversations is not None) != 1:
         raise ValueError("route_batch needs texts, vectors or conversations (exactly one of them)")
@@ -107,25 +111,26 @@ def batch_query(texts: Any, vectors: Any, dims: int, conversations: Any = None,
     return Query(vectors=check_vectors(vectors, dims, batch=True))
 
 
-def conversation_query(conversations: Any, history: dynamic.History) -> Query:
+def conversation_query(conversations: object, history: dynamic.History) -> Query:
     """A batch of chat histories (OpenAI-style message lists): every distinct text once, and each conversation's
     rows (last user turn first) to blend into its query vector as `messages=` does for one."""
     if isinstance(conversations, (str, bytes)) or not isinstance(conversations, Sequence):
         raise TypeError(f"conversations must be a list of message lists, got {type(conversations).__name__}")
     rows: dict[str, int] = {}
-    groups, priors = [], []
+    groups: list[list[int]] = []
+    priors: list[list[dynamic.Message]] = []
     for i, messages in enumerate(conversations):
         try:
             texts = dynamic.history_texts(messages, history)
         except ValueError as exc:
             raise ValueError(f"conversations[{i}]: {exc}") from None
         groups.append([rows.setdefault(check_unicode(t, f"conversations[{i}]"), len(rows)) for t in texts])
-        priors.append(dynamic.prior_messages(messages))
-    return Query(texts=list(rows), messages=priors, groups=groups)
+        priors.append(dynamic.prior_messages(messages))  # history_texts checked: a list of message mappings
+    return Query(texts=list(rows), priors=priors, groups=groups)
 
 
-def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool = False, max_k: Any = None,
-            aggregation: Any = None) -> Ask:
+def ask_for(route_filter: Sequence[str] | None, explain: bool, simulate_static: bool, many: bool = False,
+            max_k: int | None = None, aggregation: str | None = None) -> Ask:
     """What a routing call asks, validated: `route_filter` a list of names (not one string); for
     `many`, a positive `max_k` (None: every route) and a known `aggregation`."""
     if route_filter is None and not (explain or simulate_static or many):
@@ -140,10 +145,10 @@ def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool 
     return Ask(None if route_filter is None else tuple(route_filter), explain, k, agg, many, simulate_static)
 
 
-def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
+def check_vectors(vector: object, dims: int, batch: bool) -> Floats:
     """Unit float32 rows from one vector (or a batch): real, finite, non-zero, the encoder's width."""
     if isinstance(vector, np.ndarray) and vector.dtype == np.float32:
-        arr = vector
+        arr, shape = vector, vector.shape
     else:
         try:
             raw = np.asarray(vector)
@@ -153,24 +158,26 @@ def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
             raise TypeError(f"vector must hold real numbers, got complex values ({raw.dtype})")
         if raw.dtype.kind not in "biuf":
             raise TypeError(f"vector must be numeric, got {type(vector).__name__} of {raw.dtype}")
-        arr = raw.astype(np.float32)
+        arr, shape = raw.astype(np.float32), raw.shape
     if arr.ndim == 1 and not batch:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != dims or (not batch and len(arr) != 1):
         what = "one vector" if not batch else "a (n, dims) array of vectors"
-        raise ValueError(f"vector shape {np.shape(vector)} does not match the encoder's dimension {dims} "
+        raise ValueError(f"vector shape {shape} does not match the encoder's dimension {dims} "
                          f"(expected {what})")
     if len(arr) == 1:  # the common single query: one float64 dot (no overflow for float32 input)
         w = arr[0].astype(np.float64)
         norm2 = float(w @ w)
         if _SAFE_NORM2[0] < norm2 < _SAFE_NORM2[1]:
-            return arr / np.float32(math.sqrt(norm2))
+            one: Floats = arr / np.float32(math.sqrt(norm2))
+            return one
         return _rescaled(arr)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # out-of-band rows are redone below
         norm2 = np.einsum("ij,ij->i", arr, arr)
     good = (norm2 > _SAFE_NORM2[0]) & (norm2 < _SAFE_NORM2[1])
     if good.all():  # one pass for the squares, one for the division
-        return arr / np.sqrt(norm2)[:, None]
+        rows: Floats = arr / np.sqrt(norm2)[:, None]
+        return rows
     out = np.empty_like(arr)
     out[good] = arr[good] / np.sqrt(norm2[good])[:, None]
     out[~good] = _rescaled(arr[~good])
@@ -181,7 +188,7 @@ def check_vectors(vector: Any, dims: int, batch: bool) -> np.ndarray:
 _SAFE_NORM2 = (1e-30, 1e30)
 
 
-def _rescaled(arr: np.ndarray) -> np.ndarray:
+def _rescaled(arr: Floats) -> Floats:
     """Unit rows of vectors too large or small to square in float32 (1e30, 1e-30); refuses NaN, inf, zero."""
     if not np.isfinite(arr).all():
         raise ValueError("vector holds NaN or infinite values")
@@ -189,12 +196,13 @@ def _rescaled(arr: np.ndarray) -> np.ndarray:
     if not scale.all():
         raise ValueError("vector is all zeros (no direction to compare)")
     arr = arr / scale  # scaled before squaring: no over/underflow
-    return (arr / np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]).astype(np.float32)
+    unit: Floats = (arr / np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]).astype(np.float32)
+    return unit
 
 
 # -- deciding (pure) ---------------------------------------------------------------------------------
-def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None, ask: Ask,
-           remote: bool) -> Decision:
+def decide(snap: Snapshot, vectors: Floats, sparse: list[SparseVector] | None, ask: Ask,
+           remote: bool) -> Decision[list[list[RouteChoice]]]:
     """The choices for B unit query vectors; yields the index searches it needs."""
     table = snap.table
     if not len(vectors):
@@ -223,8 +231,9 @@ def decide(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
     return [[choice(snap, b, s, agg[i])] for i, (b, s) in enumerate(zip(best.tolist(), score.tolist()))]
 
 
-def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None,
-           route_filter: Sequence[str] | None, aggregation: str | None, want: int, remote: bool) -> Decision:
+def scores(snap: Snapshot, vectors: Floats, sparse: list[SparseVector] | None,
+           route_filter: Sequence[str] | None, aggregation: str | None, want: int,
+           remote: bool) -> Decision[tuple[Floats, Bools]]:
     """Per-route scores and pass mask (B, R); knn rows short of `want` passing routes search deeper."""
     table, rule = snap.table, snap.rule
     if not rule.uses_index and aggregation is None:
@@ -260,18 +269,18 @@ def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
     return agg, ok
 
 
-def masked(table: RouteTable, agg: np.ndarray, route_filter: Sequence[str] | None):
+def masked(table: RouteTable, agg: Floats, route_filter: Sequence[str] | None) -> tuple[Floats, Bools]:
     if route_filter is not None:
         keep = set(route_filter)
         agg[:, [c for n, c in table.code.items() if n not in keep]] = np.nan
     return agg, scoring.passing(agg, table.thresholds)
 
 
-def fuse(snap: Snapshot, hits: HitBatch) -> np.ndarray:
+def fuse(snap: Snapshot, hits: HitBatch) -> Floats:
     return scoring.fuse(hits.dense, hits.sparse, snap.settings.alpha if snap.sparse_encoder is not None else 1.0)
 
 
-def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None, by_id: bool = False):
+def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None, by_id: bool = False) -> tuple[Floats, Bools]:
     """Per-route aggregates and pass mask of a search's hits; `by_id`: count hits by record id
     (the index may hold records this snapshot does not list, see RecordFence)."""
     table = snap.table
@@ -282,7 +291,7 @@ def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None, by_id: bo
     return agg, scoring.passing(agg, table.thresholds)
 
 
-def many_by_evidence(snap: Snapshot, vectors: np.ndarray, ask: Ask) -> list[list[RouteChoice]]:
+def many_by_evidence(snap: Snapshot, vectors: Floats, ask: Ask) -> list[list[RouteChoice]]:
     """route_many under a vector rule: which routes PASS is each route's own evidence (its best
     utterance cosine vs its threshold); which route comes FIRST is the rule's best passing route
     (what `rl(...)` answers, with the rule's score); the others follow by evidence."""
@@ -301,7 +310,7 @@ def many_by_evidence(snap: Snapshot, vectors: np.ndarray, ask: Ask) -> list[list
     return many_choices(snap, vectors, picks, rule_scores, ask)
 
 
-def many_choices(snap: Snapshot, vectors: np.ndarray, picks: list[list[tuple[int, float]]], scores_: np.ndarray,
+def many_choices(snap: Snapshot, vectors: Floats, picks: list[list[tuple[int, float]]], scores_: Floats,
                  ask: Ask) -> list[list[RouteChoice]]:
     """Choices of route_many: the routes passing on their own evidence, then those passing on what
     they leave unexplained in the query (a query about two topics; see router/_multilabel.py)."""
@@ -320,7 +329,7 @@ def many_choices(snap: Snapshot, vectors: np.ndarray, picks: list[list[tuple[int
     return out
 
 
-def choice(snap: Snapshot, r: int, score: float, agg: np.ndarray | None) -> RouteChoice:
+def choice(snap: Snapshot, r: int, score: float, agg: Floats | None) -> RouteChoice:
     """The choice of route code `r` (-1: no route); with `agg`, every scored route's score too."""
     table = snap.table
     scores_ = None if agg is None else {table.names[j]: float(agg[j]) for j in np.flatnonzero(~np.isnan(agg))}
@@ -355,12 +364,13 @@ def unknown(snap: Snapshot, name: str) -> RouteNotFoundError:
 class Router:
     """Runs decisions against an encoder and an index: sync, or async without blocking the loop."""
 
-    def __init__(self, encoder: Any, index: Index, history: dynamic.History) -> None:
+    def __init__(self, encoder: DenseEncoder, index: Index, history: dynamic.History) -> None:
         self.encoder = encoder
         self.index = index
         self.history = history
 
-    def route(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
+    def route(self, snap: Snapshot, query: Query, ask: Ask,
+              llm: dynamic.FunctionCaller | None) -> list[list[RouteChoice]]:
         vectors, sparse = self.vectors(snap, query)
         out = self.drive(decide(snap, vectors, sparse, ask, self.index.is_remote))
         if not ask.simulate_static and snap.table.dynamic:
@@ -368,7 +378,8 @@ class Router:
                 dynamic.fill(llm, snap.routes, choices, self.text_of(query, i), self.messages_of(query, i), False)
         return out
 
-    async def aroute(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
+    async def aroute(self, snap: Snapshot, query: Query, ask: Ask,
+                     llm: dynamic.FunctionCaller | None) -> list[list[RouteChoice]]:
         vectors, sparse = await self.avectors(snap, query)
         out = await adrive(decide(snap, vectors, sparse, ask, self.index.is_remote), self.asearch)
         if not ask.simulate_static and snap.table.dynamic:
@@ -377,11 +388,11 @@ class Router:
                                     False)
         return out
 
-    def scores(self, snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None):
+    def scores(self, snap: Snapshot, vectors: Floats, sparse: list[SparseVector] | None) -> tuple[Floats, Bools]:
         """(B, R) scores and pass mask of unit vectors, as `route` decides them (fit, evaluate)."""
         return self.drive(scores(snap, vectors, sparse, None, None, 1, self.index.is_remote))
 
-    def drive(self, plan: Decision) -> Any:
+    def drive(self, plan: Decision[T]) -> T:
         """Answer each search a decision yields with the index's sync client; its result."""
         return drive(plan, self.search)
 
@@ -398,10 +409,10 @@ class Router:
         return None if query.texts is None else query.texts[0 if query.history else i]
 
     @staticmethod
-    def messages_of(query: Query, i: int) -> Any:
-        return query.messages[i] if query.groups is not None else query.messages
+    def messages_of(query: Query, i: int) -> Sequence[dynamic.Message] | None:
+        return query.priors[i] if query.priors is not None else query.messages
 
-    def blended(self, query: Query, dense: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def blended(self, query: Query, dense: Floats) -> tuple[Floats, list[str]]:
         """The query vectors of encoded `query.texts` (history blended) and the texts a sparse encoder reads."""
         assert query.texts is not None
         if query.groups is not None:
@@ -411,7 +422,7 @@ class Router:
             return dynamic.blend(dense, self.history), query.texts[:1]
         return dense, query.texts
 
-    def vectors(self, snap: Snapshot, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
+    def vectors(self, snap: Snapshot, query: Query) -> tuple[Floats, list[SparseVector] | None]:
         if query.vectors is not None:
             return query.vectors, None
         if not query.texts:
@@ -420,7 +431,7 @@ class Router:
         sparse = None if snap.sparse_encoder is None else snap.sparse_encoder.encode_queries(texts)
         return dense, sparse
 
-    async def avectors(self, snap: Snapshot, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
+    async def avectors(self, snap: Snapshot, query: Query) -> tuple[Floats, list[SparseVector] | None]:
         if query.vectors is not None:
             return query.vectors, None
         if not query.texts:

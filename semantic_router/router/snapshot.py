@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from semantic_router import ids as id_schemes
 from semantic_router.checks import check_int
@@ -23,37 +24,50 @@ from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
 from semantic_router.decision.scoring import cosines
 from semantic_router.decision.table import RouteTable
-from semantic_router.route import Route, check_aggregation, check_threshold
+from semantic_router.encoders.base import SparseEncoder
+from semantic_router.route import Aggregation, Route, check_aggregation, check_threshold
+from semantic_router.vectors import Floats, Ints, Vectors
 
 #: 2 = the collision-free `ids.record_id`; 1 = the legacy scheme (states written without `id_scheme`)
 ID_SCHEME = 2 if hasattr(id_schemes, "legacy_record_id") else 1
 
 
-def id_function(scheme: int):
+def id_function(scheme: int) -> id_schemes.RecordId:
     """The record id function (route, utterance) -> id of an id scheme."""
     if scheme >= 2 or not hasattr(id_schemes, "legacy_record_id"):
         return id_schemes.record_id
     return id_schemes.legacy_record_id
 
 
-def ids_function(scheme: int):
+def ids_function(scheme: int) -> id_schemes.RecordIds:
     """The batch record id function (route, utterances) -> ids, in order, of an id scheme."""
     return id_schemes.record_ids if scheme >= 2 else id_schemes.legacy_record_ids
 
 
-def route_ids(name: str, utterances: Sequence[str], before: Mapping[str, str], make_ids: Any) -> dict[str, str]:
+def route_ids(name: str, utterances: Sequence[str], before: Mapping[str, str], make_ids: id_schemes.RecordIds) -> dict[str, str]:
     """Utterance -> record id for route `name`: the ids `before` has are kept, the others made in one batch."""
     new = [u for u in utterances if u not in before]
     made = dict(zip(new, make_ids(name, new)))
     return {u: before.get(u) or made[u] for u in utterances}
 
 
-def check_top_k(value: Any) -> int:
+def held_vectors(vectors: Mapping[str, Vectors | None], names: Sequence[str]) -> dict[str, Vectors]:
+    """The unit rows of routes `names` (what a vector rule trains on); every one must be held."""
+    out: dict[str, Vectors] = {}
+    for name in names:
+        matrix = vectors[name]
+        if matrix is None:
+            raise RuntimeError(f"the vectors of route {name!r} were not read: a vector rule cannot train without them")
+        out[name] = matrix
+    return out
+
+
+def check_top_k(value: object) -> int:
     """A positive integer, or a ValueError naming the bad value (0 would search nothing, forever)."""
     return check_int(value, "top_k", 1)
 
 
-def check_seconds(value: Any, name: str, allow_inf: bool = False) -> float:
+def check_seconds(value: object, name: str, allow_inf: bool = False) -> float:
     """A non-negative number of seconds (NaN refused: it would compare False everywhere)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}: {value!r}")
@@ -67,7 +81,7 @@ class Settings:
     """Router-wide settings (all validated; a change builds a new Settings)."""
 
     top_k: int = 5
-    aggregation: str = "max"
+    aggregation: Aggregation = "max"
     alpha: float = 0.7
     score_threshold: float | None = None
     rule_auto: bool = True  # the rule was chosen by the router (switches to knn when aggregation is asked for)
@@ -85,7 +99,7 @@ class Settings:
                 "score_threshold": self.score_threshold}
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
+def unit_rows(vectors: npt.ArrayLike) -> Vectors:
     """Read-only float32 unit rows; huge or tiny (but finite, non-zero) vectors normalise safely."""
     given = np.asarray(vectors)
     x = np.array(given, dtype=np.float64)  # a private copy: normalised in place below
@@ -108,7 +122,7 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-def signature(names: Any, ids: Mapping[str, Mapping[str, str]]) -> str:
+def signature(names: Iterable[str], ids: Mapping[str, Mapping[str, str]]) -> str:
     """Digest of route columns and their record ids (what a trained rule was trained on)."""
     h = hashlib.sha1()
     for name in names:
@@ -162,13 +176,13 @@ class Snapshot:
 
     routes: Mapping[str, Route]
     ids: Mapping[str, Mapping[str, str]]  # route -> utterance -> record id
-    vectors: Mapping[str, np.ndarray | None]  # route -> (n, d) float32 unit rows, utterance order; None: not read
+    vectors: Mapping[str, Vectors | None]  # route -> (n, d) float32 unit rows, utterance order; None: not read
     table: RouteTable
     rule: Rule  # trained on `vectors` (or a knn rule, which needs no training)
     settings: Settings
     extra: Mapping[str, Any]
     calibration: Calibration | None = None
-    sparse_encoder: Any = None  # fitted copy for this route set (hybrid routing), or None
+    sparse_encoder: SparseEncoder | None = None  # fitted copy for this route set (hybrid routing), or None
     version: int = 0
     remote_version: int = 0  # the shared state's version this snapshot is (0: none)
     id_scheme: int = 1
@@ -178,7 +192,7 @@ class Snapshot:
     fence: RecordFence = field(default_factory=RecordFence)  # may the index hold records not listed here?
 
     @classmethod
-    def empty(cls, settings: Settings, rule: Rule, encoder_threshold: float, sparse_encoder: Any = None,
+    def empty(cls, settings: Settings, rule: Rule, encoder_threshold: float, sparse_encoder: SparseEncoder | None = None,
               id_scheme: int = 1) -> Snapshot:
         return cls(MappingProxyType({}), MappingProxyType({}), MappingProxyType({}),
                    RouteTable.build([], settings.score_threshold, encoder_threshold), rule, settings,
@@ -199,18 +213,19 @@ class Snapshot:
         return signature(self.table.names, self.ids)
 
     @cached_property
-    def evidence_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """All utterance vectors stacked (N, d) and their route columns: each route's own evidence."""
-        parts = [self.vectors.get(n) for n in self.table.names]
-        if not parts or any(p is None for p in parts):
+    def evidence_matrix(self) -> tuple[Vectors, Ints]:
+        """All utterance vectors stacked (N, d) and the row where each route's starts: each route's own evidence."""
+        parts = [v for n in self.table.names if (v := self.vectors.get(n)) is not None]
+        if not parts or len(parts) < len(self.table):  # no routes, or some route's vectors were not read
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
         return np.ascontiguousarray(np.concatenate(parts)), starts
 
-    def evidence(self, queries: np.ndarray) -> np.ndarray | None:
+    def evidence(self, queries: Floats) -> Floats | None:
         """(B, R) max cosine of each query to each route's utterances, or None without vectors."""
         matrix, starts = self.evidence_matrix
         if not len(starts):
             return None
         sims = queries @ matrix.T  # (B, N), each route's utterances contiguous
-        return cosines(np.maximum.reduceat(sims, starts, axis=1)).astype(np.float64)
+        best: Floats = cosines(np.maximum.reduceat(sims, starts, axis=1)).astype(np.float64)
+        return best

@@ -15,11 +15,11 @@ import contextlib
 import copy
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from semantic_router.errors import (
     StateConflict,
     SyncError,
 )
+from semantic_router.encoders.base import DenseEncoder, SparseEncoder
 from semantic_router.index.base import Index, Record
 from semantic_router.index.coordination import LeaseToken
 from semantic_router.router.refiner import Refiner
@@ -38,6 +39,7 @@ from semantic_router.router.snapshot import (
     ID_SCHEME,
     Draft,
     Snapshot,
+    held_vectors,
     ids_function,
     record_codes,
     route_ids,
@@ -45,8 +47,10 @@ from semantic_router.router.snapshot import (
     unit_rows,
 )
 
+from semantic_router.vectors import Vectors
+
 if TYPE_CHECKING:
-    from semantic_router.router.sync import Syncer
+    from semantic_router.router.sync import SharedState, Syncer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,9 +72,9 @@ class Plan:
     """A change worked out before its snapshot is built: per-route ids and vectors, records to write
     (fresh ones first, then hybrid rewrites), ids to collect after publishing, originals to restore."""
 
-    ids: dict[str, dict[str, str]]
-    vectors: dict[str, np.ndarray | None]
-    sparse: Any
+    ids: dict[str, Mapping[str, str]]
+    vectors: dict[str, Vectors | None]
+    sparse: SparseEncoder | None
     records: list[Record]
     doomed: list[str]
     originals: list[Record]
@@ -83,7 +87,7 @@ class Plan:
 class RouteStore:
     """The route set of one router: `snapshot` for readers, `commit` for writers."""
 
-    def __init__(self, encoder: Any, index: Index, snapshot: Snapshot, syncer: Syncer | None = None) -> None:
+    def __init__(self, encoder: DenseEncoder, index: Index, snapshot: Snapshot, syncer: Syncer | None = None) -> None:
         self.encoder = encoder
         self.index = index
         self.syncer = syncer
@@ -109,7 +113,7 @@ class RouteStore:
             self._current = snap.evolve(rule=rule)
             return True
 
-    def use_encoder(self, encoder: Any) -> None:
+    def use_encoder(self, encoder: DenseEncoder) -> None:
         """Encode with `encoder` from the next change on (the caller checked it is the same model)."""
         with self._mutex:
             self.encoder = encoder
@@ -194,7 +198,9 @@ class RouteStore:
                               "indexed)", state.version, present)
         return base, state.version, present
 
-    def _lost(self, base: Snapshot, why: str, version: int, present: set[str] | None):
+    def _lost(self, base: Snapshot, why: str, version: int,
+              present: set[str] | None) -> tuple[Snapshot, int | None, set[str] | None]:
+        assert self.syncer is not None  # only a shared router loses its shared state
         if not self.syncer.local_truth:
             self.snapshot = base.evolve(remote_lost=why)
             raise RemoteStateLost(
@@ -239,9 +245,9 @@ class RouteStore:
         scheme = base.id_scheme if scheme is None else scheme
         make_ids = ids_function(scheme)
         same_ids = scheme == base.id_scheme
-        ids: dict[str, dict[str, str]] = {}
-        vectors: dict[str, np.ndarray | None] = {}
-        known: dict[str, dict[str, np.ndarray]] = {}  # route -> utterance -> the base snapshot's vector
+        ids: dict[str, Mapping[str, str]] = {}
+        vectors: dict[str, Vectors | None] = {}
+        known: dict[str, dict[str, Vectors]] = {}  # route -> utterance -> the base snapshot's vector
         untouched: set[str] = set()
         for name, route in draft.routes.items():
             old = base.vectors.get(name)
@@ -290,17 +296,17 @@ class RouteStore:
         return Plan(ids, vectors, sparse, records + rewritten, doomed, originals)
 
     def _find_vectors(self, needed: dict[str, list[str]], read_index: set[str]
-                      ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+                      ) -> tuple[dict[str, dict[str, Vectors]], dict[str, Vectors]]:
         """Vectors of the `needed` utterances per route: read from the index for `read_index` routes,
         else encoded (all in one call). Also each route all of whose utterances were encoded, in
         order: its rows as one slice of the encoded matrix (no per-row stacking)."""
-        found: dict[str, dict[str, np.ndarray]] = {}
+        found: dict[str, dict[str, Vectors]] = {}
         for name in sorted(read_index):
             for r in self.index.records(route=name):
                 found.setdefault(r.route, {})[r.utterance] = r.dense
         lacking = {n: [u for u in us if u not in found.get(n, ())] for n, us in needed.items()}
         lacking = {n: us for n, us in lacking.items() if us}
-        blocks: dict[str, np.ndarray] = {}
+        blocks: dict[str, Vectors] = {}
         if lacking:
             dense = np.asarray(self.encoder.encode([u for us in lacking.values() for u in us]), dtype=np.float32)
             start = 0
@@ -312,16 +318,16 @@ class RouteStore:
         return found, blocks
 
     @staticmethod
-    def _matrix(utterances: list[str], found: dict[str, np.ndarray], block: np.ndarray | None) -> np.ndarray | None:
+    def _matrix(utterances: list[str], found: dict[str, Vectors], block: Vectors | None) -> Vectors | None:
         """A route's read-only unit rows in utterance order, or None when some vector was not read."""
         if block is not None and len(block) == len(utterances):  # every row encoded, in this order
             return unit_rows(block)
-        rows = [found.get(u) for u in utterances]
-        return None if any(r is None for r in rows) else unit_rows(np.stack(rows))
+        rows = [r for u in utterances if (r := found.get(u)) is not None]
+        return None if len(rows) < len(utterances) else unit_rows(np.stack(rows))
 
     @staticmethod
-    def _records(write: list[tuple[str, str, str]], found: dict[str, dict[str, np.ndarray]],
-                 vectors: dict[str, np.ndarray | None], ids: dict[str, dict[str, str]]) -> list[Record]:
+    def _records(write: list[tuple[str, str, str]], found: dict[str, dict[str, Vectors]],
+                 vectors: dict[str, Vectors | None], ids: dict[str, Mapping[str, str]]) -> list[Record]:
         """The records to write: each with the vector read or encoded for it, else its snapshot row."""
         position: dict[str, dict[str, int]] = {}
         records = []
@@ -330,11 +336,14 @@ class RouteStore:
             if vector is None:
                 if n not in position:
                     position[n] = {v: j for j, v in enumerate(ids[n])}
-                vector = vectors[n][position[n][u]]
+                matrix = vectors[n]
+                assert matrix is not None  # a record not read nor encoded keeps its snapshot row
+                vector = matrix[position[n][u]]
             records.append(Record(n, u, vector, id=i))
         return records
 
-    def _sparse(self, base: Snapshot, draft: Draft, records: list[Record], changed: bool):
+    def _sparse(self, base: Snapshot, draft: Draft, records: list[Record],
+                changed: bool) -> tuple[SparseEncoder | None, list[Record], list[Record]]:
         """Hybrid routers: a freshly fitted copy of the sparse encoder; when utterances changed,
         every stored document vector is rewritten (corpus statistics moved)."""
         if base.sparse_encoder is None:
@@ -367,7 +376,7 @@ class RouteStore:
             if saved and saved.get("name") == rule.name and saved.get("signature") == signature(names, ids):
                 rule = Rule.from_state(saved)  # learned state from a saved router: no retraining
             else:
-                rule = rule.train({n: vectors[n] for n in names}, names, base.rule)
+                rule = rule.train(held_vectors(vectors, names), names, base.rule)
         by_id = None  # hits of a shared or remote index count by record id (see RouteTable.codes)
         if self.index.is_remote or self.syncer is not None:
             by_id = record_codes(names, ids)
@@ -456,9 +465,10 @@ class RouteStore:
                 self.snapshot = self.adopted(state)
         return True
 
-    def adopted(self, state: Any) -> Snapshot:
+    def adopted(self, state: SharedState) -> Snapshot:
         """The snapshot of a newer shared state (routes, settings, extras), built off to the side:
         nothing is encoded, vectors of changed routes are read from the index."""
+        assert self.syncer is not None  # only a shared router adopts states
         base = self.snapshot
         draft = self.syncer.draft_from(state, base)
         rebased = base.evolve(id_scheme=state.id_scheme)

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from semantic_router.decision.extra import check_extra
+from semantic_router.encoders.base import DenseEncoder
 from semantic_router.errors import ConfigError, SyncError, describe_errors
 from semantic_router.index.base import Index
 from semantic_router.index.coordination import Coordinator, LeaseToken
@@ -100,7 +101,7 @@ class SharedState(BaseModel):
         return check_extra(extra)  # learned state is checked before any replica adopts it
 
 
-def check_state(state: Any, where: str = "the index") -> SharedState:
+def check_state(state: object, where: str = "the index") -> SharedState:
     """A validated SharedState, or a clear error naming the bad field."""
     if isinstance(state, SharedState):
         return state
@@ -112,7 +113,7 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
         raise ConfigError(f"shared router state in {where} is invalid: {describe_errors(exc)}") from None
 
 
-def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the same encoder or another index") -> None:
+def check_encoder(stored: dict[str, Any], encoder: DenseEncoder, hint: str = "use the same encoder or another index") -> None:
     """Refuse to mix vector spaces: the encoder a shared state names (model name, dimensions) must
     be `encoder`, the process's own. The state's description is only compared, never built."""
     found = (stored.get("name"), stored.get("dimensions"))
@@ -122,7 +123,7 @@ def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the sam
             f"{encoder.name!r} ({encoder.dimensions} dims): {hint}")
 
 
-def remote_routes(state: Any) -> dict[str, Route]:
+def remote_routes(state: object) -> dict[str, Route]:
     return {r.name: r for r in check_state(state).routes}
 
 
@@ -168,6 +169,7 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
     for name in sorted(local.keys() | remote.keys()):
         a, b = local.get(name), remote.get(name)
         if b is None:
+            assert a is not None  # the name comes from one side or the other
             out.append(RouteDiff(name, "local-only", utterances_local_only=list(a.utterances)))
         elif a is None:
             out.append(RouteDiff(name, "remote-only", utterances_remote_only=list(b.utterances)))
@@ -183,7 +185,8 @@ def diff(local: dict[str, Route], remote: dict[str, Route]) -> list[RouteDiff]:
 
 
 
-def sync_change(local: dict[str, Route], mode: str, mine: Snapshot, rule_state: dict[str, Any] | None):
+def sync_change(local: dict[str, Route], mode: str, mine: Snapshot,
+                rule_state: dict[str, Any] | None) -> Callable[[Draft], None]:
     """The change a sync makes: the merge of `local` and the shared routes; settings, rule and
     fitted extras stay this router's unless the mode makes the remote side the truth."""
 
@@ -205,7 +208,7 @@ def new_instance_id() -> str:
 class Syncer:
     """The shared-index side of a router: read and validate the state, publish fenced, adopt."""
 
-    def __init__(self, index: Index, mode: str, encoder: Any, lock_timeout: float, instance_id: str) -> None:
+    def __init__(self, index: Index, mode: str, encoder: DenseEncoder, lock_timeout: float, instance_id: str) -> None:
         if mode not in MODES:
             raise ValueError(f"auto_sync must be one of {MODES}, got {mode!r}")
         self.index = index
@@ -310,7 +313,7 @@ class Refresher:
 
     MIN_INTERVAL = 0.05
 
-    def __init__(self, refresh: Callable[[], Any], interval: float) -> None:
+    def __init__(self, refresh: Callable[[], object], interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="semantic-router-refresh",
                                         args=(weakref.WeakMethod(refresh), max(interval, self.MIN_INTERVAL),
@@ -318,7 +321,7 @@ class Refresher:
         self._thread.start()
 
     @staticmethod
-    def _run(ref: weakref.WeakMethod, interval: float, stop: threading.Event) -> None:
+    def _run(ref: weakref.WeakMethod[Callable[[], object]], interval: float, stop: threading.Event) -> None:
         while not stop.wait(interval):
             fn = ref()
             if fn is None:

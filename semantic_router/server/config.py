@@ -379,9 +379,9 @@ def _leaves(node: RuleNode, path: str) -> list[tuple[str, str]]:
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses anchors/aliases, so a small file cannot expand into a huge document."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it unannotated
             raise ConfigError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
 

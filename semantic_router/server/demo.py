@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -38,7 +38,7 @@ class ThreadServer:
         self.thread.join(timeout)
 
 
-def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on",
+def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: Literal["auto", "on", "off"] = "on",
                   startup_timeout: float = 60.0) -> ThreadServer:
     """Serve `app` on host:port (0: a free port, bound before the thread starts) and wait until it listens."""
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the proto says TCP; without
@@ -188,7 +188,8 @@ async def _stalled(request: Request, seconds: float) -> bool:
 
 
 def _echo(body: dict[str, Any], backend: str) -> dict[str, Any]:
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    given = body.get("messages")
+    messages = given if isinstance(given, list) else []
     systems = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"]
     return {"backend": backend, "model": body.get("model"), "system": systems,
             "chat_template_kwargs": body.get("chat_template_kwargs"), "thinking": body.get("thinking"),

@@ -24,9 +24,10 @@ log = logging.getLogger("semantic_router.server")
 
 
 def _runtime_of(source: GatewayConfig | Runtime | str | Path,
-                file_root: str | Path | None) -> tuple[Runtime | None, GatewayConfig | None]:
+                file_root: str | Path | None) -> tuple[Runtime | None, GatewayConfig]:
+    """The ready Runtime (when given one) and the config the gateway starts from."""
     if isinstance(source, Runtime):
-        return source, None
+        return source, source.config
     if isinstance(source, (str, Path)):
         return None, load_config(source, file_root)
     if isinstance(source, GatewayConfig):
@@ -45,7 +46,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
     if config_path is None and isinstance(source, (str, Path)):
         config_path = source
     gw = GatewayState(runtime)
-    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals, file_root)
+    ops = Operations(gw, config, config_path, signals, file_root)
 
     async def prepare() -> None:
         try:

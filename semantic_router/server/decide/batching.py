@@ -26,7 +26,7 @@ __all__ = ["MicroBatcher"]
 @dataclass(eq=False)
 class _Item:
     turns: list[str]  # user turns, oldest first
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future[RouteChoice] = field(repr=False)
 
 
 class MicroBatcher:
@@ -47,7 +47,7 @@ class MicroBatcher:
         self._expected = 0  # requests being parsed that will ask for a classification soon
         self._submitted: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- public -----------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class MicroBatcher:
         """Route a conversation (its user turns, oldest first) with the library's history blending."""
         if self._closed:
             raise RuntimeError("classifier is closed")
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RouteChoice] = asyncio.get_running_loop().create_future()
         item = _Item(list(user_turns), future)
         if not self.enabled:
             return (await asyncio.to_thread(self._run, [item]))[0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 from semantic_router.errors import ConfigError
 from semantic_router.server.config import ServerConfig
@@ -36,7 +38,7 @@ class GatewayKeys:
         self._keys = tuple(k.encode() for k in keys)
 
     @classmethod
-    def from_config(cls, server: ServerConfig, resolve) -> GatewayKeys:
+    def from_config(cls, server: ServerConfig, resolve: Callable[[str, str], Path]) -> GatewayKeys:
         keys: list[str] = []
         if server.api_keys_env is not None:
             value = os.environ.get(server.api_keys_env)

@@ -44,8 +44,7 @@ def aggregate(snapshots: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out[key] = dict(total)
     cache = {k: sum(int((s.get("cache") or {}).get(k) or 0) for s in snapshots.values()) for k in _CACHE}
     looked = cache["hits"] + cache["misses"]
-    cache["hit_rate"] = round(cache["hits"] / looked, 4) if looked else None
-    out["cache"] = cache
+    out["cache"] = {**cache, "hit_rate": round(cache["hits"] / looked, 4) if looked else None}
     out["replicas"] = len(snapshots)
     return out
 

@@ -84,10 +84,12 @@ def check_pushed_config(new: GatewayConfig, running: GatewayConfig | None) -> No
     """What a config sent through `PUT /admin/config` may not do, unlike a file the operator reloads: change the
     router's encoder (it loads model files from disk), or send a backend key (`api_key_env`) to a URL the running
     config does not already send that key to. ConfigError naming the field."""
-    old_router = (running.signals.routes.router if running is not None and running.signals.routes else None) or {}
+    routes_now = running.signals.routes if running is not None else None
+    old_router = (routes_now.router if routes_now else None) or {}
     spec = new.signals.routes
-    for key in _PROCESS_COMPONENTS if spec is not None and spec.router is not None else ():
-        if key in spec.router and spec.router[key] != old_router.get(key):
+    new_router = spec.router if spec is not None else None
+    for key in _PROCESS_COMPONENTS if new_router is not None else ():
+        if new_router is not None and key in new_router and new_router[key] != old_router.get(key):
             raise ConfigError(f"signals.routes.router.{key}: a config sent through PUT /admin/config cannot change "
                               f"the {key}; edit the config file and reload it (SIGHUP or an empty PUT)")
     known = {(b.base_url, b.api_key_env) for m in (running.models.values() if running else ()) for b in m.backends}
@@ -198,4 +200,5 @@ class Operations:
                 publisher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await publisher
-                await self.cluster.aclose()
+                if self.cluster is not None:  # a publisher runs only beside a cluster
+                    await self.cluster.aclose()
