@@ -88,6 +88,20 @@ def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
         assert answers["math-model"]["echo"]["chat_template_kwargs"] == {"enable_thinking": True}
         stats = httpx.get(url + "/stats").json()
         assert stats["total_requests"] == 3 and stats["models"] == {m: 1 for m in answers}
+        assert_idle_connection_outlives_client_keep_alive(url)
+
+
+def assert_idle_connection_outlives_client_keep_alive(url: str) -> None:
+    """`serve` keeps an idle connection open longer than clients do (httpx and the OpenAI SDK: 5 s). With
+    uvicorn's default (also 5 s) the server closed connections clients were about to reuse: ReadError under load."""
+    port = int(url.rsplit(":", 1)[1])
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)  # idle past a 5 s keep-alive
+        s.sendall(request)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")  # b"" (closed by the server) before the fix
 
 
 def test_the_mom_example_serves_as_the_guide_says(tmp_path):
