@@ -23,6 +23,8 @@ FACE = {
                               "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex"],
     "semantic_router.llms": ["BaseLLM", "LLMError", "LLMS", "OpenAILLM"],
     "semantic_router.schema": ["Message", "RouteChoice", "SparseEmbedding", "SparseVector", "Utterance"],
+    "semantic_router.files": ["atomic_write", "dump_yaml", "read_text_data"],
+    "semantic_router.shared": ["SharedState", "read_shared_state"],
 }
 # Documented packages above the library: their `__all__`.
 ABOVE = {

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from semantic_router import RouteLayer
-from semantic_router._files import atomic_write
 from semantic_router.compat.redisvl_schema import (
     HF_TYPES,
     DistanceAggregationMethod,
@@ -37,11 +36,11 @@ from semantic_router.compat.redisvl_schema import (
     to_core_route,
     vectorizer_dict,
 )
-from semantic_router.config import dump_yaml, read_text_data
+from semantic_router.files import atomic_write, dump_yaml, read_text_data
 from semantic_router.encoders import DenseEncoder
 from semantic_router.errors import LockTimeout, RemoteStateLost, StateConflict, SyncError
 from semantic_router.index import Index, LocalIndex
-from semantic_router.router.sync import check_state
+from semantic_router.shared import read_shared_state
 
 __all__ = ["SemanticRouter", "Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer"]
 
@@ -107,11 +106,10 @@ class SemanticRouter:
         if redis_url is None and redis_client is None:
             raise ValueError("from_existing needs redis_url or redis_client: a router without Redis is not stored")
         index = _index(_check_name(name), redis_url, redis_client)
-        coordination = index.coordination
-        raw = coordination.read_state() if coordination is not None else None
-        if raw is None:
+        state = read_shared_state(index)
+        if state is None:
             raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
-        stored = check_state(raw).encoder  # a Hugging Face model comes back as an HFTextVectorizer
+        stored = state.encoder  # a Hugging Face model comes back as an HFTextVectorizer
         if "encoder" not in kwargs and stored.get("type") in HF_TYPES:
             kwargs["encoder"] = as_encoder({"type": "hf", "model": stored.get("name")})
         layer = RouteLayer.from_index(index, **{"rule": "knn", **kwargs})
