@@ -3,12 +3,12 @@ tools) that needs what the replicas share without reaching into the router's syn
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
 from semantic_router.router import sync
 from semantic_router.router.sync import SharedState
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from semantic_router.index.base import Index
 
 __all__ = ["SharedState", "read_shared_state"]
