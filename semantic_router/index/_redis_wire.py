@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import numpy as np
-
 from semantic_router.index.base import Record
-from semantic_router.vectors import SparseVector
+from semantic_router.vectors import SparseVector, from_bytes, to_bytes
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
 TAG_FIELD = "rt"
@@ -99,22 +97,22 @@ return #KEYS
 """
 
 
-def write_command(prefix: str, records: Sequence[Record]) -> tuple[Any, ...]:
-    """The EVAL of `WRITE_RECORDS` storing `records` under key prefix `prefix`."""
+def write_command(prefix: str, records: Sequence[Record], dtype: str = "float32") -> tuple[Any, ...]:
+    """The EVAL of `WRITE_RECORDS` storing `records` under key prefix `prefix`, vectors as `dtype`."""
     keys: list[str] = []
     argv: list[Any] = [len(CORE_FIELDS)]
     for r in records:
-        fields = record_args(r)
+        fields = record_args(r, dtype)
         lacking = [f for f in OPTIONAL_FIELDS if getattr(r, f) is None]
         keys.append(prefix + r.id)
         argv += (len(fields), len(lacking), *fields, *lacking)
     return ("EVAL", WRITE_RECORDS, len(keys), *keys, *argv)
 
 
-def record_args(r: Record) -> tuple[Any, ...]:
+def record_args(r: Record, dtype: str = "float32") -> tuple[Any, ...]:
     """The hash fields stored for a record (its route tag included), as HSET's field, value, ... list."""
     args: tuple[Any, ...] = ("id", r.id, "route", r.route, TAG_FIELD, route_tag(r.route), "utterance", r.utterance,
-                             "dense", r.dense.tobytes())
+                             "dense", to_bytes(r.dense, dtype))
     if r.sparse is not None:
         args += ("sparse", json.dumps({str(k): v for k, v in r.sparse.to_dict().items()}))
     if r.metadata is not None:
@@ -122,12 +120,26 @@ def record_args(r: Record) -> tuple[Any, ...]:
     return args
 
 
-def hash_record(raw: dict[Any, Any]) -> Record:
-    """The record a stored hash holds."""
+def stored_dtype(meta: dict[str, Any]) -> str:
+    """The vector type of the FT index `meta` describes (indexes made before dtypes hold float32)."""
+    return str(meta.get("dtype", "float32"))
+
+
+def check_layout(name: str, meta: dict[str, Any], dims: int, dtype: str) -> None:
+    """A ValueError unless the FT index `meta` describes holds vectors of `dims` stored as `dtype`."""
+    held = (meta["dims"], stored_dtype(meta))
+    if held != (dims, dtype):
+        hint = f" (open it with dtype={held[1]!r} or without dtype)" if held[1] != dtype else ""
+        raise ValueError(f"Redis index {name!r} holds vectors of dimension {held[0]} stored as {held[1]}, "
+                         f"not of dimension {dims} stored as {dtype}{hint}")
+
+
+def hash_record(raw: dict[Any, Any], dtype: str = "float32") -> Record:
+    """The record a stored hash holds (its vector stored as `dtype`)."""
     f = {text(k): v for k, v in raw.items()}
     sparse = None
     if "sparse" in f:
         sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
     meta = json.loads(f["metadata"]) if "metadata" in f else None
-    dense = np.frombuffer(f["dense"], dtype=np.float32).copy()
+    dense = from_bytes(f["dense"], dtype)
     return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, text(f["id"]))
