@@ -100,10 +100,11 @@ def test_guide_flow(encoder, where, tmp_path):
         assert one == [refs[0]]
         assert router.get_route_references(keys=[refs[1]["id"]]) == [refs[1]]
         assert router.delete_route_references(route_name="sports") == 5
-        assert "sports" not in router.route_names  # a route without references is removed
+        assert router.route_names == ["technology", "sports", "entertainment"]  # kept, empty, as in RedisVL
+        assert router.get("sports").references == [] and router.to_dict()["routes"][1]["references"] == []
         assert router.delete_route_references(reference_ids=[one[0]["reference_id"]]) == 1
         assert len(router.get_route_references(route_name="technology")) == 4
-        assert router("Lebron James").name is None  # sports is gone
+        assert router("Lebron James").name is None  # sports has no references left
         # clean up
         router.clear()
         assert router.route_names == [] and router(AI) == RouteMatch()
