@@ -171,11 +171,9 @@ class HFTextVectorizer(HuggingFaceEncoder):
 
     def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "float32", **kwargs: Any) -> None:
         self.dtype = check_vector_dtype(dtype)
-        path = Path(model)
-        if path.is_dir():  # a local copy of RedisVL's default model (or any other), used offline
-            kwargs.setdefault("model_path", path)
-            model = path.name
-        super().__init__(name=model, **kwargs)
+        if Path(model).is_dir():  # a local copy of RedisVL's default model (or any other), used offline;
+            kwargs.setdefault("model_path", model)  # its name stays the path, so to_dict/from_dict find it again
+        super().__init__(name=str(model), **kwargs)
 
     @property
     def dims(self) -> int:
