@@ -92,20 +92,24 @@ class SemanticRouter:
         encoder = _vectorizer(vectorizer, dtype)
         core_routes = [to_core_route(r) for r in routes]
         index = open_index(self.name, redis_url, redis_client, vector_dtype(encoder))
-        if overwrite:
-            if core_routes:  # a broken encoder fails here, before the stored router is dropped
-                encoder.encode(core_routes[0].utterances[:1])
-            index.drop()
-        check_stored_dtype(index, self.name, vector_dtype(encoder))
         shared = index.is_remote
         try:
+            if overwrite:
+                if core_routes:  # a broken encoder fails here, before the stored router is dropped
+                    encoder.encode(core_routes[0].utterances[:1])
+                index.drop()
+            check_stored_dtype(index, self.name, vector_dtype(encoder))
             self.layer = RouteLayer(encoder=encoder, routes=core_routes, index=index, rule="knn",
                                     aggregation=aggregation, top_k=top_k, auto_sync="local" if shared else None)
-        except (LockTimeout, StateConflict, RemoteStateLost):
-            raise
         except SyncError as exc:  # another encoder's vectors, or foreign data, under this name
+            index.close()
+            if isinstance(exc, (LockTimeout, StateConflict, RemoteStateLost)):
+                raise
             raise ValueError(f"the stored router {self.name!r} does not match this one ({exc}); "
                              "pass overwrite=True to replace it") from exc
+        except BaseException:
+            index.close()  # the clients this router opened
+            raise
         self._config = RouteConfigKey(index, self.name)
         if shared:  # keep the routing config with the shared state, for from_existing; the given routes are all
             self.layer.extra.update({_EXTRA_KEY: self.routing_config.model_dump(mode="json"), _EMPTY_KEY: {}})
@@ -125,6 +129,7 @@ class SemanticRouter:
         raw = index.read_state()
         if raw is None:
             config = RouteConfigKey(index, name).read()
+            index.close()
             if not isinstance(config, dict):
                 raise ValueError(f"no router named {name!r} is stored at {redis_url or 'the given redis client'}")
             given = {"vectorizer": kwargs["encoder"]} if "encoder" in kwargs else {}
