@@ -134,7 +134,7 @@ def _gateway(backend: str, out: Path, name: str, encoder: dict[str, Any] | None,
 
     from semantic_router.server.config import load_config
 
-    cfg = load_config(EXAMPLE).model_dump(mode="json", by_alias=True, exclude={"base_dir"})
+    cfg = load_config(EXAMPLE).model_dump(mode="json", by_alias=True)  # base_dir is the loader's, not dumped
     router = dict(cfg["signals"]["routes"]["router"])
     if encoder is not None:
         router["encoder"] = encoder

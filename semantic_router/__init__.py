@@ -5,12 +5,12 @@ none) it belongs to, without calling an LLM.
 """
 
 from semantic_router.errors import ConfigError, RouteNotFoundError, SemanticRouterError
-from semantic_router.router.layer import RouteLayer
+from semantic_router.face import RouteLayer
 from semantic_router.route import Route, RouteChoice
-from semantic_router.version import package_version
+from semantic_router.version import package_version as _package_version
 
 SemanticRouter = RouteLayer
 
 __all__ = ["Route", "RouteChoice", "RouteLayer", "SemanticRouter", "SemanticRouterError", "ConfigError",
            "RouteNotFoundError"]
-__version__ = package_version()  # from the installed metadata (pyproject.toml)
+__version__ = _package_version()  # from the installed metadata (pyproject.toml)

@@ -25,14 +25,8 @@ from typing import Any
 import numpy as np
 
 from semantic_router._files import atomic_write
+from semantic_router._pickled_arrays import NUMPY_NAMES, finish
 from semantic_router.errors import ConfigError
-
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct, scalar
-    from numpy._core.numeric import _frombuffer
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
-    from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
 
 SAVED_FORMAT = "semantic-router/saved"
 SAVED_VERSION = 2
@@ -41,13 +35,9 @@ _HEADER = re.compile(rb"semantic-router/saved v(\d+) sha256=([0-9a-f]{64})\n")
 
 # (module, name) -> object, for every global a pickle of plain data and numpy arrays refers to,
 # under numpy 1.x names too. Looked up, never imported: a file naming anything else is refused
-# before any module it names is touched.
-_ALLOWED: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-                                        ("builtins", "complex"): complex}
-for _pkg in ("numpy.core", "numpy._core"):
-    _ALLOWED[(f"{_pkg}.multiarray", "_reconstruct")] = _reconstruct
-    _ALLOWED[(f"{_pkg}.multiarray", "scalar")] = scalar
-    _ALLOWED[(f"{_pkg}.numeric", "_frombuffer")] = _frombuffer
+# before any module it names is touched. numpy's names resolve to stand-ins that check declared
+# shapes and dtypes against the file's bytes before anything is allocated (_pickled_arrays).
+_ALLOWED: dict[tuple[str, str], Any] = {**NUMPY_NAMES, ("builtins", "complex"): complex}
 
 
 class PlainUnpickler(pickle.Unpickler):
@@ -94,6 +84,10 @@ def decode_saved(raw: bytes, source: str) -> dict[str, Any]:
     except Exception as exc:  # any unpickling failure of a truncated or foreign file
         raise ConfigError(f"{source}: not a saved router (corrupt or foreign pickle: {exc!r:.200})") from exc
     _check_size(payload, len(body), source)
+    try:
+        payload = finish(payload)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != SAVED_FORMAT:
         raise ConfigError(f"{source}: not a saved router (foreign pickle content)")
     if payload.get("version") != version:
@@ -113,7 +107,8 @@ def _check_size(payload: Any, n_bytes: int, source: str) -> None:
     refer to one list many times (nested, a "billion laughs" that later checks would walk forever).
 
     Without shared references every element costs at least one byte of pickle, so a file of n bytes
-    holds at most about n elements; arrays count as one."""
+    holds at most about n elements; arrays count as one (their shapes were checked against their
+    bytes while unpickling)."""
     budget = n_bytes + 64
     stack = [(payload, 0)]
     while stack:

@@ -28,7 +28,8 @@ from pydantic import (
 )
 
 from semantic_router._files import atomic_write
-from semantic_router.errors import ConfigError, ConfigFileNotFoundError
+from semantic_router.decision.extra import check_extra
+from semantic_router.errors import ConfigError, ConfigFileNotFoundError, describe_errors
 from semantic_router.route import Aggregation, Route, check_unique_names
 
 FORMAT = "semantic-router"
@@ -48,18 +49,6 @@ INDEXES = {
     "qdrant": "semantic_router.index.qdrant:QdrantIndex",
     "pinecone": "semantic_router.index.pinecone:PineconeIndex",
 }
-
-
-def describe_errors(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
-    """One line per error of a pydantic ValidationError: ``dotted.path: message (got value)``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
-        msg = err["msg"]
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            msg += f" (got {type(err['input']).__name__}: {err['input']!r:.60})"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
 
 
 class HistorySettings(BaseModel):
@@ -108,6 +97,11 @@ class RouterConfig(BaseModel):
     @classmethod
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)
 
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:

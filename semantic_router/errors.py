@@ -1,6 +1,12 @@
-"""Exceptions the package raises on purpose, so callers can catch them by kind."""
+"""Exceptions the package raises on purpose, so callers can catch them by kind, and the one way
+a pydantic validation failure is told in their messages (`describe_errors`)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class SemanticRouterError(Exception):
@@ -72,3 +78,15 @@ class ArgumentError(SemanticRouterError, ValueError):
 
 class LLMRequiredError(SemanticRouterError, ValueError):
     """A dynamic route matched but the router has no LLM to fill its function arguments."""
+
+
+def describe_errors(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
+    """One line per error of a pydantic ValidationError: ``dotted.path: message (got value)``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+        msg = err["msg"]
+        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
+            msg += f" (got {type(err['input']).__name__}: {err['input']!r:.60})"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)

@@ -66,6 +66,33 @@ def check_unicode(text: str, what: str) -> str:
     return text
 
 
+MAX_DEPTH = 64  # nesting of plain data (metadata, extras): far beyond any real use, far below recursion limits
+
+
+def check_plain(value: Any, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """`value` if it is plain JSON data (mappings with string keys, lists, strings, numbers,
+    booleans, None) nested at most `max_depth` deep; else a ValueError naming where (data nested
+    thousands deep would otherwise fail later, as a RecursionError, wherever it is copied or dumped)."""
+    stack = [(value, what, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            bad = next((k for k in item if not isinstance(k, str)), None)
+            if bad is not None:
+                raise ValueError(f"{path}: keys must be strings, got {type(bad).__name__}: {bad!r:.40}")
+            children = [(f"{path}.{k}", v) for k, v in item.items()]
+        elif isinstance(item, (list, tuple)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        elif item is None or isinstance(item, (str, bool, int, float)):
+            continue
+        else:
+            raise ValueError(f"{path} must be plain JSON data, got {type(item).__name__}: {item!r:.40}")
+        if children and depth >= max_depth:
+            raise ValueError(f"{what} is nested deeper than {max_depth} levels")
+        stack.extend((child, where, depth + 1) for where, child in children)
+    return value
+
+
 def check_unique_names(routes: list[Route]) -> list[Route]:
     """The routes, or a ValueError naming the first repeated route name."""
     seen: set[str] = set()
@@ -136,16 +163,16 @@ class Route(BaseModel):
 
         if callable(v) or isinstance(v, dict):
             v = [v]
+        if isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                if isinstance(item, dict):
+                    check_plain(item, f"function_schemas[{i}]")  # deep nesting: a clear error, not a RecursionError
         return normalize_schemas(v)
 
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
-        try:
-            json.dumps(v)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"route metadata must be JSON-serialisable: {exc}") from exc
-        return v
+        return check_plain(v, "route metadata")
 
     @property
     def is_dynamic(self) -> bool:

@@ -19,6 +19,7 @@ def rl(encoder, politics_chitchat):
     return RouteLayer(encoder=encoder, routes=politics_chitchat)
 
 
+@pytest.mark.slow
 async def test_200_concurrent_acalls_match_the_sync_path(rl):
     texts = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" #{i}") for i in range(200)]
     expected = [rl(t) for t in texts]

@@ -107,3 +107,47 @@ def test_bad_max_k_and_aggregation(rl):
         rl.route_many("hi", max_k=0)
     with pytest.raises(ValueError, match="aggregation"):
         rl.route_many("hi", aggregation="median")
+
+
+def nested(levels: int) -> dict:
+    out: dict = {}
+    for _ in range(levels):
+        out = {"a": out}
+    return out
+
+
+@pytest.mark.parametrize("texts", [{"politics is great": 1, "lovely weather": 2}, {"lovely weather"}])
+def test_route_batch_refuses_a_mapping_or_a_set(rl, texts):
+    """A dict routed its keys (and a set in no particular order): neither is a list of texts."""
+    with pytest.raises(TypeError, match=f"expected a list of strings for texts, got {type(texts).__name__}"):
+        rl.route_batch(texts)
+    with pytest.raises(TypeError, match="expected a list of strings"):
+        rl.add_utterances("politics", texts)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"function_schemas": 5}, "expected a list of function schemas, got int: 5"),
+    ({"function_schemas": [{"name": "f", "parameters": nested(5000)}]}, r"function_schemas\[0\] is nested deeper"),
+    ({"metadata": nested(5000)}, "route metadata is nested deeper than 64 levels"),
+    ({"metadata": {"x": object()}}, r"route metadata.x must be plain JSON data"),
+])
+def test_bad_route_fields_are_clear_errors(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):  # not a TypeError or a RecursionError from deep inside
+        Route(name="r", utterances=["u"], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    ({"history_turns": "x"}, TypeError, "history_turns must be an integer, got str"),
+    ({"history_turns": 1.5}, TypeError, "history_turns must be an integer, got float"),
+    ({"history_turns": 10**9}, ValueError, "history_turns must be within"),
+    ({"history_weight": "x"}, TypeError, "history_weight must be a number"),
+])
+def test_bad_history_settings(encoder, kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        RouteLayer(encoder=encoder, **kwargs)
+
+
+def test_deeply_nested_metadata_is_refused_by_update_and_nothing_changes(rl):
+    with pytest.raises(ValueError, match="nested deeper"):
+        rl.update("politics", metadata=nested(5000))
+    assert rl.get("politics").metadata == {}

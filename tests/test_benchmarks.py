@@ -15,6 +15,8 @@ from benchmarks import data as bd
 from benchmarks import output
 from tests.hash_encoder import HashEncoder
 
+pytestmark = pytest.mark.slow  # runs the benchmark harnesses end to end
+
 
 @pytest.fixture()
 def cached(encoder, tmp_path, monkeypatch):

@@ -7,8 +7,11 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from benchmarks import changepath
+
+pytestmark = pytest.mark.slow  # runs the change-path benchmark
 
 
 def test_changepath_quick_run_writes_only_its_folder(tmp_path):

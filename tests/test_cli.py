@@ -67,6 +67,7 @@ def test_routes_of_a_saved_router_match_the_router(runner, encoder, politics_chi
     assert [(r["name"], r["utterances"], r["threshold"]) for r in rows] == [("politics", 2, 0.3), ("chitchat", 2, 0.4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["yaml", "pkl"])
 def test_routes_never_loads_a_model(encoder, politics_chitchat, tmp_path, kind):
     """Listing routes reads the file only: neither torch, sentence-transformers nor fastembed is imported."""
@@ -107,12 +108,14 @@ def test_the_bundled_model_runs_on_onnx_unless_told_otherwise():
 
 
 # -- conventions ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_version_and_python_dash_m():
     out = run_cli("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"semantic-router {semantic_router.__version__}"
     assert semantic_router.__version__[0].isdigit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", ["20", "300"])
 def test_help_shows_boolean_options_as_flags(columns):
     helps = {}
@@ -125,6 +128,7 @@ def test_help_shows_boolean_options_as_flags(columns):
     assert "--per-route / --global-only" in helps["fit"] and "--version" in helps[None]
 
 
+@pytest.mark.slow
 def test_no_arguments_prints_help_with_usage_status():
     out = run_cli()
     assert out.returncode == 2 and "Commands:" in out.stdout and "route" in out.stdout
@@ -175,11 +179,13 @@ def test_bad_input_is_one_line_with_status_2(runner, tmp_path, monkeypatch, case
         assert loads == []
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_real_process_is_one_line():
     out = run_cli("route", TOPICS, "")
     assert out.returncode == 2 and out.stderr.strip() == "error: query 1 is empty" and out.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_missing_extra_is_one_line_naming_it(tmp_path):
     """A config whose index needs an extra this install lacks: one line naming the extra, exit status 2."""
     config = tmp_path / "redis.yaml"
@@ -202,6 +208,7 @@ def test_fit_writes_the_fitted_router(runner, tmp_path):
     assert (tmp_path / "fitted.yaml").read_text().startswith("format: semantic-router")
 
 
+@pytest.mark.slow
 def test_console_script_entry_point():
     exe = Path(sys.executable).with_name("semantic-router")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "semantic_router"]

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds the documentation site
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -14,6 +14,8 @@ from semantic_router import RouteLayer
 from semantic_router.config import ENCODERS, build
 from semantic_router.encoders.fastembed import FastEmbedEncoder
 
+pytestmark = pytest.mark.slow  # exports and runs ONNX models
+
 TEXTS = [
     "how's the weather today?",
     "Will it RAIN tomorrow in Paris??",

@@ -171,6 +171,7 @@ def test_concurrent_saves_of_a_router_never_raise(small_router, tmp_path):
     assert listing(tmp_path) == ["r.pkl"]
 
 
+@pytest.mark.slow
 def test_report_writers_are_atomic(small_router, tmp_path, monkeypatch):
     X = ["hello there friend", "goodbye my friend", "what is this"]
     y = ["greet", "bye", None]
@@ -256,6 +257,7 @@ def test_the_scan_finds_direct_writes():
                                                      "os.replace", "savefig", "json.dump"]
 
 
+@pytest.mark.slow
 def test_library_cli_and_benchmarks_write_files_only_through_the_atomic_helper():
     found = {}
     for folder in ("semantic_router", "benchmarks"):

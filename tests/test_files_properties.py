@@ -20,6 +20,8 @@ from semantic_router.errors import ConfigError
 from semantic_router.index.local import LocalIndex
 from tests.hash_encoder import HashEncoder
 
+pytestmark = pytest.mark.slow  # property tests over many random routers and files
+
 BOUNDED = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)

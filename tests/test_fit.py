@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from semantic_router import Route, RouteLayer
-from semantic_router.quality.fit import Calibration, FitReport, best_threshold, route_thresholds
+from semantic_router.decision.calibration import Calibration
+from semantic_router.quality.fit import FitReport, best_threshold, route_thresholds
 
 ROUTES = {
     "weather": ["what's the weather like", "will it rain tomorrow", "is it sunny outside", "how cold is it today"],
@@ -152,6 +153,7 @@ def test_fit_refuses_bad_input(encoder):
         rl.fit(X, Y, calibrate="beta", progress=False)
 
 
+@pytest.mark.slow
 def test_cli_fit_and_eval(encoder, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

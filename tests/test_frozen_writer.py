@@ -17,6 +17,8 @@ from semantic_router.index.pinecone import PineconeIndex
 from semantic_router.index.redis import RedisIndex
 from tests.backends.pinecone import emulator
 
+pytestmark = pytest.mark.slow  # freezes real writer processes past their leases
+
 ROOT = Path(__file__).resolve().parent.parent
 LEASE = 0.6
 

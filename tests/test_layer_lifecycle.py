@@ -10,6 +10,8 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
+
 from semantic_router import Route, RouteLayer
 from semantic_router.index.local import LocalIndex
 from semantic_router.index.redis import RedisIndex
@@ -76,6 +78,7 @@ async def test_aclose_closes_the_redis_clients_it_opened(redis_url):
     watcher.close()
 
 
+@pytest.mark.slow
 def test_a_router_on_a_qdrant_path_exits_quietly(tmp_path):
     code = textwrap.dedent(f"""
         import sys

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.peer
+pytestmark = [pytest.mark.peer, pytest.mark.slow]  # two peer suites in subprocesses (~2 min)
 
 ROOT = Path(__file__).resolve().parent.parent
 AURELIO_FILES = ["tests/unit/test_router.py", "tests/unit/test_route.py", "tests/unit/test_sync.py",

@@ -265,6 +265,26 @@ async def test_async_path_uses_redis_asyncio(make):
     await idx.aclose()
 
 
+async def test_concurrent_async_queries_wait_for_a_connection_instead_of_failing(make, redis_url):
+    """200 concurrent `acall`s: redis-py's async pool raised MaxConnectionsError past 100 connections
+    (half of them failed); the index's pool makes them wait for one (bounded), and all succeed."""
+    import asyncio
+
+    from semantic_router import Route, RouteLayer
+    from tests.hash_encoder import HashEncoder
+
+    routes = [Route(name="greet", utterances=["hello there", "good morning"])]
+    for name, options in ((f"pool{uuid.uuid4().hex[:8]}", {}), (f"pool{uuid.uuid4().hex[:8]}", {"max_connections": 8})):
+        rl = RouteLayer(encoder=HashEncoder(), routes=routes, index=make(name, **options), rule="knn")
+        answers = await asyncio.gather(*[rl.acall("hello there") for _ in range(200)], return_exceptions=True)
+        assert [getattr(a, "name", a) for a in answers] == ["greet"] * 200
+        ours = [c for c in redis.Redis.from_url(redis_url).client_list() if c["name"] == f"semantic-router:{name}"]
+        assert len(ours) <= options.get("max_connections", 64) + 1  # the async pool's cap, plus the sync client
+        await rl.aclose()
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisIndex(redis_url, name=name, max_connections=0)
+
+
 @pytest.mark.parametrize("dtype,width", [("float16", 2), ("bfloat16", 2), ("float64", 8)])
 def test_vectors_are_stored_in_the_given_dtype(make, redis_url, dtype, width):
     idx = make(f"dt-{uuid.uuid4().hex[:6]}", dtype=dtype)

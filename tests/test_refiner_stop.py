@@ -84,6 +84,7 @@ def run_worker(mode: str) -> list[str]:
     return proc.stdout.split("\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["close", "leave"])
 def test_a_process_exits_cleanly_with_refinements_running(mode):
     lines = run_worker(mode)

@@ -7,7 +7,8 @@ import pytest
 
 from semantic_router import Route, RouteLayer
 from semantic_router.encoders import BM25Encoder
-from semantic_router.router.layer import RouteLayer as LayerFromModule
+from semantic_router.face import RouteLayer as LayerFromModule
+from semantic_router.router.layer import CoreRouteLayer
 from semantic_router.routers import HybridRouter, SemanticRouter
 
 
@@ -18,6 +19,8 @@ def rl(encoder, politics_chitchat):
 
 def test_import_paths_name_the_same_class():
     assert LayerFromModule is RouteLayer
+    assert issubclass(RouteLayer, CoreRouteLayer)  # the face: the router plus fit/evaluate from quality/
+    assert not hasattr(CoreRouteLayer, "fit") and not hasattr(CoreRouteLayer, "evaluate")
     # semantic_router.routers is aurelio's import path: its faces are RouteLayers with aurelio's conventions
     assert issubclass(SemanticRouter, RouteLayer) and issubclass(HybridRouter, SemanticRouter)
 

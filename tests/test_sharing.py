@@ -84,6 +84,7 @@ def name() -> str:
     return f"share{uuid.uuid4().hex[:8]}"
 
 
+@pytest.mark.slow
 def test_second_process_routes_like_the_first_without_encoding(redis_url, name, workers):
     a, b = workers(2)
     a(op="open", url=redis_url, name=name, mode="local", routes=ROUTES)
@@ -102,6 +103,7 @@ def test_second_process_routes_like_the_first_without_encoding(redis_url, name, 
     assert b(op="route", texts=QUERIES[:1])["names"] == [None]
 
 
+@pytest.mark.slow
 def test_two_processes_syncing_at_once_end_with_the_union(redis_url, name, workers):
     a, b = workers(2)
     mine = [{"name": f"a{i}", "utterances": [f"alpha topic {i}", f"first set {i}"]} for i in range(4)]
@@ -120,6 +122,7 @@ def test_two_processes_syncing_at_once_end_with_the_union(redis_url, name, worke
     assert final.is_synced()
 
 
+@pytest.mark.slow
 def test_a_dead_lock_holder_does_not_block_writers_forever(redis_url, name, workers):
     a, b = workers(2)
     a(op="open", url=redis_url, name=name, mode="local", routes=ROUTES, lease=2.0)
@@ -173,6 +176,7 @@ def test_server_killed_mid_sync_then_the_next_sync_completes(private_redis, name
     assert other("I'd love a pizza").name == "food"
 
 
+@pytest.mark.slow
 def test_a_writer_frozen_past_its_lease_loses_nothing(redis_url, name, workers):
     """SIGSTOP a writer between its record writes and its state write until its lease expires; a
     second writer commits meanwhile; resumed, the first one's fenced write is refused and its retry

@@ -38,6 +38,7 @@ BASE = [
 TEMP_UTTERANCES = ["order a large pizza", "I want a pizza delivered"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["classifier", "centroid", "knn"])
 def test_queries_racing_with_changes_never_raise_nor_see_deleted_routes(rule):
     encoder = WordHashEncoder()

@@ -14,10 +14,10 @@ from semantic_router import Route, RouteLayer
 from semantic_router.encoders.base import DenseEncoder
 from semantic_router.errors import SyncError
 from semantic_router.index.base import Record
-from tests.backends import BACKENDS
+from tests.backends import BACKENDS, backend_params
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=backend_params(BACKENDS))
 def shared(request):
     """A factory of index objects that all see the same store (one per simulated instance)."""
     module = importlib.import_module(f"tests.backends.{request.param}")
@@ -192,6 +192,7 @@ def test_unpublished_records_are_not_served(shared, encoder):
     assert "aliens are real and they are here" not in {r.utterance for r in b.index.records()}
 
 
+@pytest.mark.slow
 def test_concurrent_writers_end_with_the_union(shared, encoder):
     RouteLayer(encoder=encoder, routes=routes(), index=shared(), auto_sync="local")
     layers = [RouteLayer(encoder=encoder, index=shared(), auto_sync="remote") for _ in range(3)]

@@ -17,7 +17,7 @@ from semantic_router.config import ENCODERS, RouterConfig, build, read_text_conf
 
 if TYPE_CHECKING:
     from semantic_router.encoders.base import DenseEncoder
-    from semantic_router.router.layer import RouteLayer
+    from semantic_router import RouteLayer
 
 SAVED_SUFFIXES = (".pkl", ".pickle")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -85,7 +85,7 @@ def pick_encoder(spec: dict[str, Any], onnx: Optional[bool]) -> Optional[DenseEn
 
 def load_router(path: Path, onnx: Optional[bool] = None) -> RouteLayer:
     """A router from a JSON/YAML config (encodes its utterances) or a saved `.pkl` router (encodes nothing)."""
-    from semantic_router.router.layer import RouteLayer
+    from semantic_router import RouteLayer
 
     config = read_config(path)
     overrides: dict[str, Any] = {}

@@ -13,6 +13,7 @@ caller to publish when it is done. Small route sets train fully and at once, as 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from semantic_router.decision.rules import (
     centroids,
     log_softmax,
     normalise,
+    param,
 )
 from semantic_router.decision.summaries import Summaries
 
@@ -58,15 +60,13 @@ class ClassifierRule(BlendRule):
 
     def __init__(self, C: float = 10.0, lam: float = 0.05, max_iter: int = 300, tol: float = 1e-4,
                  sync_budget: float = SYNC_BUDGET) -> None:
-        if not C > 0:
+        if isinstance(C, (int, float)) and not C > 0:
             raise ValueError(f"C must be positive, got {C!r}")
-        if not sync_budget >= 0:
-            raise ValueError(f"sync_budget must be >= 0 seconds, got {sync_budget!r}")
         super().__init__(lam)
-        self.C = float(C)
-        self.max_iter = int(max_iter)
-        self.tol = float(tol)
-        self.sync_budget = float(sync_budget)
+        self.C = param(C, "C", 0.0, 1e12)
+        self.max_iter = param(max_iter, "max_iter", 1, 100_000, integer=True)
+        self.tol = param(tol, "tol", 0.0, 1.0)
+        self.sync_budget = param(sync_budget, "sync_budget (seconds)", 0.0, math.inf)
         self._m: np.ndarray | None = None  # (d, 2R + 1): centroids | W | mu
         self._b: np.ndarray | None = None  # (R,) bias
         self._mw: np.ndarray | None = None  # (R,) mu @ W

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from semantic_router._blas import single_threaded_blas
-from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise
+from semantic_router.decision.rules import BlendRule, Rule, log_softmax, normalise, param
 from semantic_router.decision.summaries import Summaries
 
 #: utterances sampled to choose the temperature (at least one per route)
@@ -40,9 +40,7 @@ class LdaRule(BlendRule):
 
     def __init__(self, lam: float = 0.05, shrinkage: float = 0.05) -> None:
         super().__init__(lam)
-        if not 0.0 <= shrinkage <= 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage!r}")
-        self.shrinkage = float(shrinkage)
+        self.shrinkage = param(shrinkage, "shrinkage", 0.0, 1.0)
         self._m: np.ndarray | None = None  # (d, 2R): centroids | tau * Sigma^-1 m_r
         self._b: np.ndarray | None = None  # (R,)
         self._summaries: Summaries | None = None

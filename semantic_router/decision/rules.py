@@ -19,6 +19,7 @@ already holds: never on the query path, never from the index.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,19 @@ DEFAULT_RULE = "classifier"
 
 #: rule name -> class; every Rule subclass that names itself registers here (see make_rule)
 RULES: dict[str, type[Rule]] = {}
+
+
+def param(value: Any, name: str, low: float, high: float, integer: bool = False) -> Any:
+    """A rule hyperparameter: a number within [low, high] (an integer if asked), NaN never; else a
+    ValueError naming it. Rules come from configs, saved files and shared state: a bad value is
+    refused here, once, instead of failing or answering NaN on every query."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or (
+            integer and not float(value).is_integer()):
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}, got "
+                         f"{type(value).__name__}: {value!r:.40}")
+    if math.isnan(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be within [{low}, {high}], got {value!r}")
+    return int(value) if integer else float(value)
 
 
 class RefineCancelled(Exception):
@@ -202,9 +216,7 @@ class BlendRule(Rule):
     `fit` chooses `lam` from the two parts without retraining."""
 
     def __init__(self, lam: float = 0.05) -> None:
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam!r}")
-        self.lam = float(lam)
+        self.lam = param(lam, "lam", 0.0, 100.0)
 
     @abstractmethod
     def parts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

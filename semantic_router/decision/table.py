@@ -5,7 +5,7 @@ Rebuilt (immutably) whenever routes or thresholds change, so routing reads it wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ class RouteTable:
     code: dict[str, int]
     thresholds: np.ndarray  # (R,) float64, resolved: route's own, else layer's, else encoder's
     methods: tuple[str | None, ...]  # route's own aggregation or None
-    known_ids: frozenset[str] | None = None  # when set, hits of other records are ignored
+    record_codes: Mapping[str, int] | None = None  # record id -> code: when set, hits count by record id
     dynamic: bool = False  # some route has function schemas (choices may need an LLM)
 
     @classmethod
@@ -29,7 +29,7 @@ class RouteTable:
         routes: Sequence[Route],
         layer_threshold: float | None,
         encoder_threshold: float,
-        known_ids: frozenset[str] | None = None,
+        record_codes: Mapping[str, int] | None = None,
     ) -> RouteTable:
         default = layer_threshold if layer_threshold is not None else encoder_threshold
         names = tuple(r.name for r in routes)
@@ -37,26 +37,29 @@ class RouteTable:
             [r.score_threshold if r.score_threshold is not None else default for r in routes], dtype=np.float64
         )
         return cls(tuple(routes), names, {n: i for i, n in enumerate(names)}, thresholds,
-                   tuple(r.aggregation for r in routes), known_ids, any(r.function_schemas for r in routes))
+                   tuple(r.aggregation for r in routes), record_codes, any(r.function_schemas for r in routes))
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def codes(self, route_names: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
-        """Name -> code for a (B, k) array of route names; -1 for unknown or padding.
+    def codes(self, route_names: np.ndarray, ids: np.ndarray | None = None,
+              record_codes: Mapping[str, int] | None = None) -> np.ndarray:
+        """Route code per hit of a (B, k) array of route names (and their record ids); -1 for unknown or padding.
 
         Exact dictionary lookups: every name `Route` accepts keeps its identity ("a" and "a\\x00" are two
         routes; numpy string arrays would drop the trailing NUL), and they beat sorted-array searches.
-        With `known_ids` set (shared indexes), a hit whose record id is not part of this router's
-        route set (written by a change that has not been published) also gets -1."""
+        With `record_codes` (id -> code: this table's own for shared and remote indexes, or the
+        caller's), a hit counts for the route its record id belongs to in this route set: records
+        of a change not published (or not yet collected) get -1, and a record whose stored route
+        name was edited still counts for its own route, never for the one it names."""
         if not len(self.names) or route_names.size == 0:
             return np.full(route_names.shape, -1, dtype=np.int64)
-        code, known = self.code, self.known_ids
-        names = route_names.ravel().tolist()
-        if known is None or ids is None:
-            out = [code.get(r, -1) for r in names]
+        by_id = record_codes if record_codes is not None else self.record_codes
+        if by_id is None or ids is None:
+            code = self.code
+            out = [code.get(r, -1) for r in route_names.ravel().tolist()]
         else:
-            out = [code.get(r, -1) if i in known else -1 for r, i in zip(names, ids.ravel().tolist())]
+            out = [by_id.get(i, -1) for i in ids.ravel().tolist()]
         return np.array(out, dtype=np.int64).reshape(route_names.shape)
 
     def route(self, name: str) -> Route:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from semantic_router.errors import LLMRequiredError
-from semantic_router.route import RouteChoice
+from semantic_router.route import RouteChoice, check_threshold
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,14 @@ class History:
     weight: float = 0.5
     turns: int = 3
 
+    MAX_TURNS = 1000
+
     def __post_init__(self) -> None:
-        if not 0.0 <= self.weight <= 1.0:
-            raise ValueError(f"history weight must be within [0, 1], got {self.weight!r}")
-        if self.turns < 0:
-            raise ValueError(f"history turns must be >= 0, got {self.turns!r}")
+        check_threshold(self.weight, "history_weight", 0.0, 1.0)  # TypeError for a non-number
+        if isinstance(self.turns, bool) or not isinstance(self.turns, (int, np.integer)):
+            raise TypeError(f"history_turns must be an integer, got {type(self.turns).__name__}: {self.turns!r:.40}")
+        if not 0 <= self.turns <= self.MAX_TURNS:
+            raise ValueError(f"history_turns must be within [0, {self.MAX_TURNS}], got {self.turns!r}")
 
 
 def user_turns(messages: Any) -> list[str]:

@@ -180,6 +180,8 @@ def normalize_schemas(schemas: Iterable[Callable[..., Any] | Mapping[str, Any]])
     if isinstance(schemas, (Mapping, str, bytes)) or callable(schemas):
         raise ValueError(f"expected a list of function schemas, got a single {type(schemas).__name__}; "
                          "wrap it in a list")
+    if not isinstance(schemas, Iterable):
+        raise ValueError(f"expected a list of function schemas, got {type(schemas).__name__}: {schemas!r:.60}")
     out: list[Schema] = []
     for i, item in enumerate(schemas):
         schema = normalize_schema(item, f"schema {i}") if isinstance(item, Mapping) else None

@@ -12,6 +12,7 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +29,8 @@ InputType = Literal["query", "document"]
 
 def check_texts(texts: Any, what: str = "text") -> list[str]:
     """Validate a list of non-empty strings, naming the first bad item."""
-    if isinstance(texts, str) or not isinstance(texts, Iterable):
+    if isinstance(texts, (str, bytes, Mapping, AbstractSet)) or not isinstance(texts, Iterable):
+        # a dict would give its keys, a set an arbitrary order: neither is a list of texts
         raise TypeError(f"expected a list of strings for {what}, got {type(texts).__name__}: {texts!r:.80}")
     out = list(texts)
     for i, t in enumerate(out):

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tenacity import AsyncRetrying, Retrying
 
+from semantic_router.checks import check_int
 from semantic_router.encoders.base import DenseEncoder, InputType
 from semantic_router.errors import EncoderError
 from semantic_router.sdk.clients import DUMMY_KEY, SDKClients
@@ -63,8 +64,7 @@ class RemoteEncoder(DenseEncoder):
         if not 1 <= batch_size <= self.max_batch:
             raise ValueError(f"batch_size must be between 1 and {self.max_batch} for {self.provider}, got {batch_size}")
         check_call_options(timeout, max_retries)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_int(concurrency, "concurrency", 1)
         self.name = name
         self.base_url = base_url
         self.timeout = float(timeout)
@@ -130,8 +130,7 @@ class RemoteEncoder(DenseEncoder):
         native = self.known_dimensions.get(self.name)
         if dimensions is None:
             return native
-        if not isinstance(dimensions, int) or dimensions <= 0:
-            raise ValueError(f"dimensions must be a positive integer, got {dimensions!r}")
+        dimensions = check_int(dimensions, "dimensions", 1)
         if native is not None and dimensions != native and not self.supports_dimensions(self.name):
             raise EncoderError(f"{self.provider} model {self.name!r} returns {native}-dimensional vectors; "
                                f"it cannot return {dimensions}")

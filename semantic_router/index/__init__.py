@@ -1,10 +1,12 @@
-"""Index backends: one file each, all behind the `Index` contract in `base`."""
+"""Index backends: one file each, all behind the `Index` contract in `base` (records and search); the
+shared ones also implement `Coordinator` (`coordination`: shared state, fenced writes, the writers' lock)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.local import LocalIndex
 
 _LAZY = {
@@ -16,8 +18,8 @@ _LAZY = {
 
 HybridLocalIndex = LocalIndex  # aurelio's name: LocalIndex stores sparse vectors too
 
-__all__ = ["Hit", "HitBatch", "HybridLocalIndex", "Index", "LocalIndex", "PineconeIndex", "PostgresIndex",
-           "QdrantIndex", "Record", "RedisIndex"]
+__all__ = ["Coordinator", "Hit", "HitBatch", "HybridLocalIndex", "Index", "LeaseToken", "LocalIndex", "PineconeIndex",
+           "PostgresIndex", "QdrantIndex", "Record", "RedisIndex"]
 
 
 def __getattr__(name: str) -> Any:

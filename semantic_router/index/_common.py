@@ -19,11 +19,21 @@ from tenacity import (
     wait_random,
 )
 
+from semantic_router.errors import ConfigError
 from semantic_router.index.base import Hit, HitBatch, Record
 from semantic_router.sdk.clients import LoopClients as LoopClients  # re-exported for the backends
 from semantic_router.vectors import SparseVector
 
 T = TypeVar("T")
+
+
+def decode_state(raw: str | bytes, where: str) -> Any:
+    """The shared state JSON a backend stores, or a ConfigError naming where it lies when it is not
+    JSON (the router keeps serving its last good snapshot; `check_state` validates the content)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ConfigError(f"the shared router state in {where} is corrupt (not JSON: {exc})") from None
 
 
 def chunked(items: Sequence[T], size: int) -> list[Sequence[T]]:

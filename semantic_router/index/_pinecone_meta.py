@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from semantic_router.errors import IndexBackendError
+from semantic_router.index._common import decode_state
 from semantic_router.index.lease import Lease
 
 STATE_ID, LOCK_ID = "sr-state", "sr-lock"
@@ -54,7 +55,7 @@ class MetaNamespace:
             if len(parts) == len(names):
                 text = "".join(parts[n].metadata["text"] for n in names)
                 if hashlib.sha256(text.encode()).hexdigest() == meta["sha256"]:
-                    return json.loads(text)
+                    return decode_state(text, f"Pinecone index {self.label!r}")
             time.sleep(0.2)  # a writer replaced the state meanwhile: read the new header
         raise IndexBackendError(f"the router state of Pinecone index {self.label!r} is incomplete (missing chunks)",
                                 retryable=True)

@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
+
+from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Record
-from semantic_router.vectors import SparseVector, from_bytes, to_bytes
+from semantic_router.vectors import VECTOR_DTYPES, SparseVector, from_bytes, to_bytes
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
 TAG_FIELD = "rt"
@@ -134,12 +137,48 @@ def check_layout(name: str, meta: dict[str, Any], dims: int, dtype: str) -> None
                          f"not of dimension {dims} stored as {dtype}{hint}")
 
 
-def hash_record(raw: dict[Any, Any], dtype: str = "float32") -> Record:
-    """The record a stored hash holds (its vector stored as `dtype`)."""
+def corrupt(key: str, why: str) -> IndexBackendError:
+    """The error for a record hash that is not what a router wrote (edited, truncated, renamed fields)."""
+    return IndexBackendError(f"Redis record {key!r} is corrupt ({why}); delete it, or re-sync from a router whose "
+                             "copy is the truth (auto_sync='local')")
+
+
+def hash_record(raw: dict[Any, Any], key: str, record_id: str, dtype: str = "float32") -> Record:
+    """The record a stored hash holds, its vector stored as `dtype`; IndexBackendError naming the key when
+    it is corrupt (a field missing, an id not its key's, a vector truncated, NaN, infinite or zero, JSON that is not)."""
     f = {text(k): v for k, v in raw.items()}
-    sparse = None
-    if "sparse" in f:
-        sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
-    meta = json.loads(f["metadata"]) if "metadata" in f else None
-    dense = from_bytes(f["dense"], dtype)
-    return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, text(f["id"]))
+    missing = [n for n in ("id", "route", "utterance", "dense") if n not in f]
+    if missing:
+        raise corrupt(key, f"no {', '.join(missing)} field")
+    if text(f["id"]) != record_id:
+        raise corrupt(key, f"its id field is {text(f['id'])!r:.60}")
+    blob = f["dense"]
+    if not isinstance(blob, bytes) or not blob or len(blob) % np.dtype(VECTOR_DTYPES[dtype]).itemsize:
+        raise corrupt(key, f"a vector of {len(blob)} bytes")
+    dense = from_bytes(blob, dtype)
+    if not (np.isfinite(dense).all() and dense.any()):
+        raise corrupt(key, "its vector is NaN, infinite or zero")
+    try:
+        sparse = None
+        if "sparse" in f:
+            sparse = SparseVector.from_dict({int(k): v for k, v in json.loads(f["sparse"]).items()})
+        meta = json.loads(f["metadata"]) if "metadata" in f else None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise corrupt(key, f"unreadable sparse vector or metadata: {exc}") from None
+    return Record(text(f["route"]), text(f["utterance"]), dense, sparse, meta, record_id)
+
+
+def parse_layout(raw: Any, key: str) -> dict[str, Any] | None:
+    """The FT index layout stored in the meta key ({dims, algorithm, schema, dtype}), None when absent;
+    IndexBackendError naming the key when it holds anything else."""
+    if raw is None:
+        return None
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        meta = None
+    dims = meta.get("dims") if isinstance(meta, dict) else None
+    if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1 or stored_dtype(meta) not in VECTOR_DTYPES:
+        raise IndexBackendError(f"Redis key {key!r} is corrupt (expected the FT index layout {{dims, algorithm, "
+                                f"schema, dtype}}, got {raw!r:.80}); delete it and the FT index, or the whole index")
+    return meta

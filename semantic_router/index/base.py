@@ -1,25 +1,24 @@
-"""The Index contract: store records, search them, keep a shared state blob, lock writers.
+"""The Index contract: store records and search them.
 
 An index knows nothing of thresholds, aggregation or what routes mean: plain data in, plain
 data out. Every backend maps this contract onto its client library in one file, and the
-shared contract test suite (tests/contract) checks each of them the same way.
+shared contract test suite (tests/contract) checks each of them the same way. Coordinating
+the writers of a shared index (state blob, fenced writes, lock) is a separate interface,
+`index/coordination.py`'s `Coordinator`, that a backend implements or does not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from semantic_router.errors import LockTimeout, StateConflict
 from semantic_router.ids import record_id
+from semantic_router.index.coordination import Coordinator
 from semantic_router.vectors import SparseVector
 
 
@@ -100,36 +99,10 @@ class HitBatch:
         return cls(ids, routes, utts, dense, sparse)
 
 
-@dataclass(frozen=True)
-class LeaseToken:
-    """Proof of holding an index's writers' lock: fenced state writes check it is still current."""
-
-    token: str
-
-
-@dataclass
-class ThreadLock:
-    """The writers' lock of an in-process index: a thread lock with a timeout.
-
-    `holder` is the token of the current holder (None when free), for fenced state writes."""
-
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    holder: str | None = None
-
-    @contextlib.contextmanager
-    def hold(self, timeout: float) -> Iterator[LeaseToken]:
-        if not self._lock.acquire(timeout=max(timeout, 0.0)):
-            raise LockTimeout(f"could not take the index lock within {timeout:.1f}s")
-        self.holder = uuid.uuid4().hex
-        try:
-            yield LeaseToken(self.holder)
-        finally:
-            self.holder = None
-            self._lock.release()
-
-
 class Index(ABC):
-    """The narrow backend contract. Implement the abstract methods; the rest is derived."""
+    """The records-and-search contract. Implement the abstract methods; the rest is derived.
+
+    A backend that can coordinate writers across processes also implements `Coordinator`."""
 
     #: registry key used in configs (``type: local``)
     type: str = "index"
@@ -179,31 +152,11 @@ class Index(ABC):
 
     @abstractmethod
     def clear(self) -> None:
-        """Remove every record and the shared state, keeping the index itself."""
+        """Remove every record (and a coordinating backend's shared state), keeping the index itself."""
 
     def drop(self) -> None:
         """Delete the index and everything in it (for local indexes the same as clear)."""
         self.clear()
-
-    # -- shared router state (remote sync) ----------------------------------------------------
-    @abstractmethod
-    def read_state(self) -> dict[str, Any] | None:
-        """The stored router state blob, or None if none was written."""
-
-    @abstractmethod
-    def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
-                    lease: LeaseToken | None = None) -> None:
-        """Replace the stored router state blob, atomically and fenced.
-
-        With `expected_version` the write happens only if the stored state's "version" is that
-        number (0: no state stored yet); with `lease`, only while that lease still holds the
-        writers' lock. Otherwise nothing is written and `StateConflict` is raised. Both None: an
-        unconditional write (single-writer tools)."""
-
-    @abstractmethod
-    def lock(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[LeaseToken]:
-        """Context manager holding the writers' lock, yielding its `LeaseToken`; raises
-        LockTimeout after `timeout` s."""
 
     def describe(self) -> dict[str, Any]:
         """Type, dimensions (None while empty) and record count."""
@@ -212,6 +165,13 @@ class Index(ABC):
     @property
     def dimensions(self) -> int | None:
         return None
+
+    @property
+    def coordination(self) -> Coordinator | None:
+        """This backend's coordination of writers (shared state, fenced writes, lease lock), or None
+        when it has none (it then serves one router alone: no auto_sync). A backend declares it by
+        implementing `Coordinator`, or overrides this to hand out a separate object."""
+        return self if isinstance(self, Coordinator) else None
 
     @property
     def is_remote(self) -> bool:
@@ -267,20 +227,3 @@ class Index(ABC):
         vec = np.asarray(dense, dtype=np.float32).reshape(1, -1)
         return (await self.aquery_batch(vec, None if sparse is None else [sparse], top_k, routes)).row(0)
 
-    async def aread_state(self) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self.read_state)
-
-    async def awrite_state(self, state: dict[str, Any], *, expected_version: int | None = None,
-                           lease: LeaseToken | None = None) -> None:
-        await asyncio.to_thread(lambda: self.write_state(state, expected_version=expected_version, lease=lease))
-
-
-def check_fence(stored: dict[str, Any] | None, expected_version: int | None, holder: str | None,
-                lease: LeaseToken | None) -> None:
-    """Raise StateConflict unless a fenced write may replace `stored` (see `Index.write_state`)."""
-    if lease is not None and holder != lease.token:
-        raise StateConflict("the index lock was lost (lease expired or taken over) before the state write")
-    if expected_version is not None:
-        found = 0 if stored is None else int(stored.get("version", 0))
-        if found != expected_version:
-            raise StateConflict(f"the shared state moved on: expected version {expected_version}, found {found}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 import uuid
@@ -29,8 +28,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from tenacity import RetryCallState, Retrying, retry_if_result, wait_exponential, wait_random
+
 from semantic_router.errors import LockTimeout
-from semantic_router.index.base import LeaseToken
+from semantic_router.index.coordination import LeaseToken
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,17 +39,20 @@ T = TypeVar("T")
 
 def poll_until(attempt: Callable[[], T | None], timeout: float, failure: Callable[[], str],
                poll: float = 0.05, max_delay: float = 1.0) -> T:
-    """Call `attempt` until it returns something, backing off with jitter; LockTimeout after `timeout`."""
-    deadline, delay = time.monotonic() + max(timeout, 0.0), poll
-    while True:
-        got = attempt()
-        if got is not None:
-            return got
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LockTimeout(failure())
-        time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
-        delay = min(delay * 1.5, max_delay)
+    """Call `attempt` until it returns something, backing off exponentially with jitter (tenacity),
+    never sleeping past `timeout` (one last try at it); LockTimeout with `failure()` after that."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    backoff = wait_exponential(multiplier=poll, max=max_delay, exp_base=1.5) + wait_random(0, poll)
+
+    def wait(state: RetryCallState) -> float:
+        return max(0.0, min(deadline - time.monotonic(), backoff(state)))
+
+    def give_up(state: RetryCallState) -> T:
+        raise LockTimeout(failure())
+
+    retrying = Retrying(retry=retry_if_result(lambda got: got is None), wait=wait,
+                        stop=lambda state: time.monotonic() >= deadline, retry_error_callback=give_up)
+    return retrying(attempt)
 
 
 @contextlib.contextmanager

@@ -15,14 +15,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from semantic_router.index.base import (
-    HitBatch,
-    Index,
-    LeaseToken,
-    Record,
-    ThreadLock,
-    check_fence,
-)
+from semantic_router.index.base import HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken, ThreadLock, check_fence
 from semantic_router.vectors import SparseVector
 
 # Largest (queries x records) score block materialised at once by batched search.
@@ -102,7 +96,7 @@ class _Snapshot:
                       copy.deepcopy(self.metadata[i]), str(self.ids[i]))
 
 
-class LocalIndex(Index):
+class LocalIndex(Index, Coordinator):
     """The embedded default: exact search over an in-memory float32 matrix."""
 
     type = "local"

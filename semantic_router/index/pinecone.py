@@ -48,7 +48,8 @@ from semantic_router.index._pinecone_wire import (
     to_record,
     to_vector,
 )
-from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import LeaseLock
 from semantic_router.vectors import SparseVector
 
@@ -87,7 +88,7 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ServiceError, RateLimitError))
 
 
-class PineconeIndex(Index):
+class PineconeIndex(Index, Coordinator):
     """Records in a Pinecone serverless index (one namespace per tenant)."""
 
     type = "pinecone"

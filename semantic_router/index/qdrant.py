@@ -29,11 +29,13 @@ from semantic_router.index._common import (
     RetryPolicy,
     batch_dims,
     chunked,
+    decode_state,
     finite,
     merge_hybrid,
     query_matrix,
 )
-from semantic_router.index.base import HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import Lease, LeaseLock
 from semantic_router.vectors import SparseVector
 
@@ -77,7 +79,7 @@ def _missing(exc: IndexBackendError) -> bool:
     return exc.status == 404
 
 
-class QdrantIndex(Index):
+class QdrantIndex(Index, Coordinator):
     """Records in a Qdrant collection; hybrid search with one batched request per call."""
 
     type = "qdrant"
@@ -414,7 +416,7 @@ class QdrantIndex(Index):
     # -- shared state and the writers' lock -------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
         payload = self._retrieve(self._state_coll, _STATE_ID)
-        return None if payload is None else json.loads(payload["state"])
+        return None if payload is None else decode_state(payload["state"], f"Qdrant collection {self._state_coll!r}")
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:

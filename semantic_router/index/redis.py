@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -39,11 +40,13 @@ import numpy as np
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from semantic_router._extras import extra
+from semantic_router.checks import check_int
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
     LoopClients,
     PreparedSearch,
     batch_dims,
+    decode_state,
     query_matrix,
 )
 from semantic_router.index._redis_wire import (
@@ -51,8 +54,10 @@ from semantic_router.index._redis_wire import (
     WRITE_BATCH,
     WRITE_WINDOW,
     check_layout,
+    corrupt,
     hash_record,
     info_field,
+    parse_layout,
     parse_search,
     route_tag,
     stored_dtype,
@@ -61,7 +66,8 @@ from semantic_router.index._redis_wire import (
     text,
     write_command,
 )
-from semantic_router.index.base import Hit, HitBatch, Index, LeaseToken, Record
+from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector, check_dtype, to_bytes
 
@@ -121,7 +127,7 @@ class _Retry(Retry):
         return super().call_with_retry(do, fail, is_retryable or _not_auth, with_failure_count)
 
 
-class RedisIndex(Index):
+class RedisIndex(Index, Coordinator):
     """Records as Redis hashes, searched by RediSearch KNN (FLAT or HNSW, cosine)."""
 
     type = "redis"
@@ -130,16 +136,21 @@ class RedisIndex(Index):
         self, url: str = "redis://localhost:6379", name: str = "semantic-router", algorithm: str = "flat",
         client: redis.Redis | None = None, prefix: str | None = None, *, aclient: redis.asyncio.Redis | None = None,
         lock_lease: float = 10.0, retries: int = 4, socket_timeout: float = 5.0, connect_timeout: float = 2.0,
-        hnsw_m: int = 16, hnsw_ef_construction: int = 200, dtype: str | None = None,
+        hnsw_m: int = 16, hnsw_ef_construction: int = 200, max_connections: int = 64, pool_timeout: float = 10.0,
+        dtype: str | None = None,
     ) -> None:
         """Connect and PING (failing fast with IndexBackendError); the FT index is made on first upsert.
 
         `prefix` replaces the ``sr:<name>:`` key namespace; `lock_lease` is the lock's lease in
         seconds; `retries` is how often redis-py retries a command on connection errors or timeouts.
-        A given `client` must not decode responses; it and `aclient` are used as configured
-        (their own retry policy) and are not closed by `close()`. `dtype` is the type vectors are
-        stored in (float32, float16, float64, bfloat16); None: the stored index's, float32 for a new one.
+        Async queries share at most `max_connections` connections per event loop: more concurrent
+        ones wait for a free connection, up to `pool_timeout` s (redis-py's default async pool
+        refuses them at its cap instead). A given `client` must not decode responses; it and
+        `aclient` are used as configured (their own retry policy and pool) and are not closed by `close()`.
+        `dtype` is the type vectors are stored in (float32, float16, float64, bfloat16); None: the
+        stored index's, float32 for a new one.
         """
+        check_int(max_connections, "max_connections", 1)
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
         given_dtype = None if dtype is None else check_dtype(dtype)
@@ -164,8 +175,11 @@ class RedisIndex(Index):
         elif client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False (vectors are bytes)")
         self._client, self._aclient = client, aclient
-        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(
-            lambda: redis.asyncio.Redis.from_url(url, retry=self._async_retry, **self._conn_kw), lambda c: c.aclose())
+        pool_kw = {"max_connections": max_connections, "timeout": pool_timeout, "retry": self._async_retry,
+                   **self._conn_kw}
+        self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(  # a waiting (bounded) pool per event loop
+            lambda: redis.asyncio.Redis.from_pool(redis.asyncio.BlockingConnectionPool.from_url(url, **pool_kw)),
+            lambda c: c.aclose())
         self._write_script = self._client.register_script(_WRITE_STATE)
         try:
             self._client.ping()
@@ -245,13 +259,13 @@ class RedisIndex(Index):
     # -- the FT index -----------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any] | None:
         (raw,) = self._run([("GET", self.meta_key)])
-        return None if raw is None else json.loads(raw)
+        return parse_layout(raw, self.meta_key)
 
     def _info(self) -> tuple[dict[str, Any], int]:
-        """(the FT index's meta, {} if none; number of indexed records) in one round trip."""
-        meta, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
+        """(the FT index's layout, {} if none; number of indexed records) in one round trip."""
+        raw, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
         count = 0 if info is None else int(info_field(info, "num_docs") or 0)
-        return (json.loads(meta) if meta else {}), count
+        return parse_layout(raw, self.meta_key) or {}, count
 
     def _create(self, dims: int, drop: bool, dtype: str) -> None:
         """(Re)make the FT index (dropping it keeps its records) and record its layout in meta."""
@@ -301,7 +315,11 @@ class RedisIndex(Index):
             if reply is None:
                 return []
             total, docs = parse_search(reply)
-            keys += [k for k, f in docs if text(f.get("route", "")) == route]
+            for k, f in docs:  # the route tag is the hash of the route name: a name that differs was edited
+                if text(f.get("route", "")) != route:
+                    raise corrupt(k, f"its route field {text(f.get('route', '(missing)'))!r:.60} does not match its "
+                                     "route tag")
+            keys += [k for k, _ in docs]
             offset += _PAGE
             if offset >= total:
                 return keys
@@ -334,9 +352,12 @@ class RedisIndex(Index):
         return sum(int(n) for n in replies)
 
     def records(self, route: str | None = None) -> list[Record]:
-        meta, *raws = self._run([("GET", self.meta_key)] + [("HGETALL", k) for k in self._keys(route)])
-        dtype = stored_dtype(json.loads(meta)) if meta else self.dtype  # as stored, whatever was given
-        return [hash_record(raw, dtype) for raw in raws if raw]  # {} if deleted meanwhile
+        keys = self._keys(route)
+        meta, *raws = self._run([("GET", self.meta_key)] + [("HGETALL", k) for k in keys])
+        layout = parse_layout(meta, self.meta_key)
+        dtype = stored_dtype(layout) if layout else self.dtype  # as stored, whatever was given
+        n = len(self.record_prefix)
+        return [hash_record(raw, k, k[n:], dtype) for k, raw in zip(keys, raws) if raw]  # {} if deleted meanwhile
 
     def ids(self, route: str | None = None) -> list[str]:
         n = len(self.record_prefix)
@@ -389,10 +410,10 @@ class RedisIndex(Index):
         ]
 
         def finish(replies: list[Any]) -> HitBatch:
-            meta = self._check(replies[0], cmds[0], False)
+            meta = parse_layout(self._check(replies[0], cmds[0], False), self.meta_key)
             if meta is None:  # no FT index yet
                 return empty
-            check_layout(self.name, json.loads(meta), q.shape[1], self.dtype)
+            check_layout(self.name, meta, q.shape[1], self.dtype)
             rows = []
             for i, (raw, cmd) in enumerate(zip(replies[1:], cmds[1:])):
                 reply = self._check(raw, cmd, True)  # None: the FT index vanished (dropped meanwhile)
@@ -409,7 +430,12 @@ class RedisIndex(Index):
         qmap = None if qs is None else qs.to_dict()
         cands = []
         for key, f in docs:
-            route = text(f["route"])
+            try:
+                route, utterance, dense = text(f["route"]), text(f["utterance"]), 1.0 - float(f["__score"])
+            except (KeyError, ValueError) as exc:
+                raise corrupt(key, f"no usable {exc} field") from None
+            if not math.isfinite(dense):  # a NaN or zero vector scores NaN: never a silent "no route"
+                raise corrupt(key, "its vector is NaN, infinite or zero")
             if wanted is not None and route not in wanted:
                 continue
             score = None
@@ -417,7 +443,7 @@ class RedisIndex(Index):
                 stored = json.loads(f["sparse"]) if "sparse" in f else {}
                 score = float(sum(float(v) * qmap.get(int(i), 0.0) for i, v in stored.items()))
             rid = text(f["id"]) if "id" in f else key[len(self.record_prefix):]
-            cands.append(Hit(rid, route, text(f["utterance"]), 1.0 - float(f["__score"]), score))
+            cands.append(Hit(rid, route, utterance, dense, score))
         top = cands[:top_k]
         if qmap is None:
             return top
@@ -442,7 +468,7 @@ class RedisIndex(Index):
     # -- shared state and the writers' lock -------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
         (raw,) = self._run([("GET", self.state_key)])
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else decode_state(raw, f"Redis key {self.state_key!r} at {self.safe_url}")
 
     def write_state(self, state: dict[str, Any], *, expected_version: int | None = None,
                     lease: LeaseToken | None = None) -> None:

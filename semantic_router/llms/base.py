@@ -20,12 +20,14 @@ from typing import Any, ClassVar, Literal
 
 from tenacity import AsyncRetrying, Retrying
 
+from semantic_router.checks import check_int
 from semantic_router.dynamic.schemas import (
     Schema,
     normalize_schemas,
     validate_arguments,
 )
 from semantic_router.errors import ArgumentError, SemanticRouterError
+from semantic_router.plans import adrive, drive
 from semantic_router.sdk.clients import SDKClients
 from semantic_router.sdk.failures import Failure, RemoteCall, check_call_options
 
@@ -80,8 +82,7 @@ class BaseLLM(ABC):
         if on_invalid not in ("retry", "raise"):
             raise ValueError(f"on_invalid must be 'retry' or 'raise', got {on_invalid!r}")
         check_call_options(timeout, max_retries)
-        if isinstance(max_invalid_retries, bool) or not isinstance(max_invalid_retries, int) or max_invalid_retries < 0:
-            raise ValueError(f"max_invalid_retries must be an integer >= 0, got {max_invalid_retries!r}")
+        check_int(max_invalid_retries, "max_invalid_retries")
         self.name = name
         self.temperature = temperature
         self.timeout = float(timeout)
@@ -129,25 +130,13 @@ class BaseLLM(ABC):
         Raises ArgumentError when the model keeps answering invalid calls, LLMError when the API fails.
         """
         tools = normalize_schemas(schemas)
-        dialogue = self._dialogue(query, tools, messages)
-        request = next(dialogue)
-        while True:
-            try:
-                request = dialogue.send(self._call(request, tools))
-            except StopIteration as done:
-                return done.value
+        return drive(self._dialogue(query, tools, messages), lambda request: self._call(request, tools))
 
     async def aextract_function_call(self, query: str, schemas: Sequence[Any],
                                      messages: Sequence[Mapping[str, Any]] | None = None) -> list[FunctionCall]:
         """Async `extract_function_call`."""
         tools = normalize_schemas(schemas)
-        dialogue = self._dialogue(query, tools, messages)
-        request = next(dialogue)
-        while True:
-            try:
-                request = dialogue.send(await self._acall(request, tools))
-            except StopIteration as done:
-                return done.value
+        return await adrive(self._dialogue(query, tools, messages), lambda request: self._acall(request, tools))
 
     def spec(self) -> dict[str, Any]:
         """Constructor options that rebuild this LLM (`{"type": ..., ...}`); never the API key."""

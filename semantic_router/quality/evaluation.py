@@ -21,7 +21,7 @@ import numpy as np
 from semantic_router._files import atomic_write
 
 if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+    from semantic_router.router.layer import CoreRouteLayer as RouteLayer
 
 NO_ROUTE = None
 _TEXT_KEYS = ("text", "utterance", "query")

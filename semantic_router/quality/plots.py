@@ -5,20 +5,50 @@ Needs matplotlib (the `fit` extra). The library never imports this module on its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from semantic_router._files import atomic_open
 
-if TYPE_CHECKING:
-    from semantic_router.quality.evaluation import EvalReport
-
 NONE = "(no route)"
 
 
-def confusion(report: EvalReport, worst: int = 10) -> tuple[list[str], np.ndarray]:
+class RouteScore(Protocol):
+    """A route's figures a plot reads (`evaluation.RouteMetrics`)."""
+
+    @property
+    def f1(self) -> float: ...
+
+    @property
+    def support(self) -> int: ...
+
+
+class PlottedReport(Protocol):
+    """What a plot reads of an `evaluation.EvalReport` (which calls this module, so it is named by shape)."""
+
+    @property
+    def per_route(self) -> Mapping[str, RouteScore]: ...
+
+    @property
+    def labels(self) -> list[str | None]: ...
+
+    @property
+    def predictions(self) -> list[str | None]: ...
+
+    @property
+    def top_scores(self) -> list[float]: ...
+
+    @property
+    def thresholds(self) -> dict[str, float]: ...
+
+    @property
+    def rule(self) -> str: ...
+
+
+def confusion(report: PlottedReport, worst: int = 10) -> tuple[list[str], np.ndarray]:
     """Labels (the `worst` routes by F1, then "other" and no route) and the count matrix (true x routed)."""
     ranked = sorted((m.f1 if m.f1 == m.f1 else 1.0, name) for name, m in report.per_route.items() if m.support)
     names = [n for _, n in ranked[:worst]]
@@ -35,7 +65,7 @@ def confusion(report: EvalReport, worst: int = 10) -> tuple[list[str], np.ndarra
     return labels, mat
 
 
-def plot_report(report: EvalReport, path: str | Path, worst: int = 10) -> Path:
+def plot_report(report: PlottedReport, path: str | Path, worst: int = 10) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

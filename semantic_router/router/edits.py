@@ -7,10 +7,12 @@ one the store hands it under the writers' lock), so concurrent writers never ove
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from semantic_router.decision.rules import Rule, make_rule
 from semantic_router.errors import RouteNotFoundError
+from semantic_router.router.learned import apply_extra
 from semantic_router.route import Route
 from semantic_router.router.snapshot import Draft
 
@@ -101,30 +103,60 @@ def settings(**values: Any):
     return change
 
 
+def set_rule(rule: Rule):
+    """The rule the caller chose (`rl.rule = ...`): a settings change, synced like any other."""
+    def change(draft: Draft) -> None:
+        draft.rule = rule
+        draft.settings = dataclasses.replace(draft.settings, rule_auto=False)
+        draft.extra["rule"] = rule.spec()
+    return change
+
+
 class ExtraView(dict):
     """`rl.extra`: a copy of the fitted extras whose item changes are committed (and, for shared
-    route sets, published) like any other change, so `rl.extra["key"] = value` keeps working."""
+    route sets, published) like any other change, so `rl.extra["key"] = value` keeps working.
+
+    Every change is checked and takes effect as the same key would from a config: a new `rule`
+    spec sets the rule (as `rl.rule = ...` does), a `calibration` calibrates; a bad one raises and
+    changes nothing."""
 
     def __init__(self, data: dict[str, Any], commit: Any) -> None:
         super().__init__(data)
         self.commit = commit
 
+    def _commit(self, edit: Callable[[dict[str, Any]], Any]) -> None:
+        def change(draft: Draft) -> None:
+            extra = dict(draft.extra)
+            edit(extra)
+            spec = extra.get("rule")
+            if spec is not None and spec != draft.extra.get("rule"):
+                try:
+                    set_rule(make_rule(spec))(draft)
+                except ValueError as exc:
+                    raise ValueError(f"extra.rule: {exc}") from None
+                extra["rule"] = draft.rule.spec()
+            apply_extra(draft, extra)
+
+        self.commit(change)
+
     def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"extra keys must be strings, got {type(key).__name__}: {key!r:.40}")
+        self._commit(lambda extra: extra.__setitem__(key, value))
         super().__setitem__(key, value)
-        self.commit(lambda draft: draft.extra.__setitem__(key, value))
 
     def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._commit(lambda extra: extra.pop(key, None))
         super().__delitem__(key)
-        self.commit(lambda draft: draft.extra.pop(key, None))
 
     def pop(self, key: str, *default: Any) -> Any:
-        had = key in self
-        value = super().pop(key, *default)
-        if had:
-            self.commit(lambda draft: draft.extra.pop(key, None))
-        return value
+        if key in self:
+            self._commit(lambda extra: extra.pop(key, None))
+        return super().pop(key, *default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         items = dict(*args, **kwargs)
+        self._commit(lambda extra: extra.update(items))
         super().update(items)
-        self.commit(lambda draft: draft.extra.update(items))

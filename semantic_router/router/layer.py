@@ -1,4 +1,6 @@
-"""RouteLayer: the public face of a router, composed of a few collaborators with narrow interfaces.
+"""CoreRouteLayer: the router behind the public `RouteLayer`, composed of a few collaborators with
+narrow interfaces. `semantic_router.face.RouteLayer` adds fitting and evaluation (quality/) on top,
+so the router never imports quality/.
 
 - `RouteStore` (router/store.py) owns the current immutable `Snapshot` and the one commit path;
 - `Router` (router/routing.py) decides queries over ONE snapshot, sync or async, no I/O but the
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from semantic_router.config import RouterConfig
 from semantic_router.decision.rules import DEFAULT_RULE, Rule, make_rule
@@ -23,20 +25,26 @@ from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
 from semantic_router.router.sharing import Sharing
 from semantic_router.router.snapshot import ID_SCHEME, Settings, Snapshot, check_seconds, check_top_k
 from semantic_router.router.store import RouteStore, Utterance
 from semantic_router.router.sync import MODES, RouteDiff, new_instance_id
 
+#: the class a classmethod is called on (`RouteLayer.load` returns a `RouteLayer`)
+LayerT = TypeVar("LayerT", bound="CoreRouteLayer")
+
 SYNC_MODES = (None, *MODES)
 _UNSET: Any = object()
 
-__all__ = ["SYNC_MODES", "Query", "RouteLayer"]
+__all__ = ["SYNC_MODES", "CoreRouteLayer", "Query"]
 
 
-class RouteLayer:
-    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`."""
+class CoreRouteLayer:
+    """A semantic router: `rl(text)` returns the best passing route, or `RouteChoice(name=None)`.
+
+    Everything of the public `RouteLayer` but `fit` and `evaluate`, which live above (quality/)."""
 
     def __init__(
         self,
@@ -75,7 +83,7 @@ class RouteLayer:
         items = edits.checked_routes(routes)
         self.refresh_interval = check_seconds(refresh_interval, "refresh_interval", allow_inf=True)
         self.lock_timeout = check_seconds(lock_timeout, "lock_timeout")
-        self.encoder = encoder
+        self._encoder = encoder
         self.index = index if index is not None else LocalIndex()
         self.auto_sync = auto_sync
         self.llm = llm  # fills function arguments of dynamic routes (semantic_router.llms)
@@ -102,6 +110,28 @@ class RouteLayer:
         else:  # the store publishes every change from the first sync on
             self.sharing.sync(auto_sync, {r.name: r.model_copy(deep=True) for r in items}, trained_rule)
             self.sharing.start_refresh(self.refresh, self.refresh_interval)
+
+    @property
+    def encoder(self) -> DenseEncoder:
+        """The dense encoder that queries and new utterances go through."""
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: DenseEncoder) -> None:
+        """Swap in another instance of the SAME model (name, dimensions) for queries and new utterances;
+        another model is refused: the stored vectors would not compare with its queries."""
+        if not isinstance(encoder, DenseEncoder):
+            raise TypeError(f"encoder must be a DenseEncoder, got {type(encoder).__name__}")
+        old = self._encoder
+        if (encoder.name, encoder.dimensions) != (old.name, old.dimensions):
+            raise ValueError(f"rl.encoder = {encoder.name!r} ({encoder.dimensions} dims): this router's vectors are "
+                             f"of {old.name!r} ({old.dimensions} dims) and would not compare with its queries; build "
+                             "a router with the new encoder (RouteLayer(encoder=..., routes=rl.routes)) or "
+                             "RouteLayer.load(path, encoder=..., reencode=True)")
+        self.store.use_encoder(encoder)
+        self.router.encoder = self.sharing.encoder = self._encoder = encoder
+        if encoder.score_threshold != old.score_threshold:  # routes without a threshold take the encoder's
+            self.store.commit(lambda draft: None)
 
     # -- the current snapshot and settings ---------------------------------------------------------
     @property
@@ -178,14 +208,7 @@ class RouteLayer:
 
     @rule.setter
     def rule(self, rule: str | dict[str, Any] | Rule) -> None:
-        new = make_rule(rule)
-
-        def change(draft) -> None:  # a settings change: synced like any other
-            draft.rule = new
-            draft.settings = Settings(**{**draft.settings.__dict__, "rule_auto": False})
-            draft.extra["rule"] = new.spec()
-
-        self.store.commit(change)
+        self.store.commit(edits.set_rule(make_rule(rule)))
 
     @property
     def rule_name(self) -> str:
@@ -215,13 +238,13 @@ class RouteLayer:
              many: bool = False, max_k: Any = None, aggregation: Any = None) -> tuple[Snapshot, Query, Ask]:
         """The snapshot (read once), the validated query and what is asked, for one query."""
         snap = self.store.snapshot
-        query = single_query(text, vector, messages, self.encoder.dimensions, self.history)
+        query = single_query(text, vector, messages, self._encoder.dimensions, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
     def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
                simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
-        query = batch_query(texts, vectors, self.encoder.dimensions)
+        query = batch_query(texts, vectors, self._encoder.dimensions)
         return snap, query, ask_for(route_filter, explain, simulate_static)
 
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
@@ -362,7 +385,7 @@ class RouteLayer:
 
     # -- sharing through the index ----------------------------------------------------------------
     @classmethod
-    def from_index(cls, index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> RouteLayer:
+    def from_index(cls: type[LayerT], index: Index, encoder: DenseEncoder | None = None, **kwargs: Any) -> LayerT:
         """A router built from the state stored in a shared index, without encoding anything."""
         return persist.from_index(cls, index, encoder, **kwargs)
 
@@ -382,26 +405,10 @@ class RouteLayer:
         """Adopt the index's state if another instance changed it; True if anything changed."""
         return self.store.refresh()
 
-    # -- fitting, evaluation, persistence -----------------------------------------------------------
-    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
-        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
-
-        See `semantic_router.quality.fit.fit` for the objectives and options."""
-        from semantic_router.quality.fit import fit
-
-        return fit(self, X, y, **kwargs)
-
-    def evaluate(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any):
-        """Route labelled queries (y: route names, None = no route expected) -> EvalReport."""
-        from semantic_router.quality.evaluation import evaluate
-
-        return evaluate(self, X, y, **kwargs)
-
+    # -- persistence ----------------------------------------------------------------------------------
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        from semantic_router.quality.fit import apply_extra
-
         def change(draft: Any) -> None:
             apply_extra(draft, extra)
             draft.rule_state = trained_rule
@@ -415,11 +422,11 @@ class RouteLayer:
         return persist.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_dict(cls: type[LayerT], data: dict[str, Any], warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_dict(cls, data, warm=warm, **overrides)
 
     @classmethod
-    def from_config(cls, config: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_config(cls: type[LayerT], config: Any, warm: bool = False, **overrides: Any) -> LayerT:
         """Build from a RouterConfig or its dict; `warm=True` loads the encoder before returning."""
         return persist.from_dict(cls, config, warm=warm, **overrides)
 
@@ -434,16 +441,16 @@ class RouteLayer:
         persist.to_file(self, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_file(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         """Read by the file's suffix: a JSON/YAML config (encodes the utterances) or a saved router."""
         return persist.from_file(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_json(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_json(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_json(cls, path, warm=warm, **overrides)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+    def from_yaml(cls: type[LayerT], path: str | Path, warm: bool = False, **overrides: Any) -> LayerT:
         return persist.from_yaml(cls, path, warm=warm, **overrides)
 
     def save(self, path: str | Path) -> None:
@@ -451,9 +458,12 @@ class RouteLayer:
         persist.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
-        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files."""
-        return persist.load(cls, path, warm=warm, **overrides)
+    def load(cls: type[LayerT], path: str | Path, warm: bool = False, reencode: bool = False,
+             **overrides: Any) -> LayerT:
+        """Rebuild a saved router without encoding anything; refuses foreign or corrupted files, and an
+        `encoder=` of another model than the saved vectors' unless `reencode=True` (the utterances
+        are then encoded with it)."""
+        return persist.load(cls, path, warm=warm, reencode=reencode, **overrides)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def warmup(self) -> None:
@@ -475,13 +485,13 @@ class RouteLayer:
     def _parts(self) -> tuple[Any, ...]:
         return self.index, self.encoder, self.store.snapshot.sparse_encoder, self.llm
 
-    def __enter__(self) -> RouteLayer:  # noqa: PYI034
+    def __enter__(self: LayerT) -> LayerT:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> RouteLayer:  # noqa: PYI034
+    async def __aenter__(self: LayerT) -> LayerT:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

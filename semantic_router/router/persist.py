@@ -33,13 +33,13 @@ from semantic_router.encoders.base import SparseVector
 from semantic_router.errors import ConfigError
 from semantic_router.index.base import Record
 
-if TYPE_CHECKING:
-    from semantic_router.router.layer import RouteLayer
+if TYPE_CHECKING:  # the layer above, by its shape: this module never imports it
+    from semantic_router.router.protocols import Layer, PersistedLayer
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
-def to_config(layer: RouteLayer) -> RouterConfig:
+def to_config(layer: PersistedLayer) -> RouterConfig:
     return RouterConfig(
         encoder=layer.encoder.spec(),
         sparse_encoder=None if layer.sparse_encoder is None else layer.sparse_encoder.spec(),
@@ -59,12 +59,12 @@ def parse(data: Any) -> RouterConfig:
     return data if isinstance(data, RouterConfig) else RouterConfig.parse(data)
 
 
-def warmup(layer: RouteLayer) -> None:
+def warmup(layer: PersistedLayer) -> None:
     """Load and run the encoder once, so the first query does not pay for it (servers)."""
     layer.warmup()
 
 
-def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_config(cls: type[Layer], config: RouterConfig, warm: bool = False, **overrides: Any) -> Layer:
     """Build a router from a config; `encoder=`, `index=`, `sparse_encoder=` and settings override it.
     `warm=True` loads and runs the encoder before returning."""
     encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
@@ -90,7 +90,7 @@ def from_config(cls: type[RouteLayer], config: RouterConfig, warm: bool = False,
     return layer
 
 
-def from_dict(cls: type[RouteLayer], data: Any, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_dict(cls: type[Layer], data: Any, warm: bool = False, **overrides: Any) -> Layer:
     return from_config(cls, parse(data), warm=warm, **overrides)
 
 
@@ -108,7 +108,7 @@ def file_kind(path: str | Path) -> str:
                       "(configs) or .pkl/.pickle (saved routers with their vectors)")
 
 
-def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None:
+def to_file(layer: PersistedLayer, path: str | Path, fmt: str | None = None) -> None:
     """Write the router as `fmt` ("json", "yaml", "pickle"), else by suffix; atomically."""
     kind = fmt or file_kind(path)
     if kind == "pickle":
@@ -119,8 +119,8 @@ def to_file(layer: RouteLayer, path: str | Path, fmt: str | None = None) -> None
         raise ValueError(f"format must be 'json', 'yaml' or 'pickle', got {fmt!r}")
 
 
-def from_file(cls: type[RouteLayer], path: str | Path, fmt: str | None = None, warm: bool = False,
-              **overrides: Any) -> RouteLayer:
+def from_file(cls: type[Layer], path: str | Path, fmt: str | None = None, warm: bool = False,
+              **overrides: Any) -> Layer:
     """Read a router written by `to_file`/`save`: by `fmt`, else by suffix."""
     kind = fmt or file_kind(path)
     if kind == "pickle":
@@ -142,7 +142,7 @@ def _in_file(path: str | Path) -> Iterator[None]:
 
 
 # -- saved routers (config + vectors + trained rule) -------------------------------------------------
-def save(layer: RouteLayer, path: str | Path) -> None:
+def save(layer: PersistedLayer, path: str | Path) -> None:
     """Write the config, every vector and the trained rule as a digested pickle, atomically."""
     names = set(layer.list_route_names())
     records = [r for r in layer.index.records() if r.route in names]
@@ -150,11 +150,14 @@ def save(layer: RouteLayer, path: str | Path) -> None:
                 "rule_state": layer.rule_state()}, path)
 
 
-def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def load(cls: type[Layer], path: str | Path, warm: bool = False, reencode: bool = False,
+         **overrides: Any) -> Layer:
     """Rebuild a saved router: stored vectors go straight into the index, nothing is encoded.
 
     Refuses (ConfigError) corrupted files, vectors that are NaN/inf/zero or of the wrong dimension,
-    utterances without a vector, and rule state that cannot fit the routes."""
+    utterances without a vector, rule state that cannot fit the routes, and an `encoder` of
+    another model than the one the vectors were made with, unless `reencode=True`: then the
+    utterances are encoded anew with `encoder` (stored vectors and learned rule state unused)."""
     source = str(path)
     payload = load_saved(path)
     with _in_file(path):
@@ -166,9 +169,20 @@ def load(cls: type[RouteLayer], path: str | Path, warm: bool = False, **override
             raise ConfigError(f"saved router is inconsistent: {len(missing)} utterance(s) have no stored "
                               f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
         encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
+        if reencode:  # the caller means another model: its own vectors, its own training
+            layer = from_config(cls, config, encoder=encoder, **overrides)
+            if warm:
+                warmup(layer)
+            return layer
         dims = by_key[wanted[0]].dense.shape[0] if wanted else encoder.dimensions
-        if dims != encoder.dimensions:
+        saved_model = config.encoder.get("name")
+        if saved_model in (None, encoder.name) and dims != encoder.dimensions:
             raise ConfigError(f"vectors have dimension {dims}, encoder {encoder.name!r} has {encoder.dimensions}")
+        if dims != encoder.dimensions or saved_model not in (None, encoder.name):
+            raise ConfigError(
+                f"the saved vectors were made by {saved_model or config.encoder.get('type')!r:.100} ({dims} dims); "
+                f"encoder {encoder.name!r} ({encoder.dimensions} dims) is another model, whose queries would not "
+                "compare with them: pass reencode=True to encode the utterances with it")
         rule_state = check_rule_state(payload.get("rule_state"), len(config.routes), dims, source)
         index = overrides.pop("index", None) or build(config.index, INDEXES, "index")
         index.upsert([by_key[k] for k in wanted])
@@ -198,38 +212,59 @@ def _records_from_plain(plain: Any, source: str) -> list[Record]:
         raise ConfigError(f"{source}: saved router records are corrupt: {exc}") from exc
 
 
-def to_dict(layer: RouteLayer) -> dict[str, Any]:
+def to_dict(layer: PersistedLayer) -> dict[str, Any]:
     return to_config(layer).model_dump(mode="json")
 
 
-def to_json(layer: RouteLayer, path: str | Path) -> None:
+def to_json(layer: PersistedLayer, path: str | Path) -> None:
     to_file(layer, path, "json")
 
 
-def to_yaml(layer: RouteLayer, path: str | Path) -> None:
+def to_yaml(layer: PersistedLayer, path: str | Path) -> None:
     to_file(layer, path, "yaml")
 
 
-def from_json(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_json(cls: type[Layer], path: str | Path, warm: bool = False, **overrides: Any) -> Layer:
     return from_file(cls, path, "json", warm=warm, **overrides)
 
 
-def from_yaml(cls: type[RouteLayer], path: str | Path, warm: bool = False, **overrides: Any) -> RouteLayer:
+def from_yaml(cls: type[Layer], path: str | Path, warm: bool = False, **overrides: Any) -> Layer:
     return from_file(cls, path, "yaml", warm=warm, **overrides)
 
 
-def from_index(cls: type[RouteLayer], index: Any, encoder: Any = None, **kwargs: Any) -> RouteLayer:
-    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing;
-    without `encoder`, the one the state names is built."""
-    from semantic_router.errors import SyncError
-    from semantic_router.router.sync import check_state
+def from_index(cls: type[Layer], index: Any, encoder: Any = None, **kwargs: Any) -> Layer:
+    """A router on the state stored in a shared index (auto_sync="remote"), encoding nothing.
 
-    raw = index.read_state()
+    The encoder comes from this process (`encoder`, else the bundled default model), never from
+    the state: whoever can write the shared index must not choose where queries and credentials
+    go. What the state says about the encoder (name, dimensions) is only checked: a mismatch is a
+    `SyncError`. Likewise a hybrid state gets `sparse_encoder=`, else the default BM25 encoder."""
+    from semantic_router.errors import SyncError
+    from semantic_router.router.sync import check_encoder, check_state, coordinator_of
+
+    raw = coordinator_of(index).read_state()
     if raw is None:
         raise SyncError(f"index {index.describe()} holds no router state to build from")
     state = check_state(raw)
     if encoder is None:
-        encoder = build({k: v for k, v in state.encoder.items() if k != "dimensions"}, ENCODERS, "encoder")
-    if "sparse_encoder" not in kwargs and state.sparse_encoder:
-        kwargs["sparse_encoder"] = build(state.sparse_encoder, ENCODERS, "sparse encoder")
+        from semantic_router.encoders.huggingface import HuggingFaceEncoder
+
+        encoder = HuggingFaceEncoder()
+    check_encoder(state.encoder, encoder, "pass the encoder it was built with (encoder=...)")
+    if kwargs.get("sparse_encoder") is None and state.sparse_encoder:
+        kwargs["sparse_encoder"] = default_sparse(state.sparse_encoder)
     return cls(encoder=encoder, index=index, auto_sync="remote", **kwargs)
+
+
+def default_sparse(stored: dict[str, Any]) -> Any:
+    """The process's default sparse encoder for a hybrid shared state (BM25 with default
+    parameters), after checking it is the one the state names; never one built from the state."""
+    from semantic_router.encoders.bm25 import BM25Encoder
+    from semantic_router.errors import SyncError
+
+    if stored.get("type") == BM25Encoder.type:
+        sparse = BM25Encoder()
+        if sparse.spec() == stored:
+            return sparse
+    raise SyncError(f"the shared state uses sparse encoder {stored!r:.200}; pass that encoder "
+                    "(sparse_encoder=...)")

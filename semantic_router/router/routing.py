@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from semantic_router.checks import check_int
 from semantic_router.decision import scoring
 from semantic_router.decision.table import RouteTable
 from semantic_router.dynamic import conversation as dynamic
 from semantic_router.encoders.base import check_texts
 from semantic_router.errors import RemoteStateLost, RouteNotFoundError
 from semantic_router.index.base import HitBatch, Index
+from semantic_router.plans import adrive, drive
 from semantic_router.route import RouteChoice, check_aggregation, check_unicode
 from semantic_router.router._multilabel import explain_away
 from semantic_router.router.snapshot import Snapshot
@@ -109,8 +111,8 @@ def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool 
         return _PLAIN  # the common call: one shared, immutable Ask
     k, agg = 1, None
     if many:
-        if max_k is not None and (isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1):
-            raise ValueError(f"max_k must be a positive integer or None, got {max_k!r}")
+        if max_k is not None:
+            check_int(max_k, "max_k", 1)
         k, agg = max_k or 0, None if aggregation is None else check_aggregation(aggregation)
     if isinstance(route_filter, str):
         raise TypeError(f"route_filter must be a list of route names, got a string: {route_filter!r:.80}")
@@ -209,14 +211,15 @@ def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
     if snap.remote_lost:
         raise RemoteStateLost(f"the shared index lost this router's records ({snap.remote_lost}); "
                               "routing on it would answer wrong")
-    settings = snap.settings
+    settings, fence = snap.settings, snap.fence
     k = settings.top_k
     routes = None if route_filter is None else list(route_filter)
+    stray = fence.open  # read before and after each search (see RecordFence)
     hits = yield Search(vectors, sparse, k, routes)
     if remote and snap.n_records and routes is None and len(hits) and not (hits.routes != "").any():
         raise RemoteStateLost(f"the shared index returned no records though this router holds {snap.n_records} "
                               "(was it restarted empty?)")
-    agg, ok = aggregate(snap, hits, aggregation)
+    agg, ok = aggregate(snap, hits, aggregation, stray or fence.open)
     if (ok.any(axis=1) if want == 1 else ok.sum(axis=1) >= want).all():
         return agg, ok  # the common case: every query has its answer from the first search
     rows = np.arange(len(vectors))
@@ -230,8 +233,9 @@ def scores(snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | Non
         if not len(rows):
             break
         sub_sparse = None if sparse is None else [sparse[i] for i in rows]
+        stray = fence.open
         hits = yield Search(vectors[rows], sub_sparse, k, routes)
-        agg[rows], ok[rows] = aggregate(snap, hits, aggregation)
+        agg[rows], ok[rows] = aggregate(snap, hits, aggregation, stray or fence.open)
     return agg, ok
 
 
@@ -246,9 +250,11 @@ def fuse(snap: Snapshot, hits: HitBatch) -> np.ndarray:
     return scoring.fuse(hits.dense, hits.sparse, snap.settings.alpha if snap.sparse_encoder is not None else 1.0)
 
 
-def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None):
+def aggregate(snap: Snapshot, hits: HitBatch, aggregation: str | None, by_id: bool = False):
+    """Per-route aggregates and pass mask of a search's hits; `by_id`: count hits by record id
+    (the index may hold records this snapshot does not list, see RecordFence)."""
     table = snap.table
-    codes = table.codes(hits.routes, hits.ids)
+    codes = table.codes(hits.routes, hits.ids, snap.fence.codes if by_id else None)
     methods = table.methods if aggregation is None else (None,) * len(table)
     agg = scoring.aggregate_routes(codes, fuse(snap, hits), methods, aggregation or snap.settings.aggregation,
                                    snap.settings.top_k)
@@ -343,14 +349,7 @@ class Router:
 
     async def aroute(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
         vectors, sparse = await self.avectors(snap, query)
-        plan = decide(snap, vectors, sparse, ask, self.index.is_remote)
-        try:
-            search = next(plan)
-            while True:
-                hits = await self.index.aquery_batch(search.vectors, search.sparse, search.top_k, search.routes)
-                search = plan.send(hits)
-        except StopIteration as done:
-            out = done.value
+        out = await adrive(decide(snap, vectors, sparse, ask, self.index.is_remote), self.asearch)
         if not ask.simulate_static and snap.table.dynamic:
             for i, choices in enumerate(out):
                 await dynamic.afill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
@@ -362,13 +361,13 @@ class Router:
 
     def drive(self, plan: Decision) -> Any:
         """Answer each search a decision yields with the index's sync client; its result."""
-        try:
-            search = next(plan)
-            while True:
-                search = plan.send(self.index.query_batch(search.vectors, search.sparse, search.top_k,
-                                                          search.routes))
-        except StopIteration as done:
-            return done.value
+        return drive(plan, self.search)
+
+    def search(self, search: Search) -> HitBatch:
+        return self.index.query_batch(search.vectors, search.sparse, search.top_k, search.routes)
+
+    async def asearch(self, search: Search) -> HitBatch:
+        return await self.index.aquery_batch(search.vectors, search.sparse, search.top_k, search.routes)
 
     @staticmethod
     def text_of(query: Query, i: int) -> str | None:

@@ -14,7 +14,7 @@ from semantic_router.encoders.base import DenseEncoder
 from semantic_router.index.base import Index
 from semantic_router.route import Route
 from semantic_router.router.store import RouteStore
-from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, diff, sync_change
+from semantic_router.router.sync import MODES, Refresher, RouteDiff, Syncer, check_state, coordinator_of, diff, sync_change
 
 
 class Sharing:
@@ -43,18 +43,18 @@ class Sharing:
             store.syncer = self.syncer(mode)
         change = sync_change(local, mode, store.snapshot, rule_state)
         # "remote" adopts the index's state; an index with none yet gets this router's (empty) set written
-        publish = mode != "remote" or self.index.read_state() is None
+        publish = mode != "remote" or store.syncer.coordinator.read_state() is None
         store.commit(change, present=set(self.index.ids()), prune=True, publish=publish)
 
     def is_synced(self) -> bool:
         """True when the index's state holds exactly the store's routes and settings."""
         syncer = self.store.syncer or self.syncer("merge")
-        raw = self.index.read_state()
+        raw = syncer.coordinator.read_state()
         return raw is not None and check_state(raw).hash == syncer.hash_of(self.store.snapshot)
 
     def diff(self) -> list[RouteDiff]:
         """What differs between the store's routes and the index's state, route by route."""
-        raw = self.index.read_state()
+        raw = coordinator_of(self.index).read_state()
         remote = {} if raw is None else {r.name: r for r in check_state(raw).routes}
         return diff(dict(self.store.snapshot.routes), remote)
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from semantic_router import ids as id_schemes
+from semantic_router.checks import check_int
+from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
 from semantic_router.decision.table import RouteTable
 from semantic_router.route import Route, check_aggregation, check_threshold
@@ -47,9 +49,7 @@ def route_ids(name: str, utterances: Sequence[str], before: Mapping[str, str], m
 
 def check_top_k(value: Any) -> int:
     """A positive integer, or a ValueError naming the bad value (0 would search nothing, forever)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"top_k must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, "top_k", 1)
 
 
 def check_seconds(value: Any, name: str, allow_inf: bool = False) -> float:
@@ -118,6 +118,29 @@ def signature(names: Any, ids: Mapping[str, Mapping[str, str]]) -> str:
     return h.hexdigest()
 
 
+def record_codes(names: Sequence[str], ids: Mapping[str, Mapping[str, str]]) -> dict[str, int]:
+    """Record id -> route column of a route set (knn hits counted by the record they are)."""
+    return {i: c for c, n in enumerate(names) for i in ids.get(n, {}).values()}
+
+
+class RecordFence:
+    """Whether an in-process index may hold records its snapshot does not list, for that snapshot's
+    knn queries. While `open`, hits count by record id (`codes`: the snapshot's id -> route column),
+    so a query never counts another snapshot's records; closed, by route name (no per-hit lookup).
+
+    The store opens it before a change writes records (for good: the snapshot is superseded, or the
+    change failed) and on a new snapshot until the garbage of its change is collected. A query reads
+    it before and after each search: closed both times means the search saw exactly the snapshot's
+    records. Snapshots evolved from one another share it. Shared and remote indexes always count by
+    record id (`RouteTable.record_codes`) and leave it closed."""
+
+    __slots__ = ("codes", "open")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] | None = None
+        self.open = False
+
+
 @dataclass
 class Draft:
     """The mutable copy a change edits; the store turns it into the next Snapshot."""
@@ -126,7 +149,7 @@ class Draft:
     settings: Settings
     rule: Rule
     extra: dict[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     rule_trained: bool = False  # `rule` already fits these routes (a hyperparameter change): keep it
     rule_state: dict[str, Any] | None = None  # learned state from a saved router: used if it fits
     shared: bool = False  # the draft starts from a published shared state (sync: the remote side)
@@ -143,13 +166,15 @@ class Snapshot:
     rule: Rule  # trained on `vectors` (or a knn rule, which needs no training)
     settings: Settings
     extra: Mapping[str, Any]
-    calibration: Any = None
+    calibration: Calibration | None = None
     sparse_encoder: Any = None  # fitted copy for this route set (hybrid routing), or None
     version: int = 0
     remote_version: int = 0  # the shared state's version this snapshot is (0: none)
     id_scheme: int = 1
     n_records: int = 0
     remote_lost: str | None = field(default=None)  # set when the shared index lost our records
+    remote_hash: str | None = None  # the hash of that shared state (a state rewritten after a loss may reuse its version)
+    fence: RecordFence = field(default_factory=RecordFence)  # may the index hold records not listed here?
 
     @classmethod
     def empty(cls, settings: Settings, rule: Rule, encoder_threshold: float, sparse_encoder: Any = None,

@@ -31,13 +31,15 @@ from semantic_router.errors import (
     StateConflict,
     SyncError,
 )
-from semantic_router.index.base import Index, LeaseToken, Record
+from semantic_router.index.base import Index, Record
+from semantic_router.index.coordination import LeaseToken
 from semantic_router.router.refiner import Refiner
 from semantic_router.router.snapshot import (
     ID_SCHEME,
     Draft,
     Snapshot,
     ids_function,
+    record_codes,
     route_ids,
     signature,
     unit_rows,
@@ -107,6 +109,13 @@ class RouteStore:
             self._current = snap.evolve(rule=rule)
             return True
 
+    def use_encoder(self, encoder: Any) -> None:
+        """Encode with `encoder` from the next change on (the caller checked it is the same model)."""
+        with self._mutex:
+            self.encoder = encoder
+            if self.syncer is not None:
+                self.syncer.encoder = encoder
+
     def final_rule(self) -> Rule:
         """The current rule once any staged training has finished (blocks meanwhile)."""
         return self.refiner.wait()
@@ -153,8 +162,11 @@ class RouteStore:
             except BaseException:
                 self._take_back(written)
                 raise
+            if plan.doomed:  # until they are collected, queries of `new` may meet the old records
+                self._fence(new, True)
             self.snapshot = new
-            self._collect(plan.doomed)
+            if self._collect(plan.doomed):
+                self._fence(new, False)
             return result
 
     @contextlib.contextmanager
@@ -175,10 +187,11 @@ class RouteStore:
             if base.remote_version > 0:
                 return self._lost(base, "the shared state is gone", 0, present)
             return base, 0, present
-        if state.version != base.remote_version:
+        if self.syncer.is_other(state, base) or base.remote_lost:  # a newer state, or one republished after a loss
             base = self.adopted(state)
         if self.syncer.records_missing(state, base):
-            return self._lost(base, "records listed in the shared state are missing", state.version, present)
+            return self._lost(base, "records listed in the shared state are missing (deleted, or too corrupt to be "
+                              "indexed)", state.version, present)
         return base, state.version, present
 
     def _lost(self, base: Snapshot, why: str, version: int, present: set[str] | None):
@@ -198,6 +211,7 @@ class RouteStore:
         Either failing fails the change, with what it wrote taken back."""
         if not plan.records:
             return make()
+        self._fence(self._current, True)  # queries of the current snapshot may meet the new records from now on
         if not self.index.is_remote:
             new = make()
             self._write(plan.records, written, plan.originals)
@@ -354,14 +368,17 @@ class RouteStore:
                 rule = Rule.from_state(saved)  # learned state from a saved router: no retraining
             else:
                 rule = rule.train({n: vectors[n] for n in names}, names, base.rule)
-        known = frozenset(i for m in ids.values() for i in m.values()) if self.index.is_remote else None
-        table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, known)
+        by_id = None  # hits of a shared or remote index count by record id (see RouteTable.codes)
+        if self.index.is_remote or self.syncer is not None:
+            by_id = record_codes(names, ids)
+        table = RouteTable.build(routes, draft.settings.score_threshold, self.encoder.score_threshold, by_id)
         extra = {**draft.extra, "rule": rule.spec()}
-        return Snapshot(MappingProxyType(dict(draft.routes)),
-                        MappingProxyType({n: MappingProxyType(m) for n, m in ids.items()}),
+        frozen_ids = {n: m if isinstance(m, MappingProxyType) else MappingProxyType(m)  # never a proxy of a proxy
+                      for n, m in ids.items()}
+        return Snapshot(MappingProxyType(dict(draft.routes)), MappingProxyType(frozen_ids),
                         MappingProxyType(vectors), table, rule, draft.settings, MappingProxyType(extra),
                         draft.calibration, sparse, base.version + 1, base.remote_version, scheme,
-                        sum(len(m) for m in ids.values()))
+                        sum(len(m) for m in ids.values()), remote_hash=base.remote_hash)
 
     def _write(self, records: list[Record], written: list[str], originals: list[Record]) -> None:
         if not records:
@@ -390,15 +407,26 @@ class RouteStore:
             with contextlib.suppress(Exception):
                 self.index.delete(ids=doomed)
 
-    def _collect(self, doomed: list[str]) -> None:
+    def _collect(self, doomed: list[str]) -> bool:
         """Garbage: records the published snapshot no longer references (best effort; a remote
-        router ignores stray records, and the next prune removes them)."""
+        router ignores stray records, and the next prune removes them). True when none is left."""
         if not doomed:
-            return
+            return True
         try:
             self.index.delete(ids=doomed)
         except Exception as exc:  # the change is published: do not report it as failed
             log.warning("could not delete %d unreferenced records: %s", len(doomed), exc)
+            return False
+        return True
+
+    @staticmethod
+    def _fence(snap: Snapshot, open_: bool) -> None:
+        """Open or close `snap`'s RecordFence (its id -> route map made once, here, off the query path)."""
+        if snap.table.record_codes is not None:
+            return  # a shared or remote route set always counts hits by record id
+        if open_ and snap.fence.codes is None:
+            snap.fence.codes = record_codes(snap.table.names, snap.ids)
+        snap.fence.open = open_
 
     # -- adopting a shared state ----------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -410,19 +438,21 @@ class RouteStore:
             return False
         state = self.syncer.read()
         snap = self.snapshot
+        other = state is not None and self.syncer.is_other(state, snap)
         lost = (state is None and snap.remote_version > 0) or (
-            state is not None and state.version == snap.remote_version and self.syncer.records_missing(state, snap))
+            state is not None and not other and self.syncer.records_missing(state, snap))
         if lost:
             if self.syncer.local_truth:
                 self.commit(lambda draft: None)  # the commit path notices the loss and rewrites
                 return True
-            why = "the shared state is gone" if state is None else "records of the shared state are missing"
+            why = "the shared state is gone" if state is None else \
+                "records of the shared state are missing (deleted, or too corrupt to be indexed)"
             self.snapshot = snap.evolve(remote_lost=why)
             return False
-        if state is None or state.version == snap.remote_version:
+        if state is None or not (other or snap.remote_lost):
             return False
-        with self._mutex:
-            if state.version != self.snapshot.remote_version:
+        with self._mutex:  # a newer state, another lineage, or the state republished after a loss: adopt it
+            if self.syncer.is_other(state, self.snapshot) or self.snapshot.remote_lost:
                 self.snapshot = self.adopted(state)
         return True
 
@@ -434,7 +464,8 @@ class RouteStore:
         rebased = base.evolve(id_scheme=state.id_scheme)
         plan = self.plan(rebased, draft, present=self.syncer.referenced_ids(state), prune=False,
                          scheme=state.id_scheme)
-        return self._snapshot(rebased, draft, plan, state.id_scheme).evolve(remote_version=state.version)
+        return self._snapshot(rebased, draft, plan, state.id_scheme).evolve(remote_version=state.version,
+                                                                            remote_hash=state.hash)
 
     # -- reading ---------------------------------------------------------------------------------
     def utterances(self, route_name: str | None = None, ids: Sequence[str] | None = None) -> list[Utterance]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -31,9 +30,12 @@ from pydantic import (
     field_validator,
 )
 
-from semantic_router.errors import ConfigError, SyncError
-from semantic_router.index.base import Index, LeaseToken
+from semantic_router.decision.extra import check_extra
+from semantic_router.errors import ConfigError, SyncError, describe_errors
+from semantic_router.index.base import Index
+from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.route import Aggregation, Route, check_unique_names
+from semantic_router.router.learned import apply_extra
 from semantic_router.router.snapshot import Draft, Settings, Snapshot, id_function
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,11 @@ class SharedState(BaseModel):
     def _unique(cls, routes: list[Route]) -> list[Route]:
         return check_unique_names(routes)
 
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return check_extra(extra)  # learned state is checked before any replica adopts it
+
 
 def check_state(state: Any, where: str = "the index") -> SharedState:
     """A validated SharedState, or a clear error naming the bad field."""
@@ -102,9 +109,17 @@ def check_state(state: Any, where: str = "the index") -> SharedState:
     try:
         return SharedState.model_validate(state)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
-                             for e in exc.errors())
-        raise ConfigError(f"shared router state in {where} is invalid: {problems}") from None
+        raise ConfigError(f"shared router state in {where} is invalid: {describe_errors(exc)}") from None
+
+
+def check_encoder(stored: dict[str, Any], encoder: Any, hint: str = "use the same encoder or another index") -> None:
+    """Refuse to mix vector spaces: the encoder a shared state names (model name, dimensions) must
+    be `encoder`, the process's own. The state's description is only compared, never built."""
+    found = (stored.get("name"), stored.get("dimensions"))
+    if found != (encoder.name, encoder.dimensions):
+        raise SyncError(
+            f"the index was built with encoder {found[0]!r:.100} ({found[1]!r:.20} dims); this router uses "
+            f"{encoder.name!r} ({encoder.dimensions} dims): {hint}")
 
 
 def remote_routes(state: Any) -> dict[str, Route]:
@@ -194,6 +209,7 @@ class Syncer:
         if mode not in MODES:
             raise ValueError(f"auto_sync must be one of {MODES}, got {mode!r}")
         self.index = index
+        self.coordinator = coordinator_of(index)
         self.mode = mode
         self.encoder = encoder
         self.lock_timeout = lock_timeout
@@ -205,10 +221,10 @@ class Syncer:
         return self.mode in ("local", "merge-force-local")
 
     def writing(self) -> contextlib.AbstractContextManager[LeaseToken]:
-        return self.index.lock(self.lock_timeout)
+        return self.coordinator.lock(self.lock_timeout)
 
     def read(self) -> SharedState | None:
-        raw = self.index.read_state()
+        raw = self.coordinator.read_state()
         if raw is None:
             return None
         state = check_state(raw, f"index {self.index.type!r}")
@@ -221,12 +237,7 @@ class Syncer:
 
     def check_encoder(self, state: SharedState) -> None:
         """Refuse to mix vector spaces: the stored encoder must be ours."""
-        stored, mine = state.encoder, self.identity()
-        if (stored.get("name"), stored.get("dimensions")) != (mine["name"], mine["dimensions"]):
-            raise SyncError(
-                f"the index was built with encoder {stored.get('name')!r} ({stored.get('dimensions')} dims); "
-                f"this router uses {mine['name']!r} ({mine['dimensions']} dims). Use the same encoder or another "
-                "index.")
+        check_encoder(state.encoder, self.encoder)
 
     def hash_of(self, snap: Snapshot) -> str:
         return state_hash(list(snap.routes.values()), snap.settings.plain(), self.identity(), dict(snap.extra))
@@ -252,11 +263,18 @@ class Syncer:
         """Write the snapshot's state, fenced: only over version `expected`, only under `lease`."""
         version = (expected or 0) + 1
         state = self.state_of(snap, version)
-        if _fenced(self.index):
-            self.index.write_state(state, expected_version=expected or 0, lease=lease)
-        else:  # a backend without the fenced contract yet: the lock alone protects the write
-            self.index.write_state(state)
-        return snap.evolve(remote_version=version)
+        if self.coordinator.fences:
+            self.coordinator.write_state(state, expected_version=expected or 0, lease=lease)
+        else:  # a coordinator that declares it cannot fence: the lock alone protects the write
+            self.coordinator.write_state(state)
+        return snap.evolve(remote_version=version, remote_hash=state["hash"])
+
+    @staticmethod
+    def is_other(state: SharedState, snap: Snapshot) -> bool:
+        """True when `state` is not the one `snap` was built from: another version, or the same
+        version of another lineage (a state republished after the index lost its data)."""
+        return state.version != snap.remote_version or (
+            state.hash is not None and snap.remote_hash is not None and state.hash != snap.remote_hash)
 
     def referenced_ids(self, state: SharedState) -> set[str]:
         make_id = id_function(state.id_scheme)
@@ -269,8 +287,6 @@ class Syncer:
 
     def draft_from(self, state: SharedState, base: Snapshot) -> Draft:
         """The change that takes another instance's state: routes, settings, fitted extras."""
-        from semantic_router.quality.fit import apply_extra
-
         s = state.settings
         settings = Settings(s.top_k, s.aggregation, s.alpha, s.score_threshold, base.settings.rule_auto)
         draft = Draft({r.name: r for r in state.routes}, settings, base.rule, dict(base.extra), base.calibration)
@@ -278,12 +294,13 @@ class Syncer:
         return draft
 
 
-def _fenced(index: Index) -> bool:
-    """True when the backend's write_state takes `expected_version` and `lease` (the fenced contract)."""
-    try:
-        return "expected_version" in inspect.signature(type(index).write_state).parameters
-    except (TypeError, ValueError):
-        return False
+def coordinator_of(index: Index) -> Coordinator:
+    """The index's coordination of writers; a clear error for a backend that has none."""
+    coordinator = index.coordination
+    if coordinator is None:
+        raise SyncError(f"index {index.type!r} ({type(index).__name__}) coordinates no writers (no shared state, "
+                        "no lock): it serves one router alone, without auto_sync or sync()")
+    return coordinator
 
 
 class Refresher:

@@ -23,6 +23,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from semantic_router.checks import check_int
 from semantic_router.errors import SemanticRouterError
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,6 @@ class RemoteCall:
 
 def check_call_options(timeout: float, max_retries: int) -> None:
     """Refuse a timeout that is not a positive number of seconds or a max_retries that is not an integer >= 0."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    check_int(max_retries, "max_retries")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")

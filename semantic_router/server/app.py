@@ -11,23 +11,22 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from semantic_router.server.cache import CacheHub, CacheMetrics
 from semantic_router.server.chat import handle_chat
 from semantic_router.server.config import GatewayConfig, load_config
-from semantic_router.server.errors import APIError, error_body, error_response
+from semantic_router.server.errors import APIError
+from semantic_router.server.ingress import install_error_handlers, read_json
 from semantic_router.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from semantic_router.server.openapi import CHAT_OPERATION, ROUTE_OPERATION
 from semantic_router.server.operations import Operations
 from semantic_router.server.reload import RuntimeHolder
 from semantic_router.server.requests import (
     MAX_ROUTE_BATCH,
     conversation_of,
     prompt_conversation,
-    read_json,
 )
 from semantic_router.server.runtime import Classification, Runtime
 from semantic_router.server.stats import Stats
@@ -86,6 +85,16 @@ class GatewayState:
         self.metrics.requests.labels(decision, model).inc()
         self.stats.record(route, decision, model, sticky)
 
+    def client_error(self, code: str) -> None:
+        """A request refused with a 4xx (`code`: the error's code or status)."""
+        self.stats.record_client_error()
+        self.metrics.client_errors.labels(code).inc()
+
+    def client_gone(self, phase: str) -> None:
+        """A client that went away: mid-`request` body, waiting for the `upstream`, or mid-`stream` answer."""
+        self.stats.record_client_disconnect(phase)
+        self.metrics.client_disconnects.labels(phase).inc()
+
     def upstream_error(self, model: str, reason: str) -> None:
         self.metrics.upstream_errors.labels(model, reason).inc()
         self.stats.record_upstream_error(reason)
@@ -103,27 +112,29 @@ class GatewayState:
                 self.metrics.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)
 
 
-def _runtime_of(source: GatewayConfig | Runtime | str | Path) -> tuple[Runtime | None, GatewayConfig | None]:
+def _runtime_of(source: GatewayConfig | Runtime | str | Path,
+                file_root: str | Path | None) -> tuple[Runtime | None, GatewayConfig | None]:
     if isinstance(source, Runtime):
         return source, None
     if isinstance(source, (str, Path)):
-        return None, load_config(source)
+        return None, load_config(source, file_root)
     if isinstance(source, GatewayConfig):
         return None, source
     raise TypeError(f"create_app takes a GatewayConfig, a Runtime or a config path, got {type(source).__name__}")
 
 
 def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | Path | None = None,
-               signals: bool = False) -> FastAPI:
+               signals: bool = False, file_root: str | Path | None = None) -> FastAPI:
     """The gateway app. Given a config it builds the Runtime at startup in a worker thread; given a Runtime it
     uses it. Either way the model is warmed in the background: /health answers at once, /ready says 503 until
     the router is warm. The app closes its Runtime on shutdown. `config_path` (implied by a path source) is
-    what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload."""
-    runtime, config = _runtime_of(source)
+    what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload. Paths of a
+    reloaded config must stay inside `file_root` (default: the start-up config's folder)."""
+    runtime, config = _runtime_of(source, file_root)
     if config_path is None and isinstance(source, (str, Path)):
         config_path = source
     gw = GatewayState(runtime)
-    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals)
+    ops = Operations(gw, (runtime.config if runtime is not None else config), config_path, signals, file_root)
 
     async def prepare() -> None:
         try:
@@ -153,7 +164,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
     app = FastAPI(title="semantic-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gateway = gw
-    _install_error_handlers(app, gw)
+    install_error_handlers(app, gw.client_error, gw.client_gone)
     ops.install(app)
 
     @app.get("/health")
@@ -191,7 +202,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
         return {"object": "list", "data": [{"id": n, "object": "model", "created": gw.created,
                                             "owned_by": "semantic-router"} for n in names]}
 
-    @app.post("/v1/route")
+    @app.post("/v1/route", openapi_extra=ROUTE_OPERATION)
     async def route(request: Request) -> dict[str, Any]:
         rt = gw.require_ready(gw.runtime)
         if not ops.allows_admin(request):  # the dashboard's try box runs on the admin session
@@ -215,7 +226,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
         gw.stats.record_classification()
         return result.as_dict()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=CHAT_OPERATION)
     async def chat(request: Request) -> Response:
         return await handle_chat(request, gw)
 
@@ -232,33 +243,3 @@ def _route_input(item: Any, where: str | None) -> Any:
     if "messages" in item:
         return conversation_of(item["messages"], f"{prefix}messages")
     return prompt_conversation(item["prompt"], f"{prefix}prompt")
-
-
-def _install_error_handlers(app: FastAPI, gw: GatewayState) -> None:
-    """Every error leaves as an OpenAI-style body; a 4xx for the client's mistakes, never a traceback."""
-
-    @app.exception_handler(APIError)
-    async def api_error(request: Request, exc: APIError) -> JSONResponse:
-        if exc.status < 500:
-            gw.stats.record_client_error()
-            gw.metrics.client_errors.labels(exc.code or str(exc.status)).inc()
-        return error_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path}"
-        return JSONResponse(error_body(message, "invalid_request_error", None, str(exc.status_code)),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.errors()[:3]), "invalid_request_error"), status_code=400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(f"internal error ({type(exc).__name__})", "server_error"), status_code=500)

@@ -15,18 +15,19 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.responses import Response
 
-from semantic_router.server.cache.scope import tenant_id
 from semantic_router.server.config import DecisionConfig
 from semantic_router.server.errors import APIError
 from semantic_router.server.forward import (
     ClientGone,
+    StreamHooks,
     race_disconnect,
     streamed_response,
     usage_of_body,
     whole_response,
 )
+from semantic_router.server.ingress import read_json
 from semantic_router.server.plugins import PluginContext
-from semantic_router.server.requests import conversation_of, read_json
+from semantic_router.server.requests import conversation_of
 from semantic_router.server.rewrite import rewrite
 from semantic_router.server.runtime import Classification, Runtime
 from semantic_router.server.signals.base import Conversation
@@ -83,12 +84,16 @@ def parse(body: dict[str, Any], started: float) -> ChatRequest:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise APIError(400, f"'stream_options' must be an object, got {type(options).__name__}",
+                       param="stream_options")
     return ChatRequest(body, model, stream, conversation_of(body.get("messages")), started)
 
 
-async def classify(rt: Runtime, req: ChatRequest, session_id: str | None) -> None:
+async def classify(rt: Runtime, req: ChatRequest, session_id: str | None, tenant: str) -> None:
     if req.model in rt.virtual_models:
-        req.classification = await rt.classify(req.conversation, session_id, sticky=True)
+        req.classification = await rt.classify(req.conversation, session_id, sticky=True, tenant=tenant)
     elif not rt.is_configured_model(req.model):
         raise APIError(404, f"The model '{req.model}' does not exist; known: "
                        f"{', '.join([*sorted(rt.virtual_models), *rt.model_names])}",
@@ -99,20 +104,21 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     """POST /v1/chat/completions. `gw` is the app's GatewayState (runtime, metrics, stats)."""
     started = time.perf_counter()
     rt: Runtime = gw.require_ready(gw.runtime)  # read once: a reload swaps it, this request keeps its own
-    rt.keys.check(request.headers.get("authorization"))
+    tenant = rt.keys.check(request.headers.get("authorization"))  # the tenant is the key's, never a header's
     rt.expect_classification()
     try:
         req = parse(await read_json(request, rt.config.server.max_body_bytes), started)
     finally:
         rt.classification_arriving()
-    await classify(rt, req, request.headers.get(rt.config.sessions.header))
+    await classify(rt, req, request.headers.get(rt.config.sessions.header), tenant)
     c = req.classification
     if c is not None:
         gw.observe_classification(c)
     chain = [req.model] if c is None else c.chain()
+    plugins = [] if req.decision is None else rt.plugins.get(req.decision.name, [])
     ctx = PluginContext(req.decision.name if req.decision else "direct", chain[0], req.body, req.stream,
-                        tenant=tenant_id(request.headers.get("authorization")), request_headers=request.headers)
-    plugins = rt.plugins.get(ctx.decision, [])
+                        tenant=tenant, request_headers=request.headers,
+                        rewrite=rt.rewrite_id(req.decision, chain[0]) if req.decision is not None and plugins else "")
     for plugin in plugins:
         answered = await plugin.before_forward(ctx)
         if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
@@ -129,7 +135,9 @@ async def handle_chat(request: Request, gw: Any) -> Response:
     except UpstreamFailure as exc:
         raise APIError(exc.status, str(exc), code=f"upstream_{exc.reason}") from None
     except ClientGone:
+        gw.client_gone("upstream")
         return Response(status_code=499)
+    ctx.answered_by = opened.model
     headers = {**router_headers(c, opened.model), **ctx.response_headers}
     if opened.model != chain[0]:
         headers["x-router-fallback"] = _header_value(chain[0])
@@ -146,13 +154,17 @@ async def handle_chat(request: Request, gw: Any) -> Response:
                 except Exception:  # the answer is already out: a plugin fault only gets logged
                     log.exception("plugin %s failed after a streamed answer", plugin.name)
 
-        return streamed_response(opened, headers, started, lambda s: gw.observe_ttft(opened.model, s),
-                                 lambda usage: gw.observe_usage(opened.model, usage),
-                                 on_body=completed if plugins else None)
+        model = opened.model
+        hooks = StreamHooks(first_byte=lambda s: gw.observe_ttft(model, s),
+                            done=lambda usage: gw.observe_usage(model, usage),
+                            body=completed if plugins else None,
+                            broke=lambda reason: gw.upstream_error(model, reason),
+                            client_gone=lambda: gw.client_gone("stream"))
+        return streamed_response(opened, headers, started, hooks, rt.config.models[model].stream_idle_timeout)
     if req.stream:
         await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
     gw.observe_ttft(opened.model, time.perf_counter() - started)
     gw.observe_usage(opened.model, usage_of_body(opened.response.content))
-    for plugin in rt.plugins.get(ctx.decision, []):
+    for plugin in plugins:
         await plugin.after_response(ctx, opened.response.status_code, opened.response.content)
     return whole_response(opened, headers)

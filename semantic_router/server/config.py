@@ -16,12 +16,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from semantic_router.errors import ConfigError
+from semantic_router.server.paths import confine
 
 __all__ = [
     "SIGNAL_TYPES",
@@ -76,6 +78,8 @@ class ModelConfig(_Strict):
     backends: list[BackendConfig] = Field(min_length=1)
     timeout: float = Field(default=60.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
+    stream_idle_timeout: float | None = Field(default=None, gt=0, description="seconds a streamed answer may go "
+                                              "without a byte before it is ended with an error (default: timeout)")
     reasoning_family: ReasoningFamily = "none"
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
 
@@ -289,7 +293,9 @@ class GatewayConfig(_Strict):
     default_decision: str | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
-    base_dir: str | None = Field(default=None, description="where relative paths resolve (set by load_config)")
+    # where relative paths resolve and the folder they must stay in: set by the loader, never by the config text
+    _base_dir: str | None = PrivateAttr(default=None)
+    _root: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -329,10 +335,19 @@ class GatewayConfig(_Strict):
     def decision(self, name: str) -> DecisionConfig:
         return next(d for d in self.decisions if d.name == name)
 
-    def resolve(self, path: str) -> Path:
-        """A config-relative path made absolute."""
-        p = Path(path)
-        return p if p.is_absolute() or self.base_dir is None else Path(self.base_dir) / p
+    @property
+    def base_dir(self) -> str | None:
+        """The folder relative paths resolve against (the config file's; None for a config built in code)."""
+        return self._base_dir
+
+    @property
+    def root(self) -> str | None:
+        """The folder every path of this config must stay inside (None: not confined, a config built in code)."""
+        return self._root
+
+    def resolve(self, path: str, field: str = "path") -> Path:
+        """A config-relative path made absolute; ConfigError naming `field` when it leads outside the root."""
+        return confine(path, self._base_dir, self._root, field)
 
 
 def _leaves(node: RuleNode, path: str) -> list[tuple[str, str]]:
@@ -370,14 +385,14 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def parse_config(data: Any, source: str = "config", base_dir: str | Path | None = None) -> GatewayConfig:
-    """Validate a mapping into a `GatewayConfig`; ConfigError names the dotted path of every bad field."""
+def parse_config(data: Any, source: str = "config", base_dir: str | Path | None = None,
+                 root: str | Path | None = None) -> GatewayConfig:
+    """Validate a mapping into a `GatewayConfig`; ConfigError names the dotted path of every bad field.
+    Relative paths resolve against `base_dir` and must stay inside `root` (default: `base_dir`)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    if base_dir is not None:
-        data = {**data, "base_dir": str(base_dir)}
     try:
-        return GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
@@ -387,19 +402,25 @@ def parse_config(data: Any, source: str = "config", base_dir: str | Path | None 
         raise ConfigError(f"{source}: invalid gateway config: " + "; ".join(parts)) from None
     except ConfigError as exc:
         raise ConfigError(f"{source}: invalid gateway config: {exc}") from None
+    root = root if root is not None else base_dir
+    config._base_dir = None if base_dir is None else str(base_dir)
+    config._root = None if root is None else str(Path(root).resolve())
+    return config
 
 
-def load_config(path: str | Path) -> GatewayConfig:
-    """Read and validate a gateway YAML (or JSON) file; relative paths in it resolve against its folder."""
+def load_config(path: str | Path, root: str | Path | None = None) -> GatewayConfig:
+    """Read and validate a gateway YAML (or JSON) file; relative paths in it resolve against its folder and
+    must stay inside `root` (default: that folder)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read gateway config {str(p)!r}: {exc.strerror or exc}") from None
-    return loads_config(text, str(p), p.resolve().parent)
+    return loads_config(text, str(p), p.resolve().parent, root)
 
 
-def loads_config(text: str | bytes, source: str = "config", base_dir: str | Path | None = None) -> GatewayConfig:
+def loads_config(text: str | bytes, source: str = "config", base_dir: str | Path | None = None,
+                 root: str | Path | None = None) -> GatewayConfig:
     """Validate a gateway config given as YAML (or JSON) text, e.g. the body of `PUT /admin/config`."""
     if isinstance(text, bytes):
         try:
@@ -412,4 +433,4 @@ def loads_config(text: str | bytes, source: str = "config", base_dir: str | Path
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    return parse_config(data, source, base_dir)
+    return parse_config(data, source, base_dir, root)

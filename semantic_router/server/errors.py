@@ -27,8 +27,13 @@ class APIError(Exception):
         self.type = type_ or _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
 
 
+def _text(value: str | None) -> str | None:
+    """Text that encodes as UTF-8 whatever a client put in it (a lone surrogate becomes `\\ud800`)."""
+    return None if value is None else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return {"error": {"message": _text(message), "type": type_, "param": _text(param), "code": code}}
 
 
 def error_response(exc: APIError, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -35,6 +35,8 @@ class Metrics:
                                       buckets=_TTFT_BUCKETS, registry=r)
         self.tokens = Counter("router_tokens", "Tokens reported by upstream usage", ["model", "kind"], registry=r)
         self.client_errors = Counter("router_client_errors", "Requests refused with a 4xx", ["code"], registry=r)
+        self.client_disconnects = Counter("router_client_disconnects", "Clients that went away before their answer "
+                                          "was complete, by phase (request, upstream, stream)", ["phase"], registry=r)
         self.batch_size = Histogram("router_classify_batch_size", "Requests per micro-batch",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.ready = Gauge("router_ready", "1 once the router model is loaded and warm", registry=r)

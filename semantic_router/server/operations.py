@@ -32,7 +32,7 @@ from semantic_router.server.routes_admin import routes_router
 from semantic_router.server.runtime import Runtime
 from semantic_router.server.ui import ui_router
 
-__all__ = ["Operations", "rule_text"]
+__all__ = ["Operations", "check_pushed_config", "rule_text"]
 
 
 def rule_text(rule: RuleNode) -> str:
@@ -57,14 +57,43 @@ def _reusable_encoder(current: Runtime | None, config: GatewayConfig) -> Any:
     return current.layer.encoder if old.router.get("encoder") == new.router.get("encoder") else None
 
 
+# parts of an inline router config that load files or reach services with the process's credentials
+_PROCESS_COMPONENTS = ("encoder", "sparse_encoder", "llm")
+
+
+def check_pushed_config(new: GatewayConfig, running: GatewayConfig | None) -> None:
+    """What a config sent through `PUT /admin/config` may not do, unlike a file the operator reloads: change the
+    router's encoder (it loads model files from disk), or send a backend key (`api_key_env`) to a URL the running
+    config does not already send that key to. ConfigError naming the field."""
+    old_router = (running.signals.routes.router if running is not None and running.signals.routes else None) or {}
+    spec = new.signals.routes
+    for key in _PROCESS_COMPONENTS if spec is not None and spec.router is not None else ():
+        if key in spec.router and spec.router[key] != old_router.get(key):
+            raise ConfigError(f"signals.routes.router.{key}: a config sent through PUT /admin/config cannot change "
+                              f"the {key}; edit the config file and reload it (SIGHUP or an empty PUT)")
+    known = {(b.base_url, b.api_key_env) for m in (running.models.values() if running else ()) for b in m.backends}
+    for name, model in new.models.items():
+        for i, b in enumerate(model.backends):
+            if b.api_key_env is not None and (b.base_url, b.api_key_env) not in known:
+                raise ConfigError(f"models.{name}.backends[{i}].api_key_env: a config sent through PUT /admin/config "
+                                  f"may send {b.api_key_env!r} only to a base_url the running config sends it to; "
+                                  "edit the config file and reload it (SIGHUP or an empty PUT)")
+
+
 class Operations:
     """Built by `create_app`; `install(app)` adds the routes and middleware, `running(app)` the background work."""
 
     def __init__(self, gw: Any, config: GatewayConfig | None, config_path: str | Path | None,
-                 signals: bool = False) -> None:
+                 signals: bool = False, file_root: str | Path | None = None) -> None:
         self.gw = gw
+        self.config = config  # the start-up config: what a pushed config is compared with before a runtime runs
         self.config_path = Path(config_path) if config_path is not None else None
         self.signals = signals
+        # where paths of a reloaded config resolve and the folder they must stay in, fixed at start-up: the
+        # operator's root, else the start-up config's, else its file's folder, else the working directory
+        folder = self.config_path.resolve().parent if self.config_path is not None else None
+        self.base_dir = (config.base_dir if config is not None else None) or folder or Path.cwd()
+        self.root = Path(file_root or (config.root if config is not None else None) or self.base_dir).resolve()
         server = config.server if config is not None else ServerConfig()
         try:
             self.admin = AdminKey.from_env(server.admin_key_env) if server.admin_key_env else None
@@ -86,11 +115,14 @@ class Operations:
                 raw = self.config_path.read_bytes()
             except OSError as exc:
                 raise ConfigError(f"cannot read {str(self.config_path)!r}: {exc.strerror or exc}") from None
-            config = loads_config(raw, str(self.config_path), self.config_path.resolve().parent)
+            config = loads_config(raw, str(self.config_path), self.config_path.resolve().parent, self.root)
         else:
             raw = text
-            base = current.config.base_dir if current is not None else None
-            config = loads_config(text, "PUT /admin/config", base)
+            config = loads_config(text, "PUT /admin/config", self.base_dir, self.root)
+            try:
+                check_pushed_config(config, current.config if current is not None else self.config)
+            except ConfigError as exc:
+                raise ConfigError(f"PUT /admin/config: {exc}") from None
         return Runtime.build(config, encoder=_reusable_encoder(current, config)), raw
 
     async def _check(self, runtime: Runtime) -> None:

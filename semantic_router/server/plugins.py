@@ -24,7 +24,9 @@ __all__ = ["Plugin", "PluginContext", "PluginEnv", "ResponseHeaders", "build_plu
 @dataclass
 class PluginContext:
     """What a plugin sees of a request: the decision, the chosen model, the client's body (before the
-    decision's rewrite; a plugin may replace it) and extra headers to add to the response."""
+    decision's rewrite; a plugin may replace it) and extra headers to add to the response. `tenant` comes from
+    the gateway API key; `rewrite` identifies the decision's rewrite for `model`; `answered_by` is the model
+    that answered (the fallback's name when it did), set before `after_response`."""
 
     decision: str
     model: str
@@ -34,6 +36,8 @@ class PluginContext:
     state: dict[str, Any] = field(default_factory=dict)
     tenant: str = "anonymous"
     request_headers: Mapping[str, str] = field(default_factory=dict)
+    rewrite: str = ""
+    answered_by: str | None = None
 
 
 @dataclass

@@ -1,43 +1,17 @@
-"""Parsing and validating client bodies (chat completions, /v1/route) into what the pipeline needs."""
+"""Validating the messages of client bodies (chat completions, /v1/route) into what the pipeline needs; the body
+itself is read and parsed by `ingress.read_json`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from fastapi import Request
 
 from semantic_router.server.errors import APIError
 from semantic_router.server.signals.base import Conversation
 
-__all__ = ["MAX_ROUTE_BATCH", "conversation_of", "prompt_conversation", "read_json"]
+__all__ = ["MAX_ROUTE_BATCH", "conversation_of", "prompt_conversation"]
 
 MAX_ROUTE_BATCH = 256
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
-
-
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past `limit` bytes (checked while reading), 400 when it is not JSON."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes",
-                       code="request_too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, f"request body exceeds the limit of {limit} bytes", code="request_too_large")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        raise APIError(400, "request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise APIError(400, f"request body must be a JSON object, got {type(data).__name__}", code="invalid_json")
-    return data
 
 
 def _text_of(content: Any, param: str) -> str:
@@ -74,7 +48,7 @@ def conversation_of(messages: Any, param: str = "messages") -> Conversation:
         if not isinstance(m, dict):
             raise APIError(400, f"{where} must be an object, got {type(m).__name__}", param=where)
         role = m.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise APIError(400, f"{where}.role must be one of {sorted(_ROLES)}, got {role!r:.40}",
                            param=f"{where}.role")
         text = _text_of(m.get("content"), f"{where}.content")

@@ -6,11 +6,13 @@ Only the fields a decision rewrites change; everything else in the client's body
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 from semantic_router.server.config import DecisionConfig, ModelConfig
 
-__all__ = ["apply_reasoning", "apply_system_prompt", "rewrite"]
+__all__ = ["apply_reasoning", "apply_system_prompt", "rewrite", "rewrite_id"]
 
 _DEFAULT_EFFORT = "medium"
 _OFF_EFFORT = "minimal"
@@ -51,3 +53,13 @@ def rewrite(body: dict[str, Any], decision: DecisionConfig | None, model_name: s
     if decision.reasoning is not None:
         apply_reasoning(out, model.reasoning_family, decision.reasoning == "on", decision.reasoning_effort)
     return out
+
+
+_PROBE: dict[str, Any] = {"messages": [{"role": "system", "content": ""}, {"role": "user", "content": ""}]}
+
+
+def rewrite_id(decision: DecisionConfig | None, model_name: str, model: ModelConfig) -> str:
+    """A digest of what `rewrite` does for this decision and model (the rewrite of a probe body), so a cache can
+    tell answers apart when a reload changed a system prompt or reasoning switch behind the same names."""
+    probe = rewrite(_PROBE, decision, model_name, model)
+    return hashlib.sha256(json.dumps(probe, sort_keys=True).encode()).hexdigest()[:16]

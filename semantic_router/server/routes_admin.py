@@ -17,8 +17,11 @@ from pydantic import ValidationError
 from semantic_router import Route
 from semantic_router.errors import RouteNotFoundError, SemanticRouterError
 from semantic_router.server.admin import AdminKey
+from semantic_router.server.ingress import read_json
 
 __all__ = ["routes_router"]
+
+_MAX_ROUTE_BYTES = 4 * 1024 * 1024
 
 
 def routes_router(layer_of: Callable[[], Any], admin: AdminKey | None) -> APIRouter:
@@ -43,12 +46,14 @@ def routes_router(layer_of: Callable[[], Any], admin: AdminKey | None) -> APIRou
     @router.post("/admin/routes")
     async def add(request: Request) -> JSONResponse:
         rl = layer(request)
+        body = await read_json(request, _MAX_ROUTE_BYTES)  # strict JSON; 400 / 413 as OpenAI-shaped errors
         try:
-            route = Route.model_validate(await request.json())
-        except ValueError as exc:  # bad JSON or a bad route
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
-                if isinstance(exc, ValidationError) else f"body is not JSON: {exc}"
-            raise HTTPException(400, detail) from None
+            route = Route.model_validate(body)
+        except ValidationError as exc:
+            raise HTTPException(400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                               for e in exc.errors())) from None
+        except ValueError as exc:  # a route's own checks
+            raise HTTPException(400, str(exc)) from None
         try:
             await asyncio.to_thread(rl.add, route)  # encodes the utterances; publishes to the shared index
         except ValueError as exc:

@@ -7,6 +7,7 @@ can build a new Runtime off to the side and swap the reference while requests in
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from semantic_router.server.batching import MicroBatcher
 from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decisions import Decider
 from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
+from semantic_router.server.rewrite import rewrite_id
 from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
 from semantic_router.server.signals import (
     ContextSignal,
@@ -31,6 +33,8 @@ from semantic_router.server.signals import (
 from semantic_router.server.upstream import Upstreams
 
 __all__ = ["Classification", "Runtime", "build_layer"]
+
+log = logging.getLogger("semantic_router.server")
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,21 @@ def build_layer(config: GatewayConfig, encoder: Any = None) -> RouteLayer | None
         if spec.auto_sync else {}
     if encoder is not None:
         extra["encoder"] = encoder
-    try:
-        if spec.path is not None:
-            path = config.resolve(spec.path)
-            if not path.exists():
-                raise ConfigError(f"no such file: {str(path)!r}")
+    if spec.path is not None:
+        path = config.resolve(spec.path, "signals.routes.path")
+        if not path.is_file():
+            raise ConfigError(f"signals.routes.path: no such file: {spec.path!r}")
+        try:
             if path.suffix.lower() in (".pkl", ".pickle"):
                 return RouteLayer.load(path, **extra)
             return RouteLayer.from_file(path, **extra)
+        except (SemanticRouterError, ValueError, TypeError) as exc:
+            # the library's message may quote the file (its keys, its values): the log keeps it for the operator,
+            # the error (an admin's PUT answer) says only what went wrong where
+            log.error("signals.routes.path %r: %s", spec.path, exc)
+            raise ConfigError(f"signals.routes.path: {spec.path!r} is not a usable router file "
+                              f"({type(exc).__name__}; the gateway's log has the details)") from None
+    try:
         return RouteLayer.from_dict(dict(spec.router or {}), **extra)
     except (SemanticRouterError, ValueError, TypeError) as exc:
         raise ConfigError(f"signals.routes: {exc}") from None
@@ -101,6 +112,7 @@ class Runtime:
             d.name: [build_plugin(n, o) for n, o in d.plugins.items()] for d in config.decisions}
         self.virtual_models = frozenset(config.virtual_models)
         self.rng = rng or random.Random()
+        self._rewrite_ids: dict[tuple[str, str], str] = {}
         self.ready = False
 
     @classmethod
@@ -149,6 +161,14 @@ class Runtime:
                 except ValueError as exc:
                     raise ConfigError(f"decision {decision!r}: plugin {plugin.name!r}: {exc}") from None
 
+    def rewrite_id(self, decision: DecisionConfig, model: str) -> str:
+        """What the decision's rewrite does for `model` (see `rewrite.rewrite_id`), computed once per pair."""
+        key = (decision.name, model)
+        found = self._rewrite_ids.get(key)
+        if found is None:
+            found = self._rewrite_ids[key] = rewrite_id(decision, model, self.config.models[model])
+        return found
+
     @property
     def model_names(self) -> list[str]:
         return list(self.config.models)
@@ -188,15 +208,16 @@ class Runtime:
         return self.rng.choices([m.name for m in models], weights=[m.weight for m in models])[0]
 
     async def classify(self, conversation: Conversation, session_id: str | None = None,
-                       sticky: bool = False) -> Classification:
-        """Signals -> decision -> model. With `sticky`, a known conversation keeps its decision and model
-        unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
+                       sticky: bool = False, tenant: str = "anonymous") -> Classification:
+        """Signals -> decision -> model. With `sticky`, a known conversation of `tenant` keeps its decision and
+        model unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
         start = time.perf_counter()
         results, route, score = await self.signals(conversation)
         decided = self.decider.decide({r.key: r for r in results})
         decision, model, kept = decided.decision, None, False
         if sticky and self.config.sessions.enabled:
-            lookup, store = conversation_keys(session_id, conversation.system, conversation.user_turns)
+            lookup, store = conversation_keys(session_id, conversation.system, conversation.user_turns,
+                                              tenant=tenant)
             previous = self.sessions.get(lookup)
             clear_switch = decided.matched and decided.confidence >= self.config.sessions.switch_confidence
             if previous is not None and previous.decision != decision.name and not clear_switch:

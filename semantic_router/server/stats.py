@@ -25,6 +25,7 @@ class Stats:
         self.models: Counter[str] = Counter()
         self.upstream_errors: Counter[str] = Counter()
         self.client_errors = 0
+        self.client_disconnects: Counter[str] = Counter()
         self.classifications = 0
         self.sticky = 0
 
@@ -62,10 +63,15 @@ class Stats:
         with self._lock:
             self.client_errors += 1
 
+    def record_client_disconnect(self, phase: str) -> None:
+        with self._lock:
+            self.client_disconnects[phase] += 1
+
     def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         with self._lock:
             out = {"total_requests": self.total, "routes": dict(self.routes), "decisions": dict(self.decisions),
                    "models": dict(self.models), "sticky_requests": self.sticky,
                    "route_requests": self.classifications, "upstream_errors": dict(self.upstream_errors),
-                   "client_errors": self.client_errors, "uptime_seconds": round(time.time() - self.started, 3)}
+                   "client_errors": self.client_errors,
+                   "client_disconnects": dict(self.client_disconnects), "uptime_seconds": round(time.time() - self.started, 3)}
         return {**out, "latency_ms": self.latency_percentiles(), **(extra or {})}

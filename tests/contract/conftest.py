@@ -1,4 +1,5 @@
-"""The contract suite runs once per backend listed in tests/backends.BACKENDS."""
+"""The contract suite runs once per backend: the Index contract (records and search) on every backend
+in tests/backends (BACKENDS and RECORDS_ONLY), the coordination contract on those that coordinate."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import importlib
 
 import pytest
 
-from tests.backends import BACKENDS, dropped_after
+from tests.backends import BACKENDS, RECORDS_ONLY, backend_params, dropped_after
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=backend_params(BACKENDS + RECORDS_ONLY))
 def backend(request):
-    """The backend's factory module (tests/backends/<name>.py): `make_index`, `steal_lock`."""
+    """The backend's factory module (tests/backends/<name>.py): `make_index` (and `steal_lock` for the
+    coordinating ones; test_coordination_contract.py narrows this fixture to them)."""
     return importlib.import_module(f"tests.backends.{request.param}")
 
 

@@ -1,4 +1,4 @@
-"""What every Index backend must get right (plain data in, plain data out)."""
+"""What every Index backend must get right about records and search (plain data in, plain data out)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from semantic_router.encoders.base import SparseVector
-from semantic_router.errors import LockTimeout
 from semantic_router.ids import record_id
 from semantic_router.index.base import HitBatch, Record
+from semantic_router.index.coordination import Coordinator
 
 DIM = 8
 
@@ -137,23 +137,16 @@ def test_awkward_route_names(index):
     assert "a:b" not in {r.route for r in index.records()}
 
 
-def test_state_round_trip_and_clear(index):
-    assert index.read_state() is None
-    state = {"version": 3, "hash": "abc", "routes": [{"name": "x", "utterances": ["y"]}]}
-    index.write_state(state)
-    assert index.read_state() == state
+def test_coordination_is_declared_not_guessed(index):
+    """`coordination` is a Coordinator or None: what the router shares through, declared by the backend."""
+    assert index.coordination is None or isinstance(index.coordination, Coordinator)
+    assert isinstance(index, Coordinator) == (index.coordination is not None)
+
+
+def test_clear_removes_every_record(index):
     fill(index)
     index.clear()
-    assert index.count() == 0
-    assert index.read_state() is None
-
-
-def test_lock_excludes_a_second_writer(make_index):
-    a = make_index("lockname")
-    with a.lock(timeout=1.0), pytest.raises(LockTimeout), a.lock(timeout=0.2):
-        pass
-    with a.lock(timeout=1.0):  # released afterwards
-        pass
+    assert index.count() == 0 and index.records() == [] and index.ids() == []
 
 
 def test_empty_index_queries_return_nothing(index):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,14 @@ from tests.server.conftest import (  # noqa: F401 - shared fixtures
     fresh,
     layer,
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every production-gateway test is slow (real replicas, Redis, a browser): left out by `-m "not slow"`."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 def chat(text: str, system: str | None = None, **params: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def test_routes_change_at_run_time(gw):
 
 @pytest.mark.parametrize("body, status, words", [
     ({"name": "x"}, 400, "utterances"), ({"name": "", "utterances": ["a"]}, 400, "name"),
-    ("not json", 400, "not JSON"), ({"name": "x", "utterances": ["a"], "color": 1}, 400, "color")])
+    ("not json", 400, "not valid JSON"), ({"name": "x", "utterances": ["a"], "color": 1}, 400, "color")])
 def test_bad_routes_are_refused_by_name(gw, body, status, words):
     kw = {"content": body} if isinstance(body, str) else {"json": body}
     r = httpx.post(gw.url + "/admin/routes", headers=AUTH, **kw)

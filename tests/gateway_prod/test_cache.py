@@ -16,8 +16,8 @@ from semantic_router.server.cache import (
     CacheMetrics,
     MemoryBackend,
     ResponseCache,
-    tenant_id,
 )
+from semantic_router.server.auth import tenant_id
 from tests.gateway_prod.conftest import answer, chat
 
 ALICE, BOB = tenant_id("Bearer alice-key"), tenant_id("Bearer bob-key")

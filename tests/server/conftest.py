@@ -6,6 +6,8 @@ counting encoder so tests can prove how many encoder calls a load made.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -192,3 +194,35 @@ def fresh(fleet) -> Iterator[Fleet]:
     fleet.reset()
     yield fleet
     fleet.reset()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def error_logs() -> Iterator[list[logging.LogRecord]]:
+    """ERROR records of the gateway's and uvicorn's loggers while the block runs. Enter it after every server
+    of the test started: uvicorn's logging config replaces the handlers of its loggers at each start."""
+    handler = _Collect()
+    loggers = [logging.getLogger(n) for n in ("semantic_router", "uvicorn")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+
+def openai_error(r: Any) -> dict[str, Any]:
+    """The `error` object of an OpenAI-shaped error answer (asserts the shape)."""
+    body = r.json()
+    assert set(body) >= {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return body["error"]

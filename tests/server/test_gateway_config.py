@@ -164,11 +164,14 @@ def test_reasoning_families_and_system_prompt_modes():
 
 
 def test_session_keys_and_ttl():
-    first_lookup, first_store = conversation_keys(None, "sys", ["a"])
-    second_lookup, _ = conversation_keys(None, "sys", ["a", "b"])
+    first_lookup, first_store = conversation_keys(None, "sys", ["a"], tenant="t")
+    second_lookup, _ = conversation_keys(None, "sys", ["a", "b"], tenant="t")
     assert first_lookup is None and second_lookup == first_store
-    assert conversation_keys(None, "other", ["a", "b"])[0] != first_store
-    assert conversation_keys("abc", None, ["x"]) == ("s:abc", "s:abc")
+    assert conversation_keys(None, "other", ["a", "b"], tenant="t")[0] != first_store
+    assert conversation_keys("abc", None, ["x"], tenant="t") == ("s:t:abc", "s:t:abc")
+    # another tenant never finds this conversation, by session id or by its turns
+    assert conversation_keys("abc", None, ["x"], tenant="u")[0] != "s:t:abc"
+    assert conversation_keys(None, "sys", ["a", "b"], tenant="u")[0] != first_store
     store = SessionStore(ttl=0.05, max_sessions=10)
     store.put("k", Sticky("d", "m"))
     assert store.get("k") == Sticky("d", "m")
@@ -176,6 +179,7 @@ def test_session_keys_and_ttl():
     assert store.get("k") is None and store.get(None) is None
 
 
+@pytest.mark.slow  # builds the example's router through the CLI (the bundled model on ONNX)
 def test_cli_classify_readable_json_and_errors(tmp_path):
     from semantic_router.cli import app
 

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from tests.server.conftest import EXAMPLE
+
+pytestmark = pytest.mark.slow  # starts the gateway and demo backends as processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

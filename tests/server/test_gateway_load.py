@@ -11,6 +11,8 @@ import pytest
 from semantic_router.server.batching import MicroBatcher
 from tests.server.conftest import CountingEncoder, make_layer
 
+pytestmark = pytest.mark.slow  # thousands of requests through a real gateway
+
 CODING_TURNS = [
     "write a python function that parses a CSV file into a list of dicts",
     "now make it skip rows with missing values",

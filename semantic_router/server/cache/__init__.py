@@ -26,7 +26,6 @@ from semantic_router.server.cache.scope import (
            Bypass,
            CacheRequest,
            cache_request,
-           tenant_id,
 )
 
 __all__ = [
@@ -47,5 +46,4 @@ __all__ = [
            "cacheable_answer",
            "open_backend",
            "replay_sse",
-           "tenant_id",
 ]

@@ -60,9 +60,10 @@ class ResponseCache:
         self.metrics = metrics
         self.embed = embed
 
-    def request(self, body: dict[str, Any], model: str, tenant: str) -> CacheRequest | Bypass:
+    def request(self, body: dict[str, Any], model: str, tenant: str, rewrite: str = "") -> CacheRequest | Bypass:
         """The cache identity of a request, or why it bypasses the cache (counted)."""
-        out = cache_request(body, decision=self.decision, model=model, tenant=tenant, config=self.config)
+        out = cache_request(body, decision=self.decision, model=model, tenant=tenant, config=self.config,
+                            rewrite=rewrite)
         if isinstance(out, Bypass):
             self.metrics.bypass(self.decision, out.reason)
         return out

@@ -67,7 +67,7 @@ class CachePlugin:
             cache.bypassed("header")
             ctx.response_headers[HEADER] = "bypass"
             return None
-        req = cache.request(ctx.body, ctx.model, ctx.tenant)
+        req = cache.request(ctx.body, ctx.model, ctx.tenant, ctx.rewrite)
         if isinstance(req, Bypass):
             ctx.response_headers[HEADER] = "bypass"
             return None
@@ -88,6 +88,8 @@ class CachePlugin:
     async def after_response(self, ctx: Any, status: int, body: bytes | None) -> None:
         req = ctx.state.pop(_STATE, None)
         if req is None or self.cache is None or status != 200 or body is None:
+            return
+        if ctx.answered_by not in (None, ctx.model):  # the fallback answered: not the routed model's answer
             return
         answer = assemble_stream([body]) if ctx.stream else cacheable_answer(status, body)
         if answer is not None:

@@ -1,8 +1,10 @@
 """What a cached answer is keyed on, so no user ever sees an answer meant for another context.
 
-The *scope* of a request hashes everything that can change the answer except the final user turn: the model,
-the decision, the tenant (gateway API key id), the earlier messages (system prompt included) and every sampling
-or tool parameter of the body. Entries are only compared within one scope; the *key* adds the final user text
+The *scope* of a request hashes everything that can change the answer except the final user turn's text: the
+routed model, the decision and its rewrite (system prompt, reasoning switch), the tenant (from the gateway API
+key), every earlier message whole, the final message's other fields (`name`, ...) and every body field except the
+few listed in `_UNSCOPED`, which provably do not change the answer: a field a client or a new API version adds
+is in the scope by default. Entries are only compared within one scope; the *key* adds the final user text
 (exact lookups), and semantic lookups compare that text's embedding against the scope's entries.
 """
 
@@ -18,11 +20,13 @@ import numpy as np
 
 from semantic_router.server.cache.config import CacheConfig
 
-__all__ = ["Bypass", "CacheRequest", "cache_request", "tenant_id"]
+__all__ = ["Bypass", "CacheRequest", "cache_request"]
 
-# Body fields that never change the answer's content (transport, bookkeeping); every other field is scoped.
-_UNSCOPED = frozenset({"messages", "model", "stream", "stream_options", "user", "metadata", "store",
-                       "service_tier", "safety_identifier", "prompt_cache_key"})
+# Body fields that never change the answer's content (transport and bookkeeping); every other field is scoped.
+# `messages` and `model` are scoped in their own way (earlier messages whole, the final turn's text as the key;
+# the routed model instead of the name the client asked for). See docs/gateway-production.md for each reason.
+_UNSCOPED = frozenset({"messages", "model", "stream", "stream_options", "metadata", "store", "service_tier",
+                       "prompt_cache_key"})
 _SPACE = re.compile(r"\s+")
 
 
@@ -41,15 +45,6 @@ class Bypass:
     """Why a request is not cacheable (a label for metrics and logs)."""
 
     reason: str
-
-
-def tenant_id(authorization: str | None) -> str:
-    """A stable, non-reversible id of the caller's gateway key ("anonymous" without one)."""
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-    if not token:
-        return "anonymous"
-    return "key-" + hashlib.sha256(b"sr-tenant\0" + token.encode()).hexdigest()[:24]
 
 
 def _normalized(text: str) -> str:
@@ -82,9 +77,10 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def cache_request(body: dict[str, Any], *, decision: str, model: str, tenant: str,
-                  config: CacheConfig) -> CacheRequest | Bypass:
-    """The cache identity of a chat-completions body, or why it must bypass the cache."""
+def cache_request(body: dict[str, Any], *, decision: str, model: str, tenant: str, config: CacheConfig,
+                  rewrite: str = "") -> CacheRequest | Bypass:
+    """The cache identity of a chat-completions body, or why it must bypass the cache. `rewrite` identifies
+    what the decision changes in the request for `model` (a reload that changes a system prompt changes it)."""
     temperature = _number(body.get("temperature"), config.default_temperature)
     if temperature is None or temperature > config.max_temperature:
         return Bypass("temperature")
@@ -99,6 +95,7 @@ def cache_request(body: dict[str, Any], *, decision: str, model: str, tenant: st
         return Bypass("last_turn_not_user_text")
     params = {k: v for k, v in body.items() if k not in _UNSCOPED}
     params["temperature"] = temperature
-    scope = _digest({"v": 1, "model": model, "decision": decision, "tenant": tenant,
-                     "context": messages[:-1], "params": params})
+    final = {k: v for k, v in messages[-1].items() if k != "content"}  # name, ...: who asks changes the answer
+    scope = _digest({"v": 2, "model": model, "decision": decision, "rewrite": rewrite, "tenant": tenant,
+                     "context": messages[:-1], "final": final, "params": params})
     return CacheRequest(scope=scope, key=_digest({"scope": scope, "text": text}), text=text)
