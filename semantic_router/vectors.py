@@ -14,7 +14,7 @@ import numpy as np
 VECTOR_DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "bfloat16": "<u2"}
 
 
-def check_dtype(dtype: Any) -> str:
+def check_vector_dtype(dtype: Any) -> str:
     """A dense-vector storage type (case-insensitive), or a ValueError naming the supported ones."""
     name = dtype.lower() if isinstance(dtype, str) else dtype
     if name not in VECTOR_DTYPES:
@@ -22,7 +22,7 @@ def check_dtype(dtype: Any) -> str:
     return name
 
 
-def to_bytes(vector: Any, dtype: str = "float32") -> bytes:
+def pack_dense(vector: Any, dtype: str = "float32") -> bytes:
     """A dense vector as the bytes of `dtype` (bfloat16: float32 rounded to nearest even, top 16 bits)."""
     arr = np.asarray(vector, dtype=np.float32)
     if dtype != "bfloat16":
@@ -31,8 +31,8 @@ def to_bytes(vector: Any, dtype: str = "float32") -> bytes:
     return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2").tobytes()
 
 
-def from_bytes(data: bytes, dtype: str = "float32") -> np.ndarray:
-    """The float32 vector stored as `to_bytes(vector, dtype)`."""
+def unpack_dense(data: bytes, dtype: str = "float32") -> np.ndarray:
+    """The float32 vector stored as `pack_dense(vector, dtype)`."""
     arr = np.frombuffer(data, dtype=VECTOR_DTYPES[dtype])
     if dtype == "bfloat16":
         return (arr.astype("<u4") << 16).view("<f4").astype(np.float32)

@@ -101,7 +101,7 @@ def test_a_route_emptied_of_its_references_stays(encoder, where):
             assert other.to_dict()["routes"] == router.to_dict()["routes"]
         keys = router.add_route_references("greeting", ["hey there", "hello"])
         assert len(keys) == 2 and all(k.startswith(f"{router.name}:greeting:") for k in keys)
-        assert router.route_names == ["greeting", "farewell", "weather"]
+        assert router.route_names == ["farewell", "weather", "greeting"]  # back, listed last (RedisVL: in place)
         assert router.get("greeting").distance_threshold == 0.35 and router.get("greeting").metadata == {
             "type": "greeting"}
         assert router("hey there").name == "greeting"

@@ -20,7 +20,8 @@ FACE = {
     "semantic_router.encoders": ["BM25Encoder", "CohereEncoder", "DenseEncoder", "FastEmbedEncoder", "HuggingFaceEncoder",
                                  "OpenAIEncoder", "SparseEncoder", "SparseVector"],
     "semantic_router.index": ["Coordinator", "Hit", "HitBatch", "HybridLocalIndex", "Index", "LeaseToken", "LocalIndex",
-                              "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex"],
+                              "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex", "VECTOR_DTYPES",
+                              "pack_dense"],
     "semantic_router.llms": ["BaseLLM", "LLMError", "LLMS", "OpenAILLM"],
     "semantic_router.schema": ["Message", "RouteChoice", "SparseEmbedding", "SparseVector", "Utterance"],
 }

@@ -308,6 +308,9 @@ def test_vectors_are_stored_in_the_given_dtype(make, redis_url, dtype, width):
     other.clear()
     other.upsert(records("s"))  # an empty index is remade in the new type
     assert other.describe()["dtype"] == "float32" and other.query(unit(1), top_k=1)[0].route == "s"
+    raw.set(idx.meta_key, json.dumps({"dims": DIM, "algorithm": "flat", "schema": 2, "dtype": "int7"}))
+    with pytest.raises(IndexBackendError, match="is corrupt"):  # a layout naming no known type
+        RedisIndex(redis_url, name=idx.name)
 
 
 def test_unknown_dtype_is_refused_before_connecting():

@@ -8,7 +8,7 @@ Queries are decided as RedisVL's are (see `_matches`); distances are cosine dist
 through `auto_sync`, so `SemanticRouter.from_existing(name, redis_url=...)` rebuilds the router
 from Redis; without, a private in-memory `LocalIndex` is used. A route whose last reference is
 deleted stays, empty, as in RedisVL: the library's routes need utterances, so empty routes are
-kept in the router's shared extras.
+kept in the router's (shared) extras.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from semantic_router.compat.redisvl_schema import (
     RoutingConfig,
     as_encoder,
     check_distance,
-    check_vector_dtype,
+    check_redisvl_dtype,
     core_aggregation,
     vector_dtype,
     from_core_route,
@@ -45,8 +46,6 @@ from semantic_router.compat.redisvl_store import RouteConfigKey, check_stored_dt
 from semantic_router.config import dump_yaml, read_text_data
 from semantic_router.encoders import DenseEncoder
 from semantic_router.errors import LockTimeout, RemoteStateLost, StateConflict, SyncError
-from semantic_router.router import edits
-from semantic_router.router.snapshot import Draft
 from semantic_router.router.sync import check_state
 
 __all__ = ["SemanticRouter", "Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer"]
@@ -244,24 +243,22 @@ class SemanticRouter:
         if unknown:
             raise ValueError(f"unknown route(s) {unknown} (routes: {self.route_names})")
         checked = {n: check_distance(d, f"route {n!r}") for n, d in route_thresholds.items()}
-
-        def change(draft: Draft) -> None:
-            empty = dict(draft.extra.get(_EMPTY_KEY) or {})
-            for n, d in checked.items():
-                if n in draft.routes:
-                    edits.update(n, {"distance_threshold": d})(draft)
-                elif n in empty:
-                    empty[n] = {**empty[n], "distance_threshold": d}
-            draft.extra[_EMPTY_KEY] = empty
-
-        self._commit(change)
+        live, empty = self.layer.list_route_names(), self._empty()
+        for n, d in checked.items():
+            if n in live:
+                self.layer.update(n, distance_threshold=d)
+        if any(n not in live for n in checked):
+            self._set_empty({n: {**e, "distance_threshold": checked.get(n, e["distance_threshold"])}
+                             for n, e in empty.items()})
+        self._config.write(self.to_dict)
 
     def add_route(self, route: Route | dict[str, Any]) -> str:
         """Add a route (its references are encoded and stored); returns its name."""
         core = to_core_route(route)
         if core.name in self.route_names:
             raise ValueError(f"Route {core.name} already exists in the SemanticRouter")
-        self._commit(edits.add([core]))
+        self.layer.add(core)
+        self._config.write(self.to_dict)
         return core.name
 
     def remove_route(self, route_name: str) -> None:
@@ -269,38 +266,32 @@ class SemanticRouter:
         if route_name not in self.route_names:
             log.warning("Route %s is not found in the SemanticRouter", route_name)
             return
-
-        def change(draft: Draft) -> None:
-            draft.routes.pop(route_name, None)
-            draft.extra[_EMPTY_KEY] = {n: e for n, e in (draft.extra.get(_EMPTY_KEY) or {}).items() if n != route_name}
-
-        self._commit(change)
+        if route_name in self.layer.list_route_names():
+            self.layer.delete(route_name)
+        empty = self._empty()
+        if empty.pop(route_name, None) is not None:
+            self._set_empty(empty)
+        self._config.write(self.to_dict)
 
     # -- references -------------------------------------------------------------------------------
     def add_route_references(self, route_name: str, references: str | list[str]) -> list[str]:
-        """Add reference(s) to a route; returns their keys `<router>:<route>:<reference_id>`."""
+        """Add reference(s) to a route; returns their keys `<router>:<route>:<reference_id>`. A route
+        emptied of its references gets them back (listed last from then on)."""
         if route_name not in self.route_names:
             raise ValueError(f"Route {route_name} not found in the SemanticRouter")
         refs = [references] if isinstance(references, str) else references
         if route_name in self.layer.list_route_names():
             ids = self.layer.add_utterances(route_name, refs)
-            self._config.write(self.to_dict)
-            return [self._key(route_name, i) for i in ids]
-        kept = self._empty()[route_name]  # an emptied route gets references again, in its place
-        core = CoreRoute(name=route_name, utterances=refs, metadata=kept["metadata"],
-                         distance_threshold=kept["distance_threshold"])
-
-        def change(draft: Draft) -> None:
-            empty = dict(draft.extra.get(_EMPTY_KEY) or {})
-            if route_name not in empty or route_name in draft.routes:
-                raise ValueError(f"Route {route_name} changed meanwhile: add the references again")
-            items = list(draft.routes.items())
-            items.insert(min(empty.pop(route_name)["position"], len(items)), (route_name, core))
-            draft.routes, draft.extra[_EMPTY_KEY] = dict(items), empty
-
-        self._commit(change)
-        ids = {u.utterance: u.id for u in self.layer.get_utterances(route_name)}
-        return [self._key(route_name, ids[r]) for r in core.utterances if r in ids]
+        else:
+            empty = self._empty()
+            kept = empty.pop(route_name)
+            self.layer.add(CoreRoute(name=route_name, utterances=refs, metadata=kept["metadata"],
+                                     distance_threshold=kept["distance_threshold"]))
+            self._set_empty(empty)
+            by_text = {u.utterance: u.id for u in self.layer.get_utterances(route_name)}
+            ids = [by_text[r] for r in refs]
+        self._config.write(self.to_dict)
+        return [self._key(route_name, i) for i in ids]
 
     def get_route_references(self, route_name: str = "", reference_ids: Sequence[str] = (),
                              keys: Sequence[str] = ()) -> list[dict[str, str]]:
@@ -311,26 +302,26 @@ class SemanticRouter:
                                 keys: Sequence[str] = ()) -> int:
         """Delete references by reference id, by key or by route; returns how many were deleted.
 
-        A route left without references stays, empty and unmatchable, as in RedisVL."""
-        found = self._select(route_name, reference_ids, keys, "delete")
+        A route left without references stays, empty and unmatchable, in its place, as in RedisVL."""
+        found = {u.id: u for u in self._select(route_name, reference_ids, keys, "delete")}
         if not found:
             asked = f"route {route_name}" if not (reference_ids or keys) else f"ids/keys {list(reference_ids or keys)[:5]}"
             raise ValueError(f"No references found for {asked}")
-        doomed = {(u.route, u.utterance) for u in found}
-        order, default = self.route_names, self._default_similarity()
-
-        def change(draft: Draft) -> int:
-            before = dict(draft.routes)
-            deleted = edits.delete_utterances(lambda routes: doomed)(draft)
-            empty = dict(draft.extra.get(_EMPTY_KEY) or {})
-            for name in (n for n in before if n not in draft.routes):
-                shown = from_core_route(before[name], default)
-                empty[name] = {"metadata": shown.metadata, "distance_threshold": shown.distance_threshold,
-                               "position": order.index(name) if name in order else len(order)}
-            draft.extra[_EMPTY_KEY] = empty
-            return deleted
-
-        return self._commit(change)
+        doomed = Counter(u.route for u in found.values())
+        order, default, before = self.route_names, self._default_similarity(), self._empty()
+        emptied = {r.name: {"metadata": dict(r.metadata), "position": order.index(r.name),
+                            "distance_threshold": from_core_route(r, default).distance_threshold}
+                   for r in self.layer.routes if doomed.get(r.name) == len(r.utterances)}
+        if emptied:  # recorded first: hidden behind the live route until its last reference goes
+            self._set_empty({**before, **emptied})
+        try:
+            deleted = self.layer.delete_utterances(ids=list(found))
+        except BaseException:
+            if emptied:
+                self._set_empty(before)
+            raise
+        self._config.write(self.to_dict)
+        return deleted
 
     def _select(self, route_name: str, reference_ids: Sequence[str], keys: Sequence[str], verb: str) -> list[Any]:
         self.layer.refresh()  # references live in the shared index: see other instances' changes now
@@ -356,20 +347,16 @@ class SemanticRouter:
         """The routes left without references: name -> metadata, distance_threshold, position."""
         return dict(self.layer.extra.get(_EMPTY_KEY) or {})
 
-    def _commit(self, change: Any) -> Any:
-        """One change of routes and extras together (one shared-state version), then RedisVL's config copy."""
-        result = self.layer.store.commit(change)
-        self._config.write(self.to_dict)
-        return result
+    def _set_empty(self, empty: dict[str, dict[str, Any]]) -> None:
+        self.layer.extra[_EMPTY_KEY] = empty  # one commit of the router's extras, shared like any change
 
     # -- lifecycle --------------------------------------------------------------------------------
     def clear(self) -> None:
         """Remove every route and reference (the router stays usable)."""
-
-        def change(draft: Draft) -> None:
-            draft.routes, draft.extra[_EMPTY_KEY] = {}, {}
-
-        self._commit(change)
+        self.layer.clear()
+        if self._empty():
+            self._set_empty({})
+        self._config.write(self.to_dict)
 
     def delete(self) -> None:
         """Delete the index with every reference, the stored router state and RedisVL's config key."""
@@ -443,7 +430,7 @@ def _vectorizer(vectorizer: Any, dtype: str | None) -> DenseEncoder:
         return as_encoder(vectorizer)
     warnings.warn("Argument dtype is deprecated and will be removed in the next major release. Use vectorizer "
                   "instead.", DeprecationWarning, stacklevel=3)
-    dtype = check_vector_dtype(dtype)
+    dtype = check_redisvl_dtype(dtype)
     if vectorizer is None:
         return HFTextVectorizer(dtype=dtype)
     encoder = as_encoder(vectorizer)

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from semantic_router import Route as CoreRoute
 from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
-from semantic_router.vectors import VECTOR_DTYPES, to_bytes
+from semantic_router.index import VECTOR_DTYPES, pack_dense
 
 __all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer",
            "DEFAULT_MODEL", "DistanceThreshold", "to_core_route", "from_core_route", "check_distance",
-           "core_aggregation", "as_encoder", "vectorizer_dict", "check_vector_dtype", "vector_dtype"]
+           "core_aggregation", "as_encoder", "vectorizer_dict", "check_redisvl_dtype", "vector_dtype"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the bundled model (RedisVL defaults to all-mpnet-base-v2)
 HF_TYPES = ("hf", "huggingface")  # vectorizer types that name a Hugging Face model
@@ -142,7 +142,7 @@ def from_core_route(route: CoreRoute, default_similarity: float) -> Route:
 
 
 # -- vectorizers -----------------------------------------------------------------------------
-def check_vector_dtype(dtype: Any) -> str:
+def check_redisvl_dtype(dtype: Any) -> str:
     """A vector dtype, checked as RedisVL checks it (its message); int8/uint8, which RedisVL accepts,
     are refused: unit vectors cast to integers are all but zero (use float16 or bfloat16 to halve storage)."""
     if not isinstance(dtype, str) or dtype.lower() not in REDISVL_DTYPES:
@@ -170,7 +170,7 @@ class HFTextVectorizer(HuggingFaceEncoder):
     type = "hf"
 
     def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "float32", **kwargs: Any) -> None:
-        self.dtype = check_vector_dtype(dtype)
+        self.dtype = check_redisvl_dtype(dtype)
         if Path(model).is_dir():  # a local copy of RedisVL's default model (or any other), used offline;
             kwargs.setdefault("model_path", model)  # its name stays the path, so to_dict/from_dict find it again
         super().__init__(name=str(model), **kwargs)
@@ -194,10 +194,10 @@ class HFTextVectorizer(HuggingFaceEncoder):
         if "dtype" in kwargs:  # deprecated in RedisVL too
             warnings.warn("Argument dtype is deprecated and will be removed in the next major release.",
                           DeprecationWarning, stacklevel=2)
-            dtype = check_vector_dtype(kwargs.pop("dtype"))
+            dtype = check_redisvl_dtype(kwargs.pop("dtype"))
         items = [preprocess(t) for t in texts] if preprocess else texts
         vectors = self.encode(items)
-        return [to_bytes(v, dtype) for v in vectors] if as_buffer else vectors.tolist()
+        return [pack_dense(v, dtype) for v in vectors] if as_buffer else vectors.tolist()
 
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "type": HuggingFaceEncoder.type}  # configs name this library's encoder

@@ -16,7 +16,7 @@ import numpy as np
 
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Record
-from semantic_router.vectors import VECTOR_DTYPES, SparseVector, from_bytes, to_bytes
+from semantic_router.vectors import VECTOR_DTYPES, SparseVector, pack_dense, unpack_dense
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
 TAG_FIELD = "rt"
@@ -115,7 +115,7 @@ def write_command(prefix: str, records: Sequence[Record], dtype: str = "float32"
 def record_args(r: Record, dtype: str = "float32") -> tuple[Any, ...]:
     """The hash fields stored for a record (its route tag included), as HSET's field, value, ... list."""
     args: tuple[Any, ...] = ("id", r.id, "route", r.route, TAG_FIELD, route_tag(r.route), "utterance", r.utterance,
-                             "dense", to_bytes(r.dense, dtype))
+                             "dense", pack_dense(r.dense, dtype))
     if r.sparse is not None:
         args += ("sparse", json.dumps({str(k): v for k, v in r.sparse.to_dict().items()}))
     if r.metadata is not None:
@@ -155,7 +155,7 @@ def hash_record(raw: dict[Any, Any], key: str, record_id: str, dtype: str = "flo
     blob = f["dense"]
     if not isinstance(blob, bytes) or not blob or len(blob) % np.dtype(VECTOR_DTYPES[dtype]).itemsize:
         raise corrupt(key, f"a vector of {len(blob)} bytes")
-    dense = from_bytes(blob, dtype)
+    dense = unpack_dense(blob, dtype)
     if not (np.isfinite(dense).all() and dense.any()):
         raise corrupt(key, "its vector is NaN, infinite or zero")
     try:

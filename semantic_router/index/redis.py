@@ -69,7 +69,7 @@ from semantic_router.index._redis_wire import (
 from semantic_router.index.base import Hit, HitBatch, Index, Record
 from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
-from semantic_router.vectors import SparseVector, check_dtype, to_bytes
+from semantic_router.vectors import SparseVector, check_vector_dtype, pack_dense
 
 with extra("redis", "RedisIndex"):
     import redis
@@ -153,7 +153,7 @@ class RedisIndex(Index, Coordinator):
         check_int(max_connections, "max_connections", 1)
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
-        given_dtype = None if dtype is None else check_dtype(dtype)
+        given_dtype = None if dtype is None else check_vector_dtype(dtype)
         self.url, self.name, self.algorithm = url, name, algorithm.lower()
         self.safe_url = strip_password(url)
         base = prefix if prefix is not None else f"sr:{quote(name, safe='-_.~')}:"
@@ -405,7 +405,7 @@ class RedisIndex(Index, Coordinator):
         fields = ("id", "route", "utterance", "__score") + (("sparse",) if hybrid else ())
         cmds: list[Cmd] = [("GET", self.meta_key)] + [
             ("FT.SEARCH", self.index_name, f"{flt}=>[KNN {k} @dense $vec AS __score]", "PARAMS", 2, "vec",
-             to_bytes(row, self.dtype), "SORTBY", "__score", "ASC", "RETURN", len(fields), *fields, "LIMIT", 0, k, "DIALECT", 2)
+             pack_dense(row, self.dtype), "SORTBY", "__score", "ASC", "RETURN", len(fields), *fields, "LIMIT", 0, k, "DIALECT", 2)
             for row in q
         ]
 
