@@ -174,7 +174,7 @@ class SemanticRouter:
                              "give a statement or a vector, not both")
         query = self._query_vector(statement, vector)
         thresholds = self.route_thresholds
-        if not thresholds:
+        if not thresholds or not query.any():  # a zero vector has no cosine distance: RedisVL matches nothing
             return []
         reach = max(thresholds.values())
         index = self.layer.index
@@ -195,7 +195,7 @@ class SemanticRouter:
         if arr.shape != (dims,) or not np.all(np.isfinite(arr)):
             raise ValueError(f"vector must be {dims} finite numbers (got shape {arr.shape})")
         norm = np.linalg.norm(arr)
-        return arr / norm if norm else arr  # a zero vector is at distance 1 from everything
+        return arr / norm if norm else arr
 
     # -- routes and settings ----------------------------------------------------------------------
     @property
