@@ -69,7 +69,7 @@ def gateway_config(backend_url: str, cache: dict[str, Any] | None, router: dict[
 
 @contextlib.contextmanager
 def running_gateway(config: dict[str, Any]) -> Iterator[Any]:
-    from semantic_router.server.app import create_app
+    from semantic_router.server.http import create_app
     from semantic_router.server.config import parse_config
     from semantic_router.server.demo import run_in_thread
 
@@ -132,7 +132,7 @@ def hit_rate(thresholds: tuple[float, ...], per_intent: int | None, seed: int = 
     from prometheus_client import CollectorRegistry
 
     from benchmarks import data as bd
-    from semantic_router.server.cache import (
+    from semantic_router.server.act.cache import (
         Bypass,
         CacheConfig,
         CacheMetrics,

@@ -103,6 +103,15 @@ class RouterConfig(BaseModel):
     def _extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
         return check_extra(extra)
 
+    def components(self) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+        """(kind, spec, registry) of every component this config names, for `check_spec` and `build`."""
+        out = [("encoder", self.encoder, ENCODERS), ("index", self.index, INDEXES)]
+        if self.sparse_encoder is not None:
+            out.append(("sparse_encoder", self.sparse_encoder, ENCODERS))
+        if self.llm is not None:
+            out.append(("llm", self.llm, LLMS))
+        return out
+
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> RouterConfig:
         """Validate plain data (ours, or aurelio-style `encoder_type`/`encoder_name`): ConfigError naming
@@ -197,9 +206,10 @@ def _options_model(cls: type) -> type[BaseModel] | None:
         return None
 
 
-def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
-    """Instantiate a component from its spec: `{"type": ..., **options}`; options are checked
-    against the class's signature first, so a bad one is a ConfigError naming ``<kind>.<option>``."""
+def check_spec(spec: Any, registry: dict[str, str], kind: str) -> tuple[type, dict[str, Any]]:
+    """The class a component spec names and its options checked against the class's signature, without
+    constructing anything: ConfigError naming ``<kind>.<option>`` for a bad type or option; ImportError
+    naming the extra when the class's SDK is not installed."""
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise ConfigError(f"{kind} spec must be a mapping with a string 'type', got {spec!r:.80}")
     target = registry.get(spec["type"])
@@ -216,6 +226,13 @@ def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
             raise ConfigError(f"bad options for {kind} {spec['type']!r}: "
                               f"{describe_errors(exc, (kind.replace(' ', '_'),))}") from exc
         options = {k: getattr(checked, k, v) for k, v in options.items()}
+    return cls, options
+
+
+def build(spec: Any, registry: dict[str, str], kind: str) -> Any:
+    """Instantiate a component from its spec: `{"type": ..., **options}`; options are checked
+    against the class's signature first (`check_spec`), so a bad one is a ConfigError naming ``<kind>.<option>``."""
+    cls, options = check_spec(spec, registry, kind)
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:

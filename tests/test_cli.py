@@ -138,6 +138,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "unknown.csv").write_text("text,route\nhello,nosuchroute\n", encoding="utf-8")
     (tmp / "bad.yaml").write_text("routes:\n  - name: a\n    utterances: [x]\nscore_threshold: '0.5x'\n")
     (tmp / "folder").mkdir()
+    (tmp / "latin1.csv").write_bytes("text,route\ncaf\xe9,\n".encode("latin-1"))
     return {
         "empty query": (["route", TOPICS, "  "], "query 1 is empty"),
         "unknown route in data": (["eval", TOPICS, str(tmp / "unknown.csv")], "unknown route(s) 'nosuchroute'"),
@@ -149,6 +150,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "bad config value": (["routes", str(tmp / "bad.yaml")], "score_threshold"),
         "missing config": (["route", str(tmp / "missing.yaml"), "hi"], "no such file"),
         "missing data": (["eval", TOPICS, str(tmp / "missing.csv")], "no such data file"),
+        "data not UTF-8": (["eval", TOPICS, str(tmp / "latin1.csv")], "cannot read labelled data"),
         "config is a folder": (["routes", str(tmp / "folder")], "is a folder"),
         "bad objective": (["fit", TOPICS, LABELLED, "--out", str(tmp / "x.yaml"), "--objective", "zz"], "'zz'"),
         "bad rule": (["fit", TOPICS, LABELLED, "--out", str(tmp / "x.yaml"), "--rule", "nope"], "--rule 'nope'"),
@@ -161,6 +163,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.mark.parametrize("case", [
     "empty query", "unknown route in data", "--out is a folder", "--out in a missing directory",
     "--out of unknown type", "eval --out is a folder", "bad config value", "missing config", "missing data",
+    "data not UTF-8",
     "config is a folder", "bad objective", "bad rule", "unknown option", "missing argument", "unknown command"])
 @pytest.mark.parametrize("columns", ["20", "300"])
 def test_bad_input_is_one_line_with_status_2(runner, tmp_path, monkeypatch, case, columns):

@@ -152,3 +152,39 @@ async def test_closing_the_router_closes_the_llm_clients(encoder, routes, llm):
         sync_client = llm._clients.sync.current
         assert not sync_client.is_closed()
     assert sync_client.is_closed()
+
+
+async def test_a_batch_of_conversations_routes_each_as_messages_does(encoder, routes):
+    """`route_batch(conversations=...)` is `rl(messages=...)` for many at once: same choices and scores, every
+    distinct text encoded once (the gateway's micro-batcher routes through it)."""
+    rl = RouteLayer(encoder=encoder, routes=routes)
+    pizza = [{"role": "user", "content": "I want to order a pizza"}]
+    convs = [CONVERSATION, pizza, [{"role": "user", "content": "and tomorrow?"}], CONVERSATION]
+    one_by_one = [rl(messages=c, simulate_static=True) for c in convs]
+    encoded = []
+    real = rl.encoder.encode_queries
+    rl.encoder.encode_queries = lambda texts: encoded.append(list(texts)) or real(texts)
+    try:
+        batch = rl.route_batch(conversations=convs, simulate_static=True)
+    finally:
+        del rl.encoder.encode_queries
+    assert [c.name for c in batch] == [c.name for c in one_by_one] == ["weather", "food", None, "weather"]
+    assert [c.similarity_score for c in batch] == pytest.approx([c.similarity_score for c in one_by_one], abs=1e-5)
+    assert len(encoded) == 1 and sorted(encoded[0]) == sorted(set(encoded[0]))  # one call, no text twice
+    assert [c.name for c in await rl.aroute_batch(conversations=convs, simulate_static=True)] == [c.name for c in batch]
+    assert rl.route_batch(conversations=[]) == []
+    with pytest.raises(ValueError, match=r"conversations\[1\]: .*no user turn"):
+        rl.route_batch(conversations=[pizza, [{"role": "assistant", "content": "hi"}]])
+    with pytest.raises(ValueError, match="exactly one"):
+        rl.route_batch(["a"], conversations=[pizza])
+
+
+def test_a_dynamic_route_in_a_conversation_batch_gets_its_own_history(encoder, routes, llm, emulator):
+    rl = RouteLayer(encoder=encoder, routes=routes, llm=llm)
+    emulator.queue_calls(("get_weather", {"location": "Paris", "days": 2}))
+    pizza = [{"role": "user", "content": "I want to order a pizza"}]
+    food, weather = rl.route_batch(conversations=[pizza, CONVERSATION])
+    assert food.name == "food" and food.function_call is None
+    assert weather.function_call == [{"name": "get_weather", "arguments": {"location": "Paris", "days": 2}}]
+    (req,) = emulator.log.requests
+    assert req["messages"][1:] == CONVERSATION

@@ -92,3 +92,46 @@ def test_the_cli_lives_in_its_extra():
     assert "typer" not in {requirement_name(s) for s in project["dependencies"]}
     assert {"typer", "rich"} <= {requirement_name(s) for s in project["optional-dependencies"]["cli"]}
     assert project["scripts"]["semantic-router"] == "semantic_router.cli.app:run"
+
+
+def test_install_commands_work_from_a_clone():
+    """Every `pip install` the README, the docs and the error messages show installs from a clone (`-e '.[...]'`)
+    with extras that exist: `semantic-router-fast` is not on a package index, so `pip install
+    'semantic-router-fast[server,local]'` failed for everyone who copied it."""
+    extras = set(pyproject()["project"]["optional-dependencies"])
+    texts = {p: p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"),
+                                                        *PKG.rglob("*.py")]}
+    commands = {(str(p.relative_to(ROOT)), c) for p, t in texts.items() for c in re.findall(r"pip install [^`\n]*", t)}
+    assert len(commands) > 5
+    by_name = sorted(c for c in commands if DISTRIBUTION in c[1])
+    assert by_name == []
+    named = [(where, set(m.split(","))) for where, c in commands for m in re.findall(r"-e '\.\[([\w,]+)\]'", c)]
+    assert {"local", "server", "cli"} <= set().union(*(n for _, n in named))
+    assert [(where, n - extras) for where, n in named if n - extras] == []
+    from semantic_router.extras import install_hint
+
+    assert install_hint("local", "cli") == ("pip install torch==2.13.0, then pip install -e '.[local,cli]' "
+                                            "in a clone of the repository")
+
+
+def test_building_the_metadata_warns_about_nothing(tmp_path):
+    """A TOML-table `project.license` made setuptools warn on every install that such builds stop working on
+    2027-02-18: the license is an SPDX expression with its file listed (PEP 639, setuptools >= 77)."""
+    project = pyproject()
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    assert "setuptools>=77" in " ".join(project["build-system"]["requires"])
+    src = tmp_path / "src"  # a copy: the hook writes an egg-info beside pyproject.toml
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    (src / "semantic_router").mkdir()
+    (src / "semantic_router" / "__init__.py").write_text("")
+    code = ("import sys; from setuptools.build_meta import prepare_metadata_for_build_wheel as hook; "
+            "print(hook(sys.argv[1]))")
+    (tmp_path / "out").mkdir()
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code, str(tmp_path / "out")], cwd=src,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Warning" not in out.stderr and "deprecated" not in out.stderr.lower(), out.stderr[-3000:]
+    metadata = (tmp_path / "out" / out.stdout.split()[-1] / "METADATA").read_text(encoding="utf-8")
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata

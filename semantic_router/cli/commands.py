@@ -9,16 +9,12 @@ from typing import Any, Optional
 import typer
 
 from semantic_router.cli import loading
-from semantic_router.cli.output import console, die
+from semantic_router.cli.output import console, die, number
 
 CONFIG_HELP = "router config (.yaml/.json) or saved router (.pkl)"
 DATA_HELP = "labelled queries: CSV or JSONL with text,route (empty route = none)"
 ONNX_HELP = ("run the bundled model on ONNX Runtime (fast start; exported once into the cache) or on torch; "
              "default: ONNX when the 'fastembed' extra is installed")
-
-
-def _fmt(score: Optional[float]) -> str:
-    return "-" if score is None else f"{score:.3f}"
 
 
 def check_queries(texts: list[str]) -> list[str]:
@@ -54,7 +50,7 @@ def route(
         table.add_column(n, style="dim")
     for t, c in zip(texts, choices):
         scores = c.scores or {}
-        table.add_row(t, c.name or "(none)", _fmt(c.similarity_score), *(_fmt(scores.get(n)) for n in names))
+        table.add_row(t, c.name or "(none)", number(c.similarity_score), *(number(scores.get(n)) for n in names))
     console().print(table)
 
 
@@ -81,7 +77,7 @@ def routes(
         table.add_column(col)
     for r in rows:
         own = "" if r["own_threshold"] is not None else " (default)"
-        table.add_row(r["name"], str(r["utterances"]), f"{_fmt(r['threshold'])}{own}", r["description"] or "")
+        table.add_row(r["name"], str(r["utterances"]), f"{number(r['threshold'])}{own}", r["description"] or "")
     console().print(table)
 
 

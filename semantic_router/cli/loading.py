@@ -11,9 +11,11 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from semantic_router.cli.output import die
+from semantic_router.extras import install_hint
 from semantic_router._saved import load_saved
-from semantic_router.config import ENCODERS, RouterConfig, build, read_text_config
+from semantic_router.cli.output import die
+from semantic_router.config import ENCODERS, RouterConfig, build, check_spec, read_text_config
+from semantic_router.errors import ConfigError
 
 if TYPE_CHECKING:
     from semantic_router.encoders.base import DenseEncoder
@@ -48,11 +50,26 @@ def writable_file(path: Optional[Path], option: str, suffixes: tuple[str, ...] =
 
 
 def read_config(path: Path) -> RouterConfig:
-    """The router config inside a YAML/JSON file or a saved router, without building or encoding anything."""
+    """The router config inside a YAML/JSON file or a saved router, validated whole (`check_components`)
+    without building or encoding anything."""
     existing_file(path, "file")
     if path.suffix.lower() in SAVED_SUFFIXES:
-        return RouterConfig.parse(load_saved(path)["config"], str(path))
-    return read_text_config(path)
+        return check_components(RouterConfig.parse(load_saved(path)["config"], str(path)), str(path))
+    return check_components(read_text_config(path), str(path))
+
+
+def check_components(config: RouterConfig, source: str) -> RouterConfig:
+    """`config` once every component spec (encoder, index, ...) has a known type and valid options, checked
+    without constructing any (ConfigError naming the field). A component whose extra this machine lacks is
+    checked by type only: listing its routes still works here, and routing with it names the extra."""
+    for kind, spec, registry in config.components():
+        try:
+            check_spec(spec, registry, kind)
+        except ImportError:
+            continue
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+    return config
 
 
 def is_bundled_model(spec: dict[str, Any]) -> bool:
@@ -76,7 +93,7 @@ def pick_encoder(spec: dict[str, Any], onnx: Optional[bool]) -> Optional[DenseEn
         return None
     if not onnx_available():
         if onnx:
-            die("--onnx needs the 'fastembed' extra: pip install 'semantic-router-fast[fastembed]'")
+            die(f"--onnx needs the 'fastembed' extra: {install_hint('fastembed')}")
         return None
     from semantic_router.encoders.fastembed import FastEmbedEncoder
 

@@ -35,6 +35,13 @@ def die(problem: object) -> NoReturn:
     raise CliError(one_line(problem))
 
 
+def number(value: float | None, digits: int = 3) -> str:
+    """`value` with `digits` decimals, "-" for None; a tiny negative prints as 0, never "-0.000"."""
+    if value is None:
+        return "-"
+    return f"{round(value, digits) + 0.0:.{digits}f}"  # round(-0.0003, 3) is -0.0; adding 0.0 drops the sign
+
+
 def show_progress() -> bool:
     """Progress bars only on a terminal (never in pipes, scripts or CI logs)."""
     return sys.stderr.isatty()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from semantic_router.decision.scoring import cosines
 from semantic_router.decision.summaries import Summaries
 
 DEFAULT_RULE = "classifier"
@@ -200,7 +201,7 @@ class CentroidRule(Rule):
     def scores(self, queries: np.ndarray) -> np.ndarray:
         if self._c is None:
             raise RuntimeError("centroid rule is not trained")
-        return queries @ self._c
+        return cosines(queries @ self._c)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {} if self._c is None else {"centroids": self._c}
@@ -241,7 +242,7 @@ def blend(cos: np.ndarray, logp: np.ndarray, lam: float) -> np.ndarray:
     thresholds (measured on CLINC150: the encoder default then suits the classifier too).
     """
     if lam == 0.0:
-        return cos
+        return cosines(cos)
     out = logp + 1.0  # in place from here: this runs on every query
     out *= lam
     out += cos

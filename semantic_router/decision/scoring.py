@@ -14,13 +14,25 @@ _AGG_INIT = {"max": -np.inf, "min": np.inf, "sum": 0.0, "mean": 0.0}
 _AGG_UFUNC = {"max": np.maximum, "min": np.minimum, "sum": np.add, "mean": np.add}
 
 
+def cosines(scores: np.ndarray) -> np.ndarray:
+    """Cosine similarities of unit vectors clipped to [-1, 1], where they belong: float32 dot products land an ulp
+    or two outside (a query equal to an utterance scored 1.0000001). Padding (-inf) and NaN are kept; scores
+    already in range come back as they are (no copy on the routing path)."""
+    finite = np.isfinite(scores)
+    if not ((scores > 1.0).any() or ((scores < -1.0) & finite).any()):
+        return scores
+    out = np.minimum(scores, 1.0)
+    return np.maximum(out, -1.0, out=out, where=finite)
+
+
 def fuse(dense: np.ndarray, sparse: np.ndarray | None, alpha: float) -> np.ndarray:
-    """Hybrid score: alpha * dense cosine + (1 - alpha) * sparse score clipped to [0, 1].
+    """Hybrid score: alpha * dense cosine (`cosines`) + (1 - alpha) * sparse score clipped to [0, 1].
 
     Sparse scores arrive already normalised by the sparse encoder (a query's BM25 score over
     its best possible score), so the fused score keeps the cosine's scale and one threshold
     works with and without hybrid.
     """
+    dense = cosines(dense)
     if sparse is None or alpha >= 1.0:
         return dense
     return alpha * dense + (1.0 - alpha) * np.clip(sparse, 0.0, 1.0)

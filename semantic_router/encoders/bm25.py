@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from semantic_router._extras import require
+from semantic_router.extras import require
 from semantic_router.encoders.base import SparseEncoder, SparseVector, check_texts
 from semantic_router.encoders.base import corpus as fit_texts
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from semantic_router.extras import install_hint
 from semantic_router.encoders.base import InputType, LocalModelEncoder
 from semantic_router.encoders.huggingface import (
     DEFAULT_MODEL,
@@ -119,8 +120,8 @@ def export_onnx(source: Path, out: Path) -> dict[str, Any]:
         import torch
         from transformers import AutoModel
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise EncoderError("exporting to ONNX needs torch and transformers: pip install "
-                           "'semantic-router-fast[local,fastembed]'") from exc
+        raise EncoderError("exporting the model to ONNX needs torch and transformers, the 'local' extra: "
+                           f"{install_hint('local', 'fastembed')}") from exc
 
     model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
 
@@ -220,8 +221,7 @@ class FastEmbedEncoder(LocalModelEncoder):
         try:
             from fastembed import TextEmbedding
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise EncoderError("FastEmbedEncoder needs the 'fastembed' extra: pip install "
-                               "'semantic-router-fast[fastembed]'") from exc
+            raise EncoderError(f"FastEmbedEncoder needs the 'fastembed' extra: {install_hint('fastembed')}") from exc
         if self.model_path is None and self.name != DEFAULT_MODEL:
             try:
                 model = TextEmbedding(model_name=self.name, threads=self.threads)

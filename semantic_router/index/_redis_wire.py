@@ -1,4 +1,4 @@
-"""Redis wire details for RedisIndex: route tags, URL redaction, reply parsing, record <-> hash.
+"""Redis wire details for RedisIndex: route tags, reply parsing, record <-> hash.
 
 Pure functions over redis-py replies (RESP2 lists or RESP3 maps); no connection is made here.
 """
@@ -10,7 +10,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -34,18 +33,6 @@ def route_tag(route: str) -> str:
 def tag_filter(routes: Sequence[str]) -> str:
     """``@rt:{h1|h2}``: the records of any of `routes`."""
     return f"@{TAG_FIELD}:{{" + "|".join(sorted({route_tag(r) for r in routes})) + "}"
-
-
-def strip_password(url: str) -> str:
-    """The URL without its password (userinfo or ``?password=``), safe to log or save."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def text(x: Any) -> str:

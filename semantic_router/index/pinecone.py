@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from semantic_router._extras import extra
+from semantic_router.extras import extra
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
     LoopClients,

@@ -39,7 +39,7 @@ from urllib.parse import quote
 import numpy as np
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from semantic_router._extras import extra
+from semantic_router.extras import extra
 from semantic_router.checks import check_int
 from semantic_router.errors import IndexBackendError, StateConflict
 from semantic_router.index._common import (
@@ -49,6 +49,7 @@ from semantic_router.index._common import (
     decode_state,
     query_matrix,
 )
+from semantic_router.redis_urls import strip_password
 from semantic_router.index._redis_wire import (
     TAG_FIELD,
     WRITE_BATCH,
@@ -61,7 +62,6 @@ from semantic_router.index._redis_wire import (
     parse_search,
     route_tag,
     stored_dtype,
-    strip_password,
     tag_filter,
     text,
     write_command,

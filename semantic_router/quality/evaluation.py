@@ -38,7 +38,7 @@ def load_labelled(path: str | Path) -> tuple[list[str], list[str | None]]:
     p = Path(path)
     try:
         raw = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:  # a binary or non-UTF-8 file too: the message names it
         raise ValueError(f"cannot read labelled data {str(p)!r}: {exc}") from exc
     suffix = p.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):

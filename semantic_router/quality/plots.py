@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from semantic_router.extras import extra
 from semantic_router._files import atomic_open
 
 NONE = "(no route)"
@@ -66,7 +67,8 @@ def confusion(report: PlottedReport, worst: int = 10) -> tuple[list[str], np.nda
 
 
 def plot_report(report: PlottedReport, path: str | Path, worst: int = 10) -> Path:
-    import matplotlib
+    with extra("fit", "plotting a report"):
+        import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

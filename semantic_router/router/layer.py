@@ -242,9 +242,9 @@ class CoreRouteLayer:
         return snap, query, ask_for(route_filter, explain, simulate_static, many, max_k, aggregation)
 
     def _batch(self, texts: Any, vectors: Any, route_filter: Any, explain: bool,
-               simulate_static: bool) -> tuple[Snapshot, Query, Ask]:
+               simulate_static: bool, conversations: Any = None) -> tuple[Snapshot, Query, Ask]:
         snap = self.store.snapshot
-        query = batch_query(texts, vectors, self._encoder.dimensions)
+        query = batch_query(texts, vectors, self._encoder.dimensions, conversations, self.history)
         return snap, query, ask_for(route_filter, explain, simulate_static)
 
     def __call__(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
@@ -265,10 +265,12 @@ class CoreRouteLayer:
         return self.router.route(*prepared, self.llm)[0]
 
     def route_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
+                    conversations: Sequence[Any] | None = None,
                     route_filter: Sequence[str] | None = None, explain: bool = False,
                     simulate_static: bool = False) -> list[RouteChoice]:
-        """Route many queries with one batched encode and one batched search."""
-        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        """Route many queries with one batched encode and one batched search. `conversations` (chat message
+        lists) are routed as `messages=` routes one (history blended), every distinct text encoded once."""
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static, conversations)
         return [c[0] for c in self.router.route(*prepared, self.llm)]
 
     async def acall(self, text: str | None = None, *, vector: Any = None, messages: Any = None,
@@ -287,10 +289,11 @@ class CoreRouteLayer:
         return (await self.router.aroute(*prepared, self.llm))[0]
 
     async def aroute_batch(self, texts: Sequence[str] | None = None, *, vectors: Any = None,
+                           conversations: Sequence[Any] | None = None,
                            route_filter: Sequence[str] | None = None, explain: bool = False,
                            simulate_static: bool = False) -> list[RouteChoice]:
         """Async `route_batch`: one batched encode, one batched search."""
-        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static)
+        prepared = self._batch(texts, vectors, route_filter, explain, simulate_static, conversations)
         return [c[0] for c in await self.router.aroute(*prepared, self.llm)]
 
     def encode_queries(self, texts: list[str]):

@@ -39,7 +39,8 @@ class Query:
     texts: list[str] | None = None  # with history: last user turn first, then earlier turns
     vectors: np.ndarray | None = None
     history: bool = False
-    messages: Any = None
+    messages: Any = None  # context for a dynamic route's LLM; with `groups`, one per conversation
+    groups: list[list[int]] | None = None  # a batch of conversations: each one's rows of `texts`, to blend
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +89,12 @@ def single_query(text: Any, vector: Any, messages: Any, dims: int, history: dyna
     return Query(texts=[check_unicode(text, "text")])
 
 
-def batch_query(texts: Any, vectors: Any, dims: int) -> Query:
-    if (texts is None) == (vectors is None):
-        raise ValueError("route_batch needs texts or vectors (exactly one of them)")
+def batch_query(texts: Any, vectors: Any, dims: int, conversations: Any = None,
+                history: dynamic.History | None = None) -> Query:
+    if (texts is not None) + (vectors is not None) + (conversations is not None) != 1:
+        raise ValueError("route_batch needs texts, vectors or conversations (exactly one of them)")
+    if conversations is not None:
+        return conversation_query(conversations, history or dynamic.History())
     if texts is not None:
         if isinstance(texts, (list, tuple)) and not texts:
             return Query(texts=[])
@@ -101,6 +105,23 @@ def batch_query(texts: Any, vectors: Any, dims: int) -> Query:
     if isinstance(vectors, (list, tuple)) and not vectors:
         return Query(vectors=np.zeros((0, dims), np.float32))
     return Query(vectors=check_vectors(vectors, dims, batch=True))
+
+
+def conversation_query(conversations: Any, history: dynamic.History) -> Query:
+    """A batch of chat histories (OpenAI-style message lists): every distinct text once, and each conversation's
+    rows (last user turn first) to blend into its query vector as `messages=` does for one."""
+    if isinstance(conversations, (str, bytes)) or not isinstance(conversations, Sequence):
+        raise TypeError(f"conversations must be a list of message lists, got {type(conversations).__name__}")
+    rows: dict[str, int] = {}
+    groups, priors = [], []
+    for i, messages in enumerate(conversations):
+        try:
+            texts = dynamic.history_texts(messages, history)
+        except ValueError as exc:
+            raise ValueError(f"conversations[{i}]: {exc}") from None
+        groups.append([rows.setdefault(check_unicode(t, f"conversations[{i}]"), len(rows)) for t in texts])
+        priors.append(dynamic.prior_messages(messages))
+    return Query(texts=list(rows), messages=priors, groups=groups)
 
 
 def ask_for(route_filter: Any, explain: bool, simulate_static: bool, many: bool = False, max_k: Any = None,
@@ -344,7 +365,7 @@ class Router:
         out = self.drive(decide(snap, vectors, sparse, ask, self.index.is_remote))
         if not ask.simulate_static and snap.table.dynamic:
             for i, choices in enumerate(out):
-                dynamic.fill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
+                dynamic.fill(llm, snap.routes, choices, self.text_of(query, i), self.messages_of(query, i), False)
         return out
 
     async def aroute(self, snap: Snapshot, query: Query, ask: Ask, llm: Any) -> list[list[RouteChoice]]:
@@ -352,7 +373,8 @@ class Router:
         out = await adrive(decide(snap, vectors, sparse, ask, self.index.is_remote), self.asearch)
         if not ask.simulate_static and snap.table.dynamic:
             for i, choices in enumerate(out):
-                await dynamic.afill(llm, snap.routes, choices, self.text_of(query, i), query.messages, False)
+                await dynamic.afill(llm, snap.routes, choices, self.text_of(query, i), self.messages_of(query, i),
+                                    False)
         return out
 
     def scores(self, snap: Snapshot, vectors: np.ndarray, sparse: list[SparseVector] | None):
@@ -371,17 +393,30 @@ class Router:
 
     @staticmethod
     def text_of(query: Query, i: int) -> str | None:
+        if query.groups is not None:
+            return query.texts[query.groups[i][0]] if query.texts is not None else None
         return None if query.texts is None else query.texts[0 if query.history else i]
+
+    @staticmethod
+    def messages_of(query: Query, i: int) -> Any:
+        return query.messages[i] if query.groups is not None else query.messages
+
+    def blended(self, query: Query, dense: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The query vectors of encoded `query.texts` (history blended) and the texts a sparse encoder reads."""
+        assert query.texts is not None
+        if query.groups is not None:
+            return (np.concatenate([dynamic.blend(dense[g], self.history) for g in query.groups]),
+                    [query.texts[g[0]] for g in query.groups])
+        if query.history:
+            return dynamic.blend(dense, self.history), query.texts[:1]
+        return dense, query.texts
 
     def vectors(self, snap: Snapshot, query: Query) -> tuple[np.ndarray, list[SparseVector] | None]:
         if query.vectors is not None:
             return query.vectors, None
         if not query.texts:
             return np.zeros((0, self.encoder.dimensions), np.float32), None
-        dense = self.encoder.encode_queries(query.texts)
-        if query.history:
-            dense = dynamic.blend(dense, self.history)
-        texts = query.texts[:1] if query.history else query.texts
+        dense, texts = self.blended(query, self.encoder.encode_queries(query.texts))
         sparse = None if snap.sparse_encoder is None else snap.sparse_encoder.encode_queries(texts)
         return dense, sparse
 
@@ -390,10 +425,7 @@ class Router:
             return query.vectors, None
         if not query.texts:
             return np.zeros((0, self.encoder.dimensions), np.float32), None
-        dense = await self.encoder.aencode_queries(query.texts)
-        if query.history:
-            dense = dynamic.blend(dense, self.history)
-        texts = query.texts[:1] if query.history else query.texts
+        dense, texts = self.blended(query, await self.encoder.aencode_queries(query.texts))
         sparse = None
         if snap.sparse_encoder is not None:
             sparse = await asyncio.to_thread(snap.sparse_encoder.encode_queries, texts)

@@ -21,6 +21,7 @@ from semantic_router import ids as id_schemes
 from semantic_router.checks import check_int
 from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import Rule
+from semantic_router.decision.scoring import cosines
 from semantic_router.decision.table import RouteTable
 from semantic_router.route import Route, check_aggregation, check_threshold
 
@@ -212,4 +213,4 @@ class Snapshot:
         if not len(starts):
             return None
         sims = queries @ matrix.T  # (B, N), each route's utterances contiguous
-        return np.maximum.reduceat(sims, starts, axis=1).astype(np.float64)
+        return cosines(np.maximum.reduceat(sims, starts, axis=1)).astype(np.float64)

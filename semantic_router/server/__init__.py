@@ -1,6 +1,6 @@
 """The routing gateway: an OpenAI-compatible service that sends each request to the right model.
 
-Needs the `server` extra (`pip install 'semantic-router-fast[server]'`). The library never imports this
+Needs the `server` extra (`pip install -e '.[server]'` in a clone of the repository). The library never imports this
 package; names are loaded lazily so `semantic_router.server.cli` can be imported without the extra.
 """
 
@@ -9,16 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from semantic_router.extras import install_hint
+
 _EXPORTS = {
-    "create_app": "semantic_router.server.app",
-    "GatewayState": "semantic_router.server.app",
+    "create_app": "semantic_router.server.http",
+    "GatewayState": "semantic_router.server.state",
     "GatewayConfig": "semantic_router.server.config",
     "load_config": "semantic_router.server.config",
     "parse_config": "semantic_router.server.config",
     "Runtime": "semantic_router.server.runtime",
-    "Classification": "semantic_router.server.runtime",
-    "register_plugin": "semantic_router.server.plugins",
-    "PluginContext": "semantic_router.server.plugins",
+    "Classification": "semantic_router.server.decide.classify",
+    "register_plugin": "semantic_router.server.act.plugins",
+    "PluginContext": "semantic_router.server.act.plugins",
 }
 
 __all__ = list(_EXPORTS) + ["require_extra"]
@@ -34,7 +36,7 @@ def require_extra() -> None:
             missing.append(module)
     if missing:
         raise ImportError(f"the gateway needs the 'server' extra ({', '.join(missing)} missing): "
-                          "pip install 'semantic-router-fast[server]'")
+                          f"{install_hint('server')}")
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,10 @@ so the rest of the CLI works without the `[server]` extra.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,34 +17,101 @@ from urllib.parse import urlsplit
 
 import typer
 
-__all__ = ["classify", "register", "serve"]
+from semantic_router.cli.output import die, number
+
+__all__ = ["classification_text", "classify", "listen", "preflight", "register", "serve"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _fail(message: str) -> None:
-    """One line on stderr, exit status 2."""
-    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
-    raise typer.Exit(2)
+class LogLevel(str, enum.Enum):
+    """uvicorn's log levels (a choice, so a typo is a usage error, not a KeyError after the model loaded)."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
 
 
-def _load(config: Path) -> Any:
-    """(config, runtime) or a one-line error; the runtime is built (model loaded) but not warmed."""
+def _read(config: Path) -> Any:
+    """The gateway config, checked as far as it can be without loading a model (`preflight`), or a one-line error."""
     try:
         from semantic_router.server import require_extra
 
         require_extra()
-        from semantic_router.server.config import load_config
-        from semantic_router.server.runtime import Runtime
     except ImportError as exc:
-        _fail(str(exc))
+        die(str(exc))
     from semantic_router.errors import ConfigError
+    from semantic_router.server.config import load_config
 
     try:
         cfg = load_config(config)
-        return cfg, Runtime.build(cfg)
+        preflight(cfg)
     except ConfigError as exc:
-        _fail(str(exc))
+        die(str(exc))
+    return cfg
+
+
+def preflight(cfg: Any) -> None:
+    """ConfigError for whatever `Runtime.build` would refuse that needs no model: the router config and its
+    components, routes the decisions name, gateway and backend keys. Bad input then fails in milliseconds
+    instead of after the model has loaded and encoded every utterance."""
+    import asyncio
+
+    from semantic_router.extras import require
+    from semantic_router.cli.loading import check_components, read_config
+    from semantic_router.config import RouterConfig
+    from semantic_router.errors import ConfigError
+    from semantic_router.server.ingress.auth import GatewayKeys
+    from semantic_router.server.config import check_route_references
+    from semantic_router.server.act.upstream import Upstreams
+
+    spec = cfg.signals.routes
+    if spec is not None:
+        where = "signals.routes.path" if spec.path is not None else "signals.routes.router"
+        path = None if spec.path is None else cfg.resolve(spec.path, where)  # refuses paths leaving the root
+        try:
+            if path is not None:
+                if not path.is_file():
+                    raise ConfigError(f"no such file: {spec.path!r}")
+                router = read_config(path)
+            else:
+                router = check_components(RouterConfig.parse(dict(spec.router or {}), where), where)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if spec.auto_sync is None:
+            check_route_references(cfg, [r.name for r in router.routes])
+    GatewayKeys.from_config(cfg.server, cfg.resolve)
+    asyncio.run(Upstreams.from_config(cfg).aclose())  # each backend's api_key_env is set
+    if cfg.cluster is not None:
+        require("redis.asyncio", "redis", "the gateway's cluster stats (cluster:)")
+
+
+def _runtime(cfg: Any) -> Any:
+    """The runtime of a checked config: the router is built here (model loaded, utterances encoded), not warmed."""
+    from semantic_router.errors import ConfigError
+    from semantic_router.server.runtime import Runtime
+
+    try:
+        return Runtime.build(cfg)
+    except ConfigError as exc:
+        die(str(exc))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (as uvicorn binds it), taken BEFORE the model loads: a port in use or a bad
+    address is a one-line error at once, and nobody can take the port while the model loads."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # in use, not an address of this machine, an unknown host name
+        sock.close()
+        die(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
 
 
 def start_demo_backends(cfg: Any) -> list[Any]:
@@ -53,40 +123,56 @@ def start_demo_backends(cfg: Any) -> list[Any]:
         for b in model.backends:
             parts = urlsplit(b.base_url)
             if parts.hostname not in _LOOPBACK or parts.port is None:
-                _fail(f"--demo-backends needs loopback backends with a port; models.{name} uses {b.base_url}")
+                die(f"--demo-backends needs loopback backends with a port; models.{name} uses {b.base_url}")
             if (parts.hostname, parts.port) in seen:
                 continue
             seen.add((parts.hostname, parts.port))
             try:
                 servers.append(run_in_thread(DemoBackend(name=name).app(), "127.0.0.1", parts.port))
             except OSError as exc:
-                _fail(f"cannot start a demo backend on port {parts.port}: {exc.strerror or exc}")
+                die(f"cannot start a demo backend on port {parts.port}: {exc.strerror or exc}")
             typer.echo(f"demo backend for {name} on http://127.0.0.1:{parts.port}", err=True)
     return servers
+
+
+KEEP_ALIVE_SECONDS = 75  # seconds an idle client connection stays open
 
 
 def serve(
     config: Path = typer.Argument(..., help="gateway config (YAML)"),
     host: str | None = typer.Option(None, "--host", help="bind address (default: the config's server.host)"),
-    port: int | None = typer.Option(None, "--port", help="port (default: the config's server.port)"),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535,
+                                    help="port (default: the config's server.port)"),
     demo_backends: bool = typer.Option(False, "--demo-backends",
                                        help="also start stand-in OpenAI-compatible backends on loopback"),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="uvicorn log level"),
 ) -> None:
     """Run the routing gateway (OpenAI-compatible) described by CONFIG."""
-    cfg, runtime = _load(config)
-    import uvicorn
-
-    from semantic_router.server.app import create_app
-
-    backends = start_demo_backends(cfg) if demo_backends else []
+    cfg = _read(config)
+    host = host or cfg.server.host
+    port = cfg.server.port if port is None else port
+    sock = listen(host, port)
+    backends: list[Any] = []
     try:
+        backends = start_demo_backends(cfg) if demo_backends else []
+        runtime = _runtime(cfg)
+        import uvicorn
+
+        from semantic_router.server.http import create_app
+
         app = create_app(runtime, config_path=config, signals=True)  # SIGHUP and PUT /admin/config reload CONFIG
-        uvicorn.run(app, host=host or cfg.server.host, port=cfg.server.port if port is None else port,
-                    log_level=log_level, access_log=False)
+        # keep-alive longer than the clients' (httpx and the OpenAI SDK: 5 s): with equal timeouts a client may
+        # send on a connection the server is closing (ReadError in load runs)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level.value, access_log=False,
+                                               timeout_keep_alive=KEEP_ALIVE_SECONDS))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl+C it handled, as uvicorn.run does
+            server.run(sockets=[sock])
     finally:
-        for server in backends:
-            server.stop()
+        sock.close()
+        for backend in backends:
+            backend.stop()
+    if not server.started:  # the app's start-up failed (uvicorn logged why): uvicorn's own status
+        raise typer.Exit(3)
 
 
 def classify(
@@ -97,9 +183,9 @@ def classify(
     """Classify a prompt as the gateway would (decision, model, route, every signal) without forwarding it."""
     import asyncio
 
-    _, runtime = _load(config)
-    from semantic_router.server.errors import APIError
-    from semantic_router.server.requests import prompt_conversation
+    runtime = _runtime(_read(config))
+    from semantic_router.server.ingress.errors import APIError
+    from semantic_router.server.ingress.requests import prompt_conversation
 
     async def run() -> Any:
         try:
@@ -110,19 +196,23 @@ def classify(
     try:
         result = asyncio.run(run()).as_dict()
     except APIError as exc:
-        _fail(exc.message)
+        die(exc.message)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    conf = "-" if result["confidence"] is None else f"{result['confidence']:.3f}"
-    score = "-" if result["score"] is None else f"{result['score']:.3f}"
+    sys.stdout.write(classification_text(result))
+
+
+def classification_text(result: dict[str, Any]) -> str:
+    """`classify`'s human-readable answer: decision, model, route, confidence, one line per signal, time."""
     lines = [f"decision:   {result['decision']}", f"model:      {result['model']}",
-             f"route:      {result['route'] or '(none)'} (score {score})", f"confidence: {conf}", "signals:"]
+             f"route:      {result['route'] or '(none)'} (score {number(result['score'])})",
+             f"confidence: {number(result['confidence'])}", "signals:"]
     for s in result["signals"]:
-        c = "-" if s["confidence"] is None else f"{s['confidence']:.3f}"
-        lines.append(f"  {'+' if s['matched'] else ' '} {s['type']}:{s['name']}  confidence {c}  {s['ms']:.2f} ms")
+        lines.append(f"  {'+' if s['matched'] else ' '} {s['type']}:{s['name']}  confidence {number(s['confidence'])}  "
+                     f"{s['ms']:.2f} ms")
     lines.append(f"time:       {result['ms']:.2f} ms")
-    sys.stdout.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def register(app: typer.Typer) -> None:

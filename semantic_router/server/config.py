@@ -7,6 +7,7 @@ path (e.g. `decisions[2].rule.and[0].signal`). YAML aliases are refused (no alia
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "ModelConfig",
     "ReasoningFamily",
     "RuleNode",
+    "check_route_references",
     "load_config",
     "loads_config",
     "parse_config",
@@ -228,7 +230,7 @@ class DecisionConfig(_Strict):
     @field_validator("plugins")
     @classmethod
     def _plugins(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from semantic_router.server.plugins import build_plugin
+        from semantic_router.server.act.plugins import build_plugin
 
         for name, options in v.items():
             build_plugin(name, options)  # ValueError names an unknown plugin or bad options
@@ -350,6 +352,17 @@ class GatewayConfig(_Strict):
         return confine(path, self._base_dir, self._root, field)
 
 
+def check_route_references(config: GatewayConfig, route_names: Sequence[str]) -> None:
+    """ConfigError when a decision's rule names a route the router lacks (`route_names`: its routes)."""
+    names = set(route_names)
+    for i, d in enumerate(config.decisions):
+        for sig in d.rule.signals():
+            kind, _, name = sig.partition(":")
+            if kind == "routes" and name not in names:
+                raise ConfigError(f"decisions[{i}].rule: unknown route {name!r} in {sig!r}; "
+                                  f"the router has {sorted(names)}")
+
+
 def _leaves(node: RuleNode, path: str) -> list[tuple[str, str]]:
     """(dotted path, "type:name") of every signal leaf, for error messages."""
     if node.signal is not None:
@@ -431,6 +444,8 @@ def loads_config(text: str | bytes, source: str = "config", base_dir: str | Path
         data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:  # the YAML parser recurses once per level of nesting
+        raise ConfigError(f"{source}: nested too deeply to read") from None
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return parse_config(data, source, base_dir, root)

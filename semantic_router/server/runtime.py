@@ -1,4 +1,5 @@
-"""Runtime: everything a config builds (router, signals, decisions, upstream clients), as one object.
+"""Runtime: everything a config builds, as one object: the decide phase (`Classifier`: router, signals,
+decisions, sessions), the act phase's services (plugins, rewrites, upstream clients) and the ingress keys.
 
 The app holds ONE reference to the current Runtime and every request reads it once at its start, so a reload
 can build a new Runtime off to the side and swap the reference while requests in flight finish on theirs.
@@ -9,57 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from semantic_router import RouteLayer
 from semantic_router.errors import ConfigError, SemanticRouterError
-from semantic_router.server.auth import GatewayKeys
-from semantic_router.server.batching import MicroBatcher
-from semantic_router.server.config import DecisionConfig, GatewayConfig
-from semantic_router.server.decisions import Decider
-from semantic_router.server.plugins import Plugin, PluginEnv, build_plugin
-from semantic_router.server.rewrite import rewrite_id
-from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
-from semantic_router.server.signals import (
-    ContextSignal,
-    Conversation,
-    KeywordSignal,
-    SignalResult,
-    route_results,
-)
-from semantic_router.server.upstream import Upstreams
+from semantic_router.server.act.plugins import Plugin, PluginEnv, build_plugin
+from semantic_router.server.act.rewrite import rewrite_id
+from semantic_router.server.act.upstream import Upstreams
+from semantic_router.server.config import DecisionConfig, GatewayConfig, check_route_references
+from semantic_router.server.decide.batching import MicroBatcher
+from semantic_router.server.decide.classify import Classification, Classifier
+from semantic_router.server.decide.decisions import Decider
+from semantic_router.server.decide.sessions import SessionStore
+from semantic_router.server.ingress.auth import GatewayKeys
+from semantic_router.server.ingress.requests import Conversation
 
 __all__ = ["Classification", "Runtime", "build_layer"]
 
 log = logging.getLogger("semantic_router.server")
-
-
-@dataclass(frozen=True)
-class Classification:
-    """The outcome of classifying one request: decision, model, top route, every signal, timings."""
-
-    decision: DecisionConfig
-    model: str
-    route: str | None
-    score: float | None
-    confidence: float | None
-    signals: list[SignalResult]
-    ms: float
-    matched: bool
-    sticky: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision.name, "model": self.model, "route": self.route, "score": self.score,
-                "confidence": self.confidence, "signals": [s.as_dict() for s in self.signals],
-                "ms": round(self.ms, 4), "sticky": self.sticky}
-
-    def chain(self) -> list[str]:
-        """Models to try in order: the chosen one, then the decision's fallback."""
-        fallback = self.decision.fallback
-        return [self.model] if fallback is None or fallback == self.model else [self.model, fallback]
 
 
 def build_layer(config: GatewayConfig, encoder: Any = None) -> RouteLayer | None:
@@ -99,19 +67,11 @@ class Runtime:
                  keys: GatewayKeys, sessions: SessionStore | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self.layer = layer
-        server = config.server
-        self.batcher = None if layer is None else MicroBatcher(
-            layer, server.batch_window_ms / 1000.0, server.max_batch, enabled=server.batch_window_ms > 0)
-        self.keywords = [KeywordSignal(k) for k in config.signals.keywords]
-        self.contexts = [ContextSignal(c, server.chars_per_token) for c in config.signals.context]
-        self.decider = Decider(config.decisions, config.default_decision, next(iter(config.models)))
+        self.classifier = Classifier(config, layer, sessions, rng)
         self.upstreams = upstreams
         self.keys = keys
-        self.sessions = sessions or SessionStore(config.sessions.ttl_seconds, config.sessions.max_sessions)
         self.plugins: dict[str, list[Plugin]] = {
             d.name: [build_plugin(n, o) for n, o in d.plugins.items()] for d in config.decisions}
-        self.virtual_models = frozenset(config.virtual_models)
-        self.rng = rng or random.Random()
         self._rewrite_ids: dict[tuple[str, str], str] = {}
         self.ready = False
 
@@ -125,13 +85,7 @@ class Runtime:
         elif config.signals.routes is None:
             raise ConfigError("a RouteLayer was given but the config has no signals.routes")
         if layer is not None and config.signals.routes is not None and config.signals.routes.auto_sync is None:
-            names = set(layer.list_route_names())
-            for i, d in enumerate(config.decisions):
-                for sig in d.rule.signals():
-                    kind, _, name = sig.partition(":")
-                    if kind == "routes" and name not in names:
-                        raise ConfigError(f"decisions[{i}].rule: unknown route {name!r} in {sig!r}; "
-                                          f"the router has {sorted(names)}")
+            check_route_references(config, layer.list_route_names())
         keys = GatewayKeys.from_config(config.server, config.resolve)
         return cls(config, layer, Upstreams.from_config(config), keys, **kwargs)
 
@@ -176,67 +130,28 @@ class Runtime:
     def is_configured_model(self, name: str) -> bool:
         return name in self.config.models
 
-    # -- classification -------------------------------------------------------------------------
-    def expect_classification(self) -> None:
-        """Tell the micro-batcher a request is being parsed (it may wait up to its window for it)."""
-        if self.batcher is not None:
-            self.batcher.expect()
+    # -- the decide phase (see decide.classify) -------------------------------------------------------
+    @property
+    def batcher(self) -> MicroBatcher | None:
+        return self.classifier.batcher
 
-    def classification_arriving(self) -> None:
-        """The request announced by `expect_classification` is parsed (classifying now, or not at all)."""
-        if self.batcher is not None:
-            self.batcher.arrived()
+    @property
+    def sessions(self) -> SessionStore:
+        return self.classifier.sessions
 
-    async def signals(self, conversation: Conversation) -> tuple[list[SignalResult], str | None, float | None]:
-        """Every signal's result, plus the top route and its score."""
-        results: list[SignalResult] = []
-        route, score = None, None
-        if self.batcher is not None and self.layer is not None:
-            start = time.perf_counter()
-            choice = await self.batcher.classify_conversation(conversation.user_turns)
-            ms = (time.perf_counter() - start) * 1e3
-            route, score = choice.name, choice.similarity_score
-            results += route_results(choice, self.layer.list_route_names(), ms)
-        results += [k.evaluate(conversation) for k in self.keywords]
-        results += [c.evaluate(conversation) for c in self.contexts]
-        return results, route, score
+    @property
+    def decider(self) -> Decider:
+        return self.classifier.decider
 
-    def pick_model(self, decision: DecisionConfig) -> str:
-        if decision.model is not None:
-            return decision.model
-        models = decision.models or []
-        return self.rng.choices([m.name for m in models], weights=[m.weight for m in models])[0]
+    @property
+    def virtual_models(self) -> frozenset[str]:
+        return self.classifier.virtual_models
 
     async def classify(self, conversation: Conversation, session_id: str | None = None,
                        sticky: bool = False, tenant: str = "anonymous") -> Classification:
-        """Signals -> decision -> model. With `sticky`, a known conversation of `tenant` keeps its decision and
-        model unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
-        start = time.perf_counter()
-        results, route, score = await self.signals(conversation)
-        decided = self.decider.decide({r.key: r for r in results})
-        decision, model, kept = decided.decision, None, False
-        if sticky and self.config.sessions.enabled:
-            lookup, store = conversation_keys(session_id, conversation.system, conversation.user_turns,
-                                              tenant=tenant)
-            previous = self.sessions.get(lookup)
-            clear_switch = decided.matched and decided.confidence >= self.config.sessions.switch_confidence
-            if previous is not None and previous.decision != decision.name and not clear_switch:
-                kept_decision = self.decider.by_name(previous.decision)
-                if kept_decision is not None and previous.model in self.config.models:
-                    decision, model, kept = kept_decision, previous.model, True
-            elif previous is not None and previous.decision == decision.name and previous.model in self.config.models:
-                model = previous.model  # same decision: stay on the same (weighted) model too
-            model = model or self.pick_model(decision)
-            self.sessions.put(store, Sticky(decision.name, model))
-        model = model or self.pick_model(decision)
-        return Classification(decision, model, route, score, decided.confidence if not kept else None, results,
-                              (time.perf_counter() - start) * 1e3, decided.matched, kept)
-
-    async def classify_many(self, conversations: Sequence[Conversation]) -> list[Classification]:
-        """Classify many at once (the micro-batcher encodes them together); no session stickiness."""
-        return list(await asyncio.gather(*(self.classify(c) for c in conversations)))
+        """`Classifier.classify` (the CLI's `classify` and tests call it on the Runtime)."""
+        return await self.classifier.classify(conversation, session_id, sticky, tenant)
 
     async def aclose(self) -> None:
-        if self.batcher is not None:
-            await self.batcher.aclose()
+        await self.classifier.aclose()
         await self.upstreams.aclose()

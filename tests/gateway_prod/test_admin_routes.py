@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from semantic_router.server.cluster import aggregate
+from semantic_router.server.operate.cluster import aggregate
 from tests.server.conftest import example_router, gateway_config, start_gateway
 
 ADMIN = "routes-admin-key"

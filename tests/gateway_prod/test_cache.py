@@ -9,7 +9,7 @@ import uuid
 import pytest
 from prometheus_client import CollectorRegistry
 
-from semantic_router.server.cache import (
+from semantic_router.server.act.cache import (
     Bypass,
     CacheConfig,
     CacheHub,
@@ -17,7 +17,7 @@ from semantic_router.server.cache import (
     MemoryBackend,
     ResponseCache,
 )
-from semantic_router.server.auth import tenant_id
+from semantic_router.server.ingress.auth import tenant_id
 from tests.gateway_prod.conftest import answer, chat
 
 ALICE, BOB = tenant_id("Bearer alice-key"), tenant_id("Bearer bob-key")
@@ -264,7 +264,7 @@ async def test_memory_semantic_lookup_survives_many_stores_and_removals(embed):
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(200, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    from semantic_router.server.cache import Entry
+    from semantic_router.server.act.cache import Entry
 
     for i, v in enumerate(vectors):
         await store.put(Entry(f"k{i}", "s", str(i), {"i": i}, v), ttl=100)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semantic_router.server.cache import assemble_stream, cacheable_answer, replay_sse
+from semantic_router.server.act.cache import assemble_stream, cacheable_answer, replay_sse
 from tests.gateway_prod.conftest import answer
 
 

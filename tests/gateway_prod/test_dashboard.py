@@ -9,8 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from semantic_router.server.admin import COOKIE, AdminKey
-from semantic_router.server.ui import ui_router
+from semantic_router.server.operate.admin import COOKIE, AdminKey
+from semantic_router.server.operate.ui import ui_router
 from tests.gateway_prod.browser import browser_page
 from tests.server.conftest import gateway_config, start_gateway
 

@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from semantic_router import RouteLayer
-from semantic_router.server.admin import AdminKey
-from semantic_router.server.reload import (
+from semantic_router.server.operate.admin import AdminKey
+from semantic_router.server.operate.reload import (
     LeaseMiddleware,
     Reloader,
     RuntimeHolder,

@@ -154,7 +154,7 @@ class Gateway:
 
 
 def start_gateway(config: dict[str, Any], layer: RouteLayer, **kwargs: Any) -> Gateway:
-    from semantic_router.server.app import create_app
+    from semantic_router.server.http import create_app
     from semantic_router.server.runtime import Runtime
 
     runtime = Runtime.build(parse_config(config), layer=layer, **kwargs)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from semantic_router import Route, RouteLayer
-from semantic_router.server.batching import MicroBatcher
+from semantic_router.server.decide.batching import MicroBatcher
 from tests.hash_encoder import HashEncoder
 
 ROUTES = [Route(name="code", utterances=["write a python function", "fix this bug in my code", "refactor the class"]),

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from semantic_router.errors import ConfigError
 from semantic_router.server.config import RuleNode, load_config, parse_config
-from semantic_router.server.decisions import Decider, evaluate_rule
-from semantic_router.server.rewrite import apply_reasoning, apply_system_prompt, rewrite
-from semantic_router.server.sessions import SessionStore, Sticky, conversation_keys
-from semantic_router.server.signals import SignalResult
+from semantic_router.server.decide.decisions import Decider, evaluate_rule
+from semantic_router.server.act.rewrite import apply_reasoning, apply_system_prompt, rewrite
+from semantic_router.server.decide.sessions import SessionStore, Sticky, conversation_keys
+from semantic_router.server.decide.signals import SignalResult
 from tests.server.conftest import EXAMPLE
 
 BASE = {"models": {"m1": {"backends": [{"base_url": "http://127.0.0.1:9/v1"}]},
@@ -200,13 +200,17 @@ def test_cli_classify_readable_json_and_errors(tmp_path):
 
 
 def test_configs_in_the_docs_are_valid():
+    """The reference block of docs/gateway.md and every shipped example (the docs include mom.yaml from its file)."""
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "gateway.md").read_text()
     blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "models:" in b]
-    assert len(blocks) == 2
-    for block in blocks:
+    assert len(blocks) == 1 and '--8<-- "examples/gateway/mom.yaml"' in doc
+    examples = sorted((root / "examples" / "gateway").glob("*.yaml"))
+    assert {p.name for p in examples} >= {"config.yaml", "mom.yaml"}
+    for block in blocks + [p.read_text() for p in examples]:
         cfg = parse_config(yaml.safe_load(block))
         assert cfg.decisions and cfg.default_decision in {d.name for d in cfg.decisions}
 
@@ -218,7 +222,7 @@ def test_missing_server_extra_is_named(monkeypatch):
     from semantic_router.cli import app
 
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
-    with pytest.raises(ImportError, match=r"semantic-router-fast\[server\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[server\]'"):
         server.require_extra()
     with pytest.raises(ImportError, match="prometheus_client"):
         server.create_app  # noqa: B018 - the lazy export checks the extra

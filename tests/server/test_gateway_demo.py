@@ -1,12 +1,14 @@
-"""The README's demo end to end: `semantic-router serve CONFIG --demo-backends` in a subprocess, three prompts."""
+"""The shipped gateway examples end to end: `semantic-router serve EXAMPLE --demo-backends` in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,7 @@ from tests.server.conftest import EXAMPLE
 pytestmark = pytest.mark.slow  # starts the gateway and demo backends as processes
 
 ROOT = Path(__file__).resolve().parents[2]
+MOM = ROOT / "examples" / "gateway" / "mom.yaml"
 
 
 def _free_ports(n):
@@ -30,12 +33,18 @@ def _free_ports(n):
     return ports
 
 
-def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
-    cfg = yaml.safe_load(EXAMPLE.read_text())
-    gw_port, *backend_ports = _free_ports(4)
-    for model, port in zip(cfg["models"].values(), backend_ports):
-        model["backends"][0]["base_url"] = f"http://127.0.0.1:{port}/v1"
-    path = tmp_path / "config.yaml"
+@contextlib.contextmanager
+def demo_gateway(example: Path, tmp_path: Path) -> Iterator[str]:
+    """`semantic-router serve EXAMPLE --demo-backends` in a subprocess, on free ports (each backend's moved, the
+    config otherwise as shipped); yields the gateway's URL once /ready says so."""
+    cfg = yaml.safe_load(example.read_text())
+    backends = sorted({b["base_url"] for m in cfg["models"].values() for b in m["backends"]})
+    gw_port, *backend_ports = _free_ports(1 + len(backends))
+    moved = {url: f"http://127.0.0.1:{port}/v1" for url, port in zip(backends, backend_ports)}
+    for model in cfg["models"].values():
+        for b in model["backends"]:
+            b["base_url"] = moved[b["base_url"]]
+    path = tmp_path / example.name
     path.write_text(yaml.safe_dump(cfg))
     cli = "import sys; from semantic_router.cli import app; sys.argv[0] = 'semantic-router'; app()"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -53,12 +62,25 @@ def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def ask(url: str, model: str, prompt: str) -> httpx.Response:
+    r = httpx.post(url + "/v1/chat/completions", timeout=30, json={
+        "model": model, "messages": [{"role": "user", "content": prompt}]})
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
+    with demo_gateway(EXAMPLE, tmp_path) as url:
         answers = {}
         for prompt in ("write a python function to merge two sorted lists", "what is the integral of x squared",
                        "recommend a good book to read"):
-            r = httpx.post(url + "/v1/chat/completions", timeout=30, json={
-                "model": "auto", "messages": [{"role": "user", "content": prompt}]})
-            assert r.status_code == 200, r.text
+            r = ask(url, "auto", prompt)
             answers[r.headers["x-router-model"]] = r.json()
         assert set(answers) == {"code-model", "math-model", "general-model"}
         for model, body in answers.items():
@@ -66,9 +88,20 @@ def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
         assert answers["math-model"]["echo"]["chat_template_kwargs"] == {"enable_thinking": True}
         stats = httpx.get(url + "/stats").json()
         assert stats["total_requests"] == 3 and stats["models"] == {m: 1 for m in answers}
-    finally:
-        proc.terminate()
-        proc.wait(15)
+
+
+def test_the_mom_example_serves_as_the_guide_says(tmp_path):
+    """examples/gateway/mom.yaml (the guide's "MoM" scenario, included in docs/gateway.md from the file): STEM and
+    "walk me through" go to the reasoner with thinking on, the rest to the general model with thinking off."""
+    cases = {"explain how photosynthesis works in plants": ("stem", "reasoner", True),
+             "walk me through filing my taxes": ("forced-reasoning", "reasoner", True),
+             "what's a good name for a cat": ("everything-else", "general", False)}
+    with demo_gateway(MOM, tmp_path) as url:
+        for prompt, (decision, model, thinking) in cases.items():
+            r = ask(url, "MoM", prompt)
+            assert (r.headers["x-router-decision"], r.headers["x-router-model"]) == (decision, model), prompt
+            echo = r.json()["echo"]
+            assert echo["backend"] == model and echo["chat_template_kwargs"] == {"enable_thinking": thinking}
 
 
 def test_demo_backend_connections_send_without_nagle_delay():

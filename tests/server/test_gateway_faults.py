@@ -214,7 +214,7 @@ def test_model_not_loaded_yet_gives_503_until_ready(fleet, encoder):
     """/health answers at once; /ready and requests say 503 until the router's model is warm."""
     import threading
 
-    from semantic_router.server.app import create_app
+    from semantic_router.server.http import create_app
     from semantic_router.server.config import parse_config
     from semantic_router.server.runtime import Runtime
     from tests.server.conftest import CountingEncoder, make_layer, wait_ready

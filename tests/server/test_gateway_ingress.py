@@ -78,7 +78,7 @@ def test_odd_types_the_gateway_reads_get_a_400_naming_the_field(gateway, fresh, 
 
 
 def test_ordinary_bodies_skip_the_walks_and_valid_text_passes():
-    from semantic_router.server.ingress import MAX_JSON_DEPTH, parse_json
+    from semantic_router.server.ingress.body import MAX_JSON_DEPTH, parse_json
 
     # emoji as escaped surrogate pairs (what ensure_ascii encoders send) are valid text
     assert parse_json(b'{"m":"smile \\ud83d\\ude00"}') == {"m": "smile \U0001f600"}
@@ -112,7 +112,7 @@ def test_a_client_closing_its_socket_mid_body_is_counted_not_logged(gateway, fre
 
 
 def test_an_unexpected_error_is_one_logged_500(fleet, layer, monkeypatch):
-    from semantic_router.server import chat
+    from semantic_router.server.act import chat
 
     monkeypatch.setenv("GW_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
     gw = start_gateway(gateway_config(fleet), layer)

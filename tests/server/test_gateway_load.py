@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from semantic_router.server.batching import MicroBatcher
+from semantic_router.server.decide.batching import MicroBatcher
 from tests.server.conftest import CountingEncoder, make_layer
 
 pytestmark = pytest.mark.slow  # thousands of requests through a real gateway

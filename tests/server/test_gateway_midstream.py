@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from semantic_router.server.app import create_app
+from semantic_router.server.http import create_app
 from semantic_router.server.config import parse_config
 from semantic_router.server.demo import DemoBackend, run_in_thread
 from semantic_router.server.runtime import Runtime

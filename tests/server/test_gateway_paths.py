@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from semantic_router.errors import ConfigError
-from semantic_router.server.app import create_app
-from semantic_router.server.auth import GatewayKeys
+from semantic_router.server.http import create_app
+from semantic_router.server.ingress.auth import GatewayKeys
 from semantic_router.server.config import load_config, parse_config
 from semantic_router.server.demo import run_in_thread
 from semantic_router.server.runtime import Runtime

@@ -1,0 +1,3 @@
+"""Act: rewrite, plugins, response cache, upstream choice and forwarding of a decided request.
+
+Imports ingress/ and decide/ (what it acts on), never operate/."""

@@ -1,0 +1,61 @@
+"""FastAPI dependencies of the gateway's endpoints: the app's state, the ready Runtime (read once per request:
+a reload swaps it, the request keeps its own) and auth (the caller's gateway key -> its tenant, or the admin
+session where the dashboard may stand in for a client)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from semantic_router.server.operate.operations import Operations
+from semantic_router.server.runtime import Runtime
+from semantic_router.server.state import GatewayState
+
+__all__ = ["CallerOrAdmin", "Ops", "ReadyRuntime", "State", "StatsReader", "Tenant"]
+
+
+def gateway(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state
+
+
+def operations(request: Request) -> Operations:
+    ops: Operations = request.app.state.operations
+    return ops
+
+
+State = Annotated[GatewayState, Depends(gateway)]
+Ops = Annotated[Operations, Depends(operations)]
+
+
+def ready_runtime(gw: State) -> Runtime:
+    """The current Runtime; 503 until it is warm."""
+    return gw.require_ready(gw.runtime)
+
+
+ReadyRuntime = Annotated[Runtime, Depends(ready_runtime)]
+
+
+def tenant(request: Request, rt: ReadyRuntime) -> str:
+    """The caller's tenant; 401 unless its gateway key is accepted (the tenant is the key's, never a header's)."""
+    return rt.keys.check(request.headers.get("authorization"))
+
+
+def caller_or_admin(request: Request, rt: ReadyRuntime, ops: Ops) -> None:
+    """A gateway key's holder, or the admin (the dashboard's try box runs on the admin session)."""
+    if not ops.allows_admin(request):
+        rt.keys.check(request.headers.get("authorization"))
+
+
+def stats_reader(request: Request, gw: State, ops: Ops) -> Runtime | None:
+    """The current Runtime (None while none is built: then /stats is open) for a key's holder or the admin."""
+    rt = gw.runtime
+    if rt is not None and not ops.allows_admin(request):
+        rt.keys.check(request.headers.get("authorization"))
+    return rt
+
+
+Tenant = Annotated[str, Depends(tenant)]
+CallerOrAdmin = Depends(caller_or_admin)
+StatsReader = Annotated[Runtime | None, Depends(stats_reader)]

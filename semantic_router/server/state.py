@@ -1,0 +1,99 @@
+"""What the gateway app keeps across reloads (`GatewayState`): the current Runtime, metrics, stats, cache stores.
+
+It is the app's one shared object: the front door reads the current Runtime from it, and it is the `Observer`
+the act phase reports to (so act/ never imports the metrics and stats of operate/).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from semantic_router.server.act.cache import CacheHub, CacheMetrics
+from semantic_router.server.decide.classify import Classification
+from semantic_router.server.ingress.errors import APIError
+from semantic_router.server.operate.metrics import Metrics
+from semantic_router.server.operate.reload import RuntimeHolder
+from semantic_router.server.operate.stats import Stats
+from semantic_router.server.runtime import Runtime
+
+__all__ = ["GatewayState"]
+
+
+class GatewayState:
+    """What the app keeps across reloads: the current Runtime (in a lease-counting holder), metrics, stats
+    and the response-cache stores."""
+
+    def __init__(self, runtime: Runtime | None) -> None:
+        self.holder: RuntimeHolder[Runtime] = RuntimeHolder(None)
+        self.metrics = Metrics()
+        self.stats = Stats()
+        self.cache_metrics = CacheMetrics(self.metrics.registry)
+        self.cache_hub = CacheHub(self.cache_metrics)
+        self.created = int(time.time())
+        self.startup_error: str | None = None
+        if runtime is not None:
+            self.prepare(runtime)
+            self.holder.swap(runtime)
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.holder.current
+
+    def prepare(self, runtime: Runtime) -> Runtime:
+        """Attach a Runtime's plugins to this app's services (before it serves); ConfigError if one refuses."""
+        runtime.bind_plugins(self.metrics.registry, {"cache_hub": self.cache_hub})
+        return runtime
+
+    def swap(self, runtime: Runtime) -> Runtime | None:
+        """Install a prepared Runtime; requests already running keep the one they started with (the old one
+        closes after them). Returns the old."""
+        old = self.holder.swap(runtime)
+        self.metrics.ready.set(1 if runtime.ready else 0)
+        return old
+
+    def require_ready(self, rt: Runtime | None) -> Runtime:
+        if rt is None or not rt.ready:
+            why = f" ({self.startup_error})" if self.startup_error else ""
+            raise APIError(503, f"the router is still loading{why}; retry shortly", code="not_ready")
+        return rt
+
+    # -- observations: the act phase's `Observer` (and the front door's classification) ---------------------
+    def observe_classification(self, c: Classification) -> None:
+        self.metrics.routing_seconds.observe(c.ms / 1e3)
+        for s in c.signals:
+            if s.matched:
+                self.metrics.signal_matches.labels(s.type, s.name).inc()
+
+    def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None:
+        self.metrics.requests.labels(decision, model).inc()
+        self.stats.record(route, decision, model, sticky)
+
+    def record_latency(self, ms: float) -> None:
+        self.stats.record_latency(ms)
+
+    def client_error(self, code: str) -> None:
+        """A request refused with a 4xx (`code`: the error's code or status)."""
+        self.stats.record_client_error()
+        self.metrics.client_errors.labels(code).inc()
+
+    def client_gone(self, phase: str) -> None:
+        """A client that went away: mid-`request` body, waiting for the `upstream`, or mid-`stream` answer."""
+        self.stats.record_client_disconnect(phase)
+        self.metrics.client_disconnects.labels(phase).inc()
+
+    def upstream_error(self, model: str, reason: str) -> None:
+        self.metrics.upstream_errors.labels(model, reason).inc()
+        self.stats.record_upstream_error(reason)
+
+    def observe_ttft(self, model: str, seconds: float) -> None:
+        self.metrics.ttft_seconds.labels(model).observe(seconds)
+        self.stats.record_latency(seconds * 1e3)
+
+    def observe_usage(self, model: str, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        for kind in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(kind)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                self.metrics.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)

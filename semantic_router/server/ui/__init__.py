@@ -1,7 +1,0 @@
-"""The gateway dashboard (`GET /ui`): routes, decisions, live counters and a try-a-prompt box."""
-
-from __future__ import annotations
-
-from semantic_router.server.ui.router import ui_router
-
-__all__ = ["ui_router"]
