@@ -284,8 +284,8 @@ class SemanticRouter:
         else:
             empty = self._empty()
             kept = empty.pop(route_name)
-            self.layer.add(CoreRoute(name=route_name, utterances=refs, metadata=kept["metadata"],
-                                     distance_threshold=kept["distance_threshold"]))
+            self.layer.add(CoreRoute.model_validate({"name": route_name, "utterances": refs, "metadata": kept["metadata"],
+                                                     "distance_threshold": kept["distance_threshold"]}))
             self._set_empty(empty)
             by_text = {u.utterance: u.id for u in self.layer.get_utterances(route_name)}
             ids = [by_text[r] for r in refs]

@@ -84,5 +84,7 @@ class RouteConfigKey:
             self.client.delete(self.key)
 
     def _type(self) -> str:
+        if self.client is None:  # no Redis: nothing is stored
+            return "none"
         kind = self.client.type(self.key)
         return kind.decode() if isinstance(kind, bytes) else str(kind)
