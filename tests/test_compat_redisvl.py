@@ -100,10 +100,11 @@ def test_guide_flow(encoder, where, tmp_path):
         assert one == [refs[0]]
         assert router.get_route_references(keys=[refs[1]["id"]]) == [refs[1]]
         assert router.delete_route_references(route_name="sports") == 5
-        assert "sports" not in router.route_names  # a route without references is removed
+        assert router.route_names == ["technology", "sports", "entertainment"]  # kept, empty, as in RedisVL
+        assert router.get("sports").references == [] and router.to_dict()["routes"][1]["references"] == []
         assert router.delete_route_references(reference_ids=[one[0]["reference_id"]]) == 1
         assert len(router.get_route_references(route_name="technology")) == 4
-        assert router("Lebron James").name is None  # sports is gone
+        assert router("Lebron James").name is None  # sports has no references left
         # clean up
         router.clear()
         assert router.route_names == [] and router(AI) == RouteMatch()
@@ -361,3 +362,16 @@ def test_bad_redis_url_raises_redis_pys_connection_error(encoder):
     with pytest.raises(redis.exceptions.ConnectionError) as caught:
         SemanticRouter(name="bad-url", routes=guide_routes(), vectorizer=encoder, redis_url="redis://127.0.0.1:1")
     assert isinstance(caught.value, IndexBackendError) and "unreachable" in str(caught.value)
+
+
+def test_a_local_model_folder_round_trips_through_to_dict(tmp_path):
+    # RedisVL keeps the model string it was given: a folder (e.g. a local all-mpnet-base-v2) loads again from it
+    from semantic_router.encoders.huggingface import bundled_model_path
+
+    folder = tmp_path / "my-model"
+    folder.symlink_to(bundled_model_path(), target_is_directory=True)
+    router = SemanticRouter(name="local-model", routes=guide_routes(), vectorizer=HFTextVectorizer(str(folder)))
+    data = router.to_dict()
+    assert data["vectorizer"] == {"type": "hf", "model": str(folder)}
+    again = SemanticRouter.from_dict(data)
+    assert again.vectorizer.name == str(folder) and again(AI) == router(AI) and router(AI).name == "technology"

@@ -20,9 +20,12 @@ FACE = {
     "semantic_router.encoders": ["BM25Encoder", "CohereEncoder", "DenseEncoder", "FastEmbedEncoder", "HuggingFaceEncoder",
                                  "OpenAIEncoder", "SparseEncoder", "SparseVector"],
     "semantic_router.index": ["Coordinator", "Hit", "HitBatch", "HybridLocalIndex", "Index", "LeaseToken", "LocalIndex",
-                              "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex"],
+                              "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex", "VECTOR_DTYPES",
+                              "pack_dense"],
     "semantic_router.llms": ["BaseLLM", "LLMError", "LLMS", "OpenAILLM"],
     "semantic_router.schema": ["Message", "RouteChoice", "SparseEmbedding", "SparseVector", "Utterance"],
+    "semantic_router.files": ["atomic_write", "dump_yaml", "read_text_data"],
+    "semantic_router.shared": ["SharedState", "read_shared_state"],
 }
 # Documented packages above the library: their `__all__`.
 ABOVE = {

@@ -178,7 +178,7 @@ def test_hnsw_algorithm(make):
     hits = idx.query(recs[17].dense, top_k=3)
     assert hits[0].id == recs[17].id and hits[0].dense_score == pytest.approx(1.0, abs=1e-4)
     assert idx.describe() | {"count": 60} == {"type": "redis", "dimensions": DIM, "count": 60,
-                                             "name": idx.name, "algorithm": "hnsw"}
+                                             "name": idx.name, "algorithm": "hnsw", "dtype": "float32"}
     assert idx.spec() == {"type": "redis", "url": idx.url, "name": idx.name, "algorithm": "hnsw"}
 
 
@@ -283,3 +283,37 @@ async def test_concurrent_async_queries_wait_for_a_connection_instead_of_failing
         await rl.aclose()
     with pytest.raises(ValueError, match="max_connections"):
         RedisIndex(redis_url, name=name, max_connections=0)
+
+
+@pytest.mark.parametrize("dtype,width", [("float16", 2), ("bfloat16", 2), ("float64", 8)])
+def test_vectors_are_stored_in_the_given_dtype(make, redis_url, dtype, width):
+    idx = make(f"dt-{uuid.uuid4().hex[:6]}", dtype=dtype)
+    recs = records("r", 6)
+    idx.upsert(recs)
+    raw = redis.Redis.from_url(redis_url)
+    assert len(raw.hget(idx.record_prefix + recs[0].id, "dense")) == DIM * width
+    hit = idx.query(recs[2].dense, top_k=1)[0]
+    assert hit.id == recs[2].id and hit.dense_score == pytest.approx(1.0, abs=1e-2)
+    assert idx.describe()["dtype"] == idx.spec()["dtype"] == dtype
+    reopened = RedisIndex(redis_url, name=idx.name)  # no dtype: the stored one
+    assert reopened.dtype == dtype and reopened.query(recs[4].dense, top_k=1)[0].id == recs[4].id
+    stored = {r.id: r.dense for r in reopened.records("r")}
+    np.testing.assert_allclose(stored[recs[0].id], recs[0].dense, atol=1e-2)
+    other = RedisIndex(redis_url, name=idx.name, dtype="float32")  # a mismatch is refused, never misread
+    with pytest.raises(ValueError, match=f"stored as {dtype}, not of dimension {DIM} stored as float32 "
+                                         f"\\(open it with dtype='{dtype}'"):
+        other.query(unit(0))
+    with pytest.raises(ValueError, match="dimension"):
+        other.upsert(records("s"))
+    assert len(other.records()) == 6  # read as stored
+    other.clear()
+    other.upsert(records("s"))  # an empty index is remade in the new type
+    assert other.describe()["dtype"] == "float32" and other.query(unit(1), top_k=1)[0].route == "s"
+    raw.set(idx.meta_key, json.dumps({"dims": DIM, "algorithm": "flat", "schema": 2, "dtype": "int7"}))
+    with pytest.raises(IndexBackendError, match="is corrupt"):  # a layout naming no known type
+        RedisIndex(redis_url, name=idx.name)
+
+
+def test_unknown_dtype_is_refused_before_connecting():
+    with pytest.raises(ValueError, match="vector dtype must be one of .*'float16'.*got 'int8'"):
+        RedisIndex("redis://127.0.0.1:1", name="x", dtype="int8")

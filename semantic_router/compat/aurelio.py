@@ -19,12 +19,11 @@ from typing import Any
 
 from semantic_router import Route, RouteChoice
 from semantic_router import RouteLayer as CoreRouteLayer
-from semantic_router._files import atomic_write
-from semantic_router.config import dump_yaml, read_text_data
+from semantic_router.files import atomic_write, dump_yaml, read_text_data
 from semantic_router.encoders import BM25Encoder, DenseEncoder, HuggingFaceEncoder, SparseEncoder
 from semantic_router.errors import ConfigError, RouteNotFoundError
 from semantic_router.index import Index, LocalIndex
-from semantic_router.router.sync import check_state
+from semantic_router.shared import read_shared_state
 from semantic_router.schema import Utterance
 
 _LAZY = {"OpenAIEncoder": "semantic_router.encoders", "CohereEncoder": "semantic_router.encoders",
@@ -233,9 +232,8 @@ class SemanticRouter(CoreRouteLayer):
     def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
         """aurelio's diff lines `<tag> route: utterance[ | function_schemas | metadata]`: "+" only in the
         index's shared state, "-" only in this router, " " in both (`diff()` gives the structured form)."""
-        coordination = self.index.coordination
-        raw = coordination.read_state() if coordination is not None else None
-        remote = [] if raw is None else check_state(raw).routes
+        state = read_shared_state(self.index)
+        remote = [] if state is None else state.routes
         mine, theirs = _utterance_lines(self.routes, include_metadata), _utterance_lines(remote, include_metadata)
         return [f"{'+' if line not in mine else '-' if line not in theirs else ' '} {line}"
                 for line in sorted(mine | theirs)]

@@ -16,13 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from semantic_router import Route as CoreRoute
 from semantic_router.encoders import DenseEncoder, HuggingFaceEncoder
+from semantic_router.index import VECTOR_DTYPES, pack_dense
 
 __all__ = ["Route", "RouteMatch", "RoutingConfig", "DistanceAggregationMethod", "HFTextVectorizer",
            "DEFAULT_MODEL", "DistanceThreshold", "to_core_route", "from_core_route", "check_distance",
-           "core_aggregation", "as_encoder", "vectorizer_dict"]
+           "core_aggregation", "as_encoder", "vectorizer_dict", "check_redisvl_dtype", "vector_dtype"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the bundled model (RedisVL defaults to all-mpnet-base-v2)
 HF_TYPES = ("hf", "huggingface")  # vectorizer types that name a Hugging Face model
+REDISVL_DTYPES = ("bfloat16", "float16", "float32", "float64", "int8", "uint8")  # RedisVL's VectorDataType
 
 DistanceThreshold = Annotated[float, Field(strict=False, gt=0.0, le=2.0)]
 _DISTANCE = TypeAdapter(DistanceThreshold)
@@ -141,41 +143,62 @@ def from_core_route(route: CoreRoute, default_similarity: float) -> Route:
 
 
 # -- vectorizers -----------------------------------------------------------------------------
+def check_redisvl_dtype(dtype: Any) -> str:
+    """A vector dtype, checked as RedisVL checks it (its message); int8/uint8, which RedisVL accepts,
+    are refused: unit vectors cast to integers are all but zero (use float16 or bfloat16 to halve storage)."""
+    if not isinstance(dtype, str) or dtype.lower() not in REDISVL_DTYPES:
+        raise ValueError(f"Invalid data type: {dtype}. Supported types are: {list(REDISVL_DTYPES)}")
+    if dtype.lower() not in VECTOR_DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported: normalised embeddings cast to integers lose almost "
+                         f"everything; use one of {sorted(VECTOR_DTYPES)} (float16 or bfloat16 halve the storage)")
+    return dtype.lower()
+
+
+def vector_dtype(encoder: Any) -> str:
+    """The dtype an encoder's vectors are stored in: an HFTextVectorizer's own, float32 for the others."""
+    return str(getattr(encoder, "dtype", "float32"))
+
+
 class HFTextVectorizer(HuggingFaceEncoder):
     """RedisVL's `HFTextVectorizer(model=...)`: this library's HuggingFaceEncoder with RedisVL's
     vectorizer API (`embed`, `embed_many`, `dims`, `type == "hf"`; the model name is `name`, as
     `model` is the loaded model here).
 
     Without `model` it is the bundled all-MiniLM-L6-v2 (offline), not RedisVL's all-mpnet-base-v2;
-    `model` may be a local folder of any sentence-transformers model (docs/migration.md)."""
+    `model` may be a local folder of any sentence-transformers model (docs/migration.md). `dtype`
+    is the type of `as_buffer` bytes and of the router's stored vectors, as in RedisVL."""
 
     type = "hf"
 
-    def __init__(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> None:
-        path = Path(model)
-        if path.is_dir():  # a local copy of RedisVL's default model (or any other), used offline
-            kwargs.setdefault("model_path", path)
-            model = path.name
-        super().__init__(name=model, **kwargs)
+    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "float32", **kwargs: Any) -> None:
+        self.dtype = check_redisvl_dtype(dtype)
+        if Path(model).is_dir():  # a local copy of RedisVL's default model (or any other), used offline;
+            kwargs.setdefault("model_path", model)  # its name stays the path, so to_dict/from_dict find it again
+        super().__init__(name=str(model), **kwargs)
 
     @property
     def dims(self) -> int:
         return self.dimensions
 
     def embed(self, text: str, preprocess: Any = None, as_buffer: bool = False, **kwargs: Any) -> list[float] | bytes:
-        """One text's vector (a float32 buffer with `as_buffer=True`), as RedisVL returns it."""
+        """One text's vector (bytes of `dtype` with `as_buffer=True`), as RedisVL returns it."""
         if not isinstance(text, str):
             raise TypeError("Must pass in a str value to embed.")
-        return self.embed_many([text], preprocess, as_buffer=as_buffer)[0]
+        return self.embed_many([text], preprocess, as_buffer=as_buffer, **kwargs)[0]
 
     def embed_many(self, texts: list[str], preprocess: Any = None, batch_size: int = 10, as_buffer: bool = False,
                    **kwargs: Any) -> list[list[float]] | list[bytes]:
         """Vectors of several texts, in order."""
         if not isinstance(texts, list):
             raise TypeError("Must pass in a list of str values to embed.")
+        dtype = self.dtype
+        if "dtype" in kwargs:  # deprecated in RedisVL too
+            warnings.warn("Argument dtype is deprecated and will be removed in the next major release.",
+                          DeprecationWarning, stacklevel=2)
+            dtype = check_redisvl_dtype(kwargs.pop("dtype"))
         items = [preprocess(t) for t in texts] if preprocess else texts
         vectors = self.encode(items)
-        return [v.tobytes() for v in vectors] if as_buffer else vectors.tolist()
+        return [pack_dense(v, dtype) for v in vectors] if as_buffer else vectors.tolist()
 
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "type": HuggingFaceEncoder.type}  # configs name this library's encoder
@@ -186,17 +209,15 @@ def as_encoder(vectorizer: Any) -> DenseEncoder:
 
     Accepts None (bundled model), one of this library's DenseEncoders, a RedisVL vectorizer dict
     `{"type": "hf", "model": ...}`, or an object with `type == "hf"` and a `model` name (a RedisVL
-    HFTextVectorizer). Anything else (remote vectorizers) raises a TypeError saying what to pass."""
+    HFTextVectorizer), with its `dtype`. Anything else (remote vectorizers) raises a TypeError saying what to pass."""
     if vectorizer is None:
         return HFTextVectorizer()
     if isinstance(vectorizer, DenseEncoder):
         return vectorizer
-    if isinstance(vectorizer, dict):
-        kind, model = vectorizer.get("type"), vectorizer.get("model")
-    else:
-        kind, model = getattr(vectorizer, "type", None), getattr(vectorizer, "model", None)
+    get = vectorizer.get if isinstance(vectorizer, dict) else lambda key: getattr(vectorizer, key, None)
+    kind, model = get("type"), get("model")
     if kind in HF_TYPES and isinstance(model, str) and model:
-        return HFTextVectorizer(model)
+        return HFTextVectorizer(model, dtype=get("dtype") or "float32")
     raise TypeError(
         f"unsupported vectorizer {vectorizer!r:.120}: only Hugging Face vectorizers (type 'hf') map to this "
         "library; for other providers pass one of semantic_router.encoders (e.g. OpenAIEncoder(), CohereEncoder())"

@@ -1,5 +1,6 @@
 """Index backends: one file each, all behind the `Index` contract in `base` (records and search); the
-shared ones also implement `Coordinator` (`coordination`: shared state, fenced writes, the writers' lock)."""
+shared ones also implement `Coordinator` (`coordination`: shared state, fenced writes, the writers' lock).
+`VECTOR_DTYPES` and `pack_dense` are the byte layouts a backend may store dense vectors in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from semantic_router.index.base import Hit, HitBatch, Index, Record
 from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.local import LocalIndex
+from semantic_router.vectors import VECTOR_DTYPES, pack_dense
 
 _LAZY = {
     "RedisIndex": "semantic_router.index.redis",
@@ -19,7 +21,7 @@ _LAZY = {
 HybridLocalIndex = LocalIndex  # aurelio's name: LocalIndex stores sparse vectors too
 
 __all__ = ["Coordinator", "Hit", "HitBatch", "HybridLocalIndex", "Index", "LeaseToken", "LocalIndex", "PineconeIndex",
-           "PostgresIndex", "QdrantIndex", "Record", "RedisIndex"]
+           "PostgresIndex", "QdrantIndex", "Record", "RedisIndex", "VECTOR_DTYPES", "pack_dense"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 
 from semantic_router.errors import IndexBackendError
 from semantic_router.index.base import Record
-from semantic_router.vectors import SparseVector
+from semantic_router.vectors import VECTOR_DTYPES, SparseVector, pack_dense, unpack_dense
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
 TAG_FIELD = "rt"
@@ -87,27 +87,41 @@ return #KEYS
 """
 
 
-def write_command(prefix: str, records: Sequence[Record]) -> tuple[Any, ...]:
-    """The EVAL of `WRITE_RECORDS` storing `records` under key prefix `prefix`."""
+def write_command(prefix: str, records: Sequence[Record], dtype: str = "float32") -> tuple[Any, ...]:
+    """The EVAL of `WRITE_RECORDS` storing `records` under key prefix `prefix`, vectors as `dtype`."""
     keys: list[str] = []
     argv: list[Any] = [len(CORE_FIELDS)]
     for r in records:
-        fields = record_args(r)
+        fields = record_args(r, dtype)
         lacking = [f for f in OPTIONAL_FIELDS if getattr(r, f) is None]
         keys.append(prefix + r.id)
         argv += (len(fields), len(lacking), *fields, *lacking)
     return ("EVAL", WRITE_RECORDS, len(keys), *keys, *argv)
 
 
-def record_args(r: Record) -> tuple[Any, ...]:
+def record_args(r: Record, dtype: str = "float32") -> tuple[Any, ...]:
     """The hash fields stored for a record (its route tag included), as HSET's field, value, ... list."""
     args: tuple[Any, ...] = ("id", r.id, "route", r.route, TAG_FIELD, route_tag(r.route), "utterance", r.utterance,
-                             "dense", r.dense.tobytes())
+                             "dense", pack_dense(r.dense, dtype))
     if r.sparse is not None:
         args += ("sparse", json.dumps({str(k): v for k, v in r.sparse.to_dict().items()}))
     if r.metadata is not None:
         args += ("metadata", json.dumps(r.metadata))
     return args
+
+
+def stored_dtype(meta: dict[str, Any]) -> str:
+    """The vector type of the FT index `meta` describes (indexes made before dtypes hold float32)."""
+    return str(meta.get("dtype", "float32"))
+
+
+def check_layout(name: str, meta: dict[str, Any], dims: int, dtype: str) -> None:
+    """A ValueError unless the FT index `meta` describes holds vectors of `dims` stored as `dtype`."""
+    held = (meta["dims"], stored_dtype(meta))
+    if held != (dims, dtype):
+        hint = f" (open it with dtype={held[1]!r} or without dtype)" if held[1] != dtype else ""
+        raise ValueError(f"Redis index {name!r} holds vectors of dimension {held[0]} stored as {held[1]}, "
+                         f"not of dimension {dims} stored as {dtype}{hint}")
 
 
 def corrupt(key: str, why: str) -> IndexBackendError:
@@ -116,9 +130,9 @@ def corrupt(key: str, why: str) -> IndexBackendError:
                              "copy is the truth (auto_sync='local')")
 
 
-def hash_record(raw: dict[Any, Any], key: str, record_id: str) -> Record:
-    """The record a stored hash holds; IndexBackendError naming the key when it is corrupt (a field
-    missing, an id not its key's, a vector truncated, NaN, infinite or zero, JSON that is not)."""
+def hash_record(raw: dict[Any, Any], key: str, record_id: str, dtype: str = "float32") -> Record:
+    """The record a stored hash holds, its vector stored as `dtype`; IndexBackendError naming the key when
+    it is corrupt (a field missing, an id not its key's, a vector truncated, NaN, infinite or zero, JSON that is not)."""
     f = {text(k): v for k, v in raw.items()}
     missing = [n for n in ("id", "route", "utterance", "dense") if n not in f]
     if missing:
@@ -126,9 +140,9 @@ def hash_record(raw: dict[Any, Any], key: str, record_id: str) -> Record:
     if text(f["id"]) != record_id:
         raise corrupt(key, f"its id field is {text(f['id'])!r:.60}")
     blob = f["dense"]
-    if not isinstance(blob, bytes) or not blob or len(blob) % 4:
+    if not isinstance(blob, bytes) or not blob or len(blob) % np.dtype(VECTOR_DTYPES[dtype]).itemsize:
         raise corrupt(key, f"a vector of {len(blob)} bytes")
-    dense = np.frombuffer(blob, dtype=np.float32).copy()
+    dense = unpack_dense(blob, dtype)
     if not (np.isfinite(dense).all() and dense.any()):
         raise corrupt(key, "its vector is NaN, infinite or zero")
     try:
@@ -142,7 +156,7 @@ def hash_record(raw: dict[Any, Any], key: str, record_id: str) -> Record:
 
 
 def parse_layout(raw: Any, key: str) -> dict[str, Any] | None:
-    """The FT index layout stored in the meta key ({dims, algorithm, schema}), None when absent;
+    """The FT index layout stored in the meta key ({dims, algorithm, schema, dtype}), None when absent;
     IndexBackendError naming the key when it holds anything else."""
     if raw is None:
         return None
@@ -151,7 +165,7 @@ def parse_layout(raw: Any, key: str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         meta = None
     dims = meta.get("dims") if isinstance(meta, dict) else None
-    if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1:
+    if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1 or stored_dtype(meta) not in VECTOR_DTYPES:
         raise IndexBackendError(f"Redis key {key!r} is corrupt (expected the FT index layout {{dims, algorithm, "
-                                f"schema}}, got {raw!r:.80}); delete it and the FT index, or the whole index")
+                                f"schema, dtype}}, got {raw!r:.80}); delete it and the FT index, or the whole index")
     return meta

@@ -4,9 +4,9 @@ Needs Redis 8 (query engine built in) or Redis Stack 7.2+. Keys of one router li
 P = ``sr:<name>:`` (the name percent-encoded, so it holds no ``:`` and router ``a`` never
 sees router ``a-b`` or ``a:x``):
 
-    P rec:<id>   hash: id, route, rt (route tag), utterance, dense (float32 bytes), sparse/metadata (JSON)
-    P idx        FT index over ``P rec:`` (rt TAG, dense VECTOR FLOAT32 COSINE), made lazily
-    P meta       JSON {dims, algorithm, schema} of that FT index
+    P rec:<id>   hash: id, route, rt (route tag), utterance, dense (bytes of `dtype`), sparse/metadata (JSON)
+    P idx        FT index over ``P rec:`` (rt TAG, dense VECTOR <dtype> COSINE), made lazily
+    P meta       JSON {dims, algorithm, schema, dtype} of that FT index
     P state      the shared router state (JSON);  P lock: the writers' lease lock
 
 Route filters search ``rt``, the hex SHA-256 of the route name, so every name a Route accepts
@@ -54,12 +54,14 @@ from semantic_router.index._redis_wire import (
     TAG_FIELD,
     WRITE_BATCH,
     WRITE_WINDOW,
+    check_layout,
     corrupt,
     hash_record,
     info_field,
     parse_layout,
     parse_search,
     route_tag,
+    stored_dtype,
     tag_filter,
     text,
     write_command,
@@ -67,7 +69,7 @@ from semantic_router.index._redis_wire import (
 from semantic_router.index.base import Hit, HitBatch, Index, Record
 from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
-from semantic_router.vectors import SparseVector
+from semantic_router.vectors import SparseVector, check_vector_dtype, pack_dense
 
 with extra("redis", "RedisIndex"):
     import redis
@@ -135,6 +137,7 @@ class RedisIndex(Index, Coordinator):
         client: redis.Redis | None = None, prefix: str | None = None, *, aclient: redis.asyncio.Redis | None = None,
         lock_lease: float = 10.0, retries: int = 4, socket_timeout: float = 5.0, connect_timeout: float = 2.0,
         hnsw_m: int = 16, hnsw_ef_construction: int = 200, max_connections: int = 64, pool_timeout: float = 10.0,
+        dtype: str | None = None,
     ) -> None:
         """Connect and PING (failing fast with IndexBackendError); the FT index is made on first upsert.
 
@@ -144,10 +147,13 @@ class RedisIndex(Index, Coordinator):
         ones wait for a free connection, up to `pool_timeout` s (redis-py's default async pool
         refuses them at its cap instead). A given `client` must not decode responses; it and
         `aclient` are used as configured (their own retry policy and pool) and are not closed by `close()`.
+        `dtype` is the type vectors are stored in (float32, float16, float64, bfloat16); None: the
+        stored index's, float32 for a new one.
         """
         check_int(max_connections, "max_connections", 1)
         if algorithm.lower() not in ("flat", "hnsw"):
             raise ValueError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
+        given_dtype = None if dtype is None else check_vector_dtype(dtype)
         self.url, self.name, self.algorithm = url, name, algorithm.lower()
         self.safe_url = strip_password(url)
         base = prefix if prefix is not None else f"sr:{quote(name, safe='-_.~')}:"
@@ -179,7 +185,9 @@ class RedisIndex(Index, Coordinator):
             self._client.ping()
         except redis.exceptions.RedisError as exc:
             raise self._unreachable(exc) from exc
-        self._migrate()
+        meta = self._meta()
+        self.dtype = given_dtype or stored_dtype(meta or {})
+        self._migrate(meta)
 
     @property
     def is_remote(self) -> bool:
@@ -187,7 +195,13 @@ class RedisIndex(Index, Coordinator):
 
     def spec(self) -> dict[str, Any]:
         out = {"type": self.type, "url": self.safe_url, "name": self.name, "algorithm": self.algorithm}
+        out = {**out, "dtype": self.dtype} if self.dtype != "float32" else out
         return {**out, "prefix": self.prefix} if self._custom_prefix else out
+
+    @property
+    def client(self) -> redis.Redis:
+        """The redis-py client this index talks through (bytes replies)."""
+        return self._client
 
     # -- round trips ----------------------------------------------------------------------------
     def _unreachable(self, exc: Exception) -> IndexBackendError:
@@ -247,36 +261,34 @@ class RedisIndex(Index, Coordinator):
         (raw,) = self._run([("GET", self.meta_key)])
         return parse_layout(raw, self.meta_key)
 
-    def _info(self) -> tuple[int | None, int]:
-        """(dimensions stored in meta, number of indexed records) in one round trip."""
+    def _info(self) -> tuple[dict[str, Any], int]:
+        """(the FT index's layout, {} if none; number of indexed records) in one round trip."""
         raw, info = self._run([("GET", self.meta_key), ("FT.INFO", self.index_name)], lenient=True)
         count = 0 if info is None else int(info_field(info, "num_docs") or 0)
-        meta = parse_layout(raw, self.meta_key)
-        return (None if meta is None else meta["dims"]), count
+        return parse_layout(raw, self.meta_key) or {}, count
 
-    def _create(self, dims: int, drop: bool) -> None:
+    def _create(self, dims: int, drop: bool, dtype: str) -> None:
         """(Re)make the FT index (dropping it keeps its records) and record its layout in meta."""
         algo = ("FLAT", 6) if self.algorithm == "flat" else ("HNSW", 6 + len(self._hnsw))
-        params = ("TYPE", "FLOAT32", "DIM", dims, "DISTANCE_METRIC", "COSINE") + (
+        params = ("TYPE", dtype.upper(), "DIM", dims, "DISTANCE_METRIC", "COSINE") + (
             self._hnsw if self.algorithm == "hnsw" else ())
         cmds: list[Cmd] = [("FT.DROPINDEX", self.index_name)] if drop else []
         cmds += [
             ("FT.CREATE", self.index_name, "ON", "HASH", "PREFIX", 1, self.record_prefix, "SCHEMA",
              TAG_FIELD, "TAG", "CASESENSITIVE", "dense", "VECTOR", *algo, *params),
-            ("SET", self.meta_key, json.dumps({"dims": dims, "algorithm": self.algorithm, "schema": _SCHEMA})),
+            ("SET", self.meta_key, json.dumps({"dims": dims, "algorithm": self.algorithm, "schema": _SCHEMA, "dtype": dtype})),
         ]
         self._run(cmds, lenient=True)
 
-    def _migrate(self) -> None:
+    def _migrate(self, meta: dict[str, Any] | None) -> None:
         """Bring an FT index made before route tags (schema 1) up to date: tag every record, remake
         the index. Idempotent, so two processes opening it at once both succeed."""
-        meta = self._meta()
         if meta is None or meta.get("schema") == _SCHEMA:
             return
         keys = self._keys()
         routes = self._run([("HGET", k, "route") for k in keys])
         self._run([("HSET", k, TAG_FIELD, route_tag(text(r))) for k, r in zip(keys, routes) if r is not None])
-        self._create(int(meta["dims"]), drop=True)
+        self._create(int(meta["dims"]), drop=True, dtype=stored_dtype(meta))
         indexing = Retrying(stop=stop_after_delay(120), wait=wait_fixed(0.05), retry=retry_if_result(bool),
                             retry_error_callback=lambda _state: False)
         indexing(lambda: self._indexing())  # remade over existing hashes, the index fills in the background
@@ -316,15 +328,15 @@ class RedisIndex(Index, Coordinator):
         if not records:
             return
         dims = batch_dims(records)
-        stored, count = self._info()
-        if stored != dims:
+        meta, count = self._info()
+        if (meta.get("dims"), stored_dtype(meta)) != (dims, self.dtype):
             if count:
-                raise ValueError(f"records for route {records[0].route!r} have dimension {dims}, index holds {stored}")
-            self._create(dims, drop=stored is not None)
+                check_layout(self.name, meta, dims, self.dtype)
+            self._create(dims, drop=bool(meta), dtype=self.dtype)
         unique = list({r.id: r for r in records}.values())  # last write of an id wins
         batches = [unique[lo:lo + WRITE_BATCH] for lo in range(0, len(unique), WRITE_BATCH)]
         try:
-            replies = stream(self._client, batches, lambda batch: write_command(self.record_prefix, batch),
+            replies = stream(self._client, batches, lambda batch: write_command(self.record_prefix, batch, self.dtype),
                              chunk=1, window=WRITE_WINDOW)  # each batch is one command, sent on its own
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
@@ -341,9 +353,11 @@ class RedisIndex(Index, Coordinator):
 
     def records(self, route: str | None = None) -> list[Record]:
         keys = self._keys(route)
-        raws = self._run([("HGETALL", k) for k in keys])
+        meta, *raws = self._run([("GET", self.meta_key)] + [("HGETALL", k) for k in keys])
+        layout = parse_layout(meta, self.meta_key)
+        dtype = stored_dtype(layout) if layout else self.dtype  # as stored, whatever was given
         n = len(self.record_prefix)
-        return [hash_record(raw, k, k[n:]) for k, raw in zip(keys, raws) if raw]  # {} if deleted meanwhile
+        return [hash_record(raw, k, k[n:], dtype) for k, raw in zip(keys, raws) if raw]  # {} if deleted meanwhile
 
     def ids(self, route: str | None = None) -> list[str]:
         n = len(self.record_prefix)
@@ -357,9 +371,10 @@ class RedisIndex(Index, Coordinator):
         return self.describe()["dimensions"]
 
     def describe(self) -> dict[str, Any]:
-        dims, count = self._info()
-        return {"type": self.type, "dimensions": dims if count else None, "count": count,
-                "name": self.name, "algorithm": self.algorithm}
+        """What is stored; `dtype` is the stored FT index's vector type (None: no FT index yet)."""
+        meta, count = self._info()
+        return {"type": self.type, "dimensions": meta.get("dims") if count else None, "count": count,
+                "name": self.name, "algorithm": self.algorithm, "dtype": stored_dtype(meta) if meta else None}
 
     def _wipe(self, drop: bool) -> None:
         keys = self._keys()
@@ -390,7 +405,7 @@ class RedisIndex(Index, Coordinator):
         fields = ("id", "route", "utterance", "__score") + (("sparse",) if hybrid else ())
         cmds: list[Cmd] = [("GET", self.meta_key)] + [
             ("FT.SEARCH", self.index_name, f"{flt}=>[KNN {k} @dense $vec AS __score]", "PARAMS", 2, "vec",
-             row.tobytes(), "SORTBY", "__score", "ASC", "RETURN", len(fields), *fields, "LIMIT", 0, k, "DIALECT", 2)
+             pack_dense(row, self.dtype), "SORTBY", "__score", "ASC", "RETURN", len(fields), *fields, "LIMIT", 0, k, "DIALECT", 2)
             for row in q
         ]
 
@@ -398,9 +413,7 @@ class RedisIndex(Index, Coordinator):
             meta = parse_layout(self._check(replies[0], cmds[0], False), self.meta_key)
             if meta is None:  # no FT index yet
                 return empty
-            dims = meta["dims"]
-            if dims != q.shape[1]:
-                raise ValueError(f"query vector has dimension {q.shape[1]}, index holds {dims}")
+            check_layout(self.name, meta, q.shape[1], self.dtype)
             rows = []
             for i, (raw, cmd) in enumerate(zip(replies[1:], cmds[1:])):
                 reply = self._check(raw, cmd, True)  # None: the FT index vanished (dropped meanwhile)
