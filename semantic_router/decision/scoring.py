@@ -20,11 +20,10 @@ def cosines(scores: Floats) -> Floats:
     """Cosine similarities of unit vectors clipped to [-1, 1], where they belong: float32 dot products land an ulp
     or two outside (a query equal to an utterance scored 1.0000001). Padding (-inf) and NaN are kept; scores
     already in range come back as they are (no copy on the routing path)."""
-    finite = np.isfinite(scores)
-    if not ((scores > 1.0).any() or ((scores < -1.0) & finite).any()):
+    if scores.size == 0 or (scores.max() <= 1.0 and scores.min() >= -1.0):  # two reductions, no temporaries
         return scores
-    out = np.minimum(scores, 1.0)
-    return np.maximum(out, -1.0, out=out, where=finite)
+    out = np.minimum(scores, 1.0)  # NaN stays NaN; padding (-inf) is not raised to -1 below
+    return np.maximum(out, -1.0, out=out, where=np.isfinite(scores))
 
 
 def fuse(dense: Floats, sparse: Floats | None, alpha: float) -> Floats:
