@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import subprocess
@@ -94,14 +95,18 @@ def test_serve_with_demo_backends_sends_three_prompts_to_three_models(tmp_path):
 def assert_idle_connection_outlives_client_keep_alive(url: str) -> None:
     """`serve` keeps an idle connection open longer than clients do (httpx and the OpenAI SDK: 5 s). With
     uvicorn's default (also 5 s) the server closed connections clients were about to reuse: ReadError under load."""
-    port = int(url.rsplit(":", 1)[1])
-    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        conn.request("GET", "/health")
+        first = conn.getresponse()
+        assert first.status == 200 and first.read() == b'{"status":"ok"}'
+        sock = conn.sock
         time.sleep(6.5)  # idle past a 5 s keep-alive
-        s.sendall(request)
-        assert s.recv(4096).startswith(b"HTTP/1.1 200")  # b"" (closed by the server) before the fix
+        conn.request("GET", "/health")  # RemoteDisconnected before the fix: the server had closed it
+        second = conn.getresponse()
+        assert second.status == 200 and second.read() == b'{"status":"ok"}' and conn.sock is sock  # same connection
+    finally:
+        conn.close()
 
 
 def test_the_mom_example_serves_as_the_guide_says(tmp_path):
