@@ -228,6 +228,23 @@ def chat(url: str, prompt: str) -> httpx.Response:
                                                          {"role": "user", "content": prompt}]})
 
 
+def test_config_watch_waits_for_an_unreachable_gateway_and_refuses_bad_settings(tmp_path, monkeypatch, capsys):
+    watch_module = load_module(DEPLOY / "docker" / "config_watch.py", "config_watch")
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    watch = watch_module.Watcher(config, f"http://127.0.0.1:{free_port()}", "key", timeout=2)
+    assert watch.tick() == "same"
+    config.write_text("a: 2\n")
+    assert watch.tick() == "retry" and watch.tick() == "retry", "a change stays pending until the gateway answers"
+    assert watch.reloads == 0
+    monkeypatch.delenv("SR_NO_SUCH_KEY", raising=False)
+    assert watch_module.main(["--file", str(config), "--key-env", "SR_NO_SUCH_KEY"]) == 2
+    assert capsys.readouterr().err.strip() == "error: $SR_NO_SUCH_KEY holds no admin key"
+    monkeypatch.setenv("SR_SOME_KEY", "k")
+    assert watch_module.main(["--file", str(config), "--key-env", "SR_SOME_KEY", "--interval", "0"]) == 2
+    assert "--interval must be > 0" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_pod_serves_without_torch_and_hot_reloads_its_configmap(pod):
     url, mount, cfg, cache = pod

@@ -36,10 +36,9 @@ def digest(path: Path) -> str | None:
         return None
 
 
-def request(url: str, key: str, method: str, timeout: float) -> tuple[int, dict[str, object]]:
-    """(status, JSON body) of one admin call; status 0 when the gateway could not be reached."""
-    req = urllib.request.Request(url, data=b"" if method == "PUT" else None, method=method,
-                                 headers={"Authorization": f"Bearer {key}"})
+def put_reload(url: str, key: str, timeout: float) -> tuple[int, dict[str, object]]:
+    """(status, JSON body) of an empty `PUT /admin/config` (re-read the file); status 0 when unreachable."""
+    req = urllib.request.Request(url, data=b"", method="PUT", headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the operator's own URL
             return resp.status, json.loads(resp.read() or b"{}")
@@ -69,7 +68,7 @@ class Watcher:
             return "retry"
         if now == self.seen:
             return "same"
-        status, body = request(self.url, self.key, "PUT", self.timeout)
+        status, body = put_reload(self.url, self.key, self.timeout)
         if status == 200:
             self.seen, self.reloads = now, self.reloads + 1
             log.info("config reloaded: version %s", body.get("version"))
