@@ -7,10 +7,14 @@ serve`. The Envoy resources are checked in tests/test_deploy_envoy.py, the image
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
+import sys
+import time
 
 import click
+import httpx
 import kubernetes_validate
 import pytest
 import typer
@@ -29,6 +33,7 @@ from tests.deploy_files import (
     kustomization,
     manifests,
 )
+from tests.redis_server import free_port
 
 BUILTIN_GROUPS = ("v1", "apps/v1", "autoscaling/v2", "policy/v1")
 BUILTIN = [(where, d) for where, d in manifests() if d["apiVersion"] in BUILTIN_GROUPS]
@@ -222,3 +227,33 @@ def test_replicas_share_the_redis_service_and_scale():
     hpa = find("HorizontalPodAutoscaler", "semantic-router")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "semantic-router"}
     assert hpa["spec"]["minReplicas"] >= 2 and "cpu" in container(deployment(), "router")["resources"]["requests"]
+
+
+@pytest.mark.slow  # ~10 s: a Python process importing the server stack
+def test_the_demo_model_command_serves_a_stand_in():
+    """The demo Deployments' command, run here on a loopback port: a chat completion names the model."""
+    model = find("Deployment", "qwen3-8b")
+    command = container(model, "model")["command"]
+    assert command[:2] == ["python", "-c"] and "host='0.0.0.0', port=8000" in command[2]
+    port = free_port()
+    code = command[2].replace("host='0.0.0.0', port=8000", f"host='127.0.0.1', port={port}")
+    env = {**os.environ, "PYTHONPATH": str(BASE.parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "the stand-in did not start"
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=5, json={
+                    "model": "qwen3-8b", "messages": [{"role": "user", "content": "hi"}],
+                    "chat_template_kwargs": {"enable_thinking": True}})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.json()["echo"]["model"] == "qwen3-8b"
+        assert answer.json()["echo"]["chat_template_kwargs"] == {"enable_thinking": True}
+    finally:
+        proc.terminate()
+        proc.wait(15)
