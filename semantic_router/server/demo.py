@@ -238,7 +238,7 @@ def _response_events(body: dict[str, Any], text: str, name: str) -> list[Any]:
     rid, mid = f"resp_{name}{time.monotonic_ns()}", f"msg_{name}{time.monotonic_ns()}"
     message = {"type": "message", "id": mid, "status": "completed", "role": "assistant",
                "content": [{"type": "output_text", "text": text, "annotations": []}]}
-    base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": body.get("model"),
+    base: dict[str, Any] = {"id": rid, "object": "response", "created_at": int(time.time()), "model": body.get("model"),
             "instructions": body.get("instructions"), "reasoning": body.get("reasoning"), "tools": [],
             "tool_choice": "auto", "parallel_tool_calls": True}
     usage = {"input_tokens": 10, "output_tokens": len(text.split()), "total_tokens": 10 + len(text.split()),
