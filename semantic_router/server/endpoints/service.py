@@ -39,6 +39,7 @@ async def stats(gw: State, ops: Ops, rt: StatsReader) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if rt is not None:
         extra["sessions"] = len(rt.sessions)
+        extra["backends"] = rt.upstreams.health()
         if rt.batcher is not None:
             extra["classifier"] = {"batches": rt.batcher.batches, "items": rt.batcher.items}
     return await ops.stats_extra(gw.stats.snapshot(extra))
