@@ -17,8 +17,9 @@ router = APIRouter()
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health(ops: Ops) -> dict[str, Any]:
+    """Alive, and which config runs (its hash; with a shared config its version, and a version it could not apply)."""
+    return {"status": "ok", "config": ops.config_status(False)}
 
 
 @router.get("/ready")
