@@ -1,6 +1,7 @@
 """Two real gateway processes (uvicorn subprocesses on loopback) on one redis-server: a route added through
 one is routed by the other within its refresh interval, an answer cached through one is a hit through the
-other, /stats adds an aggregate over both, each has its own Prometheus metrics, SIGHUP on one reloads both (one shared config version)."""
+other, /stats adds an aggregate over both, each has its own Prometheus metrics, SIGHUP on one reloads both (one
+shared config version)."""
 
 from __future__ import annotations
 
