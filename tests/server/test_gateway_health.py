@@ -202,16 +202,34 @@ def test_least_outstanding_avoids_the_backend_with_requests_in_flight(stands, ga
     assert backend_stats(url, "m", a)["inflight"] == 0 and backend_stats(url, "m", b)["inflight"] == 0
 
 
+def test_a_streamed_answer_is_in_flight_until_its_stream_ends(stands, gateway_of):
+    a = stands["a"]
+    a.backend.delay = 0.2  # between chunks
+    url = gateway_of(config({"m": {"backends": [{"base_url": a.url}]}}, {"strategy": "least_outstanding"},
+                            fallback=None))
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "hello there"}]}
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=20) as r:
+        chunks = r.iter_bytes()
+        next(chunks)  # the headers and a first event are here: the answer is still coming
+        assert backend_stats(url, "m", a)["inflight"] == 1
+        rest = b"".join(chunks)
+    assert rest.endswith(b"data: [DONE]\n\n")
+    deadline = time.monotonic() + 3  # released when the relay closes, just after the client read its end
+    while backend_stats(url, "m", a)["inflight"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert backend_stats(url, "m", a)["inflight"] == 0
+
+
 def test_latency_strategy_prefers_the_fast_backend_and_notices_a_slowdown(stands, gateway_of):
     a, b = stands["a"], stands["b"]
-    a.backend.latency = 0.15
+    a.backend.latency = 0.4
     url = gateway_of(config({"m": {"backends": [{"base_url": a.url}, {"base_url": b.url}]}},
                             {"strategy": "latency", "latency_explore": 0.0, "latency_alpha": 0.5}, fallback=None))
     for _ in range(20):
         assert chat(url).status_code == 200
     assert a.hits == 1 and b.hits == 19  # each measured once, then always the faster one (no exploration)
-    assert backend_stats(url, "m", a)["ewma_ms"] >= 150 > backend_stats(url, "m", b)["ewma_ms"]
-    b.backend.latency = 0.3  # b slows down: its average climbs past a's and a takes over
+    assert backend_stats(url, "m", a)["ewma_ms"] >= 400 > backend_stats(url, "m", b)["ewma_ms"]
+    b.backend.latency = 1.0  # b slows down: one answer lifts its average past a's and a takes over
     for _ in range(6):
         chat(url)
     assert a.hits >= 4, (a.hits, b.hits)
