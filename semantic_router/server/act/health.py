@@ -82,6 +82,12 @@ class BackendHealth:
         """A request's answer is over (its body read or its stream closed)."""
         self.inflight = max(0, self.inflight - 1)
 
+    def abandon(self, trial: bool) -> None:
+        """An attempt that proved nothing (cancelled, or a stale pooled connection): if it was the trial, the
+        next request gets to be the trial."""
+        if trial:
+            self.trial = False
+
     def settle(self, ok: bool, ms: float | None, trial: bool) -> None:
         """The outcome of a request: `ok` (a final status from the backend) with its latency, or a failure."""
         now = self.clock()

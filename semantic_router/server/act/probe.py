@@ -10,13 +10,27 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
 import httpx
 
+from semantic_router.server.act.health import BackendHealth
 from semantic_router.server.act.health_config import ActiveHealthConfig
 
-__all__ = ["check_once", "run_health_checks"]
+__all__ = ["Probed", "check_once", "run_health_checks"]
+
+
+class Probed(Protocol):
+    """What a check needs of a backend (an `upstream.Backend`): its client, base URL and health."""
+
+    @property
+    def client(self) -> httpx.AsyncClient: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def health(self) -> BackendHealth: ...
 
 
 async def check_once(client: httpx.AsyncClient, url: str, check: ActiveHealthConfig) -> bool:
@@ -28,15 +42,15 @@ async def check_once(client: httpx.AsyncClient, url: str, check: ActiveHealthCon
     return response.status_code < 400
 
 
-async def _check_loop(backend: Any, check: ActiveHealthConfig, first_delay: float) -> None:
+async def _check_loop(backend: Probed, check: ActiveHealthConfig, first_delay: float) -> None:
     await asyncio.sleep(first_delay)
     while True:
         backend.health.checked(await check_once(backend.client, backend.url, check))
         await asyncio.sleep(check.interval_seconds)
 
 
-async def run_health_checks(checked: Sequence[tuple[Any, ActiveHealthConfig]]) -> None:
-    """Check every (backend, its check) until cancelled; a backend is anything with `client`, `url`, `health`."""
+async def run_health_checks(checked: Sequence[tuple[Probed, ActiveHealthConfig]]) -> None:
+    """Check every (backend, its check) until cancelled."""
     rng = random.Random()
     loops = [asyncio.ensure_future(_check_loop(b, c, rng.uniform(0, min(c.interval_seconds, 1.0))))
              for b, c in checked]

@@ -197,14 +197,13 @@ class Upstreams:
                 await response.aclose()
             if not settled:
                 health.release()
-                if trial:  # an unfinished trial proves nothing: the next request gets to be the trial
-                    health.trial = False
+                health.abandon(trial)
             raise
         if response is not None:
             await response.aclose()
         health.release()
         if failure[2]:  # a closed idle connection is the pool's fault, not the backend's: the fresh retry counts
-            health.trial = health.trial and not trial
+            health.abandon(trial)
         else:
             health.settle(False, None, trial)
         return None, *failure
