@@ -204,3 +204,18 @@ def test_restarted_replica_starts_on_the_published_version(pair, fresh):
     assert json.loads(b.path.read_text()) == config  # its file still has the old config
     b.start()
     assert b.config()["version"] == 1 and b.decision(SUM) == "math"  # ready means: on the published version
+
+
+def test_put_that_cannot_be_published_changes_nothing(fleet, private_redis, tmp_path, monkeypatch, fresh):
+    monkeypatch.setenv("GW_SYNC_ADMIN", ADMIN)
+    config = base_config(fleet, private_redis.url, "down")
+    a = Replica(tmp_path / "a", config)
+    try:
+        before = a.config()
+        private_redis.stop()  # Redis goes away: the new config is built and checked, but cannot be shared
+        r = a.put(with_math(config))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "config_not_published", r.text
+        assert "nothing changed" in r.json()["error"]["message"]
+        assert a.decision(SUM) == "general" and a.config() == before
+    finally:
+        a.stop()
