@@ -24,6 +24,8 @@ from pydantic import (
 )
 
 from semantic_router.errors import ConfigError
+from semantic_router.server.act.health_config import BalancingConfig
+from semantic_router.server.operate.sync_config import ConfigSyncConfig
 from semantic_router.server.paths import confine
 
 __all__ = [
@@ -91,6 +93,7 @@ class ModelConfig(_Strict):
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
     apis: list[Api] = Field(default_factory=lambda: list(DEFAULT_APIS), min_length=1,
                             description="the client APIs its backends serve (Anthropic's `messages` only if listed)")
+    balancing: BalancingConfig | None = None  # fields set here replace the gateway-wide `balancing:` ones
 
 
 class KeywordSet(_Strict):
@@ -289,6 +292,7 @@ class ClusterConfig(_Strict):
     publish_seconds: float = Field(default=2.0, gt=0.0, le=300.0)
     ttl_seconds: float = Field(default=10.0, gt=0.0, le=3600.0,
                                description="a replica that stopped publishing drops out of the aggregate after this")
+    config_sync: ConfigSyncConfig = Field(default_factory=ConfigSyncConfig)
 
 
 class GatewayConfig(_Strict):
@@ -302,6 +306,7 @@ class GatewayConfig(_Strict):
     default_decision: str | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
+    balancing: BalancingConfig = Field(default_factory=BalancingConfig)
     # where relative paths resolve and the folder they must stay in: set by the loader, never by the config text
     _base_dir: str | None = PrivateAttr(default=None)
     _root: str | None = PrivateAttr(default=None)

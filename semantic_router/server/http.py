@@ -50,6 +50,8 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
 
     async def prepare() -> None:
         try:
+            if gw.runtime is None and await ops.start_from_published():
+                return  # a replica of a shared config starts on the newest published version
             rt = gw.runtime if gw.runtime is not None else gw.prepare(await asyncio.to_thread(Runtime.build, config))
             if not rt.ready:
                 await asyncio.to_thread(rt.warm)

@@ -6,6 +6,7 @@ the act phase reports to (so act/ never imports the metrics and stats of operate
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from semantic_router.server.operate.stats import Stats
 from semantic_router.server.runtime import Runtime
 
 __all__ = ["GatewayState"]
+
+log = logging.getLogger("semantic_router.server")
 
 
 class GatewayState:
@@ -47,7 +50,12 @@ class GatewayState:
 
     def swap(self, runtime: Runtime) -> Runtime | None:
         """Install a prepared Runtime; requests already running keep the one they started with (the old one
-        closes after them). Returns the old."""
+        closes after them). Returns the old. The new one keeps the health of the backends it shares with the old
+        one and starts its health checks."""
+        current = self.holder.current
+        if current is not None and current is not runtime:
+            runtime.upstreams.adopt(current.upstreams)
+        runtime.upstreams.start(self)
         old = self.holder.swap(runtime)
         self.metrics.ready.set(1 if runtime.ready else 0)
         return old
@@ -85,6 +93,15 @@ class GatewayState:
     def upstream_error(self, model: str, reason: str) -> None:
         self.metrics.upstream_errors.labels(model, reason).inc()
         self.stats.record_upstream_error(reason)
+
+    def backend_ejected(self, model: str, backend: str, seconds: float) -> None:
+        self.metrics.backend_ejections.labels(model, backend).inc()
+        log.warning("backend %s of model %r ejected for %.1f s", backend, model, seconds)
+
+    def backend_healthy(self, model: str, backend: str, healthy: bool) -> None:
+        self.metrics.backend_healthy.labels(model, backend).set(1 if healthy else 0)
+        if healthy:
+            log.info("backend %s of model %r is back", backend, model)
 
     def observe_ttft(self, model: str, seconds: float) -> None:
         self.metrics.ttft_seconds.labels(model).observe(seconds)

@@ -1,6 +1,7 @@
 """Two real gateway processes (uvicorn subprocesses on loopback) on one redis-server: a route added through
 one is routed by the other within its refresh interval, an answer cached through one is a hit through the
-other, /stats adds an aggregate over both, each has its own Prometheus metrics, SIGHUP reloads one."""
+other, /stats adds an aggregate over both, each has its own Prometheus metrics, SIGHUP on one reloads both (one
+shared config version)."""
 
 from __future__ import annotations
 
@@ -159,7 +160,7 @@ def test_two_replicas_share_routes_cache_and_stats(replicas, fresh):
     assert metric(metrics_a, "router_cache_hits_total", decision="general", kind="exact") == 0
     assert metric(metrics_b, "router_cache_hits_total", decision="general", kind="exact") == 1
 
-    # SIGHUP reloads one replica from the file; the other keeps its config
+    # SIGHUP reloads one replica from the file and publishes it (cluster.config_sync): the other applies it too
     changed = copy.deepcopy(config)
     changed["signals"]["keywords"] = [{"name": "poem", "words": ["haiku"]}]
     changed["decisions"].append({"name": "poetry", "priority": 30, "rule": {"signal": "keywords:poem"},
@@ -167,6 +168,8 @@ def test_two_replicas_share_routes_cache_and_stats(replicas, fresh):
     path.write_text(json.dumps(changed))
     a.proc.send_signal(signal.SIGHUP)
     until(lambda: a.decision(HAIKU) == "poetry", timeout=30, step=0.2)
-    assert b.decision(HAIKU) == "general"
+    until(lambda: b.decision(HAIKU) == "poetry", timeout=30, step=0.2)
+    health_a, health_b = (httpx.get(r.url + "/health", timeout=10).json()["config"] for r in (a, b))
+    assert health_a["version"] == health_b["version"] == 1 and health_a["hash"] == health_b["hash"]
     assert a.decision(EGG) == "cooking"  # routes still come from the shared index after the reload
     assert a.proc.poll() is None and b.proc.poll() is None

@@ -168,5 +168,8 @@ def test_stats_and_metrics_count_requests(gateway, fresh):
 
 
 def test_health_and_ready(gateway):
-    assert httpx.get(gateway.url + "/health").json() == {"status": "ok"}
+    health = httpx.get(gateway.url + "/health").json()
+    assert health["status"] == "ok"
+    # a gateway given a Runtime has no config text: no hash; no cluster: no shared version
+    assert health["config"] == {"hash": None, "shared": False, "version": None, "error": None}
     assert httpx.get(gateway.url + "/ready").status_code == 200

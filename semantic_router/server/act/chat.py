@@ -181,7 +181,10 @@ async def forward_chat(client: Request, plan: ChatPlan, upstreams: Upstreams, ob
                             client_gone=lambda: observer.client_gone("stream"))
         return streamed_response(opened, headers, started, hooks, plan.config.models[model].stream_idle_timeout)
     if req.stream:
-        await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
+        try:
+            await opened.response.aread()  # a 4xx to a streaming request: pass its body through unchanged
+        finally:
+            opened.release()
     observer.observe_ttft(opened.model, time.perf_counter() - started)
     observer.observe_usage(opened.model, usage_of_body(opened.response.content))
     for plugin in plugins:

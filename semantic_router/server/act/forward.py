@@ -97,6 +97,7 @@ def usage_of_sse(tail: bytes) -> dict[str, Any] | None:
 
 def whole_response(opened: Opened, headers: dict[str, str]) -> Response:
     """The upstream answer as it came (status, body, content type), plus the router's headers."""
+    opened.release()
     return Response(content=opened.response.content, status_code=opened.response.status_code,
                     headers=_headers(opened, headers))
 
@@ -220,6 +221,7 @@ def streamed_response(opened: Opened, headers: dict[str, str], started: float, h
             gone()
             raise
         finally:
+            opened.release()
             await response.aclose()
         hooks.done(usage_of_sse(tail))
         if hooks.body is not None and kept is not None and broke is None:

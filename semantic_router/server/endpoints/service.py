@@ -17,8 +17,9 @@ router = APIRouter()
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health(ops: Ops) -> dict[str, Any]:
+    """Alive, and which config runs (its hash; with a shared config its version, and a version it could not apply)."""
+    return {"status": "ok", "config": ops.config_status(False)}
 
 
 @router.get("/ready")
@@ -39,6 +40,7 @@ async def stats(gw: State, ops: Ops, rt: StatsReader) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if rt is not None:
         extra["sessions"] = len(rt.sessions)
+        extra["backends"] = rt.upstreams.health()
         if rt.batcher is not None:
             extra["classifier"] = {"batches": rt.batcher.batches, "items": rt.batcher.items}
     return await ops.stats_extra(gw.stats.snapshot(extra))

@@ -39,6 +39,10 @@ class Metrics:
                                           "was complete, by phase (request, upstream, stream)", ["phase"], registry=r)
         self.batch_size = Histogram("router_classify_batch_size", "Requests per micro-batch",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
+        self.backend_ejections = Counter("router_backend_ejections", "Backends taken out by outlier detection or "
+                                         "health checks", ["model", "backend"], registry=r)
+        self.backend_healthy = Gauge("router_backend_healthy", "1 while a backend takes requests, 0 while ejected",
+                                     ["model", "backend"], registry=r)
         self.ready = Gauge("router_ready", "1 once the router model is loaded and warm", registry=r)
 
     def render(self) -> bytes:

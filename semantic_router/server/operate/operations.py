@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from semantic_router.errors import ConfigError
 from semantic_router.server.act.cache import CacheMetrics
 from semantic_router.server.operate.admin import AdminKey
 from semantic_router.server.operate.cluster import ClusterStats, replica_id
+from semantic_router.server.operate.config_sync import ConfigSync
 from semantic_router.server.config import (
     GatewayConfig,
     RuleNode,
@@ -36,6 +38,8 @@ from semantic_router.server.runtime import Runtime
 from semantic_router.server.operate.ui import ui_router
 
 __all__ = ["Operations", "Served", "check_pushed_config", "rule_text"]
+
+log = logging.getLogger("semantic_router.server.operate")
 
 
 class Served(Protocol):
@@ -123,6 +127,13 @@ class Operations:
         self.replica = replica_id(server.replica_id)
         self.cluster = ClusterStats(config.cluster, self.replica) if config is not None and config.cluster else None
         self.reloader: Reloader[Runtime] = Reloader(gw.swap, self._build, self._check)
+        if self.config_path is not None:
+            with contextlib.suppress(OSError):
+                self.reloader.version = Reloader.version_of(self.config_path.read_bytes())
+        cluster = config.cluster if config is not None else None
+        self.sync = ConfigSync(cluster) if cluster is not None and cluster.config_sync.enabled else None
+        if self.sync is not None:
+            self.reloader.publish = self.sync.publish
 
     # -- reload ---------------------------------------------------------------------------------------
     def _build(self, text: bytes | None) -> tuple[Runtime, bytes]:
@@ -144,11 +155,55 @@ class Operations:
                 check_pushed_config(config, current.config if current is not None else self.config)
             except ConfigError as exc:
                 raise ConfigError(f"PUT /admin/config: {exc}") from None
+        running = current.config if current is not None else self.config
+        if self.sync is not None and running is not None and config.cluster != running.cluster:
+            raise ConfigError("cluster: replicas sharing one config cannot change their cluster section by a reload "
+                              "(it would split them); change it in every replica's file and restart them")
         return Runtime.build(config, encoder=_reusable_encoder(current, config)), raw
 
     async def _check(self, runtime: Runtime) -> None:
         await asyncio.to_thread(runtime.warm)
         self.gw.prepare(runtime)
+
+    # -- one config for all replicas (config_sync) ----------------------------------------------------------
+    async def _apply(self, version: int, text: bytes) -> bool:
+        """Apply a published config version (validated like a pushed config); a failure is recorded and kept."""
+        sync = self.sync
+        assert sync is not None  # only the sync calls it
+        if Reloader.version_of(text) == self.reloader.version and self.gw.runtime is not None:
+            sync.applied(version)  # already running this text (e.g. this replica published it)
+            return True
+        result = await self.reloader.reload(text, f"cluster v{version}", share=False,
+                                            skip=lambda: sync.version is not None and sync.version >= version)
+        if not result.ok:
+            sync.failed(version, result.error or "rejected")
+        elif sync.version is None or sync.version < version:
+            sync.applied(version)
+        return result.ok
+
+    async def start_from_published(self) -> bool:
+        """At start-up, with a shared config: build the runtime from the newest published version (True), else
+        (nothing published, Redis away, or it cannot be applied here: reported) False."""
+        if self.sync is None:
+            return False
+        try:
+            return await self.sync.adopt(self._apply) and self.gw.runtime is not None
+        except Exception as exc:  # noqa: BLE001 - Redis away at start-up: start from the file, sync later
+            log.warning("config sync: could not read the published config at start-up (%s); starting from the file",
+                        type(exc).__name__)
+            return False
+
+    def config_status(self, detail: bool) -> dict[str, Any]:
+        """The running config: its hash (sha256 prefix of its text), and with a shared config its published
+        version and the version this replica could not apply (`detail`: with the reason, for /stats)."""
+        out: dict[str, Any] = {"hash": self.reloader.version, "shared": self.sync is not None, "version": None,
+                               "error": None}
+        if self.sync is not None:
+            out["version"] = self.sync.version
+            if self.sync.failed_version is not None:
+                out["error"] = self.sync.error if detail else \
+                    f"cannot apply config version {self.sync.failed_version} (see /stats or the log)"
+        return out
 
     # -- dashboard ------------------------------------------------------------------------------------
     def overview(self) -> dict[str, Any]:
@@ -162,14 +217,15 @@ class Operations:
                       "plugins": sorted(d.plugins)} for d in rt.decider.decisions]
         return {"routes": routes, "decisions": decisions, "models": rt.model_names,
                 "virtual_models": sorted(rt.virtual_models), "replica": self.replica,
-                "config_version": self.reloader.version}
+                "config_version": self.reloader.version, "config": self.config_status(True)}
 
     def allows_admin(self, request: Request) -> bool:
         return self.admin is not None and self.admin.allows(request)
 
     async def stats_extra(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         """`replica`, `cache` and (with a cluster) `cluster: {replicas, aggregate}` for /stats."""
-        snapshot = {**snapshot, "replica": self.replica, "cache": self.gw.cache_metrics.snapshot()}
+        snapshot = {**snapshot, "replica": self.replica, "cache": self.gw.cache_metrics.snapshot(),
+                    "config": self.config_status(True)}
         if self.cluster is not None:
             snapshot["cluster"] = await self.cluster.view(snapshot)
         return snapshot
@@ -186,7 +242,9 @@ class Operations:
     async def running(self, app: FastAPI) -> AsyncIterator[None]:
         """SIGHUP reloads (main thread only) and the cluster stats publisher, for the app's lifetime."""
         hup = self.signals and self.config_path is not None and install_sighup(self.reloader)
-        publisher = None
+        publisher = watcher = None
+        if self.sync is not None:
+            watcher = asyncio.create_task(self.sync.run(self._apply, lambda: self.gw.runtime is not None))
         if self.cluster is not None:
             cluster = self.cluster
             publisher = asyncio.create_task(cluster.run(lambda: self.gw.stats.snapshot(
@@ -196,6 +254,11 @@ class Operations:
         finally:
             if hup:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            if watcher is not None and self.sync is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                await self.sync.aclose()
             if publisher is not None:
                 publisher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

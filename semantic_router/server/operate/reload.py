@@ -125,17 +125,20 @@ class ReloadResult:
     ms: float
     error: str | None = None
     source: str = "file"
+    unavailable: bool = False  # rejected because the shared config could not be published (a 503, not a 400)
+    shared_version: int | None = None  # the version number it was published as (replicas on one Redis)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": "reloaded" if self.ok else "rejected", "version": self.version, "ms": round(self.ms, 1),
-                "error": self.error, "source": self.source}
+                "error": self.error, "source": self.source, "shared_version": self.shared_version}
 
 
 class Reloader(Generic[T]):
     """Builds runtimes with `build(text)` (text None: read the config file again) in a worker thread, one
     reload at a time, checks them with `check(runtime)` (e.g. warm the model, bind plugins) and installs them
     with `swap` (e.g. `RuntimeHolder.swap`). Any exception rejects the config; a built runtime that failed its
-    check is closed with `close`."""
+    check is closed with `close`. With `publish` (replicas sharing one config), a checked config is published
+    (`publish(raw)` returns its version number) before it is swapped in: when publishing fails, nothing changes."""
 
     def __init__(self, swap: Callable[[T], Any], build: Callable[[bytes | None], tuple[T, bytes]],
                  check: Callable[[T], Awaitable[None]] | None = None,
@@ -147,32 +150,42 @@ class Reloader(Generic[T]):
         self.version: str | None = None
         self.loaded_at: float | None = None
         self.last: ReloadResult | None = None
+        self.publish: Callable[[bytes], Awaitable[int]] | None = None
         self._lock = asyncio.Lock()
 
     @staticmethod
     def version_of(text: bytes) -> str:
         return hashlib.sha256(text).hexdigest()[:12]
 
-    async def reload(self, text: bytes | None = None, source: str = "file") -> ReloadResult:
-        """Build, validate and swap in a new runtime; on failure nothing changes and the error is returned."""
+    async def reload(self, text: bytes | None = None, source: str = "file", share: bool = True,
+                     skip: Callable[[], bool] | None = None) -> ReloadResult:
+        """Build, validate (and, with `share` and a `publish` hook, publish) and swap in a new runtime; on failure
+        nothing changes and the error is returned. `skip()`, asked once this reload holds the lock, True: do
+        nothing (another reload already did this one's work)."""
         async with self._lock:
             start = time.perf_counter()
-            runtime = None
+            if skip is not None and skip():
+                return ReloadResult(True, self.version, 0.0, None, source + " (already applied)")
+            runtime, shared, unavailable = None, None, False
             try:
                 runtime, raw = await asyncio.to_thread(self.build, text)
                 if self.check is not None:
                     await self.check(runtime)
+                if share and self.publish is not None:
+                    unavailable = True
+                    shared = await self.publish(raw)
             except Exception as exc:  # noqa: BLE001 - every failure is reported, none changes the runtime
                 if runtime is not None:
                     with contextlib.suppress(Exception):
                         await self.close(runtime)
                 error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
-                result = ReloadResult(False, None, (time.perf_counter() - start) * 1e3, error, source)
+                result = ReloadResult(False, None, (time.perf_counter() - start) * 1e3, error, source, unavailable)
                 log.error("config reload (%s) rejected, keeping version %s: %s", source, self.version, error)
             else:
                 self.swap(runtime)
                 self.version, self.loaded_at = self.version_of(raw), time.time()
-                result = ReloadResult(True, self.version, (time.perf_counter() - start) * 1e3, None, source)
+                result = ReloadResult(True, self.version, (time.perf_counter() - start) * 1e3, None, source,
+                                      shared_version=shared)
                 log.info("config reloaded (%s): version %s in %.0f ms", source, self.version, result.ms)
             self.last = result
             return result
@@ -228,6 +241,10 @@ def admin_router(reloader: Reloader[Any], admin: AdminKey | None, max_bytes: int
                                        else "PUT /admin/config (file)")
         if result.ok:
             return JSONResponse(result.as_dict())
+        if result.unavailable:
+            return JSONResponse({"error": {"message": result.error, "type": "server_error", "param": None,
+                                           "code": "config_not_published"}, "reload": result.as_dict()},
+                                status_code=503)
         return JSONResponse({"error": {"message": result.error, "type": "invalid_request_error", "param": None,
                                        "code": "invalid_config"}, "reload": result.as_dict()}, status_code=400)
 
