@@ -75,7 +75,8 @@ def _serve_role(role: str, port: int, upstream: str | None) -> None:
             return {"status": "ok"}
     else:
         app = bare_proxy_app(upstream or "")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # keep-alive longer than the load generator's (2 s): a connection is never closed under a request in flight
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_keep_alive=75)
 
 
 # -- process management ---------------------------------------------------------------------------------
@@ -166,15 +167,20 @@ async def load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for p in texts:
         queue.put_nowait(p)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # idle connections dropped after 2 s, before any server's keep-alive (uvicorn's default is 5 s) closes them
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
         async def worker() -> None:
             nonlocal errors
             while not queue.empty():
                 prompt = queue.get_nowait()
                 start = time.perf_counter()
-                r = await client.post(url + "/v1/chat/completions", json={
-                    "model": "auto", "messages": [{"role": "user", "content": prompt}]})
+                try:
+                    r = await client.post(url + "/v1/chat/completions", json={
+                        "model": "auto", "messages": [{"role": "user", "content": prompt}]})
+                except httpx.TransportError:  # counted, not fatal: the run's error count says how many
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - start)
                 errors += r.status_code != 200
 
