@@ -29,7 +29,7 @@ from semantic_router import Route, RouteLayer  # noqa: E402
 #: and `fastembed` extras bring it through huggingface-hub, the `server` extra on purpose)
 MARKERS = {"local": "sentence_transformers", "hybrid": "rank_bm25", "qdrant": "qdrant_client", "pinecone": "pinecone",
            "redis": "redis", "openai": "openai", "cohere": "cohere", "fastembed": "fastembed", "fit": "matplotlib",
-           "server": "fastapi"}
+           "server": "fastapi", "guards": "presidio_analyzer"}
 ROUTES = [Route(name="politics", utterances=["isn't politics the best thing ever", "don't you just love the president"]),
           Route(name="chitchat", utterances=["how's the weather today?", "lovely weather today"])]
 PORT_WAIT = 120.0
@@ -187,6 +187,16 @@ def server() -> None:
     expect_one_error_line(cli("classify", "examples/gateway/config.yaml", "hi"), "'local' extra")
 
 
+def guards() -> None:
+    """Personal data found and redacted offline (presidio's recognizers, no model, nothing downloaded)."""
+    from semantic_router.guards import PIIDetector
+
+    detector = PIIDetector()
+    text = "write to ada@example.org, card 4111 1111 1111 1111"
+    assert [f.kind for f in detector.find(text)] == ["email", "card"], detector.find(text)
+    assert detector.redact(text) == "write to <EMAIL>, card <CARD>"
+
+
 def cli_() -> None:
     """`routes` needs no model; `route` names the `local` extra its bundled model needs."""
     out = cli("routes", "examples/topics.yaml", "--json")
@@ -196,7 +206,8 @@ def cli_() -> None:
 
 CHECKS: dict[str, Callable[[], None]] = {
     "local": local, "hybrid": hybrid, "qdrant": qdrant, "pinecone": pinecone, "redis": redis, "openai": openai,
-    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "cli": cli_}
+    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "cli": cli_,
+    "guards": guards}
 
 
 def main(extra: str) -> None:

@@ -26,6 +26,7 @@ FACE = {
     "semantic_router.schema": ["Message", "RouteChoice", "SparseEmbedding", "SparseVector", "Utterance"],
     "semantic_router.files": ["atomic_write", "dump_yaml", "read_text_data"],
     "semantic_router.shared": ["SharedState", "read_shared_state"],
+    "semantic_router.guards": ["KINDS", "Finding", "PIIDetector"],
 }
 # Documented packages above the library: their `__all__`.
 ABOVE = {
