@@ -244,3 +244,12 @@ def test_an_unknown_domain_is_a_config_error_naming_it(fleet: Any) -> None:
                            "signals": {"domains": ["math", "astrology"]}})
     with pytest.raises(ConfigError, match=r"signals\.domains: unknown label\(s\) \['astrology'\]"):
         Runtime.build(config)
+
+
+def test_the_dashboard_lists_the_guards_and_their_live_counts(gw: Gateway) -> None:
+    overview = httpx.get(gw.url + "/ui/overview.json", timeout=10).json()
+    assert {g["name"]: (g["type"], g["action"], g["model_on_match"]) for g in overview["guards"]} == {
+        "jailbreak": ("classifier", "block", None), "cards": ("pii", "block", None), "emails": ("pii", "redact", None),
+        "ips": ("pii", "route", "deep-model"), "phones": ("pii", "tag", None)}
+    page = httpx.get(gw.url + "/ui", timeout=10).text
+    assert 'id="guards"' in page and 'id="by-guard"' in page and 'fill("by-guard", counts(s.guards))' in page
