@@ -130,6 +130,11 @@ class Classifier:
             return None, GuardOutcome()
         return await asyncio.to_thread(self._inspect, conversation, body)
 
+    def warm(self) -> None:
+        """Load the learned classifiers' own encoders and run every guard once (start-up, off the request path)."""
+        if self.scorer or self.guards:
+            self._inspect(Conversation(("warm up the router",), "warm up the router"), None)
+
     def _inspect(self, conversation: Conversation, body: dict[str, Any] | None) -> tuple[Scored | None, GuardOutcome]:
         scored = self.scorer.score(conversation.last_turn) if self.scorer else None
         outcome = self.guards.check(scored, [conversation.all_text], body) if self.guards else GuardOutcome()
