@@ -136,6 +136,14 @@ def test_personal_data_is_redacted_before_forwarding(gw: Gateway, fresh: Any) ->
     assert "<EMAIL>" in r.json()["choices"][0]["message"]["content"]
 
 
+def test_a_streamed_request_is_redacted_too(gw: Gateway, fresh: Any) -> None:
+    r = chat(gw, f"remind {EMAIL} about lunch", stream=True)
+    assert r.status_code == 200 and r.headers["x-router-guard-emails"] == "redact", r.text
+    [got] = received(fresh)
+    assert got["messages"][0]["content"] == "remind <EMAIL> about lunch" and got["stream"]
+    assert EMAIL not in r.text and r.text.rstrip().endswith("data: [DONE]")
+
+
 def test_redaction_covers_every_message_and_content_part(gw: Gateway, fresh: Any) -> None:
     messages = [{"role": "system", "content": f"The user is {EMAIL}."},
                 {"role": "user", "content": [{"type": "text", "text": "my other address is bob.k@mail.example.org"},
