@@ -50,6 +50,9 @@ __all__ = [
 
 SIGNAL_TYPES = ("routes", "keywords", "context", "guard", "classifier")  # and each classifier's name
 ReasoningFamily = Literal["none", "chat_template_kwargs", "thinking", "reasoning_effort"]
+#: the client APIs the gateway routes (ingress/apis.py) and a model's backends may serve
+Api = Literal["chat", "completions", "responses", "messages", "embeddings"]
+DEFAULT_APIS: tuple[Api, ...] = ("chat", "completions", "responses", "embeddings")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 
@@ -72,6 +75,8 @@ class BackendConfig(_Strict):
     base_url: str
     api_key_env: str | None = None
     weight: float = Field(default=1.0, gt=0)
+    auth: Literal["bearer", "x-api-key"] = Field(default="bearer", description="how the key is sent: "
+                                                 "`authorization: Bearer` (OpenAI style) or `x-api-key` (Anthropic)")
 
     @field_validator("base_url")
     @classmethod
@@ -91,6 +96,8 @@ class ModelConfig(_Strict):
                                               "without a byte before it is ended with an error (default: timeout)")
     reasoning_family: ReasoningFamily = "none"
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
+    apis: list[Api] = Field(default_factory=lambda: list(DEFAULT_APIS), min_length=1,
+                            description="the client APIs its backends serve (Anthropic's `messages` only if listed)")
 
 
 class KeywordSet(_Strict):

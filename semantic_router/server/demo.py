@@ -1,6 +1,7 @@
 """Stand-in OpenAI-compatible chat backends for the demo (`serve --demo-backends`) and the tests.
 
-A `DemoBackend` answers `POST /v1/chat/completions` with text naming the model it was asked for, echoes the
+A `DemoBackend` answers `POST /v1/chat/completions` (and, in their own shapes, `/v1/completions`, `/v1/responses`,
+Anthropic's `/v1/messages` and `/v1/embeddings`) with text naming the model it was asked for, echoes the
 fields a gateway rewrites (model, system prompt, reasoning switches) in an `echo` object, streams its answer as
 SSE chunks with a configurable delay, and fails or stalls the next requests on demand. `run_in_thread` serves
 any ASGI app with uvicorn on loopback in a background thread.
@@ -9,6 +10,8 @@ any ASGI app with uvicorn on loopback in a background thread.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import socket
 import threading
@@ -108,6 +111,8 @@ class DemoBackend:
     def app(self) -> FastAPI:
         api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         api.post("/v1/chat/completions")(self._completions)
+        for name in ("completions", "responses", "messages", "embeddings"):
+            api.post(f"/v1/{name}")(functools.partial(self._other, api=name))
 
         @api.get("/v1/models")
         async def models() -> dict[str, Any]:
@@ -175,6 +180,109 @@ class DemoBackend:
             self._count("cancelled")
             raise
         self._count("completed")
+
+
+    async def _other(self, request: Request, api: str) -> Any:
+        """The other APIs (completions, responses, Anthropic messages, embeddings), in their own shapes; the
+        request is logged with its `api`, body and the auth headers it came with."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body is not an object")
+        with self._lock:
+            self.requests.append({"api": api, "backend": self.name, "model": body.get("model"), "body": body,
+                                  "authorization": request.headers.get("authorization"),
+                                  "x-api-key": request.headers.get("x-api-key"),
+                                  "anthropic-version": request.headers.get("anthropic-version")})
+        fault = self._next_fault()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault is not None and fault.status:
+            return _error(fault.status, f"injected HTTP {fault.status}")
+        if self.models and body.get("model") not in self.models:
+            return _error(404, f"The model `{body.get('model')}` does not exist", "model_not_found")
+        self._count("completed")
+        if api == "embeddings":
+            given = body.get("input")
+            texts = [given] if isinstance(given, str) else list(given or [])
+            return {"object": "list", "model": body.get("model"), "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                    "data": [{"object": "embedding", "index": i, "embedding": _vector(str(t))}
+                             for i, t in enumerate(texts)]}
+        text = f"[{body.get('model')}] {api} reply"
+        events = _API_EVENTS[api](body, text, self.name)
+        if body.get("stream"):
+            return StreamingResponse(_sse_events(events[1:], self.delay), media_type="text/event-stream")
+        return events[0]
+
+
+def _vector(text: str, dims: int = 8) -> list[float]:
+    """A deterministic stand-in embedding of `text`."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255.0 - 0.5, 4) for b in digest[:dims]]
+
+
+def _completion_events(body: dict[str, Any], text: str, name: str) -> list[Any]:
+    base = {"id": f"cmpl-{name}-{time.monotonic_ns()}", "object": "text_completion", "created": int(time.time()),
+            "model": body.get("model")}
+    usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
+    whole = {**base, "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}], "usage": usage}
+    chunks = [(None, {**base, "choices": [{"index": 0, "text": w + " ", "finish_reason": None, "logprobs": None}]})
+              for w in text.split()]
+    return [whole, *chunks, (None, {**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop",
+                                                         "logprobs": None}]}), (None, "[DONE]")]
+
+
+def _response_events(body: dict[str, Any], text: str, name: str) -> list[Any]:
+    rid, mid = f"resp_{name}{time.monotonic_ns()}", f"msg_{name}{time.monotonic_ns()}"
+    message = {"type": "message", "id": mid, "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    base: dict[str, Any] = {"id": rid, "object": "response", "created_at": int(time.time()), "model": body.get("model"),
+            "instructions": body.get("instructions"), "reasoning": body.get("reasoning"), "tools": [],
+            "tool_choice": "auto", "parallel_tool_calls": True}
+    usage = {"input_tokens": 10, "output_tokens": len(text.split()), "total_tokens": 10 + len(text.split()),
+             "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+    done = {**base, "status": "completed", "output": [message], "usage": usage}
+    events: list[Any] = [done, ("response.created", {"type": "response.created", "response": {
+        **base, "status": "in_progress", "output": []}})]
+    for w in text.split():
+        events.append(("response.output_text.delta", {"type": "response.output_text.delta", "item_id": mid,
+                                                      "output_index": 0, "content_index": 0, "delta": w + " "}))
+    events.append(("response.completed", {"type": "response.completed", "response": done}))
+    return [events[0], *[(kind, {**data, "sequence_number": i}) for i, (kind, data) in enumerate(events[1:])]]
+
+
+def _message_events(body: dict[str, Any], text: str, name: str) -> list[Any]:
+    mid = f"msg_{name}{time.monotonic_ns()}"
+    base = {"id": mid, "type": "message", "role": "assistant", "model": body.get("model"), "stop_sequence": None}
+    whole = {**base, "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+             "usage": {"input_tokens": 10, "output_tokens": len(text.split())}}
+    events: list[Any] = [whole, ("message_start", {"type": "message_start", "message": {
+        **base, "content": [], "stop_reason": None, "usage": {"input_tokens": 10, "output_tokens": 0}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}})]
+    for w in text.split():
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": w + " "}}))
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": len(text.split())}}),
+               ("message_stop", {"type": "message_stop"})]
+    return events
+
+
+_API_EVENTS = {"completions": _completion_events, "responses": _response_events, "messages": _message_events}
+
+
+async def _sse_events(events: list[Any], delay: float) -> AsyncIterator[bytes]:
+    """Server-sent events: `(event name or None, data)`; data "[DONE]" is sent as is."""
+    for kind, data in events:
+        if delay:
+            await asyncio.sleep(delay)
+        head = b"" if kind is None else f"event: {kind}\n".encode()
+        payload = data if isinstance(data, str) else json.dumps(data)
+        yield head + b"data: " + payload.encode() + b"\n\n"
 
 
 async def _stalled(request: Request, seconds: float) -> bool:

@@ -310,3 +310,23 @@ def test_the_dashboard_lists_the_guards_and_their_live_counts(gw: Gateway) -> No
         "ips": ("pii", "route", "deep-model"), "phones": ("pii", "tag", None)}
     page = httpx.get(gw.url + "/ui", timeout=10).text
     assert 'id="guards"' in page and 'id="by-guard"' in page and 'fill("by-guard", counts(s.guards))' in page
+
+
+def test_every_routed_api_is_guarded_and_redacted(gw: Gateway, fresh: Any) -> None:
+    """Completions (a prompt batch) and Responses (instructions and input items) carry their texts elsewhere than
+    `messages`: each text is scanned and redacted in place; a card there is blocked as in a chat request."""
+    r = httpx.post(gw.url + "/v1/completions", timeout=30,
+                   json={"model": "general-model", "prompt": [f"Dear {EMAIL},", "the weather is fine"]})
+    assert r.status_code == 200 and r.headers["x-router-guard-emails"] == "redact", r.text
+    r = httpx.post(gw.url + "/v1/responses", timeout=30, json={
+        "model": "general-model", "instructions": f"Answer {EMAIL} politely.",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": f"I am {EMAIL}, what's for lunch?"}]}]})
+    assert r.status_code == 200 and r.headers["x-router-guard"] == "redact:emails", r.text
+    completions, responses = [x["body"] for x in received(fresh)]
+    assert completions["prompt"] == ["Dear <EMAIL>,", "the weather is fine"]
+    assert responses["instructions"] == "Answer <EMAIL> politely."
+    assert responses["input"][0]["content"][0]["text"] == "I am <EMAIL>, what's for lunch?"
+    blocked = httpx.post(gw.url + "/v1/completions", timeout=30,
+                         json={"model": "auto", "prompt": f"bill {CARD} for the weather report"})
+    assert blocked.status_code == 400 and openai_error(blocked)["code"] == "content_filter"
+    assert len(received(fresh)) == 2

@@ -25,11 +25,12 @@ from semantic_router.server.act.forward import (
     whole_response,
 )
 from semantic_router.server.act.plugins import Plugin, PluginContext
-from semantic_router.server.act.rewrite import rewrite
+from semantic_router.server.act.apis import rewrite_for
 from semantic_router.server.act.upstream import UpstreamFailure, Upstreams
 from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decide.classify import Classification, Routed
 from semantic_router.server.ingress.errors import APIError
+from semantic_router.server.ingress.apis import API_PATHS
 from semantic_router.server.ingress.requests import ChatRequest
 
 __all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "router_headers"]
@@ -97,10 +98,16 @@ class ChatPlan:
     plugins: list[Plugin]
     ctx: PluginContext
     config: GatewayConfig
+    upstream_headers: dict[str, str] | None = None  # client headers an API needs forwarded (anthropic-version)
+
+    @property
+    def path(self) -> str:
+        """Where the request goes under a backend's base URL (the client's API)."""
+        return API_PATHS[self.request.api]
 
     def payload_for(self, model: str) -> dict[str, Any]:
         """The body sent to `model`: the (plugin-edited) body rewritten by the decision for that model."""
-        return rewrite(self.ctx.body, self.routed.decision, model, self.config.models[model])
+        return rewrite_for(self.request.api, self.ctx.body, self.routed.decision, model, self.config.models[model])
 
     def headers_for(self, model: str) -> dict[str, str]:
         """The response's x-router-* headers (guards' and plugins' included) when `model` answered."""
@@ -110,17 +117,28 @@ class ChatPlan:
 
 def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenant: str,
               request_headers: Mapping[str, str]) -> ChatPlan:
-    """The act phase's plan for a routed chat request (pure). A request a guard acted on (routed, redacted) skips
-    the plugins that may answer in the backend's place (the response cache): it is neither served nor stored."""
-    decision, first = routed.decision, routed.chain[0]
-    plugins = [] if decision is None else list(services.plugins.get(decision.name, []))
+    """The act phase's plan for a routed request (pure). Its chain keeps the models whose backends serve the
+    request's API (400 when none does); plugins (the response cache among them) act on chat completions only,
+    and never on a request a guard acted on (routed, redacted) when they may answer in the backend's place (the
+    response cache: such a request is neither served from it nor stored)."""
+    api, models = request.api, services.config.models
+    chain = [m for m in routed.chain if api in models[m].apis]
+    if not chain:
+        raise APIError(400, f"no model for this request serves the {api!r} API (tried {', '.join(routed.chain)}); "
+                       f"list it in the model's 'apis'", param="model", code="api_not_served")
+    if chain != routed.chain:
+        routed = Routed(routed.classification, chain, routed.guards)
+    decision, first = routed.decision, chain[0]
+    plugins = [] if decision is None or api != "chat" else list(services.plugins.get(decision.name, []))
     if routed.guards.guarded:
         plugins = [p for p in plugins if not getattr(p, "answers_requests", False)]
     body = request.body if routed.guards.body is None else routed.guards.body
     ctx = PluginContext(routed.decision_name, first, body, request.stream, tenant=tenant,
                         request_headers=request_headers,
                         rewrite=services.rewrite_id(decision, first) if decision is not None and plugins else "")
-    return ChatPlan(request, routed, plugins, ctx, services.config)
+    forwarded = {k: v for k, v in request_headers.items() if k.lower().startswith("anthropic-")} \
+        if api == "messages" else None
+    return ChatPlan(request, routed, plugins, ctx, services.config, forwarded)
 
 
 async def forward_chat(client: Request, plan: ChatPlan, upstreams: Upstreams, observer: Observer) -> Response:
@@ -138,7 +156,8 @@ async def forward_chat(client: Request, plan: ChatPlan, upstreams: Upstreams, ob
             return answered
     try:
         opened = await race_disconnect(client, upstreams.open(chain, plan.payload_for, req.stream,
-                                                              observer.upstream_error))
+                                                              observer.upstream_error, plan.path,
+                                                              plan.upstream_headers))
     except UpstreamFailure as exc:
         raise APIError(exc.status, str(exc), code=f"upstream_{exc.reason}") from None
     except ClientGone:

@@ -91,7 +91,7 @@ class Upstreams:
                     if not key:
                         raise ConfigError(f"models.{name}.backends[{i}].api_key_env: environment variable "
                                           f"{b.api_key_env!r} is not set")
-                    headers["authorization"] = f"Bearer {key}"
+                    headers.update({"x-api-key": key} if b.auth == "x-api-key" else {"authorization": f"Bearer {key}"})
                 client = httpx.AsyncClient(headers=headers, limits=_LIMITS, trust_env=False)
                 backends.append(Backend(b.base_url, b.weight, client))
             pools[name] = ModelPool(name, model, backends)
@@ -101,13 +101,13 @@ class Upstreams:
         await asyncio.gather(*(b.client.aclose() for p in self.pools.values() for b in p.backends))
 
     async def _attempt(self, model: str, pool: ModelPool, backend: Backend, payload: dict[str, Any],
-                       stream: bool) -> tuple[httpx.Response | None, str, str, bool]:
+                       stream: bool, path: str, headers: dict[str, str] | None) -> tuple[httpx.Response | None, str, str, bool]:
         """One POST: (the response when its status is final, else None with the failure's reason, detail and
         whether a fresh connection may help)."""
         response = None
         try:
-            request = backend.client.build_request("POST", f"{backend.url}/chat/completions", json=payload,
-                                                   timeout=pool.timeout)
+            request = backend.client.build_request("POST", f"{backend.url}{path}", json=payload,
+                                                   headers=headers, timeout=pool.timeout)
             response = await backend.client.send(request, stream=True)
             if response.status_code >= 500:
                 await response.aclose()
@@ -128,8 +128,10 @@ class Upstreams:
         return None, *failure
 
     async def open(self, chain: list[str], payload_for: Callable[[str], dict[str, Any]], stream: bool,
-                   on_error: Callable[[str, str], None]) -> Opened:
-        """POST the chat completion to the first backend that answers with a final status.
+                   on_error: Callable[[str, str], None], path: str = "/chat/completions",
+                   headers: dict[str, str] | None = None) -> Opened:
+        """POST the request (a chat completion unless `path` names another API, with `headers` added) to the
+        first backend that answers with a final status.
 
         `payload_for(model)` builds the body for a model (names and reasoning fields differ per model);
         `on_error(model, reason)` is told of every failed attempt. Non-streaming bodies are read here, so a
@@ -141,7 +143,7 @@ class Upstreams:
             for backend in pool.order(self.rng):
                 for _ in range(2):  # a second, fresh try only when the connection was found closed
                     attempts += 1
-                    response, reason, detail, stale = await self._attempt(model, pool, backend, payload, stream)
+                    response, reason, detail, stale = await self._attempt(model, pool, backend, payload, stream, path, headers)
                     if response is not None:
                         return Opened(model, backend, response, attempts)
                     on_error(model, reason)

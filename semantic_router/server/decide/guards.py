@@ -122,25 +122,52 @@ class PIIRunner:
         return verdict, redacted
 
 
-def _segments(body: dict[str, Any]) -> list[tuple[dict[str, Any], str | int, str]]:
-    """(container, key, text) of every text a chat body's messages carry: string contents and text parts."""
-    out: list[tuple[dict[str, Any], str | int, str]] = []
+_TEXT_PARTS = ("text", "input_text", "output_text")  # text blocks of chat, Anthropic and Responses contents
+Segment = tuple[Any, Any, str]  # (container, key, text): container[key] is the text
+
+
+def _content(container: Any, key: Any) -> list[Segment]:
+    """The texts of one content: a string, or a list of parts whose text parts are read."""
+    value = container[key]
+    if isinstance(value, str):
+        return [(container, key, value)]
+    if isinstance(value, list):
+        return [(part, "text", part["text"]) for part in value if isinstance(part, dict)
+                and part.get("type") in _TEXT_PARTS and isinstance(part.get("text"), str)]
+    return []
+
+
+def _segments(body: dict[str, Any]) -> list[Segment]:
+    """Every text a request body carries, whatever its API: `messages` (chat, Anthropic), a top-level `system`
+    (Anthropic) or `instructions` (Responses), `prompt` (completions: one or a batch), `input` (Responses: a string
+    or message items)."""
+    out: list[Segment] = []
+    for key in ("system", "instructions"):
+        if key in body:
+            out += _content(body, key)
     for m in body.get("messages") or []:
-        content = m.get("content")
-        if isinstance(content, str):
-            out.append((m, "content", content))
-        elif isinstance(content, list):
-            out += [(part, "text", part["text"]) for part in content
-                    if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)]
+        if isinstance(m, dict) and "content" in m:
+            out += _content(m, "content")
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        out.append((body, "prompt", prompt))
+    elif isinstance(prompt, list):
+        out += [(prompt, i, p) for i, p in enumerate(prompt) if isinstance(p, str)]
+    given = body.get("input")
+    if isinstance(given, str):
+        out.append((body, "input", given))
+    elif isinstance(given, list):
+        for item in given:
+            if isinstance(item, dict) and item.get("type", "message") == "message" and "content" in item:
+                out += _content(item, "content")
     return out
 
 
 def _redacted_body(body: dict[str, Any], texts: Sequence[str]) -> dict[str, Any]:
-    """A copy of `body` whose message texts are `texts` (in `_segments` order); `body` is left as it was."""
-    new = dict(body)
-    new["messages"] = copy.deepcopy(body["messages"])
+    """A copy of `body` whose texts are `texts` (in `_segments` order); `body` is left as it was."""
+    new = copy.deepcopy(body)
     for (container, key, _), text in zip(_segments(new), texts):
-        container[key] = text  # type: ignore[index]  # a message (str key) or a content part
+        container[key] = text
     return new
 
 
@@ -169,8 +196,8 @@ class Guards:
 
     def check(self, scored: Scored | None, texts: Sequence[str], body: dict[str, Any] | None = None) -> GuardOutcome:
         """Every guard's verdict. `scored`: the last user turn under the classifier heads; `texts`: what the pii
-        guards scan when there is no `body` (a /v1/route request); with `body` they scan its messages, and
-        a redacting guard's findings come back as the outcome's `body`."""
+        guards scan when there is no `body` (a /v1/route request); with `body` (of any routed API) they scan
+        every text it carries, and a redacting guard's findings come back as the outcome's `body`."""
         segments = _segments(body) if body is not None else []
         scanned = [t for _, _, t in segments] if body is not None else list(texts)
         verdicts: list[GuardVerdict] = []

@@ -12,7 +12,7 @@ from semantic_router.server.operate.operations import Operations
 from semantic_router.server.runtime import Runtime
 from semantic_router.server.state import GatewayState
 
-__all__ = ["CallerOrAdmin", "Ops", "ReadyRuntime", "State", "StatsReader", "Tenant"]
+__all__ = ["AnthropicTenant", "CallerOrAdmin", "Ops", "ReadyRuntime", "State", "StatsReader", "Tenant"]
 
 
 def gateway(request: Request) -> GatewayState:
@@ -56,6 +56,15 @@ def stats_reader(request: Request, gw: State, ops: Ops) -> Runtime | None:
     return rt
 
 
+def anthropic_tenant(request: Request, rt: ReadyRuntime) -> str:
+    """As `tenant`, also reading Anthropic's `x-api-key` header (what the `anthropic` SDK sends)."""
+    given = request.headers.get("authorization")
+    if given is None and (key := request.headers.get("x-api-key")) is not None:
+        given = f"Bearer {key}"
+    return rt.keys.check(given)
+
+
 Tenant = Annotated[str, Depends(tenant)]
+AnthropicTenant = Annotated[str, Depends(anthropic_tenant)]
 CallerOrAdmin = Depends(caller_or_admin)
 StatsReader = Annotated[Runtime | None, Depends(stats_reader)]

@@ -92,6 +92,7 @@ class ChatRequest:
     stream: bool
     conversation: Conversation
     started: float
+    api: str = "chat"  # which client API it came in on (ingress/apis.py: chat, completions, responses, messages)
 
 
 def parse_chat(body: dict[str, Any], started: float) -> ChatRequest:
