@@ -34,7 +34,7 @@ DATASETS = Path(os.environ.get("SR_DATASETS") or next(
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def datasets(root: Path = DATASETS) -> Path:
