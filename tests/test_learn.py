@@ -214,8 +214,9 @@ def test_builtin_names_and_training_data():
 def test_builtin_signals_classify_obvious_queries(encoder):
     domains = load_signal("builtin:domains", encoder=encoder)
     assert len(domains.labels) == 14 and domains.encoder_name == encoder.name
-    queries = {"What is the derivative of x^2 with respect to x?": "math",
-               "Which enzyme unwinds the DNA double helix during replication?": "biology",
+    queries = {"Find the derivative of f(x) = x^3 + 2x.": "math",
+               "What is the function of mitochondria in a cell?": "biology",
+               "What is the pH of a 0.01 M HCl solution?": "chemistry",
                "Under contract law, what makes an offer irrevocable?": "law"}
     assert domains.predict(list(queries)) == list(queries.values())
     jailbreak = load_signal("builtin:jailbreak", encoder=encoder)

@@ -81,3 +81,15 @@ def test_trains_end_to_end_with_the_bundled_model(runner, tmp_path):
     assert signal.name == "support" and signal.encoder_name == "sentence-transformers/all-MiniLM-L6-v2"
     table = runner.invoke(app, ["train-signal", str(data), "--out", str(out), "--cv", "2", "--name", "tickets"])
     assert table.exit_code == 0 and "macro F1" in table.stdout and "tickets" in table.stdout
+
+
+def test_reader_keeps_line_separators_inside_values(tmp_path):
+    """JSONL values may hold U+2028 (str.splitlines would cut there) and quoted CSV fields may hold newlines."""
+    from semantic_router.learn.data import read_labelled
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"text": "c", "label": 1}) + "\n", encoding="utf-8")
+    assert read_labelled(data) == (["a\u2028b", "c"], ["x", "1"])
+    table = write_csv(tmp_path / "d.csv", [("line one\nline two", "x"), ("c", "y")])
+    assert read_labelled(table) == (["line one\nline two", "c"], ["x", "y"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,14 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
     suffix = source.suffix.lower()
     rows: list[tuple[str, Any]] = []
     if suffix in (".jsonl", ".ndjson"):
-        for n, line in enumerate(raw.splitlines(), 1):
+        for n, line in enumerate(raw.split("\n"), 1):  # not splitlines(): U+2028 may sit inside a JSON string
             if line.strip():
                 try:
                     rows.append((f"{source}:{n}", json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise ArgumentError(f"{source}:{n}: not valid JSON: {exc}") from None
     elif suffix == ".csv":
-        reader = csv.DictReader(raw.splitlines())
+        reader = csv.DictReader(io.StringIO(raw, newline=""))  # quoted fields may hold newlines
         if not reader.fieldnames:
             raise ArgumentError(f"{source}: empty CSV (it needs a header row)")
         rows = [(f"{source} row {n}", row) for n, row in enumerate(reader, 2)]

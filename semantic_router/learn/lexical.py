@@ -45,8 +45,8 @@ class Lexicon:
             counts = Counter(index[t] for t in analyze(text) if t in index)
             ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
             tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-            weights = (1.0 + np.log(tf)) * self.idf[ids]
-            norm = float(np.sqrt(weights @ weights)) if len(ids) else 0.0
+            weights = ((1.0 + np.log(tf)) * self.idf[ids]).astype(np.float32)
+            norm = np.float32(np.sqrt(weights @ weights)) if len(ids) else np.float32(0.0)
             out.append((ids, weights / norm if norm > 0 else weights))
         return out
 
