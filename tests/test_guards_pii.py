@@ -147,6 +147,11 @@ def test_national_ids_are_found(detector, template, value):
     check_found(detector, template, value, "national_id")
 
 
+def test_an_international_number_is_a_phone_even_when_it_passes_an_id_checksum(detector):
+    assert [(f.kind, f.start) for f in detector.find("+441212000001")] == [("phone", 0)]  # a valid Aadhaar too
+    assert [f.kind for f in detector.find("aadhaar 2345 6789 0124")] == ["national_id"]
+
+
 def test_several_kinds_in_one_text_come_back_in_order(detector):
     text = "Mail ada@example.org, card 4111-1111-1111-1111, IBAN GB82 WEST 1234 5698 7654 32, from 10.0.0.7"
     found = detector.find(text)
