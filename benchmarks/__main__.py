@@ -1,4 +1,5 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|changepath|all [options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|signals|changepath|all
+[options]`.
 
 Writes JSON results, Markdown sections and PNG plots into an output folder (`--out`, default
 benchmarks/out/, git-ignored); tracked files (docs/benchmarks.md, docs/img/, benchmarks/results/)
@@ -18,8 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
 OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
-WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", *OPTIONAL, "all"]
-# `all` runs these; coldstart, changepath and gateway run alone (fresh processes, servers, long runs)
+WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", "signals", *OPTIONAL, "all"]
+# `all` runs these; coldstart, signals, changepath and gateway run alone (fresh processes, servers, long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
 
 
@@ -44,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, default=None,
                    help="core: also run on the library of this source tree (e.g. a git worktree of an older commit)")
     p.add_argument("--rounds", type=int, default=3, help="core --baseline: alternating rounds of fresh processes")
+    p.add_argument("--cv", type=int, default=5, help="signals: cross-validation folds")
+    p.add_argument("--cached-only", action="store_true",
+                   help="signals: train the domains' vector part on the questions already in the embedding cache")
     p.add_argument("--indexes", default="local", help="changepath: indexes to time (local, redis)")
     return p
 
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.routes and not (args.fit_data and args.test_data):
         p.error("--routes needs --fit-data and --test-data")
+    if args.cv < 2:
+        p.error(f"--cv must be at least 2, got {args.cv}")
     for flag, value in (("--repeat", args.repeat), ("--rounds", args.rounds)):
         if value < 1:
             p.error(f"{flag} must be at least 1, got {value}")
@@ -148,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
                             log=log)
         out.json("coldstart" + suffix, res)
         section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
+    if "signals" in todo:
+        from benchmarks import signals
+
+        log("signals: built-in domains and jailbreak signals from the shared data (issue 18)")
+        res = signals.run(out.out, quick=args.quick, log=log, cv=args.cv, cached_only=args.cached_only)
+        out.json("signals" + suffix, res)
+        img = out.plot(f"signals_domains_confusion{suffix}.png",
+                       lambda fh: fh.write((out.out / "img" / "signals_domains_confusion.png").read_bytes()))
+        section("signals" + suffix, signals.markdown(res, command, img))
     if "changepath" in todo:
         from benchmarks import changepath
 

@@ -121,6 +121,10 @@ class CachedEncoder(DenseEncoder):
             self._save()
         return self._vectors[[self._index[t] for t in texts]]
 
+    def cached(self, text: str) -> bool:
+        """Whether `text`'s vector is in the cache (nothing is encoded)."""
+        return text in self._index
+
     def warm(self, texts: list[str]) -> None:
         """Make sure every text is cached (one batched encode of the missing ones)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._index]

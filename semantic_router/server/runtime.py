@@ -90,9 +90,11 @@ class Runtime:
         return cls(config, layer, Upstreams.from_config(config), keys, **kwargs)
 
     def warm(self) -> None:
-        """Load the encoder model and run one query so the first request pays nothing extra."""
+        """Load the encoder model and run one query (and the learned classifiers and guards once) so the first
+        request pays nothing extra."""
         if self.batcher is not None:
             self.batcher.classify_sync(["warm up the router"])
+        self.classifier.warm()
         self.ready = True
 
     async def embed(self, texts: list[str]) -> Any:

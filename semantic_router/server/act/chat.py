@@ -110,24 +110,30 @@ class ChatPlan:
         return rewrite_for(self.request.api, self.ctx.body, self.routed.decision, model, self.config.models[model])
 
     def headers_for(self, model: str) -> dict[str, str]:
-        """The response's x-router-* headers (plus the plugins') when `model` answered."""
-        return {**router_headers(self.routed.classification, model), **self.ctx.response_headers}
+        """The response's x-router-* headers (guards' and plugins' included) when `model` answered."""
+        return {**router_headers(self.routed.classification, model), **self.routed.guards.headers(),
+                **self.ctx.response_headers}
 
 
 def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenant: str,
               request_headers: Mapping[str, str]) -> ChatPlan:
     """The act phase's plan for a routed request (pure). Its chain keeps the models whose backends serve the
-    request's API (400 when none does); plugins (the response cache among them) act on chat completions only."""
+    request's API (400 when none does); plugins (the response cache among them) act on chat completions only,
+    and never on a request a guard acted on (routed, redacted) when they may answer in the backend's place (the
+    response cache: such a request is neither served from it nor stored)."""
     api, models = request.api, services.config.models
     chain = [m for m in routed.chain if api in models[m].apis]
     if not chain:
         raise APIError(400, f"no model for this request serves the {api!r} API (tried {', '.join(routed.chain)}); "
                        f"list it in the model's 'apis'", param="model", code="api_not_served")
     if chain != routed.chain:
-        routed = Routed(routed.classification, chain)
+        routed = Routed(routed.classification, chain, routed.guards)
     decision, first = routed.decision, chain[0]
     plugins = [] if decision is None or api != "chat" else list(services.plugins.get(decision.name, []))
-    ctx = PluginContext(routed.decision_name, first, request.body, request.stream, tenant=tenant,
+    if routed.guards.guarded:
+        plugins = [p for p in plugins if not getattr(p, "answers_requests", False)]
+    body = request.body if routed.guards.body is None else routed.guards.body
+    ctx = PluginContext(routed.decision_name, first, body, request.stream, tenant=tenant,
                         request_headers=request_headers,
                         rewrite=services.rewrite_id(decision, first) if decision is not None and plugins else "")
     forwarded = {k: v for k, v in request_headers.items() if k.lower().startswith("anthropic-")} \

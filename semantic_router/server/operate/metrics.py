@@ -18,7 +18,8 @@ _TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 
 class Metrics:
-    """Requests by model and decision, routing latency, signal matches, upstream errors, TTFT, tokens."""
+    """Requests by model and decision, routing latency, signal matches, guard verdicts, upstream errors, TTFT,
+    tokens."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -43,6 +44,9 @@ class Metrics:
                                          "health checks", ["model", "backend"], registry=r)
         self.backend_healthy = Gauge("router_backend_healthy", "1 while a backend takes requests, 0 while ejected",
                                      ["model", "backend"], registry=r)
+        self.guard_verdicts = Counter("router_guard_verdicts", "Guard verdicts by guard and outcome (its action when "
+                                      "it fired: block, route, redact, tag; pass when not)", ["guard", "outcome"],
+                                      registry=r)
         self.ready = Gauge("router_ready", "1 once the router model is loaded and warm", registry=r)
 
     def render(self) -> bytes:
