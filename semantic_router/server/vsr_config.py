@@ -214,9 +214,12 @@ class _Translation:
             signals["domains"] = [d.name for d in cfg.routing.signals.domains]
         if cfg.routing.signals.keywords:
             signals["keywords"] = [_keywords(k) for k in cfg.routing.signals.keywords]
+        out["decisions"] = [self._decision(i, d) for i, d in enumerate(cfg.routing.decisions)]
+        if any("cache" in d.get("plugins", {}) for d in out["decisions"]):
+            # a semantic cache embeds prompts with the routes' encoder: an empty route set loads the bundled one
+            signals["routes"] = {"router": {"routes": []}}
         if signals:
             out["signals"] = signals
-        out["decisions"] = [self._decision(i, d) for i, d in enumerate(cfg.routing.decisions)]
         out["tie_break"] = "order"  # strategy: priority, ties to the first declared
         return out
 

@@ -94,6 +94,7 @@ def test_translation_field_by_field():
         ("chat_template_kwargs", "thinking", "deepseek-ai/DeepSeek-V3.1")
     assert gpt["reasoning_family"] == "reasoning_effort"
     assert n["signals"]["domains"] == ["math", "computer science"]
+    assert n["signals"]["routes"] == {"router": {"routes": []}}  # the semantic cache's encoder, no routes
     assert n["signals"]["keywords"] == [
         {"name": "think", "words": ["step by step"], "match": "any"},
         {"name": "both", "words": ["a", "b"], "match": "all", "case_sensitive": True},

@@ -34,7 +34,7 @@ def keyword_only(config: dict[str, Any]) -> dict[str, Any]:
 class Served:
     """Their config served by our HTTP proxy, its backends moved to stand-ins on free loopback ports."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], encoder: Any = None) -> None:
         from semantic_router.server.http import create_app
         from semantic_router.server.runtime import Runtime
 
@@ -44,7 +44,8 @@ class Served:
         for model, server in zip(MODELS, self.servers):
             entry = next(m for m in config["providers"]["models"] if m["name"] == model)
             entry["backend_refs"][0]["endpoint"] = f"127.0.0.1:{server.port}"
-        self.gateway = run_in_thread(create_app(Runtime.build(parse_config(config, "aibrix.yaml"))))
+        # `encoder`: the session's loaded model for a config that needs one (semantic cache), instead of a new load
+        self.gateway = run_in_thread(create_app(Runtime.build(parse_config(config, "aibrix.yaml"), encoder=encoder)))
         self.servers.append(self.gateway)
         wait_ready(self.gateway.url)
 
@@ -87,12 +88,31 @@ def test_nothing_matched_goes_to_the_default_model_untouched(keyword_gateway):
     assert received["system"] == [CLIENT_SYSTEM] and received["chat_template_kwargs"] is None
 
 
+@pytest.mark.slow  # loads the bundled encoder for the semantic cache
+def test_their_semantic_cache_plugin_answers_a_repeat(encoder):
+    config = keyword_only(example_config())
+    config["routing"]["decisions"][0]["plugins"].insert(0, {
+        "type": "semantic-cache", "configuration": {"enabled": True, "similarity_threshold": 0.9}})
+    served = Served(config, encoder)
+    try:
+        body = {"model": "MoM", "messages": [{"role": "user", "content": "Walk me through setting up a budget."}]}
+        first, received = served.chat(body)
+        assert first.status_code == 200 and first.headers["x-router-cache"] == "miss"
+        served.backends["qwen3-8b"].reset()
+        again = httpx.post(served.gateway.url + "/v1/chat/completions", json=body, timeout=30)
+        assert again.status_code == 200 and again.headers["x-router-cache"] == "hit", again.headers
+        assert served.backends["qwen3-8b"].requests == []  # answered from the cache
+        assert again.json()["choices"] == first.json()["choices"]
+    finally:
+        served.stop()
+
+
 @pytest.mark.skipif(not DOMAIN_SIGNAL, reason="the built-in domain signal (issue 18: signals.domains) is not in "
                                               "this branch yet")
 @pytest.mark.slow  # the domain classifier loads the bundled model
 @pytest.mark.parametrize("request_", GUIDE_REQUESTS, ids=[r.name for r in GUIDE_REQUESTS])
-def test_the_guides_three_requests(request_):
-    served = Served(example_config())
+def test_the_guides_three_requests(request_, encoder):
+    served = Served(example_config(), encoder)
     try:
         r, received = served.chat(request_.body)
         assert r.status_code == 200, r.text
