@@ -120,3 +120,19 @@ def test_the_guides_three_requests(request_, encoder):
         assert received["backend"] == request_.model
     finally:
         served.stop()
+
+
+@pytest.mark.slow  # `semantic-router serve` and its demo backends in a subprocess
+def test_serve_their_file_with_demo_backends(tmp_path):
+    from tests.server.test_gateway_demo import demo_gateway
+    from tests.server.vsr_guide import EXAMPLE
+
+    config = example_config() if DOMAIN_SIGNAL else keyword_only(example_config())
+    requests = GUIDE_REQUESTS if DOMAIN_SIGNAL else [r for r in GUIDE_REQUESTS if r.name == "walk-me-through"]
+    with demo_gateway(EXAMPLE, tmp_path, config) as url:
+        for request in requests:
+            r = httpx.post(url + "/v1/chat/completions", json=request.body, timeout=30)
+            assert r.status_code == 200, r.text
+            echo = r.json()["echo"]  # what the stand-in backend received
+            assert echo["backend"] == request.model  # each model's own stand-in
+            expect_received({**echo, "messages": request.body["messages"][-1:]}, request)
