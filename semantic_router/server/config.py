@@ -24,6 +24,13 @@ from pydantic import (
 )
 
 from semantic_router.errors import ConfigError
+from semantic_router.server.guards_config import (
+    ClassifierSignal,
+    GuardConfig,
+    classifier_specs,
+    learned_problems,
+    unknown_signal,
+)
 from semantic_router.server.paths import confine
 
 __all__ = [
@@ -41,7 +48,7 @@ __all__ = [
     "parse_config",
 ]
 
-SIGNAL_TYPES = ("routes", "keywords", "context")
+SIGNAL_TYPES = ("routes", "keywords", "context", "guard", "classifier")  # and each classifier's name
 ReasoningFamily = Literal["none", "chat_template_kwargs", "thinking", "reasoning_effort"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
@@ -147,6 +154,13 @@ class Signals(_Strict):
     routes: RoutesSignal | None = None
     keywords: list[KeywordSet] = Field(default_factory=list)
     context: list[ContextRange] = Field(default_factory=list)
+    classifiers: list[ClassifierSignal] = Field(default_factory=list)
+    domains: list[str] | None = Field(default=None, description="the built-in domain classifier's domains")
+
+    @property
+    def learned(self) -> list[ClassifierSignal]:
+        """Every classifier signal, `domains` included."""
+        return classifier_specs(self.classifiers, self.domains)
 
     @model_validator(mode="after")
     def _unique(self) -> Signals:
@@ -174,8 +188,9 @@ class RuleNode(_Strict):
         if v is None:
             return v
         kind, sep, name = v.partition(":")
-        if not sep or kind not in SIGNAL_TYPES or not name:
-            raise ValueError(f"signal must be 'TYPE:NAME' with TYPE one of {', '.join(SIGNAL_TYPES)}; got {v!r}")
+        if not sep or not kind or not name:
+            raise ValueError(f"signal must be 'TYPE:NAME' with TYPE one of {', '.join(SIGNAL_TYPES)} or a "
+                             f"classifier's name; got {v!r}")
         return v
 
     @model_validator(mode="after")
@@ -296,6 +311,7 @@ class GatewayConfig(_Strict):
     virtual_models: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
     models: dict[str, ModelConfig] = Field(min_length=1)
     signals: Signals = Field(default_factory=Signals)
+    guards: list[GuardConfig] = Field(default_factory=list)
     decisions: list[DecisionConfig] = Field(default_factory=list)
     default_decision: str | None = None
     tie_break: Literal["confidence", "order"] = Field(default="confidence", description="between matching decisions "
@@ -335,6 +351,10 @@ class GatewayConfig(_Strict):
                     problems.append((path, f"{sig!r} needs signals.routes"))
                 elif kind in known and name not in known[kind]:
                     problems.append((path, f"unknown {kind} signal {name!r}"))
+                elif (why := unknown_signal(kind, name, self.signals.learned, self.guards, SIGNAL_TYPES)) is not None:
+                    problems.append((path, why))
+        problems += learned_problems(self.signals.classifiers, self.signals.domains, self.guards, set(self.models),
+                                     SIGNAL_TYPES)
         if self.default_decision is not None and self.default_decision not in names:
             problems.append(("default_decision", f"unknown decision {self.default_decision!r}"))
         if problems:

@@ -103,16 +103,21 @@ class ChatPlan:
         return rewrite(self.ctx.body, self.routed.decision, model, self.config.models[model])
 
     def headers_for(self, model: str) -> dict[str, str]:
-        """The response's x-router-* headers (plus the plugins') when `model` answered."""
-        return {**router_headers(self.routed.classification, model), **self.ctx.response_headers}
+        """The response's x-router-* headers (guards' and plugins' included) when `model` answered."""
+        return {**router_headers(self.routed.classification, model), **self.routed.guards.headers(),
+                **self.ctx.response_headers}
 
 
 def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenant: str,
               request_headers: Mapping[str, str]) -> ChatPlan:
-    """The act phase's plan for a routed chat request (pure)."""
+    """The act phase's plan for a routed chat request (pure). A request a guard acted on (routed, redacted) skips
+    the plugins that may answer in the backend's place (the response cache): it is neither served nor stored."""
     decision, first = routed.decision, routed.chain[0]
     plugins = [] if decision is None else list(services.plugins.get(decision.name, []))
-    ctx = PluginContext(routed.decision_name, first, request.body, request.stream, tenant=tenant,
+    if routed.guards.guarded:
+        plugins = [p for p in plugins if not getattr(p, "answers_requests", False)]
+    body = request.body if routed.guards.body is None else routed.guards.body
+    ctx = PluginContext(routed.decision_name, first, body, request.stream, tenant=tenant,
                         request_headers=request_headers,
                         rewrite=services.rewrite_id(decision, first) if decision is not None and plugins else "")
     return ChatPlan(request, routed, plugins, ctx, services.config)
