@@ -13,12 +13,29 @@ import pytest
 
 pytest.importorskip("fastapi")
 
+from semantic_router.errors import SemanticRouterError
 from semantic_router.server.config import Signals, parse_config
 from semantic_router.server.demo import DemoBackend, ThreadServer, run_in_thread
 from tests.server.conftest import wait_ready
 from tests.server.vsr_guide import CLIENT_SYSTEM, GUIDE_REQUESTS, example_config, expect_received
 
-DOMAIN_SIGNAL = "domains" in Signals.model_fields  # the built-in domain signal (issue 18)
+
+
+def _without_domains() -> str | None:
+    """Why the built-in domain classifier (issue 18: `signals.domains`) cannot run here; None when it can."""
+    if "domains" not in Signals.model_fields:
+        return "the gateway has no signals.domains yet (issue 18)"
+    try:
+        from semantic_router.learn import load_signal
+
+        load_signal("builtin:domains")
+    except (ImportError, SemanticRouterError, OSError, ValueError) as exc:
+        return f"the built-in domain classifier is not available ({type(exc).__name__}: {exc})"
+    return None
+
+
+NO_DOMAINS = _without_domains()
+DOMAIN_SIGNAL = NO_DOMAINS is None
 MODELS = ("llama3-8b-instruct", "qwen3-8b")
 
 
@@ -107,8 +124,7 @@ def test_their_semantic_cache_plugin_answers_a_repeat(encoder):
         served.stop()
 
 
-@pytest.mark.skipif(not DOMAIN_SIGNAL, reason="the built-in domain signal (issue 18: signals.domains) is not in "
-                                              "this branch yet")
+@pytest.mark.skipif(not DOMAIN_SIGNAL, reason=str(NO_DOMAINS))
 @pytest.mark.slow  # the domain classifier loads the bundled model
 @pytest.mark.parametrize("request_", GUIDE_REQUESTS, ids=[r.name for r in GUIDE_REQUESTS])
 def test_the_guides_three_requests(request_, encoder):
