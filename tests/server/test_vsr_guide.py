@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 pytest.importorskip("fastapi")
 
 from semantic_router.errors import SemanticRouterError
 from semantic_router.server.config import Signals, parse_config
 from semantic_router.server.demo import DemoBackend, ThreadServer, run_in_thread
+from semantic_router.server.vsr_config import to_native
 from tests.server.conftest import wait_ready
 from tests.server.vsr_guide import CLIENT_SYSTEM, GUIDE_REQUESTS, example_config, expect_received
 
@@ -51,7 +53,7 @@ def keyword_only(config: dict[str, Any]) -> dict[str, Any]:
 class Served:
     """Their config served by our HTTP proxy, its backends moved to stand-ins on free loopback ports."""
 
-    def __init__(self, config: dict[str, Any], encoder: Any = None) -> None:
+    def __init__(self, config: dict[str, Any], encoder: Any = None, admin_key_env: str | None = None) -> None:
         from semantic_router.server.http import create_app
         from semantic_router.server.runtime import Runtime
 
@@ -61,8 +63,12 @@ class Served:
         for model, server in zip(MODELS, self.servers):
             entry = next(m for m in config["providers"]["models"] if m["name"] == model)
             entry["backend_refs"][0]["endpoint"] = f"127.0.0.1:{server.port}"
+        self.config = config  # as served (backends moved)
+        source: dict[str, Any] = config
+        if admin_key_env is not None:  # their format has no admin key: the converted config with one added
+            source = {**to_native(config), "server": {"admin_key_env": admin_key_env}}
         # `encoder`: the session's loaded model for a config that needs one (semantic cache), instead of a new load
-        self.gateway = run_in_thread(create_app(Runtime.build(parse_config(config, "aibrix.yaml"), encoder=encoder)))
+        self.gateway = run_in_thread(create_app(Runtime.build(parse_config(source, "aibrix.yaml"), encoder=encoder)))
         self.servers.append(self.gateway)
         wait_ready(self.gateway.url)
 
@@ -103,6 +109,31 @@ def test_nothing_matched_goes_to_the_default_model_untouched(keyword_gateway):
     assert r.status_code == 200, r.text
     assert (received["backend"], received["model"]) == ("llama3-8b-instruct", "llama3-8b-instruct")
     assert received["system"] == [CLIENT_SYSTEM] and received["chat_template_kwargs"] is None
+
+
+def test_hot_reload_takes_their_format(monkeypatch):
+    monkeypatch.setenv("VSR_TEST_ADMIN", "admin-key-vsr")
+    served = Served(keyword_only(example_config()), admin_key_env="VSR_TEST_ADMIN")
+    try:
+        walk = next(r for r in GUIDE_REQUESTS if r.name == "walk-me-through").body
+        assert served.chat(walk)[1]["backend"] == "qwen3-8b"
+        new = copy.deepcopy(served.config)
+        new["routing"]["signals"]["keywords"][0]["keywords"] = ["ponder deeply"]
+        r = httpx.put(served.gateway.url + "/admin/config", content=yaml.safe_dump(new), timeout=60,
+                      headers={"Authorization": "Bearer admin-key-vsr"})
+        assert r.status_code == 200, r.text
+        assert served.chat(walk)[1]["backend"] == "llama3-8b-instruct"  # the old keywords are gone
+        ponder = {"model": "MoM", "messages": [{"role": "user", "content": "Please ponder deeply: is 91 prime?"}]}
+        r, received = served.chat(ponder)
+        assert received["backend"] == "qwen3-8b" and received["chat_template_kwargs"] == {"enable_thinking": True}
+        bad = copy.deepcopy(new)
+        bad["routing"]["decisions"][0]["plugins"][0]["type"] = "jailbreak"
+        r = httpx.put(served.gateway.url + "/admin/config", content=yaml.safe_dump(bad), timeout=60,
+                      headers={"Authorization": "Bearer admin-key-vsr"})
+        assert r.status_code == 400 and "routing.decisions[0].plugins[0].type" in r.text, r.text
+        assert served.chat(ponder)[1]["backend"] == "qwen3-8b"  # a refused config changes nothing
+    finally:
+        served.stop()
 
 
 @pytest.mark.slow  # loads the bundled encoder for the semantic cache
