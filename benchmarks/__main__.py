@@ -1,4 +1,5 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|changepath|all [options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|signals|changepath|all
+[options]`.
 
 Writes JSON results, Markdown sections and PNG plots into an output folder (`--out`, default
 benchmarks/out/, git-ignored); tracked files (docs/benchmarks.md, docs/img/, benchmarks/results/)
@@ -18,8 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
 OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
-WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", *OPTIONAL, "all"]
-# `all` runs these; coldstart, changepath and gateway run alone (fresh processes, servers, long runs)
+WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", "signals", *OPTIONAL, "all"]
+# `all` runs these; coldstart, signals, changepath and gateway run alone (fresh processes, servers, long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
 
 
@@ -148,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
                             log=log)
         out.json("coldstart" + suffix, res)
         section("coldstart" + suffix, f"Command: `{command}`\n\n" + coldstart.markdown(res))
+    if "signals" in todo:
+        from benchmarks import signals
+
+        log("signals: built-in domains and jailbreak signals from the shared data (issue 18)")
+        res = signals.run(out.out, quick=args.quick, log=log)
+        out.json("signals" + suffix, res)
+        img = out.plot(f"signals_domains_confusion{suffix}.png",
+                       lambda fh: fh.write((out.out / "img" / "signals_domains_confusion.png").read_bytes()))
+        section("signals" + suffix, signals.markdown(res, command, img))
     if "changepath" in todo:
         from benchmarks import changepath
 

@@ -33,7 +33,10 @@ _POSITIVE_NAMES = ("1", "true", "yes", "positive", "jailbreak", "injection", "un
 
 
 class Settings:
-    """The model's knobs (defaults measured on MMLU-Pro dev and prompt-injections train CV, docs/signals.md)."""
+    """The model's knobs (defaults measured on MMLU-Pro dev and prompt-injections train CV, docs/signals.md).
+
+    `c`: inverse L2 strength of the logistic regression; `dense_scale`: weight of the encoder's vector beside
+    the TF-IDF features (0: lexical only); `max_terms`: lexicon size (0: the vector only)."""
 
     def __init__(self, c: float = 8.0, dense_scale: float = 1.0, max_terms: int = 30000, min_df: int = 2,
                  max_iter: int = 2000) -> None:
@@ -83,7 +86,8 @@ def _fit(texts: list[str], dense: npt.NDArray[np.float32], y: npt.NDArray[np.int
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
-    lexicon, lexical = Lexicon.fit(texts, settings.max_terms, settings.min_df)
+    lexicon, lexical = (Lexicon.fit(texts, settings.max_terms, settings.min_df) if settings.max_terms > 0
+                        else (Lexicon([], np.zeros(0, dtype=np.float32)), None))
     features: Any = sparse.csr_matrix(dense * settings.dense_scale)
     if lexical is not None:
         features = sparse.hstack([features, lexical]).tocsr()
