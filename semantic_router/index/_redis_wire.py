@@ -8,13 +8,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from semantic_router.errors import IndexBackendError
-from semantic_router.index.base import Record
+from semantic_router.index.base import Hit, Record
 from semantic_router.vectors import VECTOR_DTYPES, SparseVector, pack_dense, unpack_dense
 
 #: hash field holding `route_tag(route)`, the TAG field route filters search
@@ -169,3 +170,32 @@ def parse_layout(raw: Any, key: str) -> dict[str, Any] | None:
         raise IndexBackendError(f"Redis key {key!r} is corrupt (expected the FT index layout {{dims, algorithm, "
                                 f"schema, dtype}}, got {raw!r:.80}); delete it and the FT index, or the whole index")
     return meta
+
+
+def search_hits(docs: list[tuple[str, dict[str, Any]]], qs: SparseVector | None, top_k: int,
+                routes: Sequence[str] | None, record_prefix: str) -> list[Hit]:
+    """Top_k by dense, plus (hybrid) the top_k by client-side sparse score among the candidates."""
+    wanted = None if routes is None else set(routes)
+    qmap = None if qs is None else qs.to_dict()
+    cands = []
+    for key, f in docs:
+        try:
+            route, utterance, dense = text(f["route"]), text(f["utterance"]), 1.0 - float(f["__score"])
+        except (KeyError, ValueError) as exc:
+            raise corrupt(key, f"no usable {exc} field") from None
+        if not math.isfinite(dense):  # a NaN or zero vector scores NaN: never a silent "no route"
+            raise corrupt(key, "its vector is NaN, infinite or zero")
+        if wanted is not None and route not in wanted:
+            continue
+        score = None
+        if qmap is not None:
+            stored = json.loads(f["sparse"]) if "sparse" in f else {}
+            score = float(sum(float(v) * qmap.get(int(i), 0.0) for i, v in stored.items()))
+        rid = text(f["id"]) if "id" in f else key[len(record_prefix):]
+        cands.append(Hit(rid, route, utterance, dense, score))
+    top = cands[:top_k]
+    if qmap is None:
+        return top
+    seen = {h.id for h in top}
+    by_sparse = sorted((h for h in cands if (h.sparse_score or 0.0) > 0), key=lambda h: -(h.sparse_score or 0.0))
+    return top + [h for h in by_sparse[:top_k] if h.id not in seen]

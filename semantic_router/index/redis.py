@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -60,13 +59,15 @@ from semantic_router.index._redis_wire import (
     info_field,
     parse_layout,
     parse_search,
+    search_hits,
     route_tag,
     stored_dtype,
     tag_filter,
     text,
     write_command,
 )
-from semantic_router.index.base import Hit, HitBatch, Index, Record
+from semantic_router.index._redis_scripts import RELEASE, RENEW, WRITE_STATE
+from semantic_router.index.base import HitBatch, Index, Record
 from semantic_router.index.coordination import Coordinator, LeaseToken
 from semantic_router.index.lease import poll_until, renewed
 from semantic_router.vectors import SparseVector, check_vector_dtype, pack_dense
@@ -93,27 +94,6 @@ _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 class RedisUnreachableError(IndexBackendError, redis.exceptions.ConnectionError):
     """Redis could not be reached; also redis-py's ConnectionError, which code written for redis-py
     (and RedisVL) catches."""
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-# KEYS: state, lock, write nonce. ARGV: new state JSON, expected version ('' = any), lease token
-# ('' = none), nonce of this call. A retried call whose first attempt landed finds its nonce: ok.
-_WRITE_STATE = """
-if redis.call('get', KEYS[3]) == ARGV[4] then return 'ok' end
-local cur = redis.call('get', KEYS[1])
-if ARGV[3] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[3] then return 'lease' end
-if ARGV[2] ~= '' then
-  local found = 0
-  if cur then
-    local ok, s = pcall(cjson.decode, cur)
-    if not ok or type(s) ~= 'table' then return 'version:unreadable' end
-    found = tonumber(s['version'])
-  end
-  if found ~= tonumber(ARGV[2]) then return 'version:' .. tostring(found) end
-end
-redis.call('set', KEYS[1], ARGV[1])
-redis.call('set', KEYS[3], ARGV[4])
-return 'ok'
-"""
 
 
 def _not_auth(exc: Exception) -> bool:
@@ -180,7 +160,7 @@ class RedisIndex(Index, Coordinator):
         self._aclients: LoopClients[redis.asyncio.Redis] = LoopClients(  # a waiting (bounded) pool per event loop
             lambda: redis.asyncio.Redis.from_pool(redis.asyncio.BlockingConnectionPool.from_url(url, **pool_kw)),
             lambda c: c.aclose())
-        self._write_script = self._client.register_script(_WRITE_STATE)
+        self._write_script = self._client.register_script(WRITE_STATE)
         try:
             self._client.ping()
         except redis.exceptions.RedisError as exc:
@@ -418,38 +398,10 @@ class RedisIndex(Index, Coordinator):
             for i, (raw, cmd) in enumerate(zip(replies[1:], cmds[1:])):
                 reply = self._check(raw, cmd, True)  # None: the FT index vanished (dropped meanwhile)
                 docs = [] if reply is None else parse_search(reply)[1]
-                rows.append(self._hits(docs, None if sparse is None else sparse[i], top_k, routes))
+                rows.append(search_hits(docs, None if sparse is None else sparse[i], top_k, routes, self.record_prefix))
             return HitBatch.from_rows(rows, hybrid)
 
         return PreparedSearch(cmds, finish, empty)
-
-    def _hits(self, docs: list[tuple[str, dict[str, Any]]], qs: SparseVector | None, top_k: int,
-              routes: Sequence[str] | None) -> list[Hit]:
-        """Top_k by dense, plus (hybrid) the top_k by client-side sparse score among the candidates."""
-        wanted = None if routes is None else set(routes)
-        qmap = None if qs is None else qs.to_dict()
-        cands = []
-        for key, f in docs:
-            try:
-                route, utterance, dense = text(f["route"]), text(f["utterance"]), 1.0 - float(f["__score"])
-            except (KeyError, ValueError) as exc:
-                raise corrupt(key, f"no usable {exc} field") from None
-            if not math.isfinite(dense):  # a NaN or zero vector scores NaN: never a silent "no route"
-                raise corrupt(key, "its vector is NaN, infinite or zero")
-            if wanted is not None and route not in wanted:
-                continue
-            score = None
-            if qmap is not None:
-                stored = json.loads(f["sparse"]) if "sparse" in f else {}
-                score = float(sum(float(v) * qmap.get(int(i), 0.0) for i, v in stored.items()))
-            rid = text(f["id"]) if "id" in f else key[len(self.record_prefix):]
-            cands.append(Hit(rid, route, utterance, dense, score))
-        top = cands[:top_k]
-        if qmap is None:
-            return top
-        seen = {h.id for h in top}
-        by_sparse = sorted((h for h in cands if (h.sparse_score or 0.0) > 0), key=lambda h: -(h.sparse_score or 0.0))
-        return top + [h for h in by_sparse[:top_k] if h.id not in seen]
 
     def query_batch(self, dense: np.ndarray, sparse: Sequence[SparseVector] | None = None, top_k: int = 5,
                     routes: Sequence[str] | None = None) -> HitBatch:
@@ -506,10 +458,10 @@ class RedisIndex(Index, Coordinator):
                    f"{self.safe_url} within {timeout:.1f}s: another writer holds it", poll=0.01, max_delay=0.5)
 
         def renew() -> bool:
-            (ok,) = self._run([("EVAL", _RENEW, 1, self.lock_key, token, lease_ms)])
+            (ok,) = self._run([("EVAL", RENEW, 1, self.lock_key, token, lease_ms)])
             return bool(ok)
 
-        with renewed(renew, lambda: self._run([("EVAL", _RELEASE, 1, self.lock_key, token)]),
+        with renewed(renew, lambda: self._run([("EVAL", RELEASE, 1, self.lock_key, token)]),
                      lease_ms / 3000, f"the lock of Redis index {self.name!r}"):
             yield LeaseToken(token)
 

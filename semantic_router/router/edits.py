@@ -116,6 +116,34 @@ def set_rule(rule: Rule) -> Change[None]:
     return change
 
 
+def set_aggregation(value: str) -> Change[None]:
+    """A new knn aggregation; a rule that ignores aggregation is switched to knn (as the constructor
+    does), unless the caller chose that rule."""
+    def change(draft: Draft) -> None:
+        if not draft.rule.uses_index:
+            if not draft.settings.rule_auto:
+                raise ValueError(f"aggregation {value!r} needs the knn rule; this router's rule is "
+                                 f"{draft.rule.name!r} (set rl.rule = 'knn' first)")
+            draft.rule = make_rule("knn")
+        settings(aggregation=value)(draft)
+    return change
+
+
+def clear() -> Change[None]:
+    """Remove every route (and so every utterance)."""
+    def change(draft: Draft) -> None:
+        draft.routes = {}
+    return change
+
+
+def restore_extra(extra: dict[str, Any], trained_rule: dict[str, Any] | None) -> Change[None]:
+    """Take back a config's learned state (fitted rule, calibration) and the saved rule's state."""
+    def change(draft: Draft) -> None:
+        apply_extra(draft, extra)
+        draft.rule_state = trained_rule
+    return change
+
+
 class ExtraView(dict[str, Any]):
     """`rl.extra`: a copy of the fitted extras whose item changes are committed (and, for shared
     route sets, published) like any other change, so `rl.extra["key"] = value` keeps working.

@@ -27,7 +27,6 @@ from semantic_router.index.base import Index
 from semantic_router.index.local import LocalIndex
 from semantic_router.route import Aggregation, Route, RouteChoice, check_aggregation, check_threshold, similarity_from
 from semantic_router.router import edits, lifecycle, persist
-from semantic_router.router.learned import apply_extra
 from semantic_router.router.routing import Ask, Query, Router, ask_for, batch_query, single_query
 from semantic_router.router.sharing import Sharing
 from semantic_router.router.snapshot import ID_SCHEME, Draft, Settings, Snapshot, check_seconds, check_top_k
@@ -176,17 +175,7 @@ class CoreRouteLayer:
 
     @aggregation.setter
     def aggregation(self, value: str) -> None:
-        value = check_aggregation(value)
-
-        def change(draft: Draft) -> None:  # a rule that ignores aggregation is switched to knn, as the constructor does
-            if not draft.rule.uses_index:
-                if not draft.settings.rule_auto:
-                    raise ValueError(f"aggregation {value!r} needs the knn rule; this router's rule is "
-                                     f"{draft.rule.name!r} (set rl.rule = 'knn' first)")
-                draft.rule = make_rule("knn")
-            edits.settings(aggregation=value)(draft)
-
-        self.store.commit(change)
+        self.store.commit(edits.set_aggregation(check_aggregation(value)))
 
     @property
     def alpha(self) -> float:
@@ -379,11 +368,7 @@ class CoreRouteLayer:
 
     def clear(self) -> None:
         """Remove every route and utterance."""
-
-        def change(draft: Draft) -> None:
-            draft.routes = {}
-
-        self.store.commit(change)
+        self.store.commit(edits.clear())
 
     async def aadd(self, routes: Route | Sequence[Route]) -> None:
         await asyncio.to_thread(self.add, routes)
@@ -423,11 +408,7 @@ class CoreRouteLayer:
     def restore_extra(self, extra: dict[str, Any], trained_rule: dict[str, Any] | None = None) -> None:
         """Take back state of later features saved in a config (fitted decision rules, calibration);
         `trained_rule`: the saved rule's learned state, used instead of retraining when it fits."""
-        def change(draft: Draft) -> None:
-            apply_extra(draft, extra)
-            draft.rule_state = trained_rule
-
-        self.store.commit(change)
+        self.store.commit(edits.restore_extra(extra, trained_rule))
 
     def to_config(self) -> RouterConfig:
         return persist.to_config(self)
