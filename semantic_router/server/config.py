@@ -97,6 +97,9 @@ class ModelConfig(_Strict):
     stream_idle_timeout: float | None = Field(default=None, gt=0, description="seconds a streamed answer may go "
                                               "without a byte before it is ended with an error (default: timeout)")
     reasoning_family: ReasoningFamily = "none"
+    reasoning_parameter: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                                            description="chat_template_kwargs family: the switch's key "
+                                                        "(default enable_thinking; DeepSeek's: thinking)")
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
     apis: list[Api] = Field(default_factory=lambda: list(DEFAULT_APIS), min_length=1,
                             description="the client APIs its backends serve (Anthropic's `messages` only if listed)")
@@ -104,12 +107,13 @@ class ModelConfig(_Strict):
 
 
 class KeywordSet(_Strict):
-    """A named set of words, phrases or regexes, matched case-insensitively."""
+    """A named set of words, phrases or regexes, matched case-insensitively unless `case_sensitive`."""
 
     name: Name
     words: list[str] = Field(min_length=1)
     regex: bool = False
     match: Literal["any", "all", "none"] = "any"
+    case_sensitive: bool = False
 
     @model_validator(mode="after")
     def _patterns(self) -> KeywordSet:
@@ -227,10 +231,11 @@ class WeightedModel(_Strict):
 
 
 class SystemPrompt(_Strict):
-    """`insert`: a new system message before any existing one; `replace`: the first system message's content."""
+    """`insert`: a new system message before any existing one; `append`: one after the last existing one;
+    `replace`: the first system message's content; `replace_all`: every system message dropped, the new one first."""
 
     content: str = Field(min_length=1)
-    mode: Literal["insert", "replace"] = "insert"
+    mode: Literal["insert", "append", "replace", "replace_all"] = "insert"
 
 
 class DecisionConfig(_Strict):
@@ -320,6 +325,8 @@ class GatewayConfig(_Strict):
     guards: list[GuardConfig] = Field(default_factory=list)
     decisions: list[DecisionConfig] = Field(default_factory=list)
     default_decision: str | None = None
+    tie_break: Literal["confidence", "order"] = Field(default="confidence", description="between matching decisions "
+                                                      "of one priority: the higher confidence, or the first declared")
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
     balancing: BalancingConfig = Field(default_factory=BalancingConfig)
@@ -436,6 +443,10 @@ def parse_config(data: Any, source: str = "config", base_dir: str | Path | None 
     Relative paths resolve against `base_dir` and must stay inside `root` (default: `base_dir`)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    from semantic_router.server import vsr_config  # the vLLM Semantic Router's format, translated to ours
+
+    if vsr_config.is_vsr(data):
+        data = vsr_config.to_native(data, source)
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:

@@ -93,7 +93,8 @@ class Classifier:
         self.keywords = [KeywordSignal(k) for k in config.signals.keywords]
         self.contexts = [ContextSignal(c, server.chars_per_token) for c in config.signals.context]
         self.learned, self.guards, self.scorer = _learned(config, layer)
-        self.decider = Decider(config.decisions, config.default_decision, next(iter(config.models)))
+        self.decider = Decider(config.decisions, config.default_decision, next(iter(config.models)),
+                               config.tie_break)
         self.sessions = sessions or SessionStore(config.sessions.ttl_seconds, config.sessions.max_sessions)
         self.virtual_models = frozenset(config.virtual_models)
         self.rng = rng or random.Random()
