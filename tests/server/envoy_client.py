@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,7 @@ class Forwarded:
     client_headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     immediate: ep.ImmediateResponse | None = None
+    exchange_ms: list[float] = field(default_factory=list)  # each message's round trip to the processor
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -123,15 +125,22 @@ class Envoy:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         out = Forwarded()
         stream = self.stream()
+
+        def send(message: ep.ProcessingRequest) -> ep.ProcessingResponse:
+            start = time.perf_counter()
+            answer = stream.send(message)
+            out.exchange_ms.append((time.perf_counter() - start) * 1e3)
+            return answer
+
         try:
-            first = stream.send(request_headers(body, extra=headers))
+            first = send(request_headers(body, extra=headers))
             out.answers.append(first)
             if first.HasField("immediate_response"):
                 return self._immediate(out, first)
             sent = dict(headers or {}, **{"content-length": str(len(body))})
             for k, v in set_headers(first.request_headers.response).items():
                 sent[k] = v
-            second = stream.send(request_body(body))
+            second = send(request_body(body))
             out.answers.append(second)
             if second.HasField("immediate_response"):
                 return self._immediate(out, second)
@@ -147,11 +156,11 @@ class Envoy:
             assert target is not None, f"no route for {sent.get(self.model_header)!r}"
             r = self.http.post(target + "/chat/completions", content=upstream,
                                headers={"content-type": "application/json"})
-            third = stream.send(response_headers(r.status_code, {"content-type": r.headers["content-type"]}))
+            third = send(response_headers(r.status_code, {"content-type": r.headers["content-type"]}))
             out.answers.append(third)
             client_headers = {"content-type": r.headers["content-type"]}
             client_headers.update(set_headers(third.response_headers.response))
-            fourth = stream.send(response_body(r.content))
+            fourth = send(response_body(r.content))
             out.answers.append(fourth)
             resp = fourth.response_body.response
             out.body = resp.body_mutation.body if resp.HasField("body_mutation") else r.content
