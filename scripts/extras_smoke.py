@@ -29,7 +29,7 @@ from semantic_router import Route, RouteLayer  # noqa: E402
 #: and `fastembed` extras bring it through huggingface-hub, the `server` extra on purpose)
 MARKERS = {"local": "sentence_transformers", "hybrid": "rank_bm25", "qdrant": "qdrant_client", "pinecone": "pinecone",
            "redis": "redis", "openai": "openai", "cohere": "cohere", "fastembed": "fastembed", "fit": "matplotlib",
-           "server": "fastapi", "extproc": "envoy"}
+           "server": "fastapi", "extproc": "envoy", "guards": "presidio_analyzer", "learn": "sklearn"}
 #: extras that bring another on purpose (the external processor is a front door of the gateway)
 INCLUDES = {"extproc": {"server"}}
 ROUTES = [Route(name="politics", utterances=["isn't politics the best thing ever", "don't you just love the president"]),
@@ -149,6 +149,22 @@ def fit() -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def learn() -> None:
+    """A signal trains on a few labelled texts (scikit-learn), saves and loads back; the built-in artifacts ship."""
+    from semantic_router.learn import builtin_path, read_classifier, train_signal
+    from tests.hash_encoder import HashEncoder
+
+    texts = ["refund my order", "money back please", "where is my refund", "i want a refund",
+             "the app crashes", "it shows an error", "the screen stays black", "login is broken"]
+    labels = ["billing"] * 4 + ["bug"] * 4
+    signal, report = train_signal(texts, labels, encoder=HashEncoder(), cv=2, progress=False)
+    assert report.n == 8 and signal.labels == ("billing", "bug")
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = read_classifier(signal.save(Path(tmp) / "s.npz"), HashEncoder())
+        assert loaded.predict(["refund my order please"]) == signal.predict(["refund my order please"])
+    assert builtin_path("domains").is_file() and builtin_path("jailbreak").is_file()
+
+
 def server() -> None:
     """`semantic-router serve` with demo backends answers a chat request (a keyword-only config: the bundled
     model is the `local` extra's); `classify` on the example config names that extra in one line."""
@@ -231,6 +247,16 @@ def extproc() -> None:
         assert code == 0, proc.stderr.read().decode()  # type: ignore[union-attr]
 
 
+def guards() -> None:
+    """Personal data found and redacted offline (presidio's recognizers, no model, nothing downloaded)."""
+    from semantic_router.guards import PIIDetector
+
+    detector = PIIDetector()
+    text = "write to ada@example.org, card 4111 1111 1111 1111"
+    assert [f.kind for f in detector.find(text)] == ["email", "card"], detector.find(text)
+    assert detector.redact(text) == "write to <EMAIL>, card <CARD>"
+
+
 def cli_() -> None:
     """`routes` needs no model; `route` names the `local` extra its bundled model needs."""
     out = cli("routes", "examples/topics.yaml", "--json")
@@ -240,8 +266,8 @@ def cli_() -> None:
 
 CHECKS: dict[str, Callable[[], None]] = {
     "local": local, "hybrid": hybrid, "qdrant": qdrant, "pinecone": pinecone, "redis": redis, "openai": openai,
-    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "extproc": extproc,
-    "cli": cli_}
+    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "extproc": extproc, "cli": cli_,
+    "guards": guards, "learn": learn}
 
 
 def main(extra: str) -> None:

@@ -26,6 +26,9 @@ FACE = {
     "semantic_router.schema": ["Message", "RouteChoice", "SparseEmbedding", "SparseVector", "Utterance"],
     "semantic_router.files": ["atomic_write", "dump_yaml", "read_text_data"],
     "semantic_router.shared": ["SharedState", "read_shared_state"],
+    "semantic_router.guards": ["KINDS", "Finding", "PIIDetector"],
+    "semantic_router.learn": ["BUILTIN", "ClassifierRouter", "Settings", "TextClassifier", "TrainReport", "builtin_path",
+                              "extend_data", "load_signal", "read_classifier", "train_signal"],
 }
 # Documented packages above the library: their `__all__`.
 ABOVE = {

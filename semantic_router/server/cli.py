@@ -1,4 +1,5 @@
-"""CLI commands of the gateway: `semantic-router serve CONFIG` and `semantic-router classify CONFIG "prompt"`.
+"""CLI commands of the gateway: `semantic-router serve CONFIG`, `semantic-router classify CONFIG "prompt"` and
+`semantic-router config convert THEIRS --out OURS.yaml` (a vLLM Semantic Router config into ours).
 
 `register(app)` adds them to the library's typer app. Server packages are imported only when a command runs,
 so the rest of the CLI works without the `[server]` extra.
@@ -19,7 +20,7 @@ import typer
 
 from semantic_router.cli.output import die, number
 
-__all__ = ["classification_text", "classify", "listen", "preflight", "register", "serve"]
+__all__ = ["classification_text", "classify", "convert", "listen", "preflight", "register", "serve"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -253,7 +254,37 @@ def classification_text(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def convert(
+    source: Path = typer.Argument(..., help="a vLLM Semantic Router config (routing:, providers:)"),
+    out: Path = typer.Option(..., "--out", help="where to write our native gateway config (YAML)"),
+) -> None:
+    """Translate a vLLM Semantic Router config into this gateway's native format (checked, written atomically)."""
+    from semantic_router.errors import ConfigError
+    from semantic_router.files import atomic_write, dump_yaml, read_text_data
+    from semantic_router.server.config import parse_config
+    from semantic_router.server.vsr_config import is_vsr, to_native
+
+    try:
+        data = read_text_data(source, "yaml")
+        if not is_vsr(data):
+            raise ConfigError(f"{source}: not a vLLM Semantic Router config (it has no 'routing:' or 'providers:')")
+        native = to_native(data, str(source))
+        parse_config(native, str(source))  # what we write, serve reads
+    except ConfigError as exc:
+        die(str(exc))
+    header = f"# Converted by `semantic-router config convert` from {source.name} (vLLM Semantic Router format).\n"
+    try:
+        atomic_write(out, header + dump_yaml(native))
+    except OSError as exc:
+        die(f"cannot write {str(out)!r}: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(native['decisions'])} decisions, {len(native['models'])} models)", err=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `serve` and `classify` to a typer app."""
+    """Add `serve`, `classify` and `config convert` to a typer app."""
     app.command("serve")(serve)
     app.command("classify")(classify)
+    config_app = typer.Typer(help="Gateway config files: convert other formats into ours.", no_args_is_help=True,
+                             add_completion=False, rich_markup_mode=None)
+    config_app.command("convert")(convert)
+    app.add_typer(config_app, name="config")

@@ -25,6 +25,13 @@ from pydantic import (
 
 from semantic_router.errors import ConfigError
 from semantic_router.server.extproc.config import ExtProcConfig
+from semantic_router.server.guards_config import (
+    ClassifierSignal,
+    GuardConfig,
+    classifier_specs,
+    learned_problems,
+    unknown_signal,
+)
 from semantic_router.server.paths import confine
 
 __all__ = [
@@ -42,7 +49,7 @@ __all__ = [
     "parse_config",
 ]
 
-SIGNAL_TYPES = ("routes", "keywords", "context")
+SIGNAL_TYPES = ("routes", "keywords", "context", "guard", "classifier")  # and each classifier's name
 ReasoningFamily = Literal["none", "chat_template_kwargs", "thinking", "reasoning_effort"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
@@ -84,16 +91,20 @@ class ModelConfig(_Strict):
     stream_idle_timeout: float | None = Field(default=None, gt=0, description="seconds a streamed answer may go "
                                               "without a byte before it is ended with an error (default: timeout)")
     reasoning_family: ReasoningFamily = "none"
+    reasoning_parameter: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                                            description="chat_template_kwargs family: the switch's key "
+                                                        "(default enable_thinking; DeepSeek's: thinking)")
     upstream_name: str | None = Field(default=None, description="model name sent upstream (default: this name)")
 
 
 class KeywordSet(_Strict):
-    """A named set of words, phrases or regexes, matched case-insensitively."""
+    """A named set of words, phrases or regexes, matched case-insensitively unless `case_sensitive`."""
 
     name: Name
     words: list[str] = Field(min_length=1)
     regex: bool = False
     match: Literal["any", "all", "none"] = "any"
+    case_sensitive: bool = False
 
     @model_validator(mode="after")
     def _patterns(self) -> KeywordSet:
@@ -144,6 +155,13 @@ class Signals(_Strict):
     routes: RoutesSignal | None = None
     keywords: list[KeywordSet] = Field(default_factory=list)
     context: list[ContextRange] = Field(default_factory=list)
+    classifiers: list[ClassifierSignal] = Field(default_factory=list)
+    domains: list[str] | None = Field(default=None, description="the built-in domain classifier's domains")
+
+    @property
+    def learned(self) -> list[ClassifierSignal]:
+        """Every classifier signal, `domains` included."""
+        return classifier_specs(self.classifiers, self.domains)
 
     @model_validator(mode="after")
     def _unique(self) -> Signals:
@@ -171,8 +189,9 @@ class RuleNode(_Strict):
         if v is None:
             return v
         kind, sep, name = v.partition(":")
-        if not sep or kind not in SIGNAL_TYPES or not name:
-            raise ValueError(f"signal must be 'TYPE:NAME' with TYPE one of {', '.join(SIGNAL_TYPES)}; got {v!r}")
+        if not sep or not kind or not name:
+            raise ValueError(f"signal must be 'TYPE:NAME' with TYPE one of {', '.join(SIGNAL_TYPES)} or a "
+                             f"classifier's name; got {v!r}")
         return v
 
     @model_validator(mode="after")
@@ -203,10 +222,11 @@ class WeightedModel(_Strict):
 
 
 class SystemPrompt(_Strict):
-    """`insert`: a new system message before any existing one; `replace`: the first system message's content."""
+    """`insert`: a new system message before any existing one; `append`: one after the last existing one;
+    `replace`: the first system message's content; `replace_all`: every system message dropped, the new one first."""
 
     content: str = Field(min_length=1)
-    mode: Literal["insert", "replace"] = "insert"
+    mode: Literal["insert", "append", "replace", "replace_all"] = "insert"
 
 
 class DecisionConfig(_Strict):
@@ -292,8 +312,11 @@ class GatewayConfig(_Strict):
     virtual_models: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
     models: dict[str, ModelConfig] = Field(min_length=1)
     signals: Signals = Field(default_factory=Signals)
+    guards: list[GuardConfig] = Field(default_factory=list)
     decisions: list[DecisionConfig] = Field(default_factory=list)
     default_decision: str | None = None
+    tie_break: Literal["confidence", "order"] = Field(default="confidence", description="between matching decisions "
+                                                      "of one priority: the higher confidence, or the first declared")
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
     ext_proc: ExtProcConfig = Field(default_factory=ExtProcConfig)  # the Envoy external processor (extproc/)
@@ -330,6 +353,10 @@ class GatewayConfig(_Strict):
                     problems.append((path, f"{sig!r} needs signals.routes"))
                 elif kind in known and name not in known[kind]:
                     problems.append((path, f"unknown {kind} signal {name!r}"))
+                elif (why := unknown_signal(kind, name, self.signals.learned, self.guards, SIGNAL_TYPES)) is not None:
+                    problems.append((path, why))
+        problems += learned_problems(self.signals.classifiers, self.signals.domains, self.guards, set(self.models),
+                                     SIGNAL_TYPES)
         if self.default_decision is not None and self.default_decision not in names:
             problems.append(("default_decision", f"unknown decision {self.default_decision!r}"))
         if problems:
@@ -406,6 +433,10 @@ def parse_config(data: Any, source: str = "config", base_dir: str | Path | None 
     Relative paths resolve against `base_dir` and must stay inside `root` (default: `base_dir`)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    from semantic_router.server import vsr_config  # the vLLM Semantic Router's format, translated to ours
+
+    if vsr_config.is_vsr(data):
+        data = vsr_config.to_native(data, source)
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:

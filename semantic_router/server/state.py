@@ -11,6 +11,7 @@ from typing import Any
 
 from semantic_router.server.act.cache import CacheHub, CacheMetrics
 from semantic_router.server.decide.classify import Classification
+from semantic_router.server.decide.guards import GuardOutcome
 from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.operate.metrics import Metrics
 from semantic_router.server.operate.reload import RuntimeHolder
@@ -64,6 +65,12 @@ class GatewayState:
         for s in c.signals:
             if s.matched:
                 self.metrics.signal_matches.labels(s.type, s.name).inc()
+
+    def observe_guards(self, outcome: GuardOutcome) -> None:
+        """Count each guard's verdict: its action when it fired, `pass` when not."""
+        for v in outcome.verdicts:
+            self.metrics.guard_verdicts.labels(v.name, v.action if v.matched else "pass").inc()
+        self.stats.record_guards([(v.name, v.action if v.matched else "pass") for v in outcome.verdicts])
 
     def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None:
         self.metrics.requests.labels(decision, model).inc()

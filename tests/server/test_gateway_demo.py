@@ -35,16 +35,22 @@ def _free_ports(n):
 
 
 @contextlib.contextmanager
-def demo_gateway(example: Path, tmp_path: Path) -> Iterator[str]:
+def demo_gateway(example: Path, tmp_path: Path, config: dict | None = None) -> Iterator[str]:
     """`semantic-router serve EXAMPLE --demo-backends` in a subprocess, on free ports (each backend's moved, the
-    config otherwise as shipped); yields the gateway's URL once /ready says so."""
-    cfg = yaml.safe_load(example.read_text())
-    backends = sorted({b["base_url"] for m in cfg["models"].values() for b in m["backends"]})
+    config otherwise as shipped, or as `config` says); yields the gateway's URL once /ready says so. Native
+    configs and the vLLM Semantic Router's format (`providers.models[].backend_refs[].endpoint`) both work."""
+    cfg = config if config is not None else yaml.safe_load(example.read_text())
+    if "providers" in cfg:
+        slots = [(b, "endpoint") for m in cfg["providers"]["models"] for b in m["backend_refs"]]
+        place = "127.0.0.1:{port}"
+    else:
+        slots = [(b, "base_url") for m in cfg["models"].values() for b in m["backends"]]
+        place = "http://127.0.0.1:{port}/v1"
+    backends = sorted({b[key] for b, key in slots})
     gw_port, *backend_ports = _free_ports(1 + len(backends))
-    moved = {url: f"http://127.0.0.1:{port}/v1" for url, port in zip(backends, backend_ports)}
-    for model in cfg["models"].values():
-        for b in model["backends"]:
-            b["base_url"] = moved[b["base_url"]]
+    moved = {addr: place.format(port=port) for addr, port in zip(backends, backend_ports)}
+    for b, key in slots:
+        b[key] = moved[b[key]]
     path = tmp_path / example.name
     path.write_text(yaml.safe_dump(cfg))
     cli = "import sys; from semantic_router.cli import app; sys.argv[0] = 'semantic-router'; app()"

@@ -18,7 +18,8 @@ NEVER: dict[str, tuple[str, ...]] = {
     "operate": ("state", "http", "endpoints", "cli", "demo"),  # it builds Runtimes on reload, so it may import one
 }
 # what server/ may import of the library: its public face
-LIBRARY_FACE = ("semantic_router", "semantic_router.errors", "semantic_router.redis_urls", "semantic_router.extras")
+LIBRARY_FACE = ("semantic_router", "semantic_router.errors", "semantic_router.redis_urls", "semantic_router.extras",
+                "semantic_router.guards", "semantic_router.learn")
 
 
 def imported(path: Path) -> list[str]:

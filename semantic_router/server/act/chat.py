@@ -32,7 +32,7 @@ from semantic_router.server.decide.classify import Classification, Routed
 from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.ingress.requests import ChatRequest
 
-__all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "plugin_answer", "router_headers"]
+__all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "guard_refusal", "plugin_answer", "router_headers"]
 
 log = logging.getLogger("semantic_router.server")
 
@@ -103,19 +103,32 @@ class ChatPlan:
         return rewrite(self.ctx.body, self.routed.decision, model, self.config.models[model])
 
     def headers_for(self, model: str) -> dict[str, str]:
-        """The response's x-router-* headers (plus the plugins') when `model` answered."""
-        return {**router_headers(self.routed.classification, model), **self.ctx.response_headers}
+        """The response's x-router-* headers (guards' and plugins' included) when `model` answered."""
+        return {**router_headers(self.routed.classification, model), **self.routed.guards.headers(),
+                **self.ctx.response_headers}
 
 
 def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenant: str,
               request_headers: Mapping[str, str]) -> ChatPlan:
-    """The act phase's plan for a routed chat request (pure)."""
+    """The act phase's plan for a routed chat request (pure). A request a guard acted on (routed, redacted) skips
+    the plugins that may answer in the backend's place (the response cache): it is neither served nor stored."""
     decision, first = routed.decision, routed.chain[0]
     plugins = [] if decision is None else list(services.plugins.get(decision.name, []))
-    ctx = PluginContext(routed.decision_name, first, request.body, request.stream, tenant=tenant,
+    if routed.guards.guarded:
+        plugins = [p for p in plugins if not getattr(p, "answers_requests", False)]
+    body = request.body if routed.guards.body is None else routed.guards.body
+    ctx = PluginContext(routed.decision_name, first, body, request.stream, tenant=tenant,
                         request_headers=request_headers,
                         rewrite=services.rewrite_id(decision, first) if decision is not None and plugins else "")
     return ChatPlan(request, routed, plugins, ctx, services.config)
+
+
+def guard_refusal(routed: Routed) -> tuple[APIError, dict[str, str]] | None:
+    """A request a guard blocked: its refusal (HTTP 400 `content_filter`) and the headers it leaves with (before
+    the response cache and any backend); None when no guard blocked it. Both front doors answer with it."""
+    if routed.guards.blocked is None:
+        return None
+    return routed.guards.refusal(), {**router_headers(routed.classification, ""), **routed.guards.headers()}
 
 
 async def plugin_answer(plan: ChatPlan) -> Response | None:

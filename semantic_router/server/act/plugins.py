@@ -53,6 +53,9 @@ class PluginEnv:
 
 @runtime_checkable
 class Plugin(Protocol):
+    """A decision's plugin. One that may answer in the backend's place (a cache) says so with a true
+    `answers_requests` attribute: it is skipped for requests a guard acted on."""
+
     name: str
 
     async def before_forward(self, ctx: PluginContext) -> Response | None:

@@ -19,22 +19,31 @@ _OFF_EFFORT = "minimal"
 
 
 def apply_system_prompt(messages: list[Any], content: str, mode: str) -> list[Any]:
-    """`insert`: a new system message before the first existing one (or first of all); `replace`: the first
-    system message's content (inserted when there is none)."""
-    first = next((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "system"), None)
+    """`insert`: a new system message before the first existing one (or first of all); `append`: after the last
+    existing one (or first of all); `replace`: the first system message's content (inserted when there is none);
+    `replace_all`: every system message removed and the new one put first."""
+    systems = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "system"]
+    new = {"role": "system", "content": content}
     out = list(messages)
-    if mode == "replace" and first is not None:
-        out[first] = {**out[first], "content": content}
+    if mode == "replace_all":
+        return [new] + [m for i, m in enumerate(out) if i not in set(systems)]
+    if mode == "replace" and systems:
+        out[systems[0]] = {**out[systems[0]], "content": content}
+    elif mode == "append" and systems:
+        out.insert(systems[-1] + 1, new)
     else:
-        out.insert(0 if first is None else first, {"role": "system", "content": content})
+        out.insert(systems[0] if systems else 0, new)
     return out
 
 
-def apply_reasoning(body: dict[str, Any], family: str, on: bool, effort: str | None) -> None:
-    """Switch reasoning on/off in the form the model's server understands (in place)."""
-    if family == "chat_template_kwargs":  # Qwen3 / vLLM, SGLang
+def apply_reasoning(body: dict[str, Any], family: str, on: bool, effort: str | None,
+                    parameter: str | None = None) -> None:
+    """Switch reasoning on/off in the form the model's server understands (in place); `parameter`: the key inside
+    `chat_template_kwargs` (default enable_thinking)."""
+    if family == "chat_template_kwargs":  # Qwen3 / vLLM, SGLang; DeepSeek on vLLM with parameter "thinking"
         kwargs = body.get("chat_template_kwargs")
-        body["chat_template_kwargs"] = {**(kwargs if isinstance(kwargs, dict) else {}), "enable_thinking": on}
+        body["chat_template_kwargs"] = {**(kwargs if isinstance(kwargs, dict) else {}),
+                                        parameter or "enable_thinking": on}
     elif family == "thinking":  # DeepSeek style
         body["thinking"] = {"type": "enabled" if on else "disabled"}
     elif family == "reasoning_effort":  # OpenAI style
@@ -51,7 +60,8 @@ def rewrite(body: dict[str, Any], decision: DecisionConfig | None, model_name: s
         out["messages"] = apply_system_prompt(body["messages"], decision.system_prompt.content,
                                               decision.system_prompt.mode)
     if decision.reasoning is not None:
-        apply_reasoning(out, model.reasoning_family, decision.reasoning == "on", decision.reasoning_effort)
+        apply_reasoning(out, model.reasoning_family, decision.reasoning == "on", decision.reasoning_effort,
+                        model.reasoning_parameter)
     return out
 
 

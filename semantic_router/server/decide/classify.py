@@ -17,6 +17,8 @@ from semantic_router import RouteLayer
 from semantic_router.server.config import DecisionConfig, GatewayConfig
 from semantic_router.server.decide.batching import MicroBatcher
 from semantic_router.server.decide.decisions import Decider
+from semantic_router.server.decide.guards import GuardOutcome, Guards
+from semantic_router.server.decide.learned import Head, LearnedSignal, Scored, Scorer, load_head
 from semantic_router.server.decide.sessions import SessionStore, Sticky, conversation_keys
 from semantic_router.server.decide.signals import (
     ContextSignal,
@@ -25,6 +27,7 @@ from semantic_router.server.decide.signals import (
     route_results,
 )
 from semantic_router.server.ingress.errors import APIError
+from semantic_router.server.guards_config import ClassifierGuard
 from semantic_router.server.ingress.requests import ChatRequest, Conversation
 
 __all__ = ["Classification", "Classifier", "Routed", "route_chat"]
@@ -43,11 +46,15 @@ class Classification:
     ms: float
     matched: bool
     sticky: bool = False
+    guards: GuardOutcome = GuardOutcome()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision.name, "model": self.model, "route": self.route, "score": self.score,
-                "confidence": self.confidence, "signals": [s.as_dict() for s in self.signals],
-                "ms": round(self.ms, 4), "sticky": self.sticky}
+        out: dict[str, Any] = {"decision": self.decision.name, "model": self.model, "route": self.route, "score": self.score,
+               "confidence": self.confidence, "signals": [s.as_dict() for s in self.signals],
+               "ms": round(self.ms, 4), "sticky": self.sticky}
+        if self.guards.verdicts:
+            out["guards"] = self.guards.as_dict()
+        return out
 
     def chain(self) -> list[str]:
         """Models to try in order: the chosen one, then the decision's fallback."""
@@ -62,6 +69,7 @@ class Routed:
 
     classification: Classification | None
     chain: list[str]
+    guards: GuardOutcome = GuardOutcome()
 
     @property
     def decision(self) -> DecisionConfig | None:
@@ -84,7 +92,9 @@ class Classifier:
             layer, server.batch_window_ms / 1000.0, server.max_batch, enabled=server.batch_window_ms > 0)
         self.keywords = [KeywordSignal(k) for k in config.signals.keywords]
         self.contexts = [ContextSignal(c, server.chars_per_token) for c in config.signals.context]
-        self.decider = Decider(config.decisions, config.default_decision, next(iter(config.models)))
+        self.learned, self.guards, self.scorer = _learned(config, layer)
+        self.decider = Decider(config.decisions, config.default_decision, next(iter(config.models)),
+                               config.tie_break)
         self.sessions = sessions or SessionStore(config.sessions.ttl_seconds, config.sessions.max_sessions)
         self.virtual_models = frozenset(config.virtual_models)
         self.rng = rng or random.Random()
@@ -113,6 +123,19 @@ class Classifier:
         results += [c.evaluate(conversation) for c in self.contexts]
         return results, route, score
 
+    async def inspect(self, conversation: Conversation,
+                      body: dict[str, Any] | None = None) -> tuple[Scored | None, GuardOutcome]:
+        """The learned classifiers' scores of the last user turn and every guard's verdict (with `body`, a
+        chat request's, pii guards scan and redact its messages), in one worker-thread call."""
+        if not self.scorer and not self.guards:
+            return None, GuardOutcome()
+        return await asyncio.to_thread(self._inspect, conversation, body)
+
+    def _inspect(self, conversation: Conversation, body: dict[str, Any] | None) -> tuple[Scored | None, GuardOutcome]:
+        scored = self.scorer.score(conversation.last_turn) if self.scorer else None
+        outcome = self.guards.check(scored, [conversation.all_text], body) if self.guards else GuardOutcome()
+        return scored, outcome
+
     def pick_model(self, decision: DecisionConfig) -> str:
         if decision.model is not None:
             return decision.model
@@ -120,11 +143,17 @@ class Classifier:
         return self.rng.choices([m.name for m in models], weights=[m.weight for m in models])[0]
 
     async def classify(self, conversation: Conversation, session_id: str | None = None,
-                       sticky: bool = False, tenant: str = "anonymous") -> Classification:
-        """Signals -> decision -> model. With `sticky`, a known conversation of `tenant` keeps its decision and
-        model unless the new turn's decision is a different one with confidence >= sessions.switch_confidence."""
+                       sticky: bool = False, tenant: str = "anonymous",
+                       body: dict[str, Any] | None = None) -> Classification:
+        """Guards and signals -> decision -> model. With `sticky`, a known conversation of `tenant` keeps its
+        decision and model unless the new turn's decision is a different one with confidence >=
+        sessions.switch_confidence. `body`: the chat request's, for pii guards to redact."""
         start = time.perf_counter()
         results, route, score = await self.signals(conversation)
+        scored, outcome = await self.inspect(conversation, body)  # after routing: the turn's vector is cached
+        if scored is not None:
+            results += [r for s in self.learned for r in s.results(scored.proba[id(s.head)], scored.ms)]
+        results += [v.signal() for v in outcome.verdicts]
         decided = self.decider.decide({r.key: r for r in results})
         decision, model, kept = decided.decision, None, False
         if sticky and self.config.sessions.enabled:
@@ -142,7 +171,7 @@ class Classifier:
             self.sessions.put(store, Sticky(decision.name, model))
         model = model or self.pick_model(decision)
         return Classification(decision, model, route, score, decided.confidence if not kept else None, results,
-                              (time.perf_counter() - start) * 1e3, decided.matched, kept)
+                              (time.perf_counter() - start) * 1e3, decided.matched, kept, outcome)
 
     async def classify_many(self, conversations: Sequence[Conversation]) -> list[Classification]:
         """Classify many at once (the micro-batcher encodes them together); no session stickiness."""
@@ -158,10 +187,36 @@ async def route_chat(classifier: Classifier, request: ChatRequest, session_id: s
     """The decide phase of a chat request: a virtual model is classified (sticky per tenant and session), a
     configured model goes straight to itself; any other model is a 404 naming the known ones."""
     if request.model in classifier.virtual_models:
-        c = await classifier.classify(request.conversation, session_id, sticky=True, tenant=tenant)
-        return Routed(c, c.chain())
+        c = await classifier.classify(request.conversation, session_id, sticky=True, tenant=tenant, body=request.body)
+        return _guarded(Routed(c, c.chain(), c.guards))
     if request.model not in classifier.config.models:
         raise APIError(404, f"The model '{request.model}' does not exist; known: "
                        f"{', '.join([*sorted(classifier.virtual_models), *classifier.config.models])}",
                        param="model", code="model_not_found")
-    return Routed(None, [request.model])
+    _, outcome = await classifier.inspect(request.conversation, request.body)
+    return _guarded(Routed(None, [request.model], outcome))
+
+
+def _guarded(routed: Routed) -> Routed:
+    """A prevailing `route` guard sends the request to its model (and only there)."""
+    model = routed.guards.route_model
+    return routed if model is None else Routed(routed.classification, [model], routed.guards)
+
+
+def _learned(config: GatewayConfig, layer: RouteLayer | None) -> tuple[list[LearnedSignal], Guards, Scorer]:
+    """The classifier signals, guards and the scorer of their heads (each model file loaded once)."""
+    loaded: dict[str, Head] = {}
+
+    def head(model: str, field: str) -> Head:
+        if model not in loaded:
+            loaded[model] = load_head(model, field, config.resolve)
+        return loaded[model]
+
+    where = [f"signals.classifiers[{i}]" for i in range(len(config.signals.classifiers))] + ["signals.domains"]
+    signals = [LearnedSignal(spec, head(spec.model, f"{where[i]}.model"), where[i])
+               for i, spec in enumerate(config.signals.learned)]
+    guard_heads = {g.name: head(g.model, f"guards[{i}].model") for i, g in enumerate(config.guards)
+                   if isinstance(g, ClassifierGuard)}
+    encoder = None if layer is None else layer.encoder
+    return signals, Guards(config.guards, guard_heads), Scorer(list({id(h): h for h in loaded.values()}.values()),
+                                                               encoder)

@@ -1,6 +1,7 @@
 """Decisions: rule trees (AND / OR / NOT over signal matches) evaluated on a request's signals.
 
-The highest-priority matching decision wins; ties go to the higher confidence, then to config order.
+The highest-priority matching decision wins; ties go to the higher confidence, then to config order
+(`tie_break="order"`: to config order alone, as the vLLM Semantic Router's `strategy: priority` does).
 An empty rule is a catch-all (confidence 0, so a specific rule of equal priority beats it). When nothing
 matches, the default decision applies (or, without one, a built-in decision on the first model).
 """
@@ -49,8 +50,10 @@ class Decided:
 class Decider:
     """Decisions sorted once by priority; `decide(signals)` picks one."""
 
-    def __init__(self, decisions: Sequence[DecisionConfig], default: str | None, first_model: str) -> None:
+    def __init__(self, decisions: Sequence[DecisionConfig], default: str | None, first_model: str,
+                 tie_break: str = "confidence") -> None:
         self.decisions = sorted(decisions, key=lambda d: -d.priority)  # stable: config order within a priority
+        self.by_order = tie_break == "order"
         named = {d.name: d for d in decisions}
         self.default = named[default] if default is not None else DecisionConfig(name="default", model=first_model)
 
@@ -62,6 +65,8 @@ class Decider:
             ok, confidence = evaluate_rule(d.rule, signals)
             if ok and (best is None or confidence > best[1]):
                 best = (d, confidence)
+                if self.by_order:  # the first match of the highest priority wins
+                    break
         if best is None:
             return Decided(self.default, 0.0, False)
         return Decided(best[0], best[1], True)

@@ -7,10 +7,11 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from semantic_router.server.act.chat import forward_chat, plan_chat
+from semantic_router.server.act.chat import forward_chat, guard_refusal, plan_chat
 from semantic_router.server.decide.classify import route_chat
 from semantic_router.server.endpoints.deps import ReadyRuntime, State, Tenant
 from semantic_router.server.ingress.body import read_json
+from semantic_router.server.ingress.errors import error_response
 from semantic_router.server.ingress.openapi import CHAT_OPERATION
 from semantic_router.server.ingress.requests import parse_chat
 
@@ -30,5 +31,11 @@ async def chat_completions(request: Request, gw: State, rt: ReadyRuntime, tenant
     routed = await route_chat(rt.classifier, req, request.headers.get(rt.config.sessions.header), tenant)
     if routed.classification is not None:
         gw.observe_classification(routed.classification)
+    gw.observe_guards(routed.guards)
+    refused = guard_refusal(routed)
+    if refused is not None:  # refused before the cache and any backend
+        refusal, headers = refused
+        gw.client_error(refusal.code or str(refusal.status))
+        return error_response(refusal, headers)
     plan = plan_chat(rt, req, routed, tenant, request.headers)
     return await forward_chat(request, plan, rt.upstreams, gw)

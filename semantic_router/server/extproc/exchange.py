@@ -18,7 +18,7 @@ from typing import Any, Literal
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from starlette.responses import Response, StreamingResponse
 
-from semantic_router.server.act.chat import ChatPlan, plan_chat, plugin_answer
+from semantic_router.server.act.chat import ChatPlan, guard_refusal, plan_chat, plugin_answer
 from semantic_router.server.act.forward import usage_of_body, usage_of_sse
 from semantic_router.server.decide.classify import route_chat
 from semantic_router.server.extproc.config import ExtProcConfig
@@ -170,13 +170,15 @@ class Exchange:
         finally:
             self._arrived()
         plan, answered = await asyncio.wait_for(self._decide(rt, req), self.settings.timeout_seconds)
+        if plan is None:  # a guard blocked it: refused before the cache and any backend
+            return self._end(answered, "refused")
         c = plan.routed.classification
         route, sticky = (None, False) if c is None else (c.route, c.sticky)
         first = plan.routed.chain[0]
         self.gw.record_forward(route, plan.ctx.decision, first, sticky)
         if answered is not None:  # a plugin's own answer (a cache hit): Envoy answers with it
             self.gw.record_latency((time.perf_counter() - self.started) * 1e3)
-            return self._end(await _as_immediate(answered, plan.ctx.decision), "answered")
+            return self._end(answered, "answered")
         self.plan, self.model, self.outcome = plan, first, "forwarded"
         payload = json_bytes(plan.payload_for(first))
         headers = {self.settings.model_header: first, **plan.headers_for(first), "content-length": str(len(payload))}
@@ -184,13 +186,21 @@ class Exchange:
         remove = ["authorization"] if rt.keys.enabled else []
         return mutated("request_body", headers, remove, payload, clear_route_cache=True)
 
-    async def _decide(self, rt: Runtime, req: ChatRequest) -> tuple[ChatPlan, Response | None]:
-        """decide (`route_chat`) and act's plan (`plan_chat`, plugins before forwarding): the HTTP proxy's code."""
+    async def _decide(self, rt: Runtime, req: ChatRequest) -> tuple[ChatPlan | None, ep.ProcessingResponse | None]:
+        """decide (`route_chat`, guards) and act's plan (`plan_chat`, plugins before forwarding): the HTTP proxy's
+        code. (None, the refusal) for a request a guard blocked; (plan, an immediate answer or None) else."""
         routed = await route_chat(rt.classifier, req, self.headers.get(rt.config.sessions.header), self.tenant)
         if routed.classification is not None:
             self.gw.observe_classification(routed.classification)
+        self.gw.observe_guards(routed.guards)
+        refused = guard_refusal(routed)
+        if refused is not None:
+            refusal, headers = refused
+            self.gw.client_error(refusal.code or str(refusal.status))
+            return None, immediate_error(refusal, headers)
         plan = plan_chat(rt, req, routed, self.tenant, self.headers)
-        return plan, await plugin_answer(plan)
+        answered = await plugin_answer(plan)
+        return plan, None if answered is None else await _as_immediate(answered, plan.ctx.decision)
 
     # -- response --------------------------------------------------------------------------------------
     def _response_headers(self, message: ep.HttpHeaders) -> ep.ProcessingResponse:

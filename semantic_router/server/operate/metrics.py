@@ -18,7 +18,8 @@ _TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 
 class Metrics:
-    """Requests by model and decision, routing latency, signal matches, upstream errors, TTFT, tokens."""
+    """Requests by model and decision, routing latency, signal matches, guard verdicts, upstream errors, TTFT,
+    tokens."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -39,6 +40,9 @@ class Metrics:
                                           "was complete, by phase (request, upstream, stream)", ["phase"], registry=r)
         self.batch_size = Histogram("router_classify_batch_size", "Requests per micro-batch",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
+        self.guard_verdicts = Counter("router_guard_verdicts", "Guard verdicts by guard and outcome (its action when "
+                                      "it fired: block, route, redact, tag; pass when not)", ["guard", "outcome"],
+                                      registry=r)
         self.ready = Gauge("router_ready", "1 once the router model is loaded and warm", registry=r)
 
     def render(self) -> bytes:

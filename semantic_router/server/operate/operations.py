@@ -154,13 +154,16 @@ class Operations:
     def overview(self) -> dict[str, Any]:
         rt = self.gw.runtime
         if rt is None:
-            return {"routes": [], "decisions": [], "models": [], "virtual_models": [], "replica": self.replica}
+            return {"routes": [], "decisions": [], "models": [], "virtual_models": [], "guards": [],
+                    "replica": self.replica}
         layer = rt.layer
         routes = [] if layer is None else [{"name": r.name, "utterances": len(r.utterances)} for r in layer.routes]
         decisions = [{"name": d.name, "priority": d.priority, "rule": rule_text(d.rule),
                       "model": d.model or ", ".join(f"{m.name} ({m.weight:g})" for m in d.models or []),
                       "plugins": sorted(d.plugins)} for d in rt.decider.decisions]
-        return {"routes": routes, "decisions": decisions, "models": rt.model_names,
+        guards = [{"name": g.name, "type": g.type, "action": g.action, "model_on_match": g.model_on_match}
+                  for g in rt.config.guards]
+        return {"routes": routes, "decisions": decisions, "models": rt.model_names, "guards": guards,
                 "virtual_models": sorted(rt.virtual_models), "replica": self.replica,
                 "config_version": self.reloader.version}
 

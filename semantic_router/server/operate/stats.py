@@ -28,6 +28,7 @@ class Stats:
         self.client_disconnects: Counter[str] = Counter()
         self.classifications = 0
         self.sticky = 0
+        self.guards: Counter[str] = Counter()  # "guard:outcome" (its action when it fired, pass when not)
 
     def record(self, route: str | None, decision: str, model: str, sticky: bool = False) -> None:
         with self._lock:
@@ -55,6 +56,12 @@ class Stats:
         with self._lock:
             self.classifications += n
 
+    def record_guards(self, verdicts: list[tuple[str, str]]) -> None:
+        """(guard, outcome) of one chat request's guards."""
+        if verdicts:
+            with self._lock:
+                self.guards.update(f"{name}:{outcome}" for name, outcome in verdicts)
+
     def record_upstream_error(self, reason: str) -> None:
         with self._lock:
             self.upstream_errors[reason] += 1
@@ -71,6 +78,7 @@ class Stats:
         with self._lock:
             out = {"total_requests": self.total, "routes": dict(self.routes), "decisions": dict(self.decisions),
                    "models": dict(self.models), "sticky_requests": self.sticky,
+                   "guards": dict(self.guards),
                    "route_requests": self.classifications, "upstream_errors": dict(self.upstream_errors),
                    "client_errors": self.client_errors,
                    "client_disconnects": dict(self.client_disconnects), "uptime_seconds": round(time.time() - self.started, 3)}

@@ -44,6 +44,7 @@ class CachePlugin:
 
     name = "cache"
     wants_stream_body = True
+    answers_requests = True  # may answer in the backend's place: never for a request a guard acted on
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         try:

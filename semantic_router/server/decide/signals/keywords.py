@@ -1,4 +1,5 @@
-"""Keyword signals: named sets of words, phrases or regexes matched case-insensitively (any / all / none)."""
+"""Keyword signals: named sets of words, phrases or regexes matched case-insensitively unless the set says
+case_sensitive (any / all / none)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from semantic_router.server.config import KeywordSet
 from semantic_router.server.decide.signals.base import Conversation, SignalResult
 
 
-def _pattern(word: str, regex: bool) -> re.Pattern[str]:
+def _pattern(word: str, regex: bool, case_sensitive: bool = False) -> re.Pattern[str]:
+    flags = 0 if case_sensitive else re.IGNORECASE
     if regex:
-        return re.compile(word, re.IGNORECASE)
+        return re.compile(word, flags)
     body = re.escape(word.strip())
     start = r"\b" if re.match(r"\w", word.strip()) else ""
     end = r"\b" if re.search(r"\w$", word.strip()) else ""
-    return re.compile(start + body + end, re.IGNORECASE)
+    return re.compile(start + body + end, flags)
 
 
 class KeywordSignal:
@@ -26,7 +28,7 @@ class KeywordSignal:
     def __init__(self, spec: KeywordSet) -> None:
         self.name = spec.name
         self.mode = spec.match
-        self.patterns = tuple(_pattern(w, spec.regex) for w in spec.words)
+        self.patterns = tuple(_pattern(w, spec.regex, spec.case_sensitive) for w in spec.words)
 
     def evaluate(self, conversation: Conversation) -> SignalResult:
         start = time.perf_counter()
