@@ -146,3 +146,24 @@ def test_gateway_keys_are_checked_and_never_sent_upstream(small, fresh):
     assert out.status == 200 and out.upstream_headers["x-selected-model"] == "math-model"
     assert "authorization" not in out.upstream_headers  # removed by the processor's header mutation
     assert metric(gw, "router_client_errors_total", code="invalid_api_key") == 1
+
+
+@pytest.mark.parametrize("action", ["block", "redact"])
+def test_a_guard_blocks_with_an_immediate_refusal_or_redacts_the_forwarded_body(small, fresh, action):
+    pytest.importorskip("presidio_analyzer")  # the `guards` extra
+    gw, envoy = small
+    guarded = config(fresh, fail_open=False, timeout_seconds=30.0)  # a first PII scan loads its recognizers
+    guarded["guards"] = [{"name": "pii", "type": "pii", "entities": ["email"], "action": action}]
+    reload(gw, guarded)
+    out = envoy.chat(body("solve this equation, then mail it to ada@example.org"))
+    if action == "block":  # refused before the cache and any backend, as the HTTP proxy refuses it
+        assert out.status == 400 and out.immediate is not None
+        assert json.loads(out.body)["error"]["code"] == "content_filter"
+        assert out.client_headers["x-router-guard-pii"] == "block"
+        assert fresh.total() == 0
+        assert metric(gw, "router_extproc_streams_total", outcome="refused") == 1
+    else:  # forwarded with the personal data replaced, decided as before
+        assert out.status == 200 and out.upstream_headers["x-selected-model"] == "math-model"
+        assert out.upstream_body["messages"][0]["content"] == "solve this equation, then mail it to <EMAIL>"
+        assert fresh.backends["math"].requests[0]["messages"][0]["content"].endswith("<EMAIL>")
+        assert out.upstream_headers["x-router-guard-pii"] == "redact"
