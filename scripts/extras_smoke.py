@@ -165,17 +165,22 @@ def learn() -> None:
     assert builtin_path("domains").is_file() and builtin_path("jailbreak").is_file()
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` loopback ports free a moment ago."""
+    ports = []
+    for _ in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    return ports
+
+
 def server() -> None:
     """`semantic-router serve` with demo backends answers a chat request (a keyword-only config: the bundled
     model is the `local` extra's); `classify` on the example config names that extra in one line."""
     import httpx
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    gateway, backend = ports
+    gateway, backend = free_ports(2)
     config = {"models": {"m": {"backends": [{"base_url": f"http://127.0.0.1:{backend}/v1"}]}},
               "signals": {"keywords": [{"name": "hi", "words": ["hello"]}]},
               "decisions": [{"name": "greet", "rule": {"signal": "keywords:hi"}, "model": "m"}]}
@@ -214,12 +219,7 @@ def extproc() -> None:
 
     from tests.server.envoy_client import Envoy
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    ext_port, backend = ports
+    ext_port, backend = free_ports(2)
     config = {"virtual_models": ["MoM"], "models": {"m": {"backends": [{"base_url": f"http://127.0.0.1:{backend}/v1"}],
                                                           "reasoning_family": "chat_template_kwargs"}},
               "signals": {"keywords": [{"name": "hi", "words": ["hello"]}]},
