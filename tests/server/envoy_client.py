@@ -21,6 +21,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as epg
 
 CHAT = "/v1/chat/completions"
 BUFFERED = pm.ProcessingMode.BUFFERED
+STREAMED = pm.ProcessingMode.STREAMED
 
 
 def header_map(headers: dict[str, str]) -> base_pb2.HeaderMap:

@@ -24,6 +24,7 @@ from semantic_router.server.http import create_app  # noqa: E402
 from semantic_router.server.runtime import Runtime  # noqa: E402
 from tests.server.conftest import UPSTREAM_SECRET, Gateway, gateway_config, openai_error, wait_ready  # noqa: E402
 from tests.server.envoy_client import (  # noqa: E402
+    STREAMED,
     Envoy,
     iter_sse,
     request_body,
@@ -95,6 +96,7 @@ def test_routing_mutates_model_headers_and_body_as_the_http_proxy_rewrites(both,
     # the backend the header routes to answered, and the client sees the router's headers on the answer
     assert out.status == 200 and out.json()["echo"]["backend"] == "math"
     assert out.client_headers["x-router-model"] == "math-model"
+    assert not out.answers[2].HasField("mode_override")  # a whole answer stays in the filter's mode
     # the HTTP proxy makes the same request of the same backend: one decision and rewrite code for both doors
     via_http = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=10)
     assert via_http.headers["x-router-decision"] == "math"
@@ -207,6 +209,8 @@ def test_a_streamed_answer_passes_untouched_and_its_usage_is_counted(both, fresh
                       headers={"content-type": "application/json"}, timeout=10) as r:
         answer = stream.send(response_headers(200, {"content-type": "text/event-stream"}))
         assert set_headers(answer.response_headers.response)["x-router-model"] == "code-model"
+        # the filter BUFFERs answers (envoy_client's protocol_config): this one's chunks must not wait for its end
+        assert answer.mode_override.response_body_mode == STREAMED
         chunks = list(r.iter_raw())
     for i, chunk in enumerate(chunks):  # STREAMED response mode: chunk by chunk, every one continued as is
         answer = stream.send(response_body(chunk, end_of_stream=i == len(chunks) - 1))

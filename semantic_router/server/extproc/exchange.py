@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any, Literal
 
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from starlette.responses import Response, StreamingResponse
 
@@ -45,6 +46,9 @@ CHAT_PATH = "/v1/chat/completions"
 MAX_KEPT_BODY = 4 * 1024 * 1024  # an upstream answer kept for usage and the cache (as the HTTP proxy keeps streams)
 Outcome = Literal["forwarded", "answered", "refused", "passthrough", "failed_open", "failed_closed", "cancelled"]
 _RESPONSE_PHASES = ("response_headers", "response_body", "response_trailers")
+# a streamed answer's body mode, asked for in the answer to its response headers (Envoy honours it with the
+# filter's `allow_mode_override: true`; BUFFERED would hold the whole stream back until it ended)
+STREAM_ANSWER = pm.ProcessingMode(response_body_mode=pm.ProcessingMode.STREAMED)
 
 
 class _Misconfigured(Exception):
@@ -213,7 +217,10 @@ class Exchange:
         self.gw.observe_ttft(self.model, time.perf_counter() - self.started)
         if message.end_of_stream:
             self.finished = True
-        return mutated("response_headers", plan.headers_for(self.model))
+        answer = mutated("response_headers", plan.headers_for(self.model))
+        if self.streamed:  # chunks reach the client as they come, even where the filter BUFFERs answers
+            answer.mode_override.CopyFrom(STREAM_ANSWER)
+        return answer
 
     def _response_body(self, message: ep.HttpBody) -> ep.ProcessingResponse:
         """Passed through untouched (streamed or whole); kept (bounded) for usage and the plugins."""
