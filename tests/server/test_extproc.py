@@ -274,3 +274,20 @@ def test_a_body_sent_in_pieces_is_a_configuration_error_answered_not_left_waitin
     assert answer.immediate_response.status.code == 500  # the default is fail-closed
     assert "BUFFERED" in json.loads(answer.immediate_response.body)["error"]["message"]
     stream.close()
+
+
+def test_a_filter_that_never_sends_the_body_is_reported_not_counted_as_a_client_gone(both, fresh):
+    gw, envoy = both
+    gone = metric(gw, "router_client_disconnects_total", phase="request")
+    before = metric(gw, "router_extproc_streams_total", outcome="failed_open")
+    body = json.dumps(chat_body(MATH)).encode()
+    stream = envoy.stream()  # request_body_mode NONE: Envoy forwards after the headers, the answer comes back
+    assert not stream.send(request_headers(body)).HasField("immediate_response")
+    answer = stream.send(response_headers(200, {"content-type": "application/json"}))
+    assert not answer.response_headers.response.HasField("header_mutation")
+    stream.close()
+    deadline = time.monotonic() + 5
+    while metric(gw, "router_extproc_streams_total", outcome="failed_open") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert metric(gw, "router_extproc_streams_total", outcome="failed_open") == before + 1
+    assert metric(gw, "router_client_disconnects_total", phase="request") == gone

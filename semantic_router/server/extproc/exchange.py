@@ -92,6 +92,7 @@ class Exchange:
                 log.error("ext_proc: a chat request was forwarded without its body being sent here: set Envoy's "
                           "processing_mode.request_body_mode to BUFFERED for this processor")
                 self._arrived()
+                self.outcome = "failed_open"  # it went upstream as the client sent it
             return continue_response(phase)
         try:
             if phase == "request_headers":
