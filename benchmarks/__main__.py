@@ -1,5 +1,5 @@
-"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|signals|changepath|all
-[options]`.
+"""Benchmark harness: `python -m benchmarks quality|latency|scale|core|remote|encoders|coldstart|signals|changepath|extproc|
+all [options]`.
 
 Writes JSON results, Markdown sections and PNG plots into an output folder (`--out`, default
 benchmarks/out/, git-ignored); tracked files (docs/benchmarks.md, docs/img/, benchmarks/results/)
@@ -18,9 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
-OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
+OPTIONAL = [m for m in ("changepath", "gateway", "extproc") if (Path(__file__).parent / f"{m}.py").is_file()]
 WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", "signals", *OPTIONAL, "all"]
-# `all` runs these; coldstart, signals, changepath and gateway run alone (fresh processes, servers, long runs)
+# `all` runs these; coldstart, signals, changepath, gateway and extproc run alone (fresh processes, servers, long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
 
 
@@ -180,6 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         res = gateway.run(out.out / "gateway", quick=args.quick, log=log)
         out.json("gateway" + suffix, res)
         section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
+    if "extproc" in todo:
+        from benchmarks import extproc
+
+        log("extproc: the Envoy external processor against the HTTP proxy, one gateway, one run")
+        res = extproc.run(quick=args.quick, rounds=2 if args.quick else 5, log=log)
+        out.json("extproc" + suffix, res)
+        section("extproc" + suffix, f"Command: `{command}`\n\n" + extproc.markdown(res))
     log(f"wrote {out.written()}")
     return 0
 

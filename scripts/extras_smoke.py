@@ -29,7 +29,9 @@ from semantic_router import Route, RouteLayer  # noqa: E402
 #: and `fastembed` extras bring it through huggingface-hub, the `server` extra on purpose)
 MARKERS = {"local": "sentence_transformers", "hybrid": "rank_bm25", "qdrant": "qdrant_client", "pinecone": "pinecone",
            "redis": "redis", "openai": "openai", "cohere": "cohere", "fastembed": "fastembed", "fit": "matplotlib",
-           "server": "fastapi", "guards": "presidio_analyzer", "learn": "sklearn"}
+           "server": "fastapi", "extproc": "envoy", "guards": "presidio_analyzer", "learn": "sklearn"}
+#: extras that bring another on purpose (the external processor is a front door of the gateway)
+INCLUDES = {"extproc": {"server"}}
 ROUTES = [Route(name="politics", utterances=["isn't politics the best thing ever", "don't you just love the president"]),
           Route(name="chitchat", utterances=["how's the weather today?", "lovely weather today"])]
 PORT_WAIT = 120.0
@@ -163,17 +165,22 @@ def learn() -> None:
     assert builtin_path("domains").is_file() and builtin_path("jailbreak").is_file()
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` loopback ports free a moment ago."""
+    ports = []
+    for _ in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    return ports
+
+
 def server() -> None:
     """`semantic-router serve` with demo backends answers a chat request (a keyword-only config: the bundled
     model is the `local` extra's); `classify` on the example config names that extra in one line."""
     import httpx
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    gateway, backend = ports
+    gateway, backend = free_ports(2)
     config = {"models": {"m": {"backends": [{"base_url": f"http://127.0.0.1:{backend}/v1"}]}},
               "signals": {"keywords": [{"name": "hi", "words": ["hello"]}]},
               "decisions": [{"name": "greet", "rule": {"signal": "keywords:hi"}, "model": "m"}]}
@@ -203,6 +210,43 @@ def server() -> None:
     expect_one_error_line(cli("classify", "examples/gateway/config.yaml", "hi"), "'local' extra")
 
 
+def extproc() -> None:
+    """`serve --ext-proc-port P --no-http` with demo backends decides a chat request sent as Envoy sends it (a
+    keyword-only config: no model), and stops on SIGTERM with status 0."""
+    import signal
+
+    import grpc
+
+    from tests.server.envoy_client import Envoy
+
+    ext_port, backend = free_ports(2)
+    config = {"virtual_models": ["MoM"], "models": {"m": {"backends": [{"base_url": f"http://127.0.0.1:{backend}/v1"}],
+                                                          "reasoning_family": "chat_template_kwargs"}},
+              "signals": {"keywords": [{"name": "hi", "words": ["hello"]}]},
+              "decisions": [{"name": "greet", "rule": {"signal": "keywords:hi"}, "model": "m", "reasoning": "on"}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gateway.yaml"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        exe = Path(sys.executable).with_name("semantic-router")
+        proc = subprocess.Popen([str(exe), "serve", str(path), "--ext-proc-port", str(ext_port), "--no-http",
+                                 "--demo-backends", "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{ext_port}") as channel:
+                grpc.channel_ready_future(channel).result(timeout=PORT_WAIT)
+            envoy = Envoy(ext_port, {"m": f"http://127.0.0.1:{backend}/v1"})
+            try:
+                out = envoy.chat({"model": "MoM", "messages": [{"role": "user", "content": "hello there"}]})
+            finally:
+                envoy.close()
+            assert out.upstream_headers["x-selected-model"] == "m" and out.status == 200, out
+            assert out.upstream_body["chat_template_kwargs"] == {"enable_thinking": True}, out.upstream_body
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+        assert code == 0, proc.stderr.read().decode()  # type: ignore[union-attr]
+
+
 def guards() -> None:
     """Personal data found and redacted offline (presidio's recognizers, no model, nothing downloaded)."""
     from semantic_router.guards import PIIDetector
@@ -222,14 +266,15 @@ def cli_() -> None:
 
 CHECKS: dict[str, Callable[[], None]] = {
     "local": local, "hybrid": hybrid, "qdrant": qdrant, "pinecone": pinecone, "redis": redis, "openai": openai,
-    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "cli": cli_,
+    "cohere": cohere, "fastembed": fastembed, "fit": fit, "server": server, "extproc": extproc, "cli": cli_,
     "guards": guards, "learn": learn}
 
 
 def main(extra: str) -> None:
     site = Path(semantic_router.__file__).resolve()
     assert ROOT not in site.parents, f"semantic_router comes from the checkout ({site}), not the venv's wheel"
-    others = {m for e, m in MARKERS.items() if e != extra and find_spec(m) is not None}
+    others = {m for e, m in MARKERS.items()
+              if e != extra and e not in INCLUDES.get(extra, ()) and find_spec(m) is not None}
     assert not others, f"the '{extra}' venv also holds {sorted(others)}: not a venv of one extra"
     start = time.perf_counter()
     CHECKS[extra]()

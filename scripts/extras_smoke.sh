@@ -24,7 +24,7 @@ if [ -z "$UV" ]; then
   exit 2
 fi
 EXTRAS=("$@")
-[ ${#EXTRAS[@]} -gt 0 ] || EXTRAS=(local hybrid qdrant pinecone redis openai cohere fastembed fit server cli guards learn)
+[ ${#EXTRAS[@]} -gt 0 ] || EXTRAS=(local hybrid qdrant pinecone redis openai cohere fastembed fit server extproc cli guards learn)
 TORCH=torch==2.13.0
 
 work=$(mktemp -d)

@@ -136,6 +136,24 @@ def start_demo_backends(cfg: Any) -> list[Any]:
     return servers
 
 
+def _ext_proc(host: str, port: int | None) -> list[Any]:
+    """The ext_proc companion of `serve` (none without a port): its extra and its port checked before the model
+    loads (the port is bound again when the app starts; one taken meanwhile fails the start-up)."""
+    if port is None:
+        return []
+    from semantic_router.extras import require
+
+    try:
+        require("grpc", "extproc", "the Envoy external processor (--ext-proc-port)")
+        require("envoy.service.ext_proc.v3", "extproc", "the Envoy external processor (--ext-proc-port)")
+    except ImportError as exc:
+        die(str(exc))
+    listen(host, port).close()
+    from semantic_router.server.extproc.service import ExtProcServer
+
+    return [ExtProcServer(host, port)]
+
+
 KEEP_ALIVE_SECONDS = 75  # seconds an idle client connection stays open
 
 
@@ -147,12 +165,22 @@ def serve(
     demo_backends: bool = typer.Option(False, "--demo-backends",
                                        help="also start stand-in OpenAI-compatible backends on loopback"),
     log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="uvicorn log level"),
+    ext_proc_port: int | None = typer.Option(None, "--ext-proc-port", min=0, max=65535,
+                                             help="also serve Envoy's ext_proc gRPC service on this port "
+                                                  "(e.g. 50051; needs the 'extproc' extra)"),
+    ext_proc_host: str | None = typer.Option(None, "--ext-proc-host",
+                                             help="ext_proc bind address (default: --host)"),
+    no_http: bool = typer.Option(False, "--no-http", help="serve only ext_proc: no HTTP listener (no /v1, "
+                                 "/ready, /metrics, dashboard or PUT /admin/config; SIGHUP still reloads)"),
 ) -> None:
     """Run the routing gateway (OpenAI-compatible) described by CONFIG."""
+    if no_http and ext_proc_port is None:
+        die("--no-http needs --ext-proc-port (the gateway would serve nothing)")
     cfg = _read(config)
     host = host or cfg.server.host
     port = cfg.server.port if port is None else port
-    sock = listen(host, port)
+    companions = _ext_proc(ext_proc_host or host, ext_proc_port)
+    sock = None if no_http else listen(host, port)
     backends: list[Any] = []
     try:
         backends = start_demo_backends(cfg) if demo_backends else []
@@ -161,7 +189,16 @@ def serve(
 
         from semantic_router.server.http import create_app
 
-        app = create_app(runtime, config_path=config, signals=True)  # SIGHUP and PUT /admin/config reload CONFIG
+        # SIGHUP and PUT /admin/config reload CONFIG
+        app = create_app(runtime, config_path=config, signals=True, companions=companions)
+        if sock is None:
+            from semantic_router.server.extproc.service import serve_without_http
+
+            try:
+                serve_without_http(app)
+            except OSError as exc:  # the ext_proc port was taken while the model loaded
+                die(str(exc))
+            return
         # keep-alive longer than the clients' (httpx and the OpenAI SDK: 5 s): with equal timeouts a client may
         # send on a connection the server is closing (ReadError in load runs)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level.value, access_log=False,
@@ -169,7 +206,8 @@ def serve(
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl+C it handled, as uvicorn.run does
             server.run(sockets=[sock])
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
         for backend in backends:
             backend.stop()
     if not server.started:  # the app's start-up failed (uvicorn logged why): uvicorn's own status

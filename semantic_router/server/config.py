@@ -26,6 +26,7 @@ from pydantic import (
 from semantic_router.errors import ConfigError
 from semantic_router.server.act.health_config import BalancingConfig
 from semantic_router.server.operate.sync_config import ConfigSyncConfig
+from semantic_router.server.extproc.config import ExtProcConfig
 from semantic_router.server.guards_config import (
     ClassifierSignal,
     GuardConfig,
@@ -330,6 +331,7 @@ class GatewayConfig(_Strict):
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
     balancing: BalancingConfig = Field(default_factory=BalancingConfig)
+    ext_proc: ExtProcConfig = Field(default_factory=ExtProcConfig)  # the Envoy external processor (extproc/)
     # where relative paths resolve and the folder they must stay in: set by the loader, never by the config text
     _base_dir: str | None = PrivateAttr(default=None)
     _root: str | None = PrivateAttr(default=None)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,7 +20,11 @@ from semantic_router.server.operate.operations import Operations
 from semantic_router.server.runtime import Runtime
 from semantic_router.server.state import GatewayState
 
-__all__ = ["GatewayState", "create_app"]
+__all__ = ["Companion", "GatewayState", "create_app"]
+
+Companion = Callable[[GatewayState, GatewayConfig], AbstractAsyncContextManager[Any]]
+"""Something that runs for the app's lifetime over its state and start-up config (a second front door: the
+Envoy external processor): entered after start-up began, left before the Runtime closes."""
 
 log = logging.getLogger("semantic_router.server")
 
@@ -36,12 +42,14 @@ def _runtime_of(source: GatewayConfig | Runtime | str | Path,
 
 
 def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | Path | None = None,
-               signals: bool = False, file_root: str | Path | None = None) -> FastAPI:
+               signals: bool = False, file_root: str | Path | None = None,
+               companions: Sequence[Companion] = ()) -> FastAPI:
     """The gateway app. Given a config it builds the Runtime at startup in a worker thread; given a Runtime it
     uses it. Either way the model is warmed in the background: /health answers at once, /ready says 503 until
     the router is warm. The app closes its Runtime on shutdown. `config_path` (implied by a path source) is
     what `PUT /admin/config` with an empty body and SIGHUP (with `signals`, main thread only) reload. Paths of a
-    reloaded config must stay inside `file_root` (default: the start-up config's folder)."""
+    reloaded config must stay inside `file_root` (default: the start-up config's folder). `companions` run beside
+    the endpoints for the app's lifetime (a failing one fails the start-up)."""
     runtime, config = _runtime_of(source, file_root)
     if config_path is None and isinstance(source, (str, Path)):
         config_path = source
@@ -64,7 +72,9 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(prepare())
         try:
-            async with ops.running(app):
+            async with ops.running(app), contextlib.AsyncExitStack() as stack:
+                for companion in companions:
+                    await stack.enter_async_context(companion(gw, config))
                 yield
         finally:
             task.cancel()

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().parents[2] / "semantic_router" / "server"
-TOP = ("runtime", "state", "http", "endpoints", "cli", "demo")  # composition and front doors: above the phases
+TOP = ("runtime", "state", "http", "extproc", "endpoints", "cli", "demo")  # composition and front doors: above the phases
 
 # phase -> the server parts it never imports
 NEVER: dict[str, tuple[str, ...]] = {

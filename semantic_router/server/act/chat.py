@@ -33,7 +33,7 @@ from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.ingress.apis import API_PATHS
 from semantic_router.server.ingress.requests import ChatRequest
 
-__all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "router_headers"]
+__all__ = ["ActServices", "ChatPlan", "Observer", "forward_chat", "plan_chat", "guard_refusal", "plugin_answer", "router_headers"]
 
 log = logging.getLogger("semantic_router.server")
 
@@ -141,19 +141,37 @@ def plan_chat(services: ActServices, request: ChatRequest, routed: Routed, tenan
     return ChatPlan(request, routed, plugins, ctx, services.config, forwarded)
 
 
+def guard_refusal(routed: Routed) -> tuple[APIError, dict[str, str]] | None:
+    """A request a guard blocked: its refusal (HTTP 400 `content_filter`) and the headers it leaves with (before
+    the response cache and any backend); None when no guard blocked it. Both front doors answer with it."""
+    if routed.guards.blocked is None:
+        return None
+    return routed.guards.refusal(), {**router_headers(routed.classification, ""), **routed.guards.headers()}
+
+
+async def plugin_answer(plan: ChatPlan) -> Response | None:
+    """Run the plan's plugins before forwarding, in order: the first one's own answer (a cache hit), with the
+    router's headers, or None to forward. Both front doors call it (the HTTP proxy relays the answer, the
+    external processor sends it as an immediate response)."""
+    for plugin in plan.plugins:
+        answered = await plugin.before_forward(plan.ctx)
+        if answered is not None:
+            answered.headers.update(plan.headers_for(plan.routed.chain[0]))
+            return answered
+    return None
+
+
 async def forward_chat(client: Request, plan: ChatPlan, upstreams: Upstreams, observer: Observer) -> Response:
     """Run the plan's plugins (one may answer, e.g. a cache hit), else forward along the chain, racing the
     client's disconnect, and relay the answer (whole or streamed)."""
     req, c, ctx, plugins = plan.request, plan.routed.classification, plan.ctx, plan.plugins
     chain, started = plan.routed.chain, req.started
     route, sticky = (None, False) if c is None else (c.route, c.sticky)
-    for plugin in plugins:
-        answered = await plugin.before_forward(ctx)
-        if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
-            answered.headers.update(plan.headers_for(chain[0]))
-            observer.record_forward(route, ctx.decision, chain[0], sticky)
-            observer.record_latency((time.perf_counter() - started) * 1e3)
-            return answered
+    answered = await plugin_answer(plan)
+    if answered is not None:  # answered by a plugin (a cache hit): counted like a forwarded request
+        observer.record_forward(route, ctx.decision, chain[0], sticky)
+        observer.record_latency((time.perf_counter() - started) * 1e3)
+        return answered
     try:
         opened = await race_disconnect(client, upstreams.open(chain, plan.payload_for, req.stream,
                                                               observer.upstream_error, plan.path,

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from semantic_router.server.act.chat import forward_chat, plan_chat, router_headers
+from semantic_router.server.act.chat import forward_chat, guard_refusal, plan_chat
 from semantic_router.server.act.embeddings import forward_embeddings
 from semantic_router.server.decide.classify import route_chat
 from semantic_router.server.endpoints.deps import AnthropicTenant, ReadyRuntime, State, Tenant
@@ -41,10 +41,11 @@ async def serve_routed(request: Request, gw: GatewayState, rt: Runtime, tenant: 
     if routed.classification is not None:
         gw.observe_classification(routed.classification)
     gw.observe_guards(routed.guards)
-    if routed.guards.blocked is not None:  # refused before the cache and any backend
-        refusal = routed.guards.refusal()
+    refused = guard_refusal(routed)
+    if refused is not None:  # refused before the cache and any backend
+        refusal, headers = refused
         gw.client_error(refusal.code or str(refusal.status))
-        return error_response(refusal, {**router_headers(routed.classification, ""), **routed.guards.headers()})
+        return error_response(refusal, headers)
     plan = plan_chat(rt, req, routed, tenant, request.headers)
     return await forward_chat(request, plan, rt.upstreams, gw)
 
