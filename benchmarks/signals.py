@@ -95,7 +95,8 @@ def run(out: Path, quick: bool = False, log: Callable[[str], None] = print, cv: 
     root = datasets()
     encoder = CachedEncoder(HuggingFaceEncoder(show_progress=show_progress()), cache_dir=out / "cache")
     signals = out / "signals"
-    signals.mkdir(parents=True, exist_ok=True)
+    for folder in (signals, out / "img"):
+        folder.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                        "processor": platform.processor() or platform.machine()}}
 

@@ -6,7 +6,7 @@
     signal, report = train_signal(texts, labels)      # needs the `learn` extra (scikit-learn)
     signal.save("tickets.npz")
 
-Inference is numpy only; training needs scikit-learn (`pip install semantic-router-fast[learn]`).
+Inference is numpy only; training needs scikit-learn (the `learn` extra: `pip install -e '.[learn]'` in a clone).
 """
 
 from __future__ import annotations

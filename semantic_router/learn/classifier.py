@@ -111,11 +111,12 @@ class TextClassifier:
         meta = {"format": FORMAT, "version": VERSION, "name": self.name, "labels": list(self.labels),
                 "encoder": self.encoder_name, "positive_label": self.positive_label, "threshold": self.threshold,
                 "metadata": self.metadata}
-        arrays = {"meta": _json_bytes(meta), "terms": _json_bytes(self.lexicon.terms), "idf": self.lexicon.idf,
-                  "dense_weights": self.dense_weights, "lexical_weights": self.lexical_weights, "bias": self.bias}
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "meta": _json_bytes(meta), "terms": _json_bytes(self.lexicon.terms), "idf": self.lexicon.idf,
+            "dense_weights": self.dense_weights, "lexical_weights": self.lexical_weights, "bias": self.bias}
         target = Path(path)
         with atomic_open(target, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs match **kwds to allow_pickle
         return target
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +60,7 @@ class Lexicon:
         return out
 
     @classmethod
-    def fit(cls, texts: Sequence[str], max_terms: int, min_df: int = 2) -> tuple[Lexicon, object]:
+    def fit(cls, texts: Sequence[str], max_terms: int, min_df: int = 2) -> tuple[Lexicon, Any]:
         """Choose the `max_terms` most frequent terms seen in at least `min_df` texts (scikit-learn);
         returns the lexicon and the sparse TF-IDF matrix of `texts` (scipy CSR) for training."""
         from sklearn.feature_extraction.text import TfidfVectorizer

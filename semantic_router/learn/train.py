@@ -104,7 +104,7 @@ def _fit(texts: list[str], dense: npt.NDArray[np.float32], y: npt.NDArray[np.int
         bias[seen] = model.intercept_
         bias[np.setdiff1d(np.arange(k), seen)] = -1e4  # a label absent from this fold is never predicted
     d = dense.shape[1]
-    return lexicon, coef[:d] * settings.dense_scale, coef[d:], bias
+    return lexicon, (coef[:d] * settings.dense_scale).astype(np.float32), coef[d:], bias
 
 
 def _classifier(name: str, labels: tuple[str, ...], encoder_name: str,
