@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from semantic_router.decision.lda import LdaRule
+from semantic_router.decision.lda import INTERIM_TAU_SAMPLE, LdaRule
 from semantic_router.decision.logistic import (
     CANDIDATES,
     active_routes,
@@ -133,7 +133,7 @@ class ClassifierRule(BlendRule):
             return new
         before = previous._lda if isinstance(previous, ClassifierRule) else previous
         new = ClassifierRule(**self.params())
-        new._lda = LdaRule(lam=self.lam).train(vectors_by_route, names,
+        new._lda = LdaRule(lam=self.lam, tau_sample=INTERIM_TAU_SAMPLE).train(vectors_by_route, names,
                                                before if isinstance(before, LdaRule) else None)
         new._pending, new._names = True, tuple(names)
         new._warm = previous.warm_start() if isinstance(previous, ClassifierRule) else None
@@ -163,7 +163,7 @@ class ClassifierRule(BlendRule):
                 raise ValueError("this pending classifier was loaded without its training vectors: "
                                  "refine(vectors_by_route) needs the vectors of routes "
                                  f"{', '.join(map(repr, self._names))}")
-            lda = LdaRule(lam=self.lam).train(vectors_by_route, self._names)
+            lda = LdaRule(lam=self.lam, tau_sample=INTERIM_TAU_SAMPLE).train(vectors_by_route, self._names)
         summaries = lda.summaries
         assert summaries is not None
         new = ClassifierRule(**self.params())
