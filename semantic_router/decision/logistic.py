@@ -255,7 +255,7 @@ def _minimise(loss_grad: Callable[[Floats], tuple[float, Floats]], theta0: Float
     Not scipy's L-BFGS-B: at 10^5-10^6 parameters (a head of 1,000 routes) its own work cost 0.45-0.6 s per
     evaluation on this machine (scipy 1.17, measured), more than the candidate softmax's products; these
     vector updates cost milliseconds. Deterministic: no randomness, a fixed order of operations."""
-    x = np.asarray(theta0, dtype=np.float64).copy()
+    x: Floats = np.array(theta0, dtype=np.float64)
     f, g = loss_grad(x)
     pairs: list[tuple[Floats, Floats, float]] = []  # (s, y, 1 / y.s), oldest first
     for _ in range(max_iter):
