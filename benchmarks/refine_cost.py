@@ -1,4 +1,4 @@
-"""The classifier's refinement cost (issue 18 E) in wall and CPU seconds: `python -m benchmarks.refine_cost [N R]`.
+"""The classifier's refinement cost (issue 18 E) in wall and CPU seconds: `python -m benchmarks.refine_cost [N R | add1k]`.
 
 On the change path's synthetic clustered vectors (`changepath.clustered`, d=384): the default rule's
 interim, then `refine()` of the build (cold), then one more 100-utterance route (`train(previous=)`
@@ -55,6 +55,35 @@ def run(n_utterances: int = 100_000, n_routes: int = 1_000, compare: bool = True
     return res
 
 
+def add_served(repeats: int = 20) -> dict[str, Any]:
+    """`rl.add(route)` on a 1,000-utterance / 10-route router until `rl(vector=)` names it: wall and this
+    thread's CPU seconds (median and best of `repeats` fresh routers; a lookup encoder, no model time)."""
+    from benchmarks.scale import LookupEncoder
+    from semantic_router import Route, RouteLayer
+
+    vectors = clustered(10, 100)
+    extra = clustered(1, 100, seed=1)["route-00000"]
+    encoder = LookupEncoder(np.concatenate([*vectors.values(), extra]))
+    routes = [Route(name=n, utterances=[f"u{i}" for i in range(100 * r, 100 * r + 100)]) for r, n in enumerate(vectors)]
+    new = Route(name="new", utterances=[f"u{i}" for i in range(1000, 1100)])
+    target = extra.mean(axis=0) / np.linalg.norm(extra.mean(axis=0))
+    walls, cpus = [], []
+    for _ in range(repeats):
+        rl = RouteLayer(encoder=encoder, routes=routes)
+        rl.train_rule()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        rl.add(new)
+        assert rl(vector=target).name == "new"
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.thread_time() - cpu)
+        rl.close()
+    return {"add_served_wall_median_s": float(np.median(walls)), "add_served_wall_min_s": min(walls),
+            "add_served_cpu_median_s": float(np.median(cpus)), "add_served_cpu_min_s": min(cpus),
+            "load": load_average()}
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    print(json.dumps(run(*args)))
+    if sys.argv[1:2] == ["add1k"]:
+        print(json.dumps(add_served()))
+    else:
+        print(json.dumps(run(*[int(a) for a in sys.argv[1:3]])))
