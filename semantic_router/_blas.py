@@ -13,13 +13,14 @@ from before, never earlier, never forgotten, whichever threads they are.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController, threadpool_limits
 
 T = TypeVar("T")
 
@@ -40,11 +41,9 @@ class SharedLimit:
     @contextmanager
     def single_threaded(self) -> Iterator[None]:
         """BLAS on one thread until this block and every overlapping one have left."""
-        from threadpoolctl import threadpool_limits
-
         with self._lock:
             if self._users == 0:
-                self._limiter = in_control(lambda: threadpool_limits(limits=1, user_api="blas"))
+                self._limiter = in_control(lambda: controller().limit(limits=1, user_api="blas"))
             self._users += 1
         try:
             yield
@@ -55,6 +54,23 @@ class SharedLimit:
                     limiter, self._limiter = self._limiter, None
                     if limiter is not None:
                         in_control(limiter.restore_original_limits)
+
+
+_CONTROLLER: tuple[int, ThreadpoolController] | None = None
+
+
+def controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded thread pools, kept while no module was imported since.
+
+    Building one scans every loaded library (5-50 ms, measured: a tenth of an `add` at 1,000 utterances);
+    a BLAS library only arrives with an import, so the number of imported modules says when to rescan."""
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    modules = len(sys.modules)
+    if _CONTROLLER is None or _CONTROLLER[0] != modules:
+        _CONTROLLER = (modules, ThreadpoolController())
+    return _CONTROLLER[1]
 
 
 def in_control(change: Callable[[], T]) -> T:

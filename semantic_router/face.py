@@ -22,8 +22,9 @@ class RouteLayer(CoreRouteLayer):
     Routing, changes, sharing and persistence come from `CoreRouteLayer` (router/layer.py);
     `fit` and `evaluate` from quality/."""
 
-    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> FitReport:
-        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport.
+    def fit(self, X: Sequence[str] | None = None, y: Sequence[str | None] | None = None, **kwargs: Any) -> FitReport:
+        """Fit thresholds (and the rule's own parameters) on labelled queries -> FitReport; without any,
+        the classifier's `lam` by cross-validation on the routes' utterances.
 
         See `semantic_router.quality.fit.fit` for the objectives and options."""
         return fit(self, X, y, **kwargs)

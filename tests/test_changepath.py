@@ -78,3 +78,14 @@ def test_probe_counts_errors_and_wrong_answers_by_window():
     assert w["calls"] - w["errors"] - w["wrong"] > 0  # query 0 answered right
     assert "ValueError: broken snapshot" in w["first_error"] and w["p99_ms"] >= w["p50_ms"] > 0
     assert probe.window(0.0, 0.0)["calls"] == 0
+
+
+def test_refine_cost_reports_wall_and_cpu_seconds_and_the_add_agrees_with_a_cold_refine():
+    from benchmarks import refine_cost
+
+    res = refine_cost.run(3_000, 30)
+    for key in ("build_interim", "refine_build", "add_interim", "refine_add"):
+        assert res[f"{key}_s"] > 0 and res[f"{key}_cpu_s"] >= 0
+    assert res["add_agrees_with_cold"] >= 0.95
+    served = refine_cost.add_served(repeats=2)
+    assert 0 < served["add_served_wall_min_s"] <= served["add_served_wall_median_s"]

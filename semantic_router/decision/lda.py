@@ -27,6 +27,9 @@ from semantic_router.vectors import Floats, Ints
 
 #: utterances sampled to choose the temperature (at least one per route)
 TAU_SAMPLE = 1024
+#: the same for the classifier's interim, which serves only until its refined head arrives: at 1,000
+#: utterances the larger sample was most of an `add`'s time
+INTERIM_TAU_SAMPLE = 256
 #: logits per sampled utterance that enter the temperature's likelihood (its largest ones)
 TAU_TOP = 64
 #: temperature when no route has two utterances to leave one out (measured typical on CLINC150)
@@ -39,8 +42,9 @@ class LdaRule(BlendRule):
 
     name = "lda"
 
-    def __init__(self, lam: float = 0.05, shrinkage: float = 0.05) -> None:
+    def __init__(self, lam: float = 0.05, shrinkage: float = 0.05, *, tau_sample: int = TAU_SAMPLE) -> None:
         super().__init__(lam)
+        self.tau_sample = tau_sample  # not a hyperparameter: how many utterances choose the temperature
         self.shrinkage = param(shrinkage, "shrinkage", 0.0, 1.0)
         self._m: Floats | None = None  # (d, 2R): centroids | tau * Sigma^-1 m_r
         self._b: Floats | None = None  # (R,)
@@ -61,9 +65,9 @@ class LdaRule(BlendRule):
         # small BLAS calls: threaded BLAS made them 10-20x slower on a busy 2-core machine (measured)
         with single_threaded_blas():
             summaries = Summaries.collect(vectors_by_route, names, before)
-            new = LdaRule(**self.params())
+            new = LdaRule(**self.params(), tau_sample=self.tau_sample)
             new._summaries = summaries
-            new._set(*solve(summaries, self.shrinkage))
+            new._set(*solve(summaries, self.shrinkage, self.tau_sample))
         return new
 
     def copy_with(self, **params: Any) -> LdaRule:
@@ -116,7 +120,7 @@ class LdaRule(BlendRule):
             self._set(np.concatenate([cent.T, w], axis=1), b)
 
 
-def solve(summaries: Summaries, shrinkage: float) -> tuple[Floats, Floats]:
+def solve(summaries: Summaries, shrinkage: float, sample: int = TAU_SAMPLE) -> tuple[Floats, Floats]:
     """(d, 2R) [centroids | scaled LDA weights] and (R,) biases from route summaries."""
     # imported on first training, which keeps `import semantic_router` light
     from scipy.linalg import cho_factor, cho_solve
@@ -139,12 +143,13 @@ def solve(summaries: Summaries, shrinkage: float) -> tuple[Floats, Floats]:
     factor = cho_factor(cov, lower=True, check_finite=False)
     weights = cho_solve(factor, means.T, check_finite=False)  # (d, R)
     bias = -0.5 * np.einsum("rd,dr->r", means, weights)
-    tau = temperature(summaries, factor, weights, bias) if r > 1 else 1.0
+    tau = temperature(summaries, factor, weights, bias, sample) if r > 1 else 1.0
     bias = np.where(filled, tau * bias, EMPTY_LOGIT)
     return np.concatenate([centroids.T, tau * weights], axis=1), bias
 
 
-def temperature(summaries: Summaries, factor: tuple[Floats, bool], weights: Floats, bias: Floats) -> float:
+def temperature(summaries: Summaries, factor: tuple[Floats, bool], weights: Floats, bias: Floats,
+                sample: int = TAU_SAMPLE) -> float:
     """Logit scale maximising the leave-one-out log-likelihood of the first few utterances per route.
 
     Leaving x out of its route moves that route's mean by (m - x) / (n - 1); the own-route logit
@@ -152,7 +157,7 @@ def temperature(summaries: Summaries, factor: tuple[Floats, bool], weights: Floa
     is kept: its change is second order)."""
     from scipy.linalg import solve_triangular
 
-    per = max(1, TAU_SAMPLE // max(len(summaries.routes), 1))
+    per = max(1, sample // max(len(summaries.routes), 1))
     rows, codes = [], []
     for code, s in enumerate(summaries.routes):
         if s.n >= 2:

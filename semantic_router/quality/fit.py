@@ -9,6 +9,9 @@ plain floats on the router, and reports before/after figures on X.
 Objectives: "accuracy" (overall accuracy on X as given), "balanced" (in-scope accuracy and
 no-route recall weighted equally), "f1" (macro F1 over the routes and "no route").
 Everything is deterministic: no randomness, ties broken by fixed order.
+
+Without labelled queries (`fit(layer)`), a blend rule's `lam` is chosen by k-fold cross-validation on
+the routes' own utterances (`lam_cv.choose_lam`) and the thresholds are left as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from semantic_router._files import atomic_write
 from semantic_router.decision.calibration import Calibration
 from semantic_router.decision.rules import BlendRule, blend
 from semantic_router.quality.evaluation import EvalReport, check_labels, encode, evaluate
+from semantic_router.quality.lam_cv import LAM_CV_GRID, choose_lam
 
 if TYPE_CHECKING:
     from semantic_router.router.layer import CoreRouteLayer as RouteLayer
@@ -166,6 +170,8 @@ class FitReport:
     seconds: dict[str, float]
     candidates: list[dict[str, Any]] = field(default_factory=list)
     calibration: str | None = None
+    #: set when `lam` was chosen by cross-validation on the utterances: the chosen lam, folds, accuracy per lam
+    lam_cv: dict[str, Any] | None = None
     after_report: EvalReport | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,8 +230,8 @@ def _fmt(v: float | None) -> str:
 # -- fit --------------------------------------------------------------------------------------------
 def fit(
     layer: RouteLayer,
-    X: Sequence[str],
-    y: Sequence[str | None],
+    X: Sequence[str] | None = None,
+    y: Sequence[str | None] | None = None,
     objective: str = "balanced",
     *,
     rule: Any = None,
@@ -243,6 +249,9 @@ def fit(
     route thresholds around the global one (shrinkage `prior`). `calibrate` ("platt" or
     "isotonic") makes `RouteChoice.confidence` a probability fitted on the same data. Pass
     `vectors` to skip encoding X.
+
+    Without X and y, only a blend rule's `lam` is fitted: by cross-validation on the routes' utterances
+    (`lams` overrides its grid, `lam_cv.LAM_CV_GRID`); the report's `lam_cv` says what it measured.
     """
     from tqdm.auto import tqdm
 
@@ -254,8 +263,12 @@ def fit(
         raise ValueError(f"calibrate must be 'platt', 'isotonic' or None, got {calibrate!r}")
     if lams is not None and not len(lams):
         raise ValueError(f"lams must hold at least one blend weight, got {lams!r}")
+    if (X is None) != (y is None):
+        raise ValueError("fit needs both X and y (labelled queries), or neither (lam chosen by cross-validation)")
     if rule is not None:
         layer.rule = rule
+    if X is None or y is None:
+        return _fit_lam(layer, lams)
     names = layer.list_route_names()
     if not names:
         raise ValueError("the router has no routes to fit")
@@ -308,6 +321,30 @@ def fit(
                      route_thresholds=per, before=before, after=after_report.summary(), n=len(texts),
                      n_in_scope=int((ycodes >= 0).sum()), n_no_route=int((ycodes < 0).sum()), seconds=timing,
                      candidates=tried, calibration=calibrate, after_report=after_report)
+
+
+def _fit_lam(layer: RouteLayer, lams: Sequence[float] | None) -> FitReport:
+    """`lam` by cross-validation on the utterances, committed to the router; thresholds untouched."""
+    t0 = time.perf_counter()
+    before_lam = float(getattr(layer.rule, "lam", float("nan")))
+    choice = choose_lam(layer, LAM_CV_GRID if lams is None else lams)
+
+    def change(draft: Any) -> None:
+        draft.rule = draft.rule.copy_with(lam=choice.lam)  # the training is kept
+        draft.rule_trained = True
+        draft.extra["rule"] = draft.rule.spec()
+
+    layer.store.commit(change)
+    threshold = layer.score_threshold
+    before = choice.accuracy.get(before_lam)
+    return FitReport(objective="lam-cv", rule=layer.rule_name, params=layer.rule.params(),
+                     threshold=float("nan") if threshold is None else float(threshold), route_thresholds={},
+                     before={"cv_accuracy": float("nan") if before is None else before},
+                     after={"cv_accuracy": choice.accuracy[choice.lam]}, n=choice.utterances,
+                     n_in_scope=choice.utterances, n_no_route=0,
+                     seconds={"cross_validation": choice.seconds, "total": time.perf_counter() - t0},
+                     candidates=choice.table,
+                     lam_cv={"lam": choice.lam, "folds": choice.folds, "accuracy": choice.accuracy})
 
 
 def _apply(layer: RouteLayer, params: dict[str, Any], t: float, per: dict[str, float], objective: str, n: int,
