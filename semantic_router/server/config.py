@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from semantic_router.errors import ConfigError
+from semantic_router.server.ingress.limits_config import LimitsConfig
 from semantic_router.server.paths import confine
 
 __all__ = [
@@ -295,6 +296,7 @@ class GatewayConfig(_Strict):
     default_decision: str | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     cluster: ClusterConfig | None = None
+    limits: LimitsConfig | None = None  # virtual API keys, rate limits and budgets (ingress/limits_config.py)
     # where relative paths resolve and the folder they must stay in: set by the loader, never by the config text
     _base_dir: str | None = PrivateAttr(default=None)
     _root: str | None = PrivateAttr(default=None)
