@@ -59,12 +59,12 @@ class GatewayState:
             return None
         if limits.store == "redis" and config.cluster is None:
             raise ConfigError("limits.store: 'redis' needs cluster.redis_url")
-        on_redis = config.cluster is not None and limits.store != "memory"
-        ident = ("redis", config.cluster.redis_url, limits.namespace) if on_redis and config.cluster else ("memory",)
+        url = config.cluster.redis_url if config.cluster is not None and limits.store != "memory" else None
+        ident = ("memory",) if url is None else ("redis", url, limits.namespace)
         store = self.key_stores.get(ident)
         if store is None:
-            store = self.key_stores[ident] = (RedisKeyStore(ident[1], ident[2], limits.redis_timeout) if on_redis
-                                              else MemoryKeyStore())
+            store = self.key_stores[ident] = (MemoryKeyStore() if url is None
+                                              else RedisKeyStore(url, limits.namespace, limits.redis_timeout))
         return Limiter(limits, store, list(config.models))
 
     async def aclose_key_stores(self) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from semantic_router.errors import ConfigError
 from semantic_router.server.ingress.errors import APIError
-from semantic_router.server.ingress.limits import WINDOW, KeyRecord, Limiter, MemoryKeyStore, hash_secret
+from semantic_router.server.ingress.limits import WINDOW, Limiter, MemoryKeyStore, hash_secret
 from semantic_router.server.ingress.limits_config import LimitsConfig
 from tests.server.conftest import Gateway, gateway_config, openai_error, start_gateway
 

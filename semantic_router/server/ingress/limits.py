@@ -24,7 +24,8 @@ from semantic_router.errors import ConfigError
 from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.ingress.limits_config import KEY_PREFIX, LimitsConfig
 
-__all__ = ["Admission", "KeyRecord", "KeySpend", "KeyStore", "Limiter", "MemoryKeyStore", "hash_secret", "window_of"]
+__all__ = ["Admission", "KeyRecord", "KeySpend", "KeyStore", "Limiter", "MemoryKeyStore", "Refusal", "hash_secret",
+           "tokens_of", "window_of"]
 
 log = logging.getLogger("semantic_router.server")
 WINDOW = 60  # seconds: rpm and tpm count per fixed minute

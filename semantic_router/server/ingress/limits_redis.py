@@ -10,11 +10,11 @@ Charging is one MULTI transaction. Keys (under `<namespace>:`): `key:<sha256>` -
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast, get_args
 
 from semantic_router.extras import extra
 from semantic_router.server.ingress.errors import APIError
-from semantic_router.server.ingress.limits import Admission, KeyRecord, KeySpend, window_of
+from semantic_router.server.ingress.limits import Admission, KeyRecord, KeySpend, Refusal, window_of
 
 __all__ = ["RedisKeyStore"]
 
@@ -37,6 +37,7 @@ if rpm >= 0 and n > rpm then
 end
 return 'ok'
 """
+_OUTCOMES = frozenset(get_args(Refusal))
 _TTL = 120  # a window's counters outlive it by a minute (a late answer is still charged to it)
 
 
@@ -109,14 +110,18 @@ class RedisKeyStore:
         outcome = await self._call(self._admit(
             keys=[record_key, *self._keys(record, w)],
             args=[_opt(record.rpm), _opt(record.tpm), _opt(record.budget), _opt(tenant_budget), _TTL]))
-        outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
-        return Admission(outcome, w)
+        text = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+        if text not in _OUTCOMES:
+            raise APIError(503, f"the key store answered {text[:40]!r} to an admission", code="key_store_unavailable")
+        return Admission(cast(Refusal, text), w)
 
     async def charge(self, record: KeyRecord, window: int, tokens: int, cost: float) -> None:
         _, tpm, spend, tenant = self._keys(record, window)
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incrby(tpm, tokens).expire(tpm, _TTL)
-            pipe.incrbyfloat(spend, cost).incrby(self.prefix + "tokens:" + record.id, tokens)
+            pipe.incrby(tpm, tokens)
+            pipe.expire(tpm, _TTL)
+            pipe.incrbyfloat(spend, cost)
+            pipe.incrby(self.prefix + "tokens:" + record.id, tokens)
             pipe.incrbyfloat(tenant, cost)
             await self._call(pipe.execute())
 
