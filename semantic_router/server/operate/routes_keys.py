@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from semantic_router.server.ingress.body import read_json
 from semantic_router.server.ingress.limits import Limiter
-from semantic_router.server.operate.admin import AdminKey
+from semantic_router.server.operate.admin import AdminKey, admin_only
 
 __all__ = ["NewKey", "keys_router"]
 
@@ -42,13 +42,8 @@ def keys_router(limiter_of: Callable[[], Limiter | None], model_names: Callable[
     router = APIRouter()
 
     def limiter(request: Request) -> Limiter:
-        if admin is None:
-            raise HTTPException(403, "admin endpoints are disabled: configure an admin key to use them")
-        admin.check(request)
-        current = limiter_of()
-        if current is None:
-            raise HTTPException(409, "this gateway has no virtual keys: add a `limits:` section to its config")
-        return current
+        return admin_only(admin, request, limiter_of,
+                          "this gateway has no virtual keys: add a `limits:` section to its config")
 
     @router.post("/admin/keys")
     async def create(request: Request) -> JSONResponse:
