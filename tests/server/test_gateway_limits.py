@@ -41,14 +41,14 @@ def test_rpm_window_rolls_over_with_the_clock():
         clock = Clock(WINDOW * 1000 + 50.0)  # 10 s before the minute's end
         lim = limiter(clock)
         _, key = await lim.create(rpm=2)
-        assert await lim.admit(key, "general-model") == 1000
+        assert (await lim.admit(key, "general-model")).window == 1000
         await lim.admit(key, "general-model")
         with pytest.raises(APIError) as refused:
             await lim.admit(key, "general-model")
         assert refused.value.status == 429 and refused.value.code == "rate_limit_exceeded"
         assert refused.value.type == "rate_limit_error" and refused.value.headers == {"Retry-After": "10"}
         clock.now += 10.0  # the next minute
-        assert await lim.admit(key, "general-model") == 1001
+        assert (await lim.admit(key, "general-model")).window == 1001
         assert (await lim.spend(key))["window_requests"] == 1
 
     asyncio.run(run())
@@ -59,12 +59,29 @@ def test_tpm_counts_charged_tokens_of_the_admission_window():
         clock = Clock(WINDOW * 7.0)
         lim = limiter(clock)
         _, key = await lim.create(tpm=100)
-        window = await lim.admit(key, "math-model")
-        await lim.charge(key, window, "math-model", {"prompt_tokens": 60, "completion_tokens": 40})
+        grant = await lim.admit(key, "math-model")
+        await lim.charge(key, grant, "math-model", {"prompt_tokens": 60, "completion_tokens": 40})
         with pytest.raises(APIError) as refused:
             await lim.admit(key, "math-model")
         assert refused.value.status == 429 and "100 tokens per minute" in refused.value.message
         clock.now += WINDOW
+        await lim.admit(key, "math-model")
+
+    asyncio.run(run())
+
+
+def test_tpm_reservations_hold_room_for_requests_in_flight():
+    async def run() -> None:
+        lim = limiter(Clock(WINDOW * 3.0))
+        _, key = await lim.create(tpm=100)
+        first = await lim.admit(key, "math-model", reserve=80)
+        second = await lim.admit(key, "math-model", reserve=80)  # 80 < 100: admitted, the minute now holds 160
+        assert (first.reserved, second.reserved) == (80, 80)
+        with pytest.raises(APIError):
+            await lim.admit(key, "math-model", reserve=1)
+        await lim.charge(key, first, "math-model", {"total_tokens": 5})  # actual 5: 85 held
+        await lim.charge(key, second, "math-model", {"total_tokens": 5})  # 10 held
+        assert (await lim.spend(key))["window_tokens"] == 10 and (await lim.spend(key))["tokens"] == 10
         await lim.admit(key, "math-model")
 
     asyncio.run(run())
@@ -77,7 +94,7 @@ def test_budgets_per_key_and_per_tenant_in_price_units():
         lim = limiter(clock, budget_unit="price", prices=prices, tenants={"acme": {"budget": 1.5}})
         _, a = await lim.create(tenant="acme", budget=5.0)
         _, b = await lim.create(tenant="acme")
-        w = await lim.admit(a, "deep-model")
+        w = await lim.admit(a, "deep-model", reserve=500)  # no tpm: nothing reserved
         await lim.charge(a, w, "deep-model", {"total_tokens": 200})  # 2.0 spent: over the tenant's 1.5
         spend = await lim.spend(a)
         assert spend["spend"] == pytest.approx(2.0) and spend["tenant_spend"] == pytest.approx(2.0)
@@ -219,6 +236,41 @@ def test_revoke_and_allowed_models_and_admin_only(limited, fresh):
 
 
 # -- two replicas on one Redis ---------------------------------------------------------------------------------
+
+def test_redis_store_reserves_charges_and_revokes(redis_url):
+    from semantic_router.server.ingress.limits_redis import RedisKeyStore
+
+    async def run() -> None:
+        clock = Clock(WINDOW * 11.0)
+        store = RedisKeyStore(redis_url, f"limunit{time.time_ns()}")
+        lim = Limiter(LimitsConfig(), store, MODELS, clock)
+        try:
+            secret, key = await lim.create(tpm=100, rpm=3, budget=50)
+            assert await lim.identify(f"Bearer {secret}") == key
+            first = await lim.admit(key, "math-model", reserve=80)
+            second = await lim.admit(key, "math-model", reserve=80)
+            with pytest.raises(APIError) as refused:  # 160 tokens held in the minute
+                await lim.admit(key, "math-model")
+            assert "tokens per minute" in refused.value.message
+            await lim.charge(key, first, "math-model", {"total_tokens": 20})
+            await lim.charge(key, second, "math-model", {"total_tokens": 20})
+            spend = await lim.spend(key)
+            assert (spend["window_tokens"], spend["window_requests"], spend["spend"]) == (40, 2, 40.0)
+            third = await lim.admit(key, "math-model")
+            await lim.charge(key, third, "math-model", {"total_tokens": 20})  # 60 spent: over the budget of 50
+            with pytest.raises(APIError) as broke:
+                await lim.admit(key, "math-model")
+            assert broke.value.code == "budget_exceeded"
+            assert [r.id for r in await store.records()] == [key.id]
+            assert await store.revoke(key.id) and await store.records() == []
+            with pytest.raises(APIError) as gone:
+                await lim.admit(key, "math-model")
+            assert gone.value.status == 401
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
 
 @pytest.mark.slow
 def test_two_gateways_on_one_redis_admit_exactly_the_rpm(fleet, layer, redis_url, monkeypatch):

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from semantic_router.server.act.chat import Observer
-from semantic_router.server.ingress.limits import KeyRecord, Limiter
+from semantic_router.server.ingress.limits import Grant, KeyRecord, Limiter
 
 __all__ = ["Charged"]
 
 
 class Charged:
-    """Reports to `inner` as it would, and charges `key` (in the minute `window` it was admitted in) with the
+    """Reports to `inner` as it would, and charges `key` (under the `grant` it was admitted with) with the
     tokens of the backend's `usage`."""
 
-    def __init__(self, inner: Observer, limiter: Limiter, key: KeyRecord, window: int) -> None:
+    def __init__(self, inner: Observer, limiter: Limiter, key: KeyRecord, grant: Grant) -> None:
         self.inner = inner
         self.limiter = limiter
         self.key = key
-        self.window = window
+        self.grant = grant
 
     def record_forward(self, route: str | None, decision: str, model: str, sticky: bool) -> None:
         self.inner.record_forward(route, decision, model, sticky)
@@ -37,4 +37,4 @@ class Charged:
 
     def observe_usage(self, model: str, usage: dict[str, Any] | None) -> None:
         self.inner.observe_usage(model, usage)
-        self.limiter.charge_later(self.key, self.window, model, usage)
+        self.limiter.charge_later(self.key, self.grant, model, usage)

@@ -12,6 +12,7 @@ from semantic_router.server.act.charged import Charged
 from semantic_router.server.decide.classify import route_chat
 from semantic_router.server.endpoints.deps import ReadyRuntime, State, Tenant, VirtualKey
 from semantic_router.server.ingress.body import read_json
+from semantic_router.server.ingress.limits import reserve_of
 from semantic_router.server.ingress.openapi import CHAT_OPERATION
 from semantic_router.server.ingress.requests import parse_chat
 
@@ -31,8 +32,8 @@ async def chat_completions(request: Request, gw: State, rt: ReadyRuntime, tenant
         rt.classifier.arrived()
     observer: Observer = gw
     if key is not None and rt.limiter is not None:  # ingress: the key's models and limits, before any work
-        window = await rt.limiter.admit(key, req.model)
-        observer = Charged(gw, rt.limiter, key, window)
+        grant = await rt.limiter.admit(key, req.model, reserve_of(req.body))
+        observer = Charged(gw, rt.limiter, key, grant)
     routed = await route_chat(rt.classifier, req, request.headers.get(rt.config.sessions.header), tenant)
     if routed.classification is not None:
         gw.observe_classification(routed.classification)

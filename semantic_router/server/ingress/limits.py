@@ -2,16 +2,19 @@
 
 A request with a virtual key is admitted (ingress, before the decision) by one atomic step of the store:
 the key still exists, its spend and its tenant's are under budget, the tokens counted in this minute are under
-`tpm`, and the requests of this minute (counted by the same step) stay within `rpm`. After the answer, the act
-phase's usage (`usage` of the body or of the streamed last chunk) is charged: tokens to the minute's `tpm`
-window, spend to the key and its tenant. Windows are fixed minutes (`floor(now / 60)`), so `Retry-After` is the
-seconds to the minute's end. Secrets are stored as sha256 digests only; the secret is shown once at creation.
+`tpm`, and the requests of this minute (counted by the same step) stay within `rpm`; the same step reserves
+the request's estimated tokens (`reserve_of`) in the minute's `tpm` counter, so concurrent requests see each
+other. After the answer, the act phase's usage (`usage` of the body or of the streamed last chunk) is charged:
+the minute's tokens are corrected from the reservation to the actual count, spend goes to the key and its tenant.
+Windows are fixed minutes (`floor(now / 60)`), so `Retry-After` is the seconds to the minute's end.
+Secrets are stored as sha256 digests only; the secret is shown once at creation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import secrets
@@ -24,8 +27,8 @@ from semantic_router.errors import ConfigError
 from semantic_router.server.ingress.errors import APIError
 from semantic_router.server.ingress.limits_config import KEY_PREFIX, LimitsConfig
 
-__all__ = ["Admission", "KeyRecord", "KeySpend", "KeyStore", "Limiter", "MemoryKeyStore", "Refusal", "hash_secret",
-           "tokens_of", "window_of"]
+__all__ = ["Admission", "Grant", "KeyRecord", "KeySpend", "KeyStore", "Limiter", "MemoryKeyStore", "Refusal", "hash_secret",
+           "reserve_of", "tokens_of", "window_of"]
 
 log = logging.getLogger("semantic_router.server")
 WINDOW = 60  # seconds: rpm and tpm count per fixed minute
@@ -71,6 +74,14 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """An admitted request: the minute it counts in and the tokens reserved for it there."""
+
+    window: int
+    reserved: int = 0
+
+
+@dataclass(frozen=True)
 class KeySpend:
     """A key's counters: its spend, its tenant's, and this minute's requests and tokens."""
 
@@ -92,9 +103,9 @@ class KeyStore(Protocol):
 
     async def revoke(self, key_id: str) -> bool: ...
 
-    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float) -> Admission: ...
+    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float, reserve: int) -> Admission: ...
 
-    async def charge(self, record: KeyRecord, window: int, tokens: int, cost: float) -> None: ...
+    async def charge(self, record: KeyRecord, grant: Grant, tokens: int, cost: float) -> None: ...
 
     async def spend(self, record: KeyRecord, now: float) -> KeySpend: ...
 
@@ -145,7 +156,7 @@ class MemoryKeyStore:
     def _of(self, key_id: str) -> _Counters:
         return self._counters.setdefault(key_id, _Counters())
 
-    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float) -> Admission:
+    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float, reserve: int) -> Admission:
         w = window_of(now)
         if record.id not in self._digest_of:
             return Admission("revoked", w)
@@ -160,13 +171,14 @@ class MemoryKeyStore:
         if record.rpm is not None and current[0] >= record.rpm:
             return Admission("rpm", w)
         current[0] += 1
+        current[1] += reserve
         return Admission("ok", w)
 
-    async def charge(self, record: KeyRecord, window: int, tokens: int, cost: float) -> None:
+    async def charge(self, record: KeyRecord, grant: Grant, tokens: int, cost: float) -> None:
         counters = self._of(record.id)
         counters.spend += cost
         counters.tokens += tokens
-        counters.windows.setdefault(window, [0, 0])[1] += tokens
+        counters.windows.setdefault(grant.window, [0, 0])[1] += tokens - grant.reserved
         self._tenant_spend[record.tenant] = self._tenant_spend.get(record.tenant, 0.0) + cost
 
     async def spend(self, record: KeyRecord, now: float) -> KeySpend:
@@ -181,6 +193,14 @@ class MemoryKeyStore:
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def reserve_of(body: dict[str, Any]) -> int:
+    """Tokens a chat request is expected to use: its messages (about 4 characters a token) plus the answer's
+    `max_completion_tokens` / `max_tokens` when it sets one."""
+    answer = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    answer = answer if isinstance(answer, int) and not isinstance(answer, bool) and answer > 0 else 0
+    return len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4 + answer
 
 
 def tokens_of(usage: dict[str, Any] | None) -> int:
@@ -242,17 +262,19 @@ class Limiter:
             raise APIError(401, "unknown or revoked API key", code="invalid_api_key")
         return record
 
-    async def admit(self, record: KeyRecord, model: str) -> int:
-        """The request's window when `record` may call `model` now; else 403 (model) or 429 (a limit)."""
+    async def admit(self, record: KeyRecord, model: str, reserve: int = 0) -> Grant:
+        """The request's grant (its window; `reserve` tokens held in it when the key has a `tpm`) when `record`
+        may call `model` now; else 403 (model) or 429 (a limit)."""
         if record.models and model not in record.models:
             raise APIError(403, f"key {record.id!r} may not use model {model!r} (allowed: {list(record.models)})",
                            param="model", code="model_not_allowed")
         tenant = self.config.tenants.get(record.tenant)
         now = self.clock()
-        admission = await self.store.admit(record, None if tenant is None else tenant.budget, now)
+        reserve = reserve if record.tpm is not None else 0
+        admission = await self.store.admit(record, None if tenant is None else tenant.budget, now, reserve)
         retry = str(max(1, math.ceil((admission.window + 1) * WINDOW - now)))
         if admission.outcome == "ok":
-            return admission.window
+            return Grant(admission.window, reserve)
         if admission.outcome == "revoked":
             raise APIError(401, "unknown or revoked API key", code="invalid_api_key")
         if admission.outcome in ("rpm", "tpm"):
@@ -264,20 +286,21 @@ class Limiter:
         whose = f"key {record.id!r}" if admission.outcome == "key_budget" else f"tenant {record.tenant!r}"
         raise APIError(429, f"{whose} has spent its budget", code="budget_exceeded", type_="insufficient_quota")
 
-    async def charge(self, record: KeyRecord, window: int, model: str, usage: dict[str, Any] | None) -> None:
-        """Count an answer's usage against the key (its window's tokens, its spend and its tenant's)."""
+    async def charge(self, record: KeyRecord, grant: Grant, model: str, usage: dict[str, Any] | None) -> None:
+        """Count an answer's usage against the key (its window's tokens, its spend and its tenant's). An answer
+        without usage keeps its reservation as its count."""
         tokens = tokens_of(usage)
         if tokens:
-            await self.store.charge(record, window, tokens, self.cost(model, tokens))
+            await self.store.charge(record, grant, tokens, self.cost(model, tokens))
 
-    def charge_later(self, record: KeyRecord, window: int, model: str, usage: dict[str, Any] | None) -> None:
+    def charge_later(self, record: KeyRecord, grant: Grant, model: str, usage: dict[str, Any] | None) -> None:
         """`charge` in the background (the act phase reports usage synchronously, mid-stream or after it)."""
         if not tokens_of(usage):
             return
 
         async def run() -> None:
             try:
-                await self.charge(record, window, model, usage)
+                await self.charge(record, grant, model, usage)
             except Exception as exc:  # noqa: BLE001 - the answer is out; a lost charge is logged, never raised
                 log.warning("could not charge key %r for %s: %s", record.id, model, exc)
 

@@ -14,13 +14,13 @@ from typing import Any, cast, get_args
 
 from semantic_router.extras import extra
 from semantic_router.server.ingress.errors import APIError
-from semantic_router.server.ingress.limits import Admission, KeyRecord, KeySpend, Refusal, window_of
+from semantic_router.server.ingress.limits import Admission, Grant, KeyRecord, KeySpend, Refusal, window_of
 
 __all__ = ["RedisKeyStore"]
 
 _ADMIT = """
 -- KEYS: record, rpm counter, tpm counter, key spend, tenant spend
--- ARGV: rpm, tpm, key budget, tenant budget (-1: none), counter ttl
+-- ARGV: rpm, tpm, key budget, tenant budget (-1: none), counter ttl, tokens to reserve
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'revoked' end
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
 local kb, tb = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -34,6 +34,10 @@ local rpm = tonumber(ARGV[1])
 if rpm >= 0 and n > rpm then
   redis.call('DECR', KEYS[2])
   return 'rpm'
+end
+if tonumber(ARGV[6]) > 0 then
+  redis.call('INCRBY', KEYS[3], ARGV[6])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
 end
 return 'ok'
 """
@@ -103,22 +107,22 @@ class RedisKeyStore:
         return [f"{p}rpm:{record.id}:{window}", f"{p}tpm:{record.id}:{window}", f"{p}spend:{record.id}",
                 f"{p}tenant:{record.tenant}"]
 
-    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float) -> Admission:
+    async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float, reserve: int) -> Admission:
         w = window_of(now)
         digest = await self._call(self._client.get(self.prefix + "id:" + record.id))
         record_key = self.prefix + "key:" + (digest.decode() if isinstance(digest, bytes) else str(digest))
         outcome = await self._call(self._admit(
             keys=[record_key, *self._keys(record, w)],
-            args=[_opt(record.rpm), _opt(record.tpm), _opt(record.budget), _opt(tenant_budget), _TTL]))
+            args=[_opt(record.rpm), _opt(record.tpm), _opt(record.budget), _opt(tenant_budget), _TTL, reserve]))
         text = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
         if text not in _OUTCOMES:
             raise APIError(503, f"the key store answered {text[:40]!r} to an admission", code="key_store_unavailable")
         return Admission(cast(Refusal, text), w)
 
-    async def charge(self, record: KeyRecord, window: int, tokens: int, cost: float) -> None:
-        _, tpm, spend, tenant = self._keys(record, window)
+    async def charge(self, record: KeyRecord, grant: Grant, tokens: int, cost: float) -> None:
+        _, tpm, spend, tenant = self._keys(record, grant.window)
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incrby(tpm, tokens)
+            pipe.incrby(tpm, tokens - grant.reserved)
             pipe.expire(tpm, _TTL)
             pipe.incrbyfloat(spend, cost)
             pipe.incrby(self.prefix + "tokens:" + record.id, tokens)
