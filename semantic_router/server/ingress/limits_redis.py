@@ -19,7 +19,7 @@ from semantic_router.server.ingress.limits import Admission, Grant, KeyRecord, K
 __all__ = ["RedisKeyStore"]
 
 _ADMIT = """
--- KEYS: record, rpm counter, tpm counter, key spend, tenant spend
+-- KEYS: the key's id entry, rpm counter, tpm counter, key spend, tenant spend
 -- ARGV: rpm, tpm, key budget, tenant budget (-1: none), counter ttl, tokens to reserve
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'revoked' end
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
@@ -109,10 +109,8 @@ class RedisKeyStore:
 
     async def admit(self, record: KeyRecord, tenant_budget: float | None, now: float, reserve: int) -> Admission:
         w = window_of(now)
-        digest = await self._call(self._client.get(self.prefix + "id:" + record.id))
-        record_key = self.prefix + "key:" + (digest.decode() if isinstance(digest, bytes) else str(digest))
         outcome = await self._call(self._admit(
-            keys=[record_key, *self._keys(record, w)],
+            keys=[self.prefix + "id:" + record.id, *self._keys(record, w)],  # revoking deletes `id:` first
             args=[_opt(record.rpm), _opt(record.tpm), _opt(record.budget), _opt(tenant_budget), _TTL, reserve]))
         text = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
         if text not in _OUTCOMES:
