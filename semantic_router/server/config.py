@@ -34,6 +34,7 @@ from semantic_router.server.guards_config import (
     learned_problems,
     unknown_signal,
 )
+from semantic_router.server.ingress.limits_config import LimitsConfig
 from semantic_router.server.paths import confine
 
 __all__ = [
@@ -332,6 +333,7 @@ class GatewayConfig(_Strict):
     cluster: ClusterConfig | None = None
     balancing: BalancingConfig = Field(default_factory=BalancingConfig)
     ext_proc: ExtProcConfig = Field(default_factory=ExtProcConfig)  # the Envoy external processor (extproc/)
+    limits: LimitsConfig | None = None  # virtual API keys, rate limits and budgets (ingress/limits_config.py)
     # where relative paths resolve and the folder they must stay in: set by the loader, never by the config text
     _base_dir: str | None = PrivateAttr(default=None)
     _root: str | None = PrivateAttr(default=None)

@@ -84,6 +84,7 @@ def create_app(source: GatewayConfig | Runtime | str | Path, config_path: str | 
             if gw.runtime is not None:
                 await gw.runtime.aclose()
             await gw.cache_hub.aclose()
+            await gw.aclose_key_stores()
 
     app = FastAPI(title="semantic-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)

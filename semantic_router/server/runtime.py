@@ -23,6 +23,7 @@ from semantic_router.server.decide.classify import Classification, Classifier
 from semantic_router.server.decide.decisions import Decider
 from semantic_router.server.decide.sessions import SessionStore
 from semantic_router.server.ingress.auth import GatewayKeys
+from semantic_router.server.ingress.limits import Limiter
 from semantic_router.server.ingress.requests import Conversation
 
 __all__ = ["Classification", "Runtime", "build_layer"]
@@ -73,6 +74,7 @@ class Runtime:
         self.plugins: dict[str, list[Plugin]] = {
             d.name: [build_plugin(n, o) for n, o in d.plugins.items()] for d in config.decisions}
         self._rewrite_ids: dict[tuple[str, str], str] = {}
+        self.limiter: Limiter | None = None  # virtual keys (`limits:`), bound to the app's key store by GatewayState
         self.ready = False
 
     @classmethod

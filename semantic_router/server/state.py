@@ -11,9 +11,13 @@ import time
 from typing import Any
 
 from semantic_router.server.act.cache import CacheHub, CacheMetrics
+from semantic_router.errors import ConfigError
+from semantic_router.server.config import GatewayConfig
 from semantic_router.server.decide.classify import Classification
 from semantic_router.server.decide.guards import GuardOutcome
 from semantic_router.server.ingress.errors import APIError
+from semantic_router.server.ingress.limits import KeyStore, Limiter, MemoryKeyStore
+from semantic_router.server.ingress.limits_redis import RedisKeyStore
 from semantic_router.server.operate.metrics import Metrics
 from semantic_router.server.operate.reload import RuntimeHolder
 from semantic_router.server.operate.stats import Stats
@@ -36,6 +40,7 @@ class GatewayState:
         self.cache_hub = CacheHub(self.cache_metrics)
         self.created = int(time.time())
         self.startup_error: str | None = None
+        self.key_stores: dict[tuple[str, ...], KeyStore] = {}  # kept across reloads: keys and counters survive
         if runtime is not None:
             self.prepare(runtime)
             self.holder.swap(runtime)
@@ -47,7 +52,32 @@ class GatewayState:
     def prepare(self, runtime: Runtime) -> Runtime:
         """Attach a Runtime's plugins to this app's services (before it serves); ConfigError if one refuses."""
         runtime.bind_plugins(self.metrics.registry, {"cache_hub": self.cache_hub})
+        runtime.limiter = self.limiter_for(runtime.config)
         return runtime
+
+    def limiter_for(self, config: GatewayConfig) -> Limiter | None:
+        """The `limits:` section over this app's key store for it (memory, or Redis with `cluster.redis_url`);
+        a reload that keeps the store keeps its keys and counters."""
+        limits = config.limits
+        if limits is None:
+            return None
+        if limits.store == "redis" and config.cluster is None:
+            raise ConfigError("limits.store: 'redis' needs cluster.redis_url")
+        url = config.cluster.redis_url if config.cluster is not None and limits.store != "memory" else None
+        ident = ("memory",) if url is None else ("redis", url, limits.namespace)
+        store = self.key_stores.get(ident)
+        if store is None:
+            store = self.key_stores[ident] = (MemoryKeyStore() if url is None
+                                              else RedisKeyStore(url, limits.namespace, limits.redis_timeout))
+        return Limiter(limits, store, list(config.models))
+
+    async def aclose_key_stores(self) -> None:
+        """Close the key stores (at shutdown, after the current Runtime's background charges)."""
+        if self.runtime is not None and self.runtime.limiter is not None:
+            await self.runtime.limiter.drained()
+        for store in self.key_stores.values():
+            await store.aclose()
+        self.key_stores.clear()
 
     def swap(self, runtime: Runtime) -> Runtime | None:
         """Install a prepared Runtime; requests already running keep the one they started with (the old one

@@ -174,7 +174,7 @@ def install_error_handlers(app: FastAPI, on_client_error: Callable[[str], None],
     async def api_error(request: Request, exc: APIError) -> JSONResponse:
         if exc.status < 500:
             on_client_error(exc.code or str(exc.status))
-        return error_response(exc)
+        return error_response(exc, exc.headers)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:

@@ -18,8 +18,9 @@ class APIError(Exception):
     """An error answered to the client with `status` and an OpenAI-style body."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type_: str | None = None) -> None:
+                 type_: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.headers = headers  # extra response headers (e.g. `Retry-After` on a 429)
         self.status = status
         self.message = message
         self.param = param

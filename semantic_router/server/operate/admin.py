@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import HTTPException, Request
 
-__all__ = ["COOKIE", "AdminKey"]
+__all__ = ["COOKIE", "AdminKey", "admin_only"]
 
 COOKIE = "sr_admin"
+T = TypeVar("T")
 
 
 class AdminKey:
@@ -60,3 +63,15 @@ class AdminKey:
         """Raise 401 unless the request is an admin's."""
         if not self.allows(request):
             raise HTTPException(401, "this endpoint needs the admin key (Authorization: Bearer <admin key>)")
+
+
+def admin_only(admin: AdminKey | None, request: Request, current: Callable[[], T | None], missing: str) -> T:
+    """What an admin endpoint works on (`current()`): 403 without an admin key configured, 401 unless the
+    request is an admin's, 409 with `missing` when there is nothing to work on."""
+    if admin is None:
+        raise HTTPException(403, "admin endpoints are disabled: configure an admin key to use them")
+    admin.check(request)
+    found = current()
+    if found is None:
+        raise HTTPException(409, missing)
+    return found

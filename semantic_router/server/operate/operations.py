@@ -33,6 +33,7 @@ from semantic_router.server.operate.reload import (
     install_sighup,
 )
 from semantic_router.server.operate.routes_admin import routes_router
+from semantic_router.server.operate.routes_keys import keys_router
 from semantic_router.server.operate.stats import Stats
 from semantic_router.server.runtime import Runtime
 from semantic_router.server.operate.ui import ui_router
@@ -240,6 +241,12 @@ class Operations:
         app.include_router(admin_router(self.reloader, self.admin))
         app.include_router(routes_router(lambda: None if self.gw.runtime is None else self.gw.runtime.layer,
                                          self.admin))
+        app.include_router(keys_router(lambda: None if self.gw.runtime is None else self.gw.runtime.limiter,
+                                       self._model_names, self.admin))
+
+    def _model_names(self) -> set[str]:
+        rt = self.gw.runtime
+        return set() if rt is None else set(rt.model_names) | set(rt.virtual_models)
 
     @contextlib.asynccontextmanager
     async def running(self, app: FastAPI) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from semantic_router import Route
 from semantic_router.errors import RouteNotFoundError, SemanticRouterError
-from semantic_router.server.operate.admin import AdminKey
+from semantic_router.server.operate.admin import AdminKey, admin_only
 from semantic_router.server.ingress.body import read_json
 
 __all__ = ["routes_router"]
@@ -29,13 +29,7 @@ def routes_router(layer_of: Callable[[], Any], admin: AdminKey | None) -> APIRou
     router = APIRouter()
 
     def layer(request: Request) -> Any:
-        if admin is None:
-            raise HTTPException(403, "admin endpoints are disabled: configure an admin key to use them")
-        admin.check(request)
-        current = layer_of()
-        if current is None:
-            raise HTTPException(409, "this gateway has no semantic routes (signals.routes) to change")
-        return current
+        return admin_only(admin, request, layer_of, "this gateway has no semantic routes (signals.routes) to change")
 
     @router.get("/admin/routes")
     async def listing(request: Request) -> dict[str, Any]:
