@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
-OPTIONAL = [m for m in ("changepath", "gateway") if (Path(__file__).parent / f"{m}.py").is_file()]
+OPTIONAL = [m for m in ("changepath", "gateway", "adapt") if (Path(__file__).parent / f"{m}.py").is_file()]
 WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", *OPTIONAL, "all"]
 # `all` runs these; coldstart, changepath and gateway run alone (fresh processes, servers, long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
@@ -165,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         res = gateway.run(out.out / "gateway", quick=args.quick, log=log)
         out.json("gateway" + suffix, res)
         section("gateway" + suffix, f"Command: `{command}`\n\n" + gateway.markdown(res))
+    if "adapt" in todo:
+        from benchmarks import adapt
+
+        log("adapt: the bundled MiniLM fine-tuned on CLINC150's routes (heavy: minutes per selection)")
+        res = adapt.run(quick=args.quick, log=log)
+        out.json("adapt" + suffix, res)
+        section("adapt" + suffix, adapt.markdown(res, command))
     log(f"wrote {out.written()}")
     return 0
 
