@@ -30,7 +30,8 @@ __all__ = ["DEFAULTS", "adapt_encoder", "adapted_router", "training_groups"]
 
 LayerT = TypeVar("LayerT", bound="CoreRouteLayer")
 
-#: measured on CLINC150 (docs/benchmarks.md, "Adapted encoder"): the defaults `adapt_encoder` trains with
+#: the defaults `adapt_encoder` trains with (sentence-transformers' usual fine-tuning settings; their CLINC150
+#: figures are in docs/benchmarks.md, "Adapted encoder")
 DEFAULTS: dict[str, Any] = {"epochs": 1, "batch_size": 64, "lr": 5e-5, "loss": "mnrl"}
 
 
