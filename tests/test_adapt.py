@@ -218,7 +218,7 @@ def test_cli_adapt_writes_the_router_and_its_model_and_refuses_bad_input(tmp_pat
     assert not (tmp_path / "o.encoder").exists()
     result = runner.invoke(app, ["adapt", str(src), "--out", str(tmp_path / "o.pkl"), "--batch-size", "3", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.output)  # only the JSON: no progress bar off a terminal
     assert summary["base"] == DEFAULT_MODEL and summary["routes"] == 3
     rl = RouteLayer.load(tmp_path / "o.pkl")
     assert rl.encoder.name == summary["encoder"] and isinstance(rl.encoder, AdaptedEncoder)

@@ -181,10 +181,7 @@ def write_model_dir(model: SentenceTransformer, target: str | os.PathLike[str], 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_temp(target)
     try:
-        model.save(str(tmp), safe_serialization=True)
-        for p in list(tmp.rglob("*")):  # the model card is prose about training, not part of the model
-            if p.name == "README.md":
-                p.unlink()
+        model.save(str(tmp), safe_serialization=True, create_model_card=False)  # a model card is prose, not model
         digest = folder_digest(tmp)
         size = model.get_embedding_dimension()
         if size is None:
