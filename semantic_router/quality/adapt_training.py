@@ -63,7 +63,10 @@ def route_batches(groups: Mapping[str, Sequence[str]], batch_size: int, rng: ran
 
 def make_loss(model: Any, name: str) -> Any:
     """The sentence-transformers loss module `name` names."""
-    from sentence_transformers import losses
+    try:  # sentence-transformers >= 6 moved them (the old path warns)
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # pragma: no cover - older sentence-transformers
+        from sentence_transformers import losses  # type: ignore[no-redef]  # same module, older path
 
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model)
