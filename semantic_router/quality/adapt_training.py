@@ -66,7 +66,7 @@ def make_loss(model: Any, name: str) -> Any:
     try:  # sentence-transformers >= 6 moved them (the old path warns)
         from sentence_transformers.sentence_transformer import losses
     except ImportError:  # pragma: no cover - older sentence-transformers
-        from sentence_transformers import losses  # type: ignore[no-redef]  # same module, older path
+        from sentence_transformers import losses  # type: ignore[attr-defined,no-redef,unused-ignore]  # older path
 
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model)
