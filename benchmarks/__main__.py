@@ -18,9 +18,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # benchmarks that live in their own branches until merged (benchmarks/changepath.py, benchmarks/gateway.py)
-OPTIONAL = [m for m in ("changepath", "gateway", "extproc") if (Path(__file__).parent / f"{m}.py").is_file()]
+OPTIONAL = [m for m in ("changepath", "gateway", "extproc", "adapt") if (Path(__file__).parent / f"{m}.py").is_file()]
 WHAT = ["quality", "latency", "scale", "core", "remote", "encoders", "coldstart", "signals", *OPTIONAL, "all"]
-# `all` runs these; coldstart, signals, changepath, gateway and extproc run alone (fresh processes, servers, long runs)
+# `all` runs these; coldstart, signals, changepath, gateway, extproc and adapt run alone (fresh processes, servers,
+# long runs)
 ALL = ("quality", "latency", "scale", "core", "remote", "encoders")
 
 
@@ -187,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         res = extproc.run(quick=args.quick, rounds=2 if args.quick else 5, log=log)
         out.json("extproc" + suffix, res)
         section("extproc" + suffix, f"Command: `{command}`\n\n" + extproc.markdown(res))
+    if "adapt" in todo:
+        from benchmarks import adapt
+
+        log("adapt: the bundled MiniLM fine-tuned on CLINC150's routes (heavy: minutes per selection)")
+        res = adapt.run(quick=args.quick, log=log)
+        out.json("adapt" + suffix, res)
+        section("adapt" + suffix, adapt.markdown(res, command))
     log(f"wrote {out.written()}")
     return 0
 

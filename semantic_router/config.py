@@ -37,6 +37,7 @@ VERSION = 1
 
 ENCODERS = {
     "huggingface": "semantic_router.encoders.huggingface:HuggingFaceEncoder",
+    "adapted": "semantic_router.encoders.adapted:AdaptedEncoder",
     "openai": "semantic_router.encoders.openai:OpenAIEncoder",
     "cohere": "semantic_router.encoders.cohere:CohereEncoder",
     "fastembed": "semantic_router.encoders.fastembed:FastEmbedEncoder",

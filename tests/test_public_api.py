@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FACE = {
     "semantic_router": ["ConfigError", "Route", "RouteChoice", "RouteLayer", "RouteNotFoundError", "SemanticRouter",
                         "SemanticRouterError"],
-    "semantic_router.encoders": ["BM25Encoder", "CohereEncoder", "DenseEncoder", "FastEmbedEncoder", "HuggingFaceEncoder",
-                                 "OpenAIEncoder", "SparseEncoder", "SparseVector"],
+    "semantic_router.encoders": ["AdaptedEncoder", "BM25Encoder", "CohereEncoder", "DenseEncoder", "FastEmbedEncoder",
+                                 "HuggingFaceEncoder", "OpenAIEncoder", "SparseEncoder", "SparseVector"],
     "semantic_router.index": ["Coordinator", "Hit", "HitBatch", "HybridLocalIndex", "Index", "LeaseToken", "LocalIndex",
                               "PineconeIndex", "PostgresIndex", "QdrantIndex", "Record", "RedisIndex", "VECTOR_DTYPES",
                               "pack_dense"],

@@ -18,7 +18,8 @@ from semantic_router.cli.output import USAGE, CliError, fail, one_line
 from semantic_router.errors import SemanticRouterError
 
 #: modules whose `register(app)` adds commands
-COMMAND_MODULES = ("semantic_router.cli.commands", "semantic_router.cli.fit", "semantic_router.cli.signals")
+COMMAND_MODULES = ("semantic_router.cli.commands", "semantic_router.cli.fit", "semantic_router.cli.signals",
+                   "semantic_router.cli.adapt")
 #: the same, from packages that may be absent or lack their extra (then their commands are not offered)
 OPTIONAL_COMMAND_MODULES = ("semantic_router.server.cli",)
 

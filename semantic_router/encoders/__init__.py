@@ -13,6 +13,7 @@ from semantic_router.encoders.bm25 import BM25Encoder
 from semantic_router.encoders.huggingface import HuggingFaceEncoder
 
 _LAZY = {
+    "AdaptedEncoder": "semantic_router.encoders.adapted",
     "OpenAIEncoder": "semantic_router.encoders.openai",
     "CohereEncoder": "semantic_router.encoders.cohere",
     "FastEmbedEncoder": "semantic_router.encoders.fastembed",

@@ -30,8 +30,9 @@ from semantic_router.config import (
     read_text_config,
     write_text_config,
 )
+from semantic_router.encoders.adapted import AdaptedEncoder, copy_model_dir
 from semantic_router.encoders.base import SparseVector
-from semantic_router.errors import ConfigError
+from semantic_router.errors import ConfigError, EncoderError
 from semantic_router.index.base import Record
 
 if TYPE_CHECKING:  # the layer above, by its shape: this module never imports it
@@ -116,7 +117,7 @@ def to_file(layer: PersistedLayer, path: str | Path, fmt: str | None = None) -> 
     if kind == "pickle":
         save(layer, path)
     elif kind in ("json", "yaml"):
-        write_text_config(to_config(layer), path, kind)
+        write_text_config(_file_config(layer, path), path, kind)
     else:
         raise ValueError(f"format must be 'json', 'yaml' or 'pickle', got {fmt!r}")
 
@@ -129,7 +130,46 @@ def from_file(cls: type[Layer], path: str | Path, fmt: str | None = None, warm: 
         return load(cls, path, warm=warm, **overrides)
     config = read_text_config(path, kind)
     with _in_file(path):
-        return from_config(cls, config, warm=warm, **overrides)
+        encoder = overrides.pop("encoder", None) or file_encoder(config, path)
+        return from_config(cls, config, warm=warm, encoder=encoder, **overrides)
+
+
+# -- an adapted encoder travels beside the file that names it ------------------------------------------
+def _file_config(layer: PersistedLayer, path: str | Path) -> RouterConfig:
+    """The config to write at `path`: an adapted encoder's folder is copied beside the file (``<stem>.encoder``,
+    unless it already is in the file's folder) and named by its path relative to the file."""
+    config = to_config(layer)
+    encoder = layer.encoder
+    if isinstance(encoder, AdaptedEncoder):
+        folder = Path(path).resolve().parent
+        source = encoder.path.resolve()
+        if not source.is_relative_to(folder):
+            target = folder / f"{Path(path).stem}.encoder"
+            copy_model_dir(source, target)
+            source = target
+        config.encoder = {**encoder.spec(), "path": source.relative_to(folder).as_posix()}
+    return config
+
+
+def file_encoder(config: RouterConfig, path: str | Path) -> Any:
+    """The encoder a router file names. An adapted encoder's folder must be given relative to the file and
+    stay inside the file's folder (no absolute path, no `..`, no symlink out): a file never points the
+    process at weights elsewhere; its manifest must name the model the file names."""
+    spec = config.encoder
+    if spec.get("type") != AdaptedEncoder.type:
+        return build(spec, ENCODERS, "encoder")
+    where = spec.get("path")
+    folder = Path(path).resolve().parent
+    if not isinstance(where, str) or not where or Path(where).is_absolute():
+        raise ConfigError(f"encoder.path: an adapted encoder in a router file is a folder relative to the file, "
+                          f"got {where!r:.100}")
+    real = (folder / where).resolve()
+    if not real.is_relative_to(folder):
+        raise ConfigError(f"encoder.path: {where!r:.100} leads outside the router file's folder")
+    try:
+        return build({**spec, "path": str(real)}, ENCODERS, "encoder")
+    except EncoderError as exc:
+        raise ConfigError(f"encoder.path: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -148,7 +188,7 @@ def save(layer: PersistedLayer, path: str | Path) -> None:
     """Write the config, every vector and the trained rule as a digested pickle, atomically."""
     names = set(layer.list_route_names())
     records = [r for r in layer.index.records() if r.route in names]
-    dump_saved({"config": to_config(layer).model_dump(mode="json"), "records": records_to_plain(records),
+    dump_saved({"config": _file_config(layer, path).model_dump(mode="json"), "records": records_to_plain(records),
                 "rule_state": layer.rule_state()}, path)
 
 
@@ -170,7 +210,7 @@ def load(cls: type[Layer], path: str | Path, warm: bool = False, reencode: bool 
         if missing:
             raise ConfigError(f"saved router is inconsistent: {len(missing)} utterance(s) have no stored "
                               f"vector (first: route {missing[0][0]!r}, {missing[0][1]!r:.60})")
-        encoder = overrides.pop("encoder", None) or build(config.encoder, ENCODERS, "encoder")
+        encoder = overrides.pop("encoder", None) or file_encoder(config, path)
         if reencode:  # the caller means another model: its own vectors, its own training
             layer = from_config(cls, config, encoder=encoder, **overrides)
             if warm:

@@ -56,9 +56,21 @@ def build_layer(config: GatewayConfig, encoder: Any = None) -> RouteLayer | None
             raise ConfigError(f"signals.routes.path: {spec.path!r} is not a usable router file "
                               f"({type(exc).__name__}; the gateway's log has the details)") from None
     try:
-        return RouteLayer.from_dict(dict(spec.router or {}), **extra)
+        return RouteLayer.from_dict(confine_encoder(dict(spec.router or {}), config), **extra)
     except (SemanticRouterError, ValueError, TypeError) as exc:
         raise ConfigError(f"signals.routes: {exc}") from None
+
+
+def confine_encoder(router: dict[str, Any], config: GatewayConfig) -> dict[str, Any]:
+    """An inline router whose encoder is an adapted model's folder: the folder resolved against the config's
+    folder and confined to its root (a config sent to `PUT /admin/config` never loads weights from elsewhere)."""
+    encoder = router.get("encoder")
+    if isinstance(encoder, dict) and encoder.get("type") == "adapted":
+        where = encoder.get("path")
+        if not isinstance(where, str) or not where:
+            raise ConfigError(f"signals.routes.router.encoder.path: an adapted encoder needs its folder, got {where!r:.80}")
+        router = {**router, "encoder": {**encoder, "path": str(config.resolve(where, "signals.routes.router.encoder.path"))}}
+    return router
 
 
 class Runtime:
