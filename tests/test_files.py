@@ -202,8 +202,9 @@ def test_report_writers_are_atomic(small_router, tmp_path, monkeypatch):
 # -- no writer around the helper: library, CLI and benchmarks ----------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
 #: files allowed to write directly: the helper itself; the ONNX export fills a private temporary folder
-#: that is renamed into place whole (a folder, which atomic_write cannot do)
-DIRECT_WRITERS = {"semantic_router/_files.py", "semantic_router/encoders/fastembed.py"}
+#: that is renamed into place whole (a folder, which atomic_write cannot do), and so does an adapted model
+DIRECT_WRITERS = {"semantic_router/_files.py", "semantic_router/encoders/fastembed.py",
+                  "semantic_router/encoders/adapted.py"}
 SERIALISERS = {("np", "save"), ("np", "savez"), ("np", "savetxt"), ("json", "dump"), ("yaml", "dump"),
                ("yaml", "safe_dump"), ("pickle", "dump")}  # fine into a file handle from atomic_open
 RAW = {("os", "fdopen"), ("os", "replace"), ("os", "rename"), ("tempfile", "mkstemp"), ("shutil", "copy"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semantic_router._files import atomic_write
+from semantic_router._files import atomic_open
 from semantic_router.extras import extra
 
 __all__ = ["TrainReport", "measure"]
@@ -67,11 +66,11 @@ class TrainReport:
             ax.set_title(title or f"{self.name}: accuracy {self.accuracy:.3f}, macro F1 {self.macro_f1:.3f}")
             fig.colorbar(image, ax=ax, fraction=0.046)
             fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110)
+            with atomic_open(path, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=110)
         finally:
             plt.close(fig)
-        return atomic_write(path, buf.getvalue())
+        return Path(path)
 
 
 def measure(name: str, labels: tuple[str, ...], truth: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64],
