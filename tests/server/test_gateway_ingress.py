@@ -120,7 +120,7 @@ def test_an_unexpected_error_is_one_logged_500(fleet, layer, monkeypatch):
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(chat, "rewrite", broken)
+        monkeypatch.setattr(chat, "rewrite_for", broken)
         with error_logs() as errors:
             r = httpx.post(gw.url + CHAT, json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 500 and openai_error(r)["type"] == "server_error"
