@@ -9,7 +9,7 @@ from typing import Any
 
 from semantic_router.server.config import Api
 from semantic_router.server.ingress.errors import APIError
-from semantic_router.server.ingress.requests import ChatRequest, Conversation, conversation_of
+from semantic_router.server.ingress.requests import ChatRequest, Conversation, conversation_of, model_and_stream
 
 __all__ = ["API_PATHS", "Api", "EmbeddingsRequest", "parse_completions", "parse_embeddings", "parse_messages",
            "parse_responses"]
@@ -18,19 +18,6 @@ __all__ = ["API_PATHS", "Api", "EmbeddingsRequest", "parse_completions", "parse_
 API_PATHS: dict[str, str] = {"chat": "/chat/completions", "completions": "/completions", "responses": "/responses",
                              "messages": "/messages", "embeddings": "/embeddings"}
 _TEXT_PARTS = {"text", "input_text", "output_text"}
-
-
-def _model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
-    model = body.get("model")
-    if model is None:
-        raise APIError(400, "'model' is required (a configured model or a virtual one such as 'auto')",
-                       param="model", code="missing_required_parameter")
-    if not isinstance(model, str):
-        raise APIError(400, f"'model' must be a string, got {type(model).__name__}", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
-    return model, stream
 
 
 def _texts(value: Any, param: str) -> list[str]:
@@ -54,7 +41,7 @@ def _routable(texts: list[str], param: str, system: str | None = None) -> Conver
 
 def parse_completions(body: dict[str, Any], started: float) -> ChatRequest:
     """`/v1/completions`: the prompt (or each prompt of a batch) is the text routed on."""
-    model, stream = _model_and_stream(body)
+    model, stream = model_and_stream(body)
     return ChatRequest(body, model, stream, _routable(_texts(body.get("prompt"), "prompt"), "prompt"), started,
                        api="completions")
 
@@ -80,7 +67,7 @@ def _part_text(content: Any, param: str) -> str:
 def parse_responses(body: dict[str, Any], started: float) -> ChatRequest:
     """`/v1/responses`: the user turns of `input` (a string or a list of items) are routed on; `instructions` is
     the system text. Items that are not messages (tool calls and their outputs, reasoning) are passed through."""
-    model, stream = _model_and_stream(body)
+    model, stream = model_and_stream(body)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise APIError(400, f"'instructions' must be a string, got {type(instructions).__name__}",
@@ -114,7 +101,7 @@ def parse_responses(body: dict[str, Any], started: float) -> ChatRequest:
 
 def parse_messages(body: dict[str, Any], started: float) -> ChatRequest:
     """Anthropic's `/v1/messages`: user/assistant `messages` (text blocks are read) and a top-level `system`."""
-    model, stream = _model_and_stream(body)
+    model, stream = model_and_stream(body)
     messages = body.get("messages")
     if isinstance(messages, list):
         for i, m in enumerate(messages):
@@ -140,7 +127,7 @@ class EmbeddingsRequest:
 
 
 def parse_embeddings(body: dict[str, Any], started: float) -> EmbeddingsRequest:
-    model, _ = _model_and_stream(body)
+    model, _ = model_and_stream(body)
     value = body.get("input")
     if value is None:
         raise APIError(400, "'input' is required", param="input", code="missing_required_parameter")

@@ -8,7 +8,8 @@ from typing import Any
 
 from semantic_router.server.ingress.errors import APIError
 
-__all__ = ["MAX_ROUTE_BATCH", "ChatRequest", "Conversation", "conversation_of", "parse_chat", "prompt_conversation"]
+__all__ = ["MAX_ROUTE_BATCH", "ChatRequest", "Conversation", "conversation_of", "model_and_stream", "parse_chat",
+           "prompt_conversation"]
 
 MAX_ROUTE_BATCH = 256
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -95,8 +96,8 @@ class ChatRequest:
     api: str = "chat"  # which client API it came in on (ingress/apis.py: chat, completions, responses, messages)
 
 
-def parse_chat(body: dict[str, Any], started: float) -> ChatRequest:
-    """Validate a chat-completions body (400 naming the bad field); `started` is the request's perf_counter."""
+def model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
+    """The `model` (required, a string) and `stream` (a boolean, default false) of any client API's body."""
     model = body.get("model")
     if model is None:
         raise APIError(400, "'model' is required (a configured model or a virtual one such as 'auto')",
@@ -106,6 +107,12 @@ def parse_chat(body: dict[str, Any], started: float) -> ChatRequest:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise APIError(400, f"'stream' must be a boolean, got {type(stream).__name__}", param="stream")
+    return model, stream
+
+
+def parse_chat(body: dict[str, Any], started: float) -> ChatRequest:
+    """Validate a chat-completions body (400 naming the bad field); `started` is the request's perf_counter."""
+    model, stream = model_and_stream(body)
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise APIError(400, f"'stream_options' must be an object, got {type(options).__name__}",
