@@ -30,8 +30,9 @@ from semantic_router import Route, RouteLayer  # noqa: E402
 MARKERS = {"local": "sentence_transformers", "hybrid": "rank_bm25", "qdrant": "qdrant_client", "pinecone": "pinecone",
            "redis": "redis", "openai": "openai", "cohere": "cohere", "fastembed": "fastembed", "fit": "matplotlib",
            "server": "fastapi", "extproc": "envoy", "guards": "presidio_analyzer", "learn": "sklearn"}
-#: extras that bring another on purpose (the external processor is a front door of the gateway)
-INCLUDES = {"extproc": {"server"}}
+#: extras that bring another on purpose (the external processor is a front door of the gateway) or by their own
+#: dependencies (sentence-transformers requires scikit-learn, the `learn` extra's package)
+INCLUDES = {"extproc": {"server"}, "local": {"learn"}}
 ROUTES = [Route(name="politics", utterances=["isn't politics the best thing ever", "don't you just love the president"]),
           Route(name="chitchat", utterances=["how's the weather today?", "lovely weather today"])]
 PORT_WAIT = 120.0
