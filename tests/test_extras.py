@@ -85,6 +85,7 @@ def run_server_only(code: str, *args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
 
 
+@pytest.mark.slow
 def test_the_gateway_runs_on_the_server_extra_alone(tmp_path):
     """The gateway's app imported redis-py at module level (cluster stats), so `pip install '.[server]'` could
     not serve at all: `No module named 'redis'`. A keyword-only gateway needs no model and no other extra."""

@@ -21,6 +21,8 @@ from tests.server.conftest import UPSTREAM_SECRET, error_logs, gateway_config, o
 schemathesis = pytest.importorskip("schemathesis")  # the dev extra installs it
 from schemathesis import GenerationMode  # noqa: E402
 
+pytestmark = pytest.mark.slow  # property fuzzing: hundreds of requests (the quick subset skips it)
+
 CHAT, ROUTE = "/v1/chat/completions", "/v1/route"
 BOUNDED = settings(max_examples=40, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,

@@ -96,6 +96,7 @@ def _partial_request(port: int, declared: int, sent: bytes) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_client_closing_its_socket_mid_body_is_counted_not_logged(gateway, fresh):
     before = httpx.get(gateway.url + "/stats").json()["client_disconnects"].get("request", 0)
     with error_logs() as errors:

@@ -221,6 +221,7 @@ def check_two_tenants(gateways, setup, steps) -> None:
         sessions[(tenant, ("s", sid) if sid else ("h", tuple(turns)))] = decision
 
 
+@pytest.mark.slow  # a hypothesis property over two tenants and four cache settings (~20-30 s)
 def test_two_tenants_never_get_each_others_answers_or_sessions(gateways, fresh):
     check_two_tenants(gateways)
     # the property was exercised, not vacuous: answers were served from the cache and sessions kept
