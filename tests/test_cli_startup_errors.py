@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # each case runs the CLI in a fresh process (1-3 s apiece)
+
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = ROOT / "examples" / "gateway" / "config.yaml"
 HEAVY = ("torch", "sentence_transformers", "transformers", "fastembed", "onnxruntime")

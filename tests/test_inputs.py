@@ -126,6 +126,7 @@ texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 @given(routes=st.dictionaries(names, st.lists(texts, min_size=1, max_size=3, unique=True), min_size=1,
                               max_size=4),
        queries=st.lists(texts, min_size=1, max_size=3))
+@pytest.mark.slow  # a hypothesis property over many routers
 def test_any_valid_routes_and_queries_route_consistently(encoder, routes, queries):
     rl = RouteLayer(encoder=encoder, routes=[Route(name=n, utterances=u) for n, u in routes.items()], rule="centroid")
     single = [rl(q) for q in queries]

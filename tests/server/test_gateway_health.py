@@ -20,6 +20,8 @@ from semantic_router.server.http import create_app
 
 from tests.server.conftest import wait_ready
 
+pytestmark = pytest.mark.slow  # stand-in backends that fail, recover and wait out cooldowns
+
 
 class Stand:
     """A stand-in backend on its own server."""
@@ -220,7 +222,6 @@ def test_a_streamed_answer_is_in_flight_until_its_stream_ends(stands, gateway_of
     assert backend_stats(url, "m", a)["inflight"] == 0
 
 
-@pytest.mark.slow
 def test_latency_strategy_prefers_the_fast_backend_and_notices_a_slowdown(stands, gateway_of):
     a, b = stands["a"], stands["b"]
     a.backend.latency = 0.4
