@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
+
 import yaml
 from dockerfile_parse import DockerfileParser
 
+from tests.processes import wait_ready_process
 from tests.deploy_files import CONFIG, DEPLOY, DOCKERFILE, REPO, container, find
 from tests.redis_server import free_port
 
@@ -202,16 +203,7 @@ def pod(tmp_path, onnx_cache, redis_url) -> Iterator[tuple[str, KubeletMount, di
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready_process(proc, url, 180, log.read_text)
         yield url, mount, cfg, cache
     finally:
         proc.terminate()

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 import yaml
 
+from tests.processes import wait_ready_process
 from tests.server.conftest import EXAMPLE
 
 pytestmark = pytest.mark.slow  # starts the gateway and demo backends as processes
@@ -61,15 +63,7 @@ def demo_gateway(example: Path, tmp_path: Path, config: dict | None = None) -> I
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{gw_port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready_process(proc, url, 120, lambda: proc.stderr.read().decode())
         yield url
     finally:
         proc.terminate()
